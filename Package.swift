@@ -1,0 +1,105 @@
+// swift-tools-version:6.1
+// Tandem: an LVS director controller and active-active service fabric for grid services.
+//
+// Targets are grouped by area. Each area owns its own array below, so work on one area
+// does not touch another's lines. See docs/architecture.md for what each module does.
+import PackageDescription
+
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+// MARK: - Foundation: topology model, validation, placement (issue 2)
+let topologyTargets: [Target] = [
+    .target(
+        name: "Topology",
+        dependencies: [.product(name: "Yams", package: "Yams")],
+        swiftSettings: swift6),
+    .target(
+        name: "Placement",
+        dependencies: ["Topology"],
+        swiftSettings: swift6),
+    .testTarget(
+        name: "TopologyTests",
+        dependencies: ["Topology"],
+        resources: [.copy("Fixtures")],
+        swiftSettings: swift6),
+]
+
+// MARK: - Kernel: libnl, IPVS, reconciler (issue 3)
+let kernelTargets: [Target] = [
+    .systemLibrary(
+        name: "CLibNL",
+        pkgConfig: "libnl-genl-3.0",
+        providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev"])]),
+    .target(
+        name: "Netlink",
+        dependencies: ["CLibNL"],
+        swiftSettings: swift6),
+    .target(
+        name: "IPVS",
+        dependencies: ["Netlink"],
+        swiftSettings: swift6),
+    .target(
+        name: "Reconciler",
+        dependencies: ["IPVS", "Topology", .product(name: "Logging", package: "swift-log")],
+        swiftSettings: swift6),
+    .testTarget(
+        name: "IPVSTests",
+        dependencies: ["IPVS", "Netlink"],
+        swiftSettings: swift6),
+    .testTarget(
+        name: "ReconcilerTests",
+        dependencies: ["Reconciler", "IPVS", "Topology"],
+        swiftSettings: swift6),
+    .testTarget(
+        name: "KernelTests",
+        dependencies: ["Reconciler", "IPVS", "Netlink", "Topology"],
+        swiftSettings: swift6),
+]
+
+// MARK: - Database: libmariadb client layer (issue 4)
+let databaseTargets: [Target] = [
+    .systemLibrary(
+        name: "CMariaDB",
+        pkgConfig: "libmariadb",
+        providers: [.apt(["libmariadb-dev"])]),
+    .target(
+        name: "MariaDB",
+        dependencies: ["CMariaDB", .product(name: "Logging", package: "swift-log")],
+        swiftSettings: swift6),
+    .testTarget(
+        name: "MariaDBTests",
+        dependencies: ["MariaDB"],
+        swiftSettings: swift6),
+]
+
+// MARK: - Grid services and the stress client (issue 4)
+let gridTargets: [Target] = []
+
+// MARK: - Executables (thin: parse flags, wire modules, run)
+let executableTargets: [Target] = [
+    .executableTarget(
+        name: "tandemctl",
+        dependencies: [
+            "Topology", "Placement", "IPVS", "Reconciler",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
+        swiftSettings: swift6),
+]
+
+let package = Package(
+    name: "Tandem",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tandemctl", targets: ["tandemctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+    ],
+    targets: topologyTargets + kernelTargets + databaseTargets + gridTargets + executableTargets
+)

@@ -1,0 +1,208 @@
+/// A certificate subject in the OpenSSL "one-line" slash form that grid middleware (VOMS, GUMS, SAZ) uses:
+/// `/DC=org/DC=example/OU=People/CN=Jane Doe 12345`.
+///
+/// Accepted format (documented in docs/gridservices.md):
+/// - starts with `/`, at most ``maxLength`` UTF-8 bytes, no control characters;
+/// - a sequence of `KEY=VALUE` attributes separated by `/`; KEY is one of ``knownKeys`` (case-sensitive,
+///   as OpenSSL prints them);
+/// - a `/` followed by text that does not start with a known `KEY=` belongs to the previous value, so host
+///   and service subjects such as `/DC=org/OU=Services/CN=http/fg5x1.fnal.gov` parse as one CN;
+/// - every value is non-empty and has no leading or trailing blank;
+/// - at least one `CN` attribute.
+///
+/// The subject is kept exactly as given: grid services compare subjects byte for byte.
+public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
+    /// One `KEY=VALUE` attribute of a subject.
+    public struct Attribute: Sendable, Hashable {
+        /// The attribute type, e.g. `CN`.
+        public var key: String
+        /// The attribute value, e.g. `Jane Doe 12345`.
+        public var value: String
+    }
+
+    /// The longest subject accepted, in UTF-8 bytes.
+    public static let maxLength = 512
+
+    /// Attribute types accepted in a subject.
+    public static let knownKeys: Set<String> = [
+        "DC", "C", "ST", "L", "O", "OU", "CN", "UID", "emailAddress", "E", "serialNumber", "SN", "GN", "title",
+    ]
+
+    /// The subject exactly as given.
+    public let text: String
+    /// The parsed attributes, in order.
+    public let attributes: [Attribute]
+
+    /// The string form, identical to ``text``.
+    public var description: String { text }
+
+    /// The first `CN` value (there is always one).
+    public var commonName: String { attributes.first { $0.key == "CN" }!.value }
+
+    /// Parses and validates a subject; throws ``DNError`` saying what is wrong and where.
+    public init(_ text: String) throws(DNError) {
+        let utf8 = text.utf8
+        guard !utf8.isEmpty else { throw DNError(code: .empty, offset: 0, detail: "the subject is empty") }
+        guard utf8.count <= Self.maxLength else {
+            throw DNError(code: .tooLong, offset: Self.maxLength,
+                          detail: "the subject is \(utf8.count) bytes, more than the \(Self.maxLength) allowed")
+        }
+        guard utf8.first == UInt8(ascii: "/") else {
+            throw DNError(code: .missingLeadingSlash, offset: 0,
+                          detail: "a subject starts with '/', e.g. /DC=org/DC=example/CN=Jane Doe")
+        }
+        var offset = 0
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                throw DNError(code: .controlCharacter, offset: offset,
+                              detail: "control character U+\(String(scalar.value, radix: 16, uppercase: true))")
+            }
+            offset += String(scalar).utf8.count
+        }
+        // Split on '/', then glue segments that are not "KEY=" onto the previous value.
+        var attrs: [Attribute] = []
+        var position = 1
+        for segment in text.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            let segText = String(decoding: segment, as: UTF8.self)
+            defer { position += segment.count + 1 }
+            if let eq = segText.firstIndex(of: "="), Self.knownKeys.contains(String(segText[..<eq])) {
+                attrs.append(Attribute(key: String(segText[..<eq]), value: String(segText[segText.index(after: eq)...])))
+            } else if !attrs.isEmpty, !segText.isEmpty {
+                attrs[attrs.count - 1].value += "/" + segText
+            } else if segText.isEmpty {
+                throw DNError(code: .emptyAttribute, offset: position, detail: "empty attribute ('//' or a trailing '/')")
+            } else {
+                let key = segText.split(separator: "=", maxSplits: 1).first.map(String.init) ?? segText
+                throw DNError(code: .unknownAttribute, offset: position,
+                              detail: "'\(key)' is not a known attribute type (use one of \(Self.knownKeys.sorted().joined(separator: ", ")))")
+            }
+        }
+        for attr in attrs {
+            if attr.value.isEmpty {
+                throw DNError(code: .emptyValue, offset: 0, detail: "attribute \(attr.key) has an empty value")
+            }
+            if attr.value.first == " " || attr.value.last == " " {
+                throw DNError(code: .blankPadding, offset: 0, detail: "attribute \(attr.key) value has a leading or trailing blank")
+            }
+        }
+        guard attrs.contains(where: { $0.key == "CN" }) else {
+            throw DNError(code: .missingCommonName, offset: 0, detail: "the subject has no CN attribute")
+        }
+        self.text = text
+        self.attributes = attrs
+    }
+}
+
+/// Why a subject was rejected by ``DistinguishedName/init(_:)``.
+public struct DNError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Stable machine-readable reason.
+    public enum Code: String, Sendable {
+        /// The subject is the empty string.
+        case empty
+        /// The subject is longer than ``DistinguishedName/maxLength``.
+        case tooLong
+        /// The subject does not start with `/`.
+        case missingLeadingSlash
+        /// A control character appears in the subject.
+        case controlCharacter
+        /// `//` or a trailing `/`.
+        case emptyAttribute
+        /// A `KEY=` with an attribute type not in ``DistinguishedName/knownKeys``.
+        case unknownAttribute
+        /// `KEY=` with nothing after it.
+        case emptyValue
+        /// A value starts or ends with a blank.
+        case blankPadding
+        /// No `CN=` attribute.
+        case missingCommonName
+    }
+    /// The reason.
+    public var code: Code
+    /// Byte offset in the subject where the problem was found (0 when it concerns the whole subject).
+    public var offset: Int
+    /// A sentence for people.
+    public var detail: String
+    /// "malformed DN (code) at byte N: detail".
+    public var description: String { "malformed DN (\(code.rawValue)) at byte \(offset): \(detail)" }
+}
+
+/// A VOMS Fully Qualified Attribute Name: `/vo[/group...][/Role=role][/Capability=cap]`.
+///
+/// Group and VO names are `[A-Za-z0-9_.-]+`; `Role=NULL` means "no role" and is normalised away so that
+/// `/cms/Role=NULL/Capability=NULL` and `/cms` name the same FQAN.
+public struct FQAN: Sendable, Hashable, CustomStringConvertible {
+    /// VO name (first group component).
+    public let vo: String
+    /// Group path including the VO, e.g. `/cms/uscms`.
+    public let group: String
+    /// Role, or nil for none.
+    public let role: String?
+
+    /// Canonical text: group, then `/Role=role` if any.
+    public var description: String { role.map { "\(group)/Role=\($0)" } ?? group }
+
+    /// Parses an FQAN; throws ``FQANError`` naming the problem.
+    public init(_ text: String) throws(FQANError) {
+        guard text.utf8.count <= 255 else { throw FQANError(fqan: String(text.prefix(64)), detail: "longer than 255 bytes") }
+        guard text.first == "/" else { throw FQANError(fqan: text, detail: "an FQAN starts with '/', e.g. /cms/Role=production") }
+        var groups: [Substring] = []
+        var role: String?
+        var sawRole = false
+        for part in text.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            if part.hasPrefix("Role=") {
+                guard !sawRole else { throw FQANError(fqan: text, detail: "Role given twice") }
+                sawRole = true
+                let r = part.dropFirst(5)
+                guard Self.isName(r) else { throw FQANError(fqan: text, detail: "role '\(r)' is not [A-Za-z0-9_.-]+") }
+                role = r == "NULL" ? nil : String(r)
+            } else if part.hasPrefix("Capability=") {
+                let c = part.dropFirst(11)
+                guard c == "NULL" else { throw FQANError(fqan: text, detail: "capabilities are deprecated; only Capability=NULL is accepted") }
+            } else {
+                guard !sawRole else { throw FQANError(fqan: text, detail: "group component '\(part)' after Role=") }
+                guard Self.isName(part) else { throw FQANError(fqan: text, detail: "group component '\(part)' is not [A-Za-z0-9_.-]+") }
+                groups.append(part)
+            }
+        }
+        guard let first = groups.first else { throw FQANError(fqan: text, detail: "no VO name") }
+        self.vo = String(first)
+        self.group = "/" + groups.joined(separator: "/")
+        self.role = role
+    }
+
+    /// Builds an FQAN from parts already known to be valid.
+    public init(group: String, role: String?) {
+        self.group = group
+        self.vo = String(group.dropFirst().split(separator: "/").first ?? "")
+        self.role = role
+    }
+
+    /// The FQANs this one falls back to, most specific first: itself, its group without the role, then each
+    /// parent group up to the VO. GUMS looks mappings up in this order.
+    public var fallbacks: [String] {
+        var out = [description]
+        if role != nil { out.append(group) }
+        var comps = group.dropFirst().split(separator: "/")
+        while comps.count > 1 {
+            comps.removeLast()
+            out.append("/" + comps.joined(separator: "/"))
+        }
+        return out
+    }
+
+    private static func isName(_ s: Substring) -> Bool {
+        !s.isEmpty && s.count <= 64 && s.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2E || c == 0x2D
+        }
+    }
+}
+
+/// Why an FQAN was rejected.
+public struct FQANError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The rejected FQAN (cut to 64 characters if long).
+    public var fqan: String
+    /// What is wrong.
+    public var detail: String
+    /// "malformed FQAN 'x': detail".
+    public var description: String { "malformed FQAN '\(fqan)': \(detail)" }
+}

@@ -1,0 +1,102 @@
+import MariaDB
+
+/// Writes a ``SeedPlan`` into the ring through ONE node, with multi-row `INSERT IGNORE`s in transactions.
+///
+/// Re-running on the same node is safe (rows that exist are skipped and, with row-based binlogs, not
+/// logged). Running it on two nodes at the same moment is not (both would insert the same keys): seed
+/// through one node and let replication carry the rows.
+public struct Seeder: Sendable {
+    /// What was written.
+    public struct Summary: Sendable, Codable, Equatable {
+        /// Users.
+        public var users: Int
+        /// Memberships.
+        public var memberships: Int
+        /// Pool accounts.
+        public var poolAccounts: Int
+        /// Mapping rules.
+        public var rules: Int
+        /// Ban entries.
+        public var bans: Int
+        /// Ring size the slices were cut for.
+        public var ringSize: Int
+    }
+
+    /// The plan.
+    public var plan: SeedPlan
+    /// Pool accounts per pool = members of the pool × this factor + 16.
+    public var poolHeadroom: Double
+
+    /// Creates a seeder.
+    public init(plan: SeedPlan, poolHeadroom: Double = 1.3) {
+        self.plan = plan
+        self.poolHeadroom = poolHeadroom
+    }
+
+    /// Writes everything; returns the counts.
+    public func run(_ conn: MariaDBConnection, batch: Int = 1000) async throws -> Summary {
+        let ringRow = try await conn.query("SELECT @@auto_increment_increment AS n")
+        let ringSize = max(1, Int(ringRow.rows.first.flatMap { DBValue.int($0["n"]) } ?? 1))
+
+        var vos: [[MariaDBValue]] = SeedPlan.vos.map { [.text($0.name), .text("\($0.name) virtual organization")] }
+        vos.append([.text("ops"), .text("operations")])
+        try await insert(conn, "voms_vo (name, description)", vos, batch)
+
+        let rules = SeedPlan.mappingRules
+        try await insert(conn, "gums_mapping (fqan, kind, target)", rules.map { [.text($0.fqan), .text($0.kind), .text($0.target)] }, batch)
+
+        var users: [[MariaDBValue]] = []
+        var members: [[MariaDBValue]] = []
+        var bans: [[MariaDBValue]] = []
+        var poolMembers: [String: Int] = [:]
+        users.reserveCapacity(plan.users)
+        for i in 0..<plan.users {
+            let u = plan.user(i)
+            users.append([.text(u.dn), .text(u.ca)])
+            var pools = Set<String>()
+            for f in u.fqans {
+                members.append([.text(u.dn), .text(f)])
+                if let p = plan.pool(for: f) { pools.insert(p) }
+            }
+            for p in pools { poolMembers[p, default: 0] += 1 }
+            if plan.isBanned(i) { bans.append([.text("dn"), .text(u.dn), .text("account compromised")]) }
+        }
+        bans.append([.text("ca"), .text(SeedPlan.bannedCA), .text("CA private key compromised")])
+        for (f, r) in SeedPlan.fqanBans { bans.append([.text("fqan"), .text(f), .text(r)]) }
+        try await insert(conn, "voms_user (dn, ca)", users, batch)
+        try await insert(conn, "voms_member (dn, fqan)", members, batch)
+        try await insert(conn, "saz_ban (kind, value, reason)", bans, batch)
+
+        var accounts: [[MariaDBValue]] = []
+        for rule in rules where rule.kind == "pool" {
+            let n = Int(Double(poolMembers[rule.target, default: 0]) * poolHeadroom) + 16
+            for k in 0..<n {
+                accounts.append([.text(Self.accountName(pool: rule.target, index: k)), .text(rule.target),
+                                 .int(Int64(LeasePartition.slice(forAccountIndex: k, ringSize: ringSize)))])
+            }
+        }
+        try await insert(conn, "gums_pool_account (account, pool, slice)", accounts, batch)
+        _ = try await conn.query(GridStore.bumpDataVersionSQL)
+        return Summary(users: users.count, memberships: members.count, poolAccounts: accounts.count, rules: rules.count,
+                       bans: bans.count, ringSize: ringSize)
+    }
+
+    /// `pool` followed by the index zero-padded to 5 digits: `uscms00042`.
+    public static func accountName(pool: String, index: Int) -> String {
+        let digits = String(index)
+        return pool + String(repeating: "0", count: max(0, 5 - digits.count)) + digits
+    }
+
+    private func insert(_ conn: MariaDBConnection, _ table: String, _ rows: [[MariaDBValue]], _ batch: Int) async throws {
+        guard let width = rows.first?.count else { return }
+        let tuple = "(" + Array(repeating: "?", count: width).joined(separator: ",") + ")"
+        var i = 0
+        while i < rows.count {
+            let chunk = rows[i..<min(i + batch, rows.count)]
+            let sql = "INSERT IGNORE INTO \(table) VALUES " + Array(repeating: tuple, count: chunk.count).joined(separator: ",")
+            let binds = chunk.flatMap { $0 }
+            _ = try await conn.transaction { c in try await c.execute(sql, binds) }
+            i += batch
+        }
+    }
+}

@@ -1,0 +1,1 @@
+// Reconciler: see Reconciler.swift

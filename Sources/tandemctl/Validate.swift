@@ -1,0 +1,38 @@
+import ArgumentParser
+import Topology
+
+/// `tandemctl validate FILE`: exit 0 on a valid file; otherwise print every problem and exit 1.
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check a topology file and print every problem found.")
+
+    @Argument(help: "Topology file (YAML).")
+    var file: String
+
+    func run() throws {
+        do {
+            let doc = try TopologyLoader.loadDocument(path: file)
+            let t = doc.topology
+            print("\(file): ok — site \(t.site): \(t.hosts.count) hosts, \(t.vms.count) VMs, \(t.services.count) services, \(t.antiAffinityGroups.count) anti-affinity groups")
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Writes to standard error, where diagnostics belong.
+func printError(_ text: String) {
+    var stderr = StandardError()
+    print(text, to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandleWriter.write(string)
+    }
+}
+
+import Foundation
+enum FileHandleWriter {
+    static func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `tandemctl`: the operator's command line. Thin: each subcommand parses flags and calls a library.
+@main
+struct TandemCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tandemctl",
+        abstract: "Validate, plan and apply a Tandem site topology; inspect and drain the running site.",
+        subcommands: [Validate.self])
+}
