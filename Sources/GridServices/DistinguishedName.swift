@@ -5,8 +5,9 @@
 /// - starts with `/`, at most ``maxLength`` UTF-8 bytes, no control characters;
 /// - a sequence of `KEY=VALUE` attributes separated by `/`; KEY is one of ``knownKeys`` (case-sensitive,
 ///   as OpenSSL prints them);
-/// - a `/` followed by text that does not start with a known `KEY=` belongs to the previous value, so host
-///   and service subjects such as `/DC=org/OU=Services/CN=http/fg5x1.fnal.gov` parse as one CN;
+/// - a `/` followed by text that does not look like `KEY=` (no `=`, or text before `=` that is not an
+///   attribute-type name) belongs to the previous value, so host and service subjects such as
+///   `/DC=org/OU=Services/CN=http/fg5x1.fnal.gov` parse as one CN; `/XX=...` with an unknown type is an error;
 /// - every value is non-empty and has no leading or trailing blank;
 /// - at least one `CN` attribute.
 ///
@@ -27,6 +28,12 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
     public static let knownKeys: Set<String> = [
         "DC", "C", "ST", "L", "O", "OU", "CN", "UID", "emailAddress", "E", "serialNumber", "SN", "GN", "title",
     ]
+
+    /// `[A-Za-z][A-Za-z0-9.]*`: text before `=` that can only be meant as an attribute type.
+    static func looksLikeKey(_ s: String) -> Bool {
+        guard let f = s.unicodeScalars.first, f.properties.isAlphabetic, f.isASCII else { return false }
+        return s.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == ".") }
+    }
 
     /// The subject exactly as given.
     public let text: String
@@ -65,8 +72,13 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
         for segment in text.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
             let segText = String(decoding: segment, as: UTF8.self)
             defer { position += segment.count + 1 }
-            if let eq = segText.firstIndex(of: "="), Self.knownKeys.contains(String(segText[..<eq])) {
-                attrs.append(Attribute(key: String(segText[..<eq]), value: String(segText[segText.index(after: eq)...])))
+            let eq = segText.firstIndex(of: "=")
+            let key = eq.map { String(segText[..<$0]) }
+            if let eq, let key, Self.knownKeys.contains(key) {
+                attrs.append(Attribute(key: key, value: String(segText[segText.index(after: eq)...])))
+            } else if let key, Self.looksLikeKey(key) {
+                throw DNError(code: .unknownAttribute, offset: position,
+                              detail: "'\(key)' is not a known attribute type (use one of \(Self.knownKeys.sorted().joined(separator: ", ")))")
             } else if !attrs.isEmpty, !segText.isEmpty {
                 attrs[attrs.count - 1].value += "/" + segText
             } else if segText.isEmpty {

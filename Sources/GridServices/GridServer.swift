@@ -141,6 +141,11 @@ public final class GridService: Sendable {
     }
 
     private static let jsonType = "application/json"
+    private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.withoutEscapingSlashes]
+        return e
+    }()
 
     /// Answers one request; never throws (every failure becomes a JSON error body).
     public func handle(_ request: Request) async -> Response {
@@ -320,7 +325,7 @@ public final class GridService: Sendable {
     }
 
     private func json<T: Encodable>(_ value: T, status: Int = 200) -> Response {
-        let data = (try? JSONEncoder().encode(value)) ?? Data("{\"error\":\"internal\",\"message\":\"encoding failed\"}".utf8)
+        let data = (try? Self.encoder.encode(value)) ?? Data("{\"error\":\"internal\",\"message\":\"encoding failed\"}".utf8)
         return Response(status: .init(code: status), headers: [.contentType: Self.jsonType],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }

@@ -24,11 +24,13 @@ public struct Seeder: Sendable {
 
     /// The plan.
     public var plan: SeedPlan
-    /// Pool accounts per pool = members of the pool × this factor + 16.
+    /// Accounts per pool *slice* = members of the pool × this factor + 16. Every slice can hold the whole
+    /// pool's membership, so the ring still leases to every member when all traffic goes through one node
+    /// (after a failover), at the price of ring-size × the accounts.
     public var poolHeadroom: Double
 
     /// Creates a seeder.
-    public init(plan: SeedPlan, poolHeadroom: Double = 1.3) {
+    public init(plan: SeedPlan, poolHeadroom: Double = 1.2) {
         self.plan = plan
         self.poolHeadroom = poolHeadroom
     }
@@ -69,7 +71,7 @@ public struct Seeder: Sendable {
 
         var accounts: [[MariaDBValue]] = []
         for rule in rules where rule.kind == "pool" {
-            let n = Int(Double(poolMembers[rule.target, default: 0]) * poolHeadroom) + 16
+            let n = (Int(Double(poolMembers[rule.target, default: 0]) * poolHeadroom) + 16) * ringSize
             for k in 0..<n {
                 accounts.append([.text(Self.accountName(pool: rule.target, index: k)), .text(rule.target),
                                  .int(Int64(LeasePartition.slice(forAccountIndex: k, ringSize: ringSize)))])

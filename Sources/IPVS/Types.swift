@@ -3,11 +3,13 @@ import Glibc
 #endif
 
 /// Address family of an IPVS service or destination.
-public enum InetFamily: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
+public enum InetFamily: String, Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
     /// IPv4 (`AF_INET`).
     case inet
     /// IPv6 (`AF_INET6`).
     case inet6
+    /// Orders IPv4 first.
+    public static func < (a: Self, b: Self) -> Bool { a == .inet && b == .inet6 }
     /// Address length in bytes.
     public var byteCount: Int { self == .inet ? 4 : 16 }
     /// `inet` / `inet6`.
@@ -55,6 +57,20 @@ public struct InetAddress: Sendable, Hashable, Comparable, CustomStringConvertib
     /// `a:port` for IPv4, `[a]:port` for IPv6 (ipvsadm's notation).
     public func withPort(_ port: UInt16) -> String {
         family == .inet ? "\(self):\(port)" : "[\(self)]:\(port)"
+    }
+
+    /// Decodes from the text form.
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let a = InetAddress(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an address: \(text)"))
+        }
+        self = a
+    }
+    /// Encodes as the text form.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
     }
 
     /// Orders IPv4 before IPv6, then bytewise.

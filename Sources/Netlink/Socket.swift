@@ -135,6 +135,8 @@ public final class GenericNetlinkSocket {
         try LibNL.callbackSet(cb, NL_CB_ACK, Self.onAck, ctx)
         try LibNL.callbackSet(cb, NL_CB_FINISH, Self.onFinish, ctx)
         try LibNL.callbackErr(cb, Self.onError, ctx)
+        // A fresh nl_cb checks sequence numbers against libnl's own counter; batches use ours.
+        try LibNL.callbackSet(cb, NL_CB_SEQ_CHECK, Self.acceptSequence, ctx)
 
         // Bounded: each round reads at least one datagram, and SO_RCVTIMEO bounds every read.
         var rounds = 0
@@ -177,6 +179,8 @@ public final class GenericNetlinkSocket {
         }
         return Int32(NL_OK.rawValue)
     }
+
+    private static let acceptSequence: nl_recvmsg_msg_cb_t = { _, _ in Int32(NL_OK.rawValue) }
 
     private static let onAck: nl_recvmsg_msg_cb_t = { msg, arg in
         let state = Unmanaged<Exchange>.fromOpaque(arg!).takeUnretainedValue()

@@ -88,6 +88,12 @@ public final class HTTPConnection {
     /// Sends `request` (complete bytes) and reads one response; returns the status and body.
     /// Reconnects once if a kept-alive connection turned out to be closed before any byte came back.
     public func roundTrip(_ request: [UInt8]) throws(CallFailure) -> (status: Int, body: ArraySlice<UInt8>) {
+        let r = try roundTripWithHead(request)
+        return (r.status, r.body)
+    }
+
+    /// Like ``roundTrip(_:)`` but also returns the response head (status line and headers) as text.
+    public func roundTripWithHead(_ request: [UInt8]) throws(CallFailure) -> (status: Int, head: String, body: ArraySlice<UInt8>) {
         let reused = fd >= 0
         do {
             return try attempt(request)
@@ -97,7 +103,7 @@ public final class HTTPConnection {
         }
     }
 
-    private func attempt(_ request: [UInt8]) throws(CallFailure) -> (status: Int, body: ArraySlice<UInt8>) {
+    private func attempt(_ request: [UInt8]) throws(CallFailure) -> (status: Int, head: String, body: ArraySlice<UInt8>) {
         if fd < 0 { try connect() }
         var sent = 0
         while sent < request.count {
@@ -124,13 +130,14 @@ public final class HTTPConnection {
         let total = bodyStart + contentLength
         while filled < total { try fill() }
         let body = buffer[bodyStart..<total]
+        let head = String(decoding: buffer[0..<headEnd], as: UTF8.self)
         // Keep any pipelined surplus (none expected).
         if filled > total {
             buffer.replaceSubrange(0..<(filled - total), with: buffer[total..<filled])
         }
         filled -= total
         if closeAfter { close() }
-        return (status, body)
+        return (status, head, body)
     }
 
     private func fill() throws(CallFailure) {

@@ -226,7 +226,7 @@ public enum StressRunner {
                     let conn = conns[kind] ?? HTTPConnection(host: target.host, port: target.port, timeoutMillis: config.timeoutMillis)
                     conns[kind] = conn
                     var failure: String?
-                    do {
+                    do throws(CallFailure) {
                         let (status, _) = try conn.roundTrip(request)
                         if !(200..<300).contains(status) { failure = CallFailure.status(status).kind }
                     } catch {

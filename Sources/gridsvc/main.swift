@@ -83,7 +83,7 @@ struct Serve: AsyncParsableCommand {
             store: store, logger: logger)
         let app = service.application(host: host, port: port) { bound in
             print("gridsvc \(role.rawValue) listening on \(host):\(bound)")
-            fflush(stdout)
+            fflush(nil)
         }
         try await app.runService()
         await db.shutdown()
@@ -149,7 +149,7 @@ struct Static: AsyncParsableCommand {
             configuration: .init(address: .hostname(host, port: port), serverName: "gridsvc-static"),
             onServerRunning: { ch in
                 print("gridsvc static listening on \(host):\(ch.localAddress?.port ?? port)")
-                fflush(stdout)
+                fflush(nil)
             })
         try await app.runService()
     }

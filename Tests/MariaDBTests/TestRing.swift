@@ -62,6 +62,7 @@ final class TestRing: @unchecked Sendable {
         let elapsed = Date().timeIntervalSince(started)
         guard up.status == 0 else {
             killFromPidFiles(stateDir: stateDir, nodes: nodes)
+            try? FileManager.default.removeItem(atPath: stateDir)
             return .failure(RingError(description: "scripts/ring up failed (exit \(up.status)):\n\(up.output)"))
         }
         print("scripts/ring up took \(String(format: "%.2f", elapsed)) s: \(up.output.split(separator: "\n").last ?? "")")
@@ -129,31 +130,41 @@ final class TestRing: @unchecked Sendable {
 
     // MARK: Processes and ports
 
-    /// Runs scripts/ring with output in a temp file (no pipe a straggler could hold open),
-    /// killing it after `timeout` seconds.
+    /// Runs scripts/ring with output in a temp file (no pipe a straggler could hold open), killing
+    /// it after `timeout` seconds. Uses posix_spawn + waitpid rather than Foundation's Process,
+    /// whose exit detection on Linux missed the script's exit here (it stayed a zombie).
     static func runScript(_ args: [String], timeout: Double) -> (status: Int32, output: String) {
         let outPath = NSTemporaryDirectory() + "tandem-ring-out-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: outPath) }
-        guard let out = FileHandle(forWritingAtPath: outPath) else { return (-1, "cannot create \(outPath)") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script] + args
-        p.standardOutput = out
-        p.standardError = out
-        p.standardInput = FileHandle.nullDevice
-        do { try p.run() } catch { return (-1, "cannot run \(script): \(error)") }
+        defer { unlink(outPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ["/bin/bash", script] + args
+        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for a in cArgs { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, "/bin/bash", &actions, nil, &cArgs, environ)
+        guard rc == 0 else { return (-1, "posix_spawn /bin/bash \(script) failed: errno \(rc)") }
+        let output = { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
         let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning {
-            p.terminate()
-            p.waitUntilExit()
-            try? out.close()
-            return (-1, "scripts/ring \(args.first ?? "") timed out after \(timeout) s\n" + ((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""))
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { break }
+            if r < 0 && errno != EINTR { return (-1, "waitpid failed: errno \(errno)\n" + output()) }
+            if Date() >= deadline {
+                kill(pid, SIGTERM)
+                _ = waitpid(pid, &status, 0)
+                return (-1, "scripts/ring \(args.first ?? "") timed out after \(timeout) s\n" + output())
+            }
+            usleep(20_000)
         }
-        p.waitUntilExit()
-        try? out.close()
-        return (p.terminationStatus, (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "")
+        // WIFEXITED/WEXITSTATUS are macros: decode the wait status by hand.
+        let exited = status & 0x7f == 0
+        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output())
     }
 
     /// A port where `count` consecutive ports are free on 127.0.0.1 right now.

@@ -1,1 +1,0 @@
-// Reconciler: see Reconciler.swift

@@ -1,0 +1,48 @@
+import IPVS
+
+/// The operations that turn `observed` into `desired` for the services `desired` owns.
+///
+/// Ownership rule: the reconciler owns exactly the service keys present in `desired` (that is,
+/// declared by the topology). Services in `observed` with any other key — added by hand, by
+/// another tool, or removed from the topology — are never edited or deleted, and nothing is ever
+/// flushed. Within an owned service every destination is managed.
+///
+/// Minimal and ordered, per owned service in key order:
+/// - missing service: `addService`, then `addDestination` for each destination;
+/// - present service: `editService` if scheduler, flags or persistence differ (the kernel edits
+///   these in place), then `deleteDestination` for extra destinations, `editDestination` where
+///   forwarding, weight, thresholds or tunnel settings differ, `addDestination` for missing ones.
+/// A destination's key is its address and port, so changing either is a delete plus an add.
+/// Equal states give no operations: a no-op pass writes nothing.
+public func plan(desired: IPVSState, observed: IPVSState) -> [IPVSOperation] {
+    var ops: [IPVSOperation] = []
+    for key in desired.services.keys.sorted() {
+        let want = desired.services[key]!
+        guard let have = observed.services[key] else {
+            ops.append(.addService(want.service))
+            for dk in want.destinations.keys.sorted() { ops.append(.addDestination(key, want.destinations[dk]!)) }
+            continue
+        }
+        if have.service != want.service { ops.append(.editService(want.service)) }
+        for dk in have.destinations.keys.sorted() where want.destinations[dk] == nil {
+            ops.append(.deleteDestination(key, dk))
+        }
+        for dk in want.destinations.keys.sorted() {
+            let d = want.destinations[dk]!
+            if let h = have.destinations[dk] {
+                if !sameDestination(h, d) { ops.append(.editDestination(key, d)) }
+            } else {
+                ops.append(.addDestination(key, d))
+            }
+        }
+    }
+    return ops
+}
+
+/// Destination equality as the kernel sees it: tunnel settings matter only for tunnel forwarding.
+func sameDestination(_ a: IPVSDestination, _ b: IPVSDestination) -> Bool {
+    var x = a, y = b
+    if x.forwarding != .tunnel { x.tunnelType = .ipip; x.tunnelPort = 0; x.tunnelFlags = 0 }
+    if y.forwarding != .tunnel { y.tunnelType = .ipip; y.tunnelPort = 0; y.tunnelFlags = 0 }
+    return x == y
+}

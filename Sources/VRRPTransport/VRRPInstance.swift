@@ -1,0 +1,401 @@
+// The edge that runs one VRRP instance: sockets, timers, rtnetlink, announcements, status.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import Synchronization
+import Topology
+import VRRP
+
+/// Options of the fast detector.
+public struct FastDetectorOptions: Sendable {
+    /// Probe period.
+    public var interval: Duration
+    /// Missed periods before the peer is declared down.
+    public var missLimit: Int
+    /// The peer director's address.
+    public var peer: IPAddress
+    /// UDP port on both sides.
+    public var port: UInt16
+    /// Creates options.
+    public init(interval: Duration, missLimit: Int, peer: IPAddress, port: UInt16 = FastProbe.defaultPort) {
+        self.interval = interval; self.missLimit = missLimit; self.peer = peer; self.port = port
+    }
+}
+
+/// Everything one instance needs besides the state machine's configuration.
+public struct VRRPInstanceOptions: Sendable {
+    /// The election parameters.
+    public var config: VRRPConfiguration
+    /// Interface the adverts run on and the VIPs are added to.
+    public var interface: String
+    /// Unicast peers; empty means the multicast group (224.0.0.18 / ff02::12).
+    public var unicastPeers: [IPAddress]
+    /// Shared key: adverts are sealed and checked with ``AuthenticatedAdvert``; `nil` is plain VRRPv3.
+    public var authKey: [UInt8]?
+    /// The optional fast detector.
+    public var fastDetector: FastDetectorOptions?
+    /// Evidence gathering for the split-brain rule (required when `config.splitBrain` is `.witness`).
+    public var witness: WitnessProbe?
+    /// A JSON file rewritten (atomically) on every transition.
+    public var statusFile: String?
+
+    /// Creates options.
+    public init(config: VRRPConfiguration, interface: String, unicastPeers: [IPAddress] = [], authKey: [UInt8]? = nil,
+                fastDetector: FastDetectorOptions? = nil, witness: WitnessProbe? = nil, statusFile: String? = nil) {
+        self.config = config; self.interface = interface; self.unicastPeers = unicastPeers; self.authKey = authKey
+        self.fastDetector = fastDetector; self.witness = witness; self.statusFile = statusFile
+    }
+}
+
+/// A state change as the edge reports it (stdout, status file, later `/status` in tandemd).
+public struct TransitionRecord: Sendable, CustomStringConvertible {
+    /// Previous state.
+    public var from: VRRPState
+    /// New state.
+    public var to: VRRPState
+    /// Why.
+    public var reason: TransitionReason
+    /// Wall-clock time, ISO 8601 with milliseconds.
+    public var at: String
+    /// VRID.
+    public var vrid: UInt8
+    /// One log line.
+    public var description: String { "\(at) vrid=\(vrid) \(from) -> \(to): \(reason)" }
+}
+
+/// Runs a ``VRRPStateMachine`` (and optionally a ``FastDetector``) against real sockets and the
+/// monotonic clock, on one dedicated thread with a `poll` loop: blocking calls never touch the
+/// cooperative pool, and the pure machines are only ever touched by that thread.
+///
+/// `@unchecked Sendable` is safe because every mutable field is touched only by the loop thread
+/// (inside ``run()``), except `stopRequested` and `mailbox`, which are `Mutex`/`Atomic`-protected,
+/// and the wake pipe, whose `write` is thread-safe.
+public final class VRRPInstance: @unchecked Sendable {
+    private let options: VRRPInstanceOptions
+    private var logger: Logger
+    private let onTransition: @Sendable (TransitionRecord) -> Void
+    private var machine: VRRPStateMachine
+    private var detector: FastDetector?
+    private var detectorDeadline: Duration?
+    private let socket: VRRPSocket
+    private let probes: ProbeSocket?
+    private let addresses: AddressNetlink
+    private let announcer: Announcer
+    private let hmac: HMACSHA256?
+    private let probeKey: HMACSHA256
+    private var replay = ReplayGuard()
+    private var probeReplay = ReplayGuard()
+    private var sequence = SequenceNumbers(start: Clocks.wallMicroseconds())
+    private let epoch = Clocks.monotonic()
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let stopRequested = Atomic<Bool>(false)
+    private let mailbox = Mutex<[VRRPEvent]>([])
+    private var vipsHeld = false
+
+    /// Dropped packets by reason code (``VRRPDecodeError/code``, ``AuthenticationError/code``).
+    public private(set) var drops: [String: Int] = [:]
+    /// Adverts sent and accepted.
+    public private(set) var advertsSent = 0, advertsReceived = 0
+
+    /// Opens the sockets. Needs root (raw sockets, rtnetlink, AF_PACKET).
+    public init(options: VRRPInstanceOptions, logger: Logger,
+                onTransition: @escaping @Sendable (TransitionRecord) -> Void) throws(SystemCallError) {
+        self.options = options
+        self.logger = logger
+        self.logger[metadataKey: "vrid"] = "\(options.config.vrid)"
+        self.onTransition = onTransition
+        machine = VRRPStateMachine(config: options.config)
+        socket = try VRRPSocket(interface: options.interface, localAddress: options.config.primaryAddress)
+        addresses = try AddressNetlink(interface: options.interface)
+        announcer = try Announcer(interface: options.interface)
+        hmac = options.authKey.map { HMACSHA256(key: $0) }
+        probeKey = HMACSHA256(key: options.authKey ?? [])
+        if let fd = options.fastDetector {
+            probes = try ProbeSocket(interface: options.interface, localAddress: options.config.primaryAddress, port: fd.port)
+            detector = FastDetector(probeInterval: fd.interval, missLimit: fd.missLimit, sequenceStart: Clocks.wallMicroseconds())
+        } else {
+            probes = nil
+        }
+        var p: [Int32] = [0, 0]
+        try syscall("pipe", "wake pipe") { pipe(&p) }
+        wakeRead = p[0]; wakeWrite = p[1]
+        // Non-blocking both ways: a full pipe must never block a signal handler or the loop.
+        for f in p { _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK); _ = fcntl(f, F_SETFD, FD_CLOEXEC) }
+    }
+
+    deinit { close(wakeRead); close(wakeWrite) }
+
+    /// Current state (read it from the loop thread or after ``run()`` returned).
+    public var state: VRRPState { machine.state }
+
+    /// Asks the loop to shut down cleanly (priority-0 advert if master, VIPs removed). Thread-safe and
+    /// async-signal-safe apart from the atomic store.
+    public func shutdown() {
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
+        var b: UInt8 = 1
+        _ = write(wakeWrite, &b, 1)
+    }
+
+    /// The wake pipe's write end, for a signal handler that can only call `write(2)`.
+    public var wakeFileDescriptor: Int32 { wakeWrite }
+
+    private var externalStop: (() -> Bool)?
+
+    /// Adds a stop condition checked whenever the wake pipe fires: a signal handler can set a flag
+    /// and write to ``wakeFileDescriptor`` without touching the atomic. Call before ``run()``.
+    public func stopWhen(_ condition: @escaping () -> Bool) { externalStop = condition }
+
+    private var stopping: Bool {
+        stopRequested.load(ordering: .sequentiallyConsistent) || (externalStop?() ?? false)
+    }
+
+    /// Runs the instance on the calling thread until ``shutdown()``.
+    public func run() {
+        apply(machine.on(.startup(now: now())))
+        if detector != nil { applyDetector(detector!.on(.start(now: now()))) }
+        writeStatus()
+        var iterations = 0
+        while !stopping {
+            iterations &+= 1
+            var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            if let p = probes { fds.append(pollfd(fd: p.fd, events: Int16(POLLIN), revents: 0)) }
+            _ = poll(&fds, nfds_t(fds.count), timeoutMilliseconds())
+            if fds[1].revents != 0 { drainWakePipe() }
+            if stopping { break }
+            for e in mailbox.withLock({ m in defer { m.removeAll() }; return m }) { apply(machine.on(e)) }
+            if fds[0].revents != 0 { receiveAdverts() }
+            if fds.count > 2 && fds[2].revents != 0 { receiveProbes() }
+            fireDueTimers()
+            // Counters and "peer last seen" stay fresh in the status file without a write per packet.
+            if options.statusFile != nil, now() - lastStatusWrite >= .seconds(1) { writeStatus() }
+        }
+        apply(machine.on(.shutdown(now: now())))
+        if detector != nil { applyDetector(detector!.on(.stop)) }
+        if vipsHeld { removeVIPs() }
+        writeStatus()
+    }
+
+    /// Runs the instance on a dedicated thread and returns when it stops; cancelling the task shuts it down.
+    public func runOnDedicatedThread() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let t = Thread { [self] in
+                    run()
+                    c.resume()
+                }
+                t.name = "vrrp-\(options.config.vrid)"
+                t.start()
+            }
+        } onCancel: { shutdown() }
+    }
+
+    // MARK: - Loop pieces
+
+    private func now() -> Duration { Clocks.monotonic() - epoch }
+
+    private func timeoutMilliseconds() -> Int32 {
+        var next = machine.nextDeadline?.deadline
+        if let d = detectorDeadline { next = min(next ?? d, d) }
+        guard let n = next else { return 1000 }
+        let left = n - now()
+        if left <= .zero { return 0 }
+        let (s, a) = left.components
+        // Round up so we never wake just before a deadline and spin.
+        return Int32(clamping: min(1000, s * 1000 + (a + 999_999_999_999_999) / 1_000_000_000_000_000))
+    }
+
+    private func drainWakePipe() {
+        var buf = [UInt8](repeating: 0, count: 64)
+        for _ in 0..<16 where read(wakeRead, &buf, buf.count) > 0 {}
+    }
+
+    private func fireDueTimers() {
+        for _ in 0..<64 {
+            let t = now()
+            if let (timer, d) = machine.nextDeadline, d <= t {
+                apply(machine.on(.timerFired(timer, now: t)))
+            } else if let d = detectorDeadline, d <= t {
+                detectorDeadline = nil
+                applyDetector(detector!.on(.timerFired(now: t)))
+            } else {
+                return
+            }
+        }
+    }
+
+    private func drop(_ code: String, _ why: CustomStringConvertible, from: IPAddress?) {
+        drops[code, default: 0] += 1
+        logger.debug("dropped packet", metadata: ["reason": "\(why)", "from": "\(from.map { "\($0)" } ?? "?")"])
+    }
+
+    private func receiveAdverts() {
+        for _ in 0..<64 {
+            let d: ReceivedDatagram?
+            do { d = try socket.receive() } catch { logger.warning("receive failed: \(error)"); return }
+            guard let d else { return }
+            if d.source == options.config.primaryAddress { continue }  // our own, looped back
+            // RFC 5798 §7.1: a TTL/hop limit other than 255 means the packet crossed a router.
+            if let ttl = d.ttl, ttl != VRRPPacket.requiredTTL { drop("bad_ttl", VRRPDecodeError.badTTL(ttl), from: d.source); continue }
+            let packet: VRRPPacket
+            if let hmac {
+                switch AuthenticatedAdvert.open(d.payload, source: d.source, destination: d.destination, hmac: hmac) {
+                case .failure(let e): drop(e.code, e, from: d.source); continue
+                case .success(let (p, seq)):
+                    if case .failure(let e) = replay.accept(seq, from: d.source) { drop(e.code, e, from: d.source); continue }
+                    packet = p
+                }
+            } else {
+                switch VRRPPacket.decode(d.payload, source: d.source, destination: d.destination) {
+                case .failure(let e): drop(e.code, e, from: d.source); continue
+                case .success(let p): packet = p
+                }
+            }
+            guard packet.vrid == options.config.vrid else { drop("wrong_vrid", VRRPDecodeError.wrongVRID(packet.vrid), from: d.source); continue }
+            advertsReceived += 1
+            apply(machine.on(.advertReceived(.init(from: d.source, priority: packet.priority, interval: packet.advertInterval), now: now())))
+        }
+    }
+
+    private func receiveProbes() {
+        guard let probes, let fd = options.fastDetector else { return }
+        for _ in 0..<64 {
+            let r: (bytes: [UInt8], from: IPAddress)?
+            do { r = try probes.receive() } catch { logger.warning("probe receive failed: \(error)"); return }
+            guard let r else { return }
+            guard r.from == fd.peer else { drop("probe_unknown_sender", "probe from \(r.from)", from: r.from); continue }
+            switch FastProbe.decode(r.bytes, vrid: options.config.vrid, source: r.from, hmac: probeKey) {
+            case .failure(let e): drop("probe_" + e.code, e, from: r.from)
+            case .success(let seq):
+                if case .failure(let e) = probeReplay.accept(seq, from: r.from) { drop("probe_" + e.code, e, from: r.from); continue }
+                applyDetector(detector!.on(.probeReceived(sequence: seq, now: now())))
+            }
+        }
+    }
+
+    // MARK: - Actions
+
+    private func apply(_ actions: [VRRPAction]) {
+        for a in actions {
+            switch a {
+            case .sendAdvert(let prio): sendAdvert(priority: prio)
+            case .addVIPs(let vips):
+                for v in vips {
+                    do { try addresses.add(v) } catch { logger.error("adding VIP failed: \(error)", metadata: ["vip": "\(v)"]) }
+                }
+                vipsHeld = true
+            case .removeVIPs: removeVIPs()
+            case .announceVIPs(let vips):
+                do { try announcer.announce(vips) } catch { logger.warning("announce failed: \(error)") }
+            case .setTimer, .cancelTimer:
+                break  // the machine keeps its deadlines; the loop polls `nextDeadline`
+            case .checkWitness: startWitnessCheck()
+            case .transition(let from, let to, let reason):
+                let rec = TransitionRecord(from: from, to: to, reason: reason, at: Self.timestamp(), vrid: options.config.vrid)
+                onTransition(rec)
+                writeStatus(last: rec)
+            }
+        }
+    }
+
+    private func applyDetector(_ actions: [FastDetectorAction]) {
+        guard let fd = options.fastDetector, let probes else { return }
+        for a in actions {
+            switch a {
+            case .sendProbe(let seq):
+                do { try probes.send(FastProbe.encode(vrid: options.config.vrid, sequence: seq, source: options.config.primaryAddress, hmac: probeKey), to: fd.peer, port: fd.port) }
+                catch { logger.debug("probe send failed: \(error)") }
+            case .setTimer(let d): detectorDeadline = d
+            case .cancelTimer: detectorDeadline = nil
+            case .peerDown(let misses, let last):
+                logger.info("fast detector: peer down", metadata: ["misses": "\(misses)", "silent_for": "\(now() - last)"])
+                apply(machine.on(.peerDownDetected(now: now())))
+            case .peerUp:
+                logger.info("fast detector: peer up")
+            }
+        }
+    }
+
+    private func removeVIPs() {
+        for v in options.config.virtualAddresses {
+            do { try addresses.remove(v) } catch { logger.error("removing VIP failed: \(error)", metadata: ["vip": "\(v)"]) }
+        }
+        vipsHeld = false
+    }
+
+    private func sendAdvert(priority: UInt8) {
+        let c = options.config
+        let vips = c.virtualAddresses.filter { $0.family == c.primaryAddress.family }
+        let p = VRRPPacket(vrid: c.vrid, priority: priority, maxAdvertIntervalCentiseconds: VRRPTimers.centiseconds(c.advertInterval),
+                           addresses: vips, family: c.primaryAddress.family)
+        let group = c.primaryAddress.family == .v4 ? VRRPPacket.ipv4Group : VRRPPacket.ipv6Group
+        for dst in options.unicastPeers.isEmpty ? [group] : options.unicastPeers {
+            var bytes = p.encode(source: c.primaryAddress, destination: dst)
+            if let hmac { bytes = AuthenticatedAdvert.seal(bytes, source: c.primaryAddress, sequence: sequence.take(), hmac: hmac) }
+            do { try socket.send(bytes, to: dst); advertsSent += 1 } catch { logger.warning("advert send failed: \(error)") }
+        }
+    }
+
+    private func startWitnessCheck() {
+        guard let probe = options.witness else {
+            // Misconfiguration: the policy asks for a witness that was never given. Deny, loudly.
+            logger.error("split-brain policy needs a witness but none is configured")
+            mailbox.withLock { $0.append(.witnessResult(SplitBrainEvidence(witnessReachable: false), now: now())) }
+            return
+        }
+        let takeover = machine.state == .backup
+        let t = Thread { [self] in
+            let evidence = probe.gather(takeover: takeover)
+            mailbox.withLock { $0.append(.witnessResult(evidence, now: now())) }
+            var b: UInt8 = 2
+            _ = write(wakeWrite, &b, 1)
+        }
+        t.start()
+    }
+
+    // MARK: - Status
+
+    private var lastRecord: TransitionRecord?
+    private var lastStatusWrite: Duration = .zero
+
+    private func writeStatus(last: TransitionRecord? = nil) {
+        if let last { lastRecord = last }
+        guard let path = options.statusFile else { return }
+        lastStatusWrite = now()
+        var peer = "null"
+        if let (a, at) = machine.lastAdvert {
+            peer = "{\"address\":\"\(a.from)\",\"priority\":\(a.priority),\"seconds_ago\":\(Self.seconds(now() - at))}"
+        }
+        let dropsJSON = drops.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
+        let json = """
+        {"vrid":\(options.config.vrid),"state":"\(machine.state)","priority":\(options.config.priority),\
+        "reason":"\(lastRecord.map { "\($0.reason)" } ?? "")","since":"\(lastRecord?.at ?? "")",\
+        "transitions":\(machine.transitions),"peer_last_seen":\(peer),"adverts_sent":\(advertsSent),\
+        "adverts_received":\(advertsReceived),"drops":{\(dropsJSON)}}
+
+        """
+        let tmp = path + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(json.utf8)) else {
+            logger.warning("cannot write status file \(path)"); return
+        }
+        rename(tmp, path)
+    }
+
+    static func seconds(_ d: Duration) -> String {
+        let (s, a) = d.components
+        return String(format: "%.3f", Double(s) + Double(a) / 1e18)
+    }
+
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = time_t(ts.tv_sec)
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
+                      tmv.tm_hour, tmv.tm_min, tmv.tm_sec, Int(ts.tv_nsec / 1_000_000))
+    }
+}

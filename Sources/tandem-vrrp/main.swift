@@ -1,0 +1,123 @@
+// tandem-vrrp: one director's VRRPv3 instance, configured from the topology's director pair.
+// Thin: parse flags, check privileges, wire VRRP + VRRPTransport, run. Logic lives in the libraries.
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Logging
+import Topology
+import VRRP
+import VRRPTransport
+
+/// Write end of the instance's wake pipe, for the SIGTERM/SIGINT handler.
+/// `nonisolated(unsafe)` is safe: it is written once, before the handlers are installed, and the
+/// handler only reads it to call write(2), which is async-signal-safe.
+nonisolated(unsafe) var signalWakeFD: Int32 = -1
+/// Set by the signal handler; `sig_atomic_t`-like use of a plain Int32 read by the main thread.
+/// `nonisolated(unsafe)` is safe: one writer (the handler), one reader after the wake pipe fired.
+nonisolated(unsafe) var signalStop: Int32 = 0
+
+struct TandemVRRP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tandem-vrrp",
+        abstract: "Run one director's VRRPv3 instance from the topology's director pair.",
+        discussion: "Prints each state transition with its reason on stdout. SIGTERM/SIGINT stop cleanly: a master sends priority 0 and removes its VIPs.")
+
+    @Option(help: "Topology file (YAML).") var topology: String
+    @Option(help: "This director's VM name (a member of the director pair).") var node: String
+    @Option(help: "Interface for adverts and VIPs (overrides the pair's `interface`).") var interface: String?
+    @Option(help: "Primary address (IP source of adverts, the tie-breaker); default: the VM's first address.") var primaryAddress: String?
+    @Option(help: "Key file (mode 0600) for authenticated adverts and probes; both directors must use it.") var authKeyFile: String?
+    @Option(help: "JSON status file, rewritten on every transition.") var statusFile: String?
+    @Option(help: "Unicast peer address (repeatable); default: multicast 224.0.0.18 / ff02::12.") var unicastPeer: [String] = []
+    @Flag(help: "Disable preemption (RFC 5798 Preempt_Mode false).") var noPreempt = false
+    @Option(help: "Preempt delay in milliseconds.") var preemptDelayMs: Int = 0
+    @Option(help: "Delay before repeating gratuitous ARP / NA after takeover, ms (0: no repeat).") var announceRepeatMs: Int = 2000
+    @Option(help: "Enable the fast detector: probe interval in milliseconds.") var fastDetectorMs: Int?
+    @Option(help: "Fast detector: missed probes before the peer is declared down.") var fastDetectorMisses: Int = 3
+    @Option(help: "Override the pair's priority for this node (1-255; testing).") var priority: Int?
+    @Option(help: "Override the pair's advert interval in milliseconds (testing).") var advertIntervalMs: Int?
+    @Flag(help: "Log dropped packets.") var verbose = false
+
+    func run() throws {
+        guard geteuid() == 0 else {
+            throw ValidationError("tandem-vrrp needs root: raw sockets (IP protocol 112), rtnetlink and AF_PACKET")
+        }
+        let topo: Topology
+        do { topo = try TopologyLoader.load(path: topology) } catch { throw ValidationError("\(error)") }
+        guard let pair = topo.directorPairs.first(where: { $0.members.contains(node) }) else {
+            throw ValidationError("\(topology): no director pair has member \(node)")
+        }
+        guard let vm = topo.vm(named: node) else { throw ValidationError("\(topology): no VM named \(node)") }
+        let primary: IPAddress
+        if let p = primaryAddress {
+            guard let a = IPAddress(p) else { throw ValidationError("--primary-address \(p) is not an IP address") }
+            primary = a
+        } else {
+            guard let a = vm.addresses.first?.address else { throw ValidationError("\(topology): VM \(node) has no address") }
+            primary = a
+        }
+        let peerName = pair.members.first { $0 != node } ?? node
+        let peerAddress = topo.vm(named: peerName)?.addresses.first { $0.address.family == primary.family }?.address
+        let services = pair.services.isEmpty ? topo.services : topo.services.filter { pair.services.contains($0.name) }
+        var vips: [IPAddress] = []
+        for s in services where s.vip.family == primary.family && !vips.contains(s.vip) { vips.append(s.vip) }
+        let prio = priority ?? pair.priorities[node] ?? 100
+        guard (1...255).contains(prio) else { throw ValidationError("priority \(prio) is outside 1–255") }
+        let interval = Duration.milliseconds(advertIntervalMs ?? pair.advertIntervalMs)
+        var splitBrain = SplitBrainPolicy.none
+        var witness: WitnessProbe? = nil
+        if let w = pair.witness {
+            splitBrain = .witness(checkInterval: max(interval, .seconds(1)))
+            witness = WitnessProbe(witness: w, peer: peerAddress, fenceCommand: pair.fenceCommand, peerName: peerName)
+        }
+        let config = VRRPConfiguration(
+            vrid: UInt8(pair.vrid), priority: UInt8(prio), advertInterval: interval, preempt: !noPreempt,
+            preemptDelay: .milliseconds(preemptDelayMs), primaryAddress: primary, virtualAddresses: vips,
+            announceRepeatDelay: announceRepeatMs > 0 ? .milliseconds(announceRepeatMs) : nil, announceRepeatCount: 1,
+            splitBrain: splitBrain)
+        var key: [UInt8]? = nil
+        if let f = authKeyFile {
+            do { key = try AuthKeyFile.load(path: f) } catch { throw ValidationError(error.description) }
+        }
+        var fast: FastDetectorOptions? = nil
+        if let ms = fastDetectorMs {
+            guard let peerAddress else { throw ValidationError("--fast-detector-ms needs the peer \(peerName)'s address in the topology") }
+            fast = FastDetectorOptions(interval: .milliseconds(ms), missLimit: fastDetectorMisses, peer: peerAddress)
+        }
+        var peers: [IPAddress] = []
+        for p in unicastPeer {
+            guard let a = IPAddress(p) else { throw ValidationError("--unicast-peer \(p) is not an IP address") }
+            peers.append(a)
+        }
+        var logger = Logger(label: "tandem.vrrp")
+        logger.logLevel = verbose ? .debug : .info
+        let options = VRRPInstanceOptions(config: config, interface: interface ?? pair.interface, unicastPeers: peers,
+                                          authKey: key, fastDetector: fast, witness: witness, statusFile: statusFile)
+        let instance: VRRPInstance
+        do {
+            instance = try VRRPInstance(options: options, logger: logger) { rec in
+                print(rec.description)
+                fflush(nil)  // nil flushes every stream; `stdout` is a C global Swift 6 refuses to touch
+            }
+        } catch { throw ValidationError("\(error)") }
+        print("tandem-vrrp: \(node) vrid=\(pair.vrid) priority=\(prio) interval=\(interval) primary=\(primary) vips=\(vips.map(\.description).joined(separator: ",")) auth=\(key != nil) fast-detector=\(fastDetectorMs.map { "\($0)ms x\(fastDetectorMisses)" } ?? "off")")
+        fflush(nil)  // nil flushes every stream; `stdout` is a C global Swift 6 refuses to touch
+        signalWakeFD = instance.wakeFileDescriptor
+        let handler: @convention(c) (Int32) -> Void = { _ in
+            signalStop = 1
+            var b: UInt8 = 3
+            _ = write(signalWakeFD, &b, 1)
+        }
+        signal(SIGTERM, handler)
+        signal(SIGINT, handler)
+        signal(SIGPIPE, SIG_IGN)
+        // The loop stops when the wake pipe fires and either shutdown() was called or a signal arrived.
+        instance.stopWhen { signalStop != 0 }
+        instance.run()
+        print("tandem-vrrp: stopped (state \(instance.state))")
+        fflush(nil)  // nil flushes every stream; `stdout` is a C global Swift 6 refuses to touch
+    }
+}
+
+TandemVRRP.main()

@@ -1,0 +1,117 @@
+import IPVS
+import Netlink
+import XCTest
+
+/// Pure wire-format tests: no socket, no kernel.
+final class CodecTests: XCTestCase {
+    let family: Int32 = 42 // any family id: encoding does not need a socket
+
+    func a(_ s: String) -> InetAddress { InetAddress(s)! }
+
+    func testServiceKeyComparesIdentityOnly() {
+        let k1 = ServiceKey.address(.tcp, a("10.0.0.1"), port: 80)
+        let k2 = ServiceKey.address(.tcp, a("10.0.0.1"), port: 80)
+        XCTAssertEqual(k1, k2)
+        XCTAssertNotEqual(k1, .address(.udp, a("10.0.0.1"), port: 80))
+        XCTAssertNotEqual(k1, .address(.tcp, a("10.0.0.1"), port: 81))
+        XCTAssertNotEqual(ServiceKey.fwmark(7, family: .inet), .fwmark(7, family: .inet6))
+        XCTAssertEqual(ServiceKey.address(.tcp, a("fd00::1"), port: 80).family, .inet6)
+        let s1 = IPVSService(key: k1, scheduler: "rr"), s2 = IPVSService(key: k2, scheduler: "wlc")
+        XCTAssertEqual(s1.key, s2.key)
+        XCTAssertNotEqual(s1, s2)
+    }
+
+    func testAddressParsingAndPrinting() {
+        XCTAssertEqual(a("10.1.2.3").bytes, [10, 1, 2, 3])
+        XCTAssertEqual(a("fd00::1").description, "fd00::1")
+        XCTAssertEqual(a("fd00::1").withPort(80), "[fd00::1]:80")
+        XCTAssertNil(InetAddress("10.0.0.256"))
+        XCTAssertEqual(DestinationKey(address: a("10.0.0.2"), port: 8080),
+                       IPVSDestination(address: a("10.0.0.2"), port: 8080, weight: 5).key)
+    }
+
+    func testNewServiceEncodesEveryAttributeTheKernelRequires() throws {
+        let svc = IPVSService(key: .address(.tcp, a("10.0.0.1"), port: 443), scheduler: "mh",
+                              flags: [.schedFlag1, .schedFlag2], persistence: Persistence(timeout: 300, netmask: 0xffff_ff00))
+        let m = try IPVSCodec.encode(.addService(svc), family: family)
+        let bytes = m.bytes
+        XCTAssertEqual(bytes[16], IPVSWire.Command.newService.value, "genl command byte")
+        let top = try m.parsedAttributes()
+        let nest = try XCTUnwrap(try top.nested(IPVSWire.CmdAttr.service))
+        XCTAssertEqual(nest.u16(IPVSWire.ServiceAttr.af), 2)
+        XCTAssertEqual(nest.u16(IPVSWire.ServiceAttr.protocol), 6)
+        XCTAssertEqual(nest.payload(IPVSWire.ServiceAttr.addr).map(Array.init), [10, 0, 0, 1] + [UInt8](repeating: 0, count: 12))
+        XCTAssertEqual(nest.be16(IPVSWire.ServiceAttr.port), 443)
+        XCTAssertEqual(nest.string(IPVSWire.ServiceAttr.schedName), "mh")
+        XCTAssertEqual(nest.u32(IPVSWire.ServiceAttr.timeout), 300)
+        XCTAssertEqual(nest.be32(IPVSWire.ServiceAttr.netmask), 0xffff_ff00)
+        let flags = try XCTUnwrap(nest.payload(IPVSWire.ServiceAttr.flags))
+        XCTAssertEqual(Array(flags.prefix(4)), [0x19, 0, 0, 0], "persistent|sched1|sched2")
+        // And it decodes back to the same service.
+        let (decoded, _) = try IPVSCodec.decodeService(nest)
+        XCTAssertEqual(decoded, svc)
+    }
+
+    func testIPv6AndFwmarkServicesRoundTripThroughTheCodec() throws {
+        let services = [
+            IPVSService(key: .address(.udp, a("2001:db8::53"), port: 53), scheduler: "sh", flags: [.schedFlag2],
+                        persistence: Persistence(timeout: 60, netmask: 64)),
+            IPVSService(key: .fwmark(99, family: .inet), scheduler: "fo"),
+            IPVSService(key: .fwmark(100, family: .inet6), scheduler: "lblcr", flags: [.onePacket]),
+        ]
+        for svc in services {
+            let m = try IPVSCodec.encode(.editService(svc), family: family)
+            XCTAssertEqual(m.bytes[16], IPVSWire.Command.setService.value)
+            let nest = try XCTUnwrap(try m.parsedAttributes().nested(IPVSWire.CmdAttr.service))
+            XCTAssertEqual(try IPVSCodec.decodeService(nest).0, svc)
+        }
+    }
+
+    func testDestinationEncodingCarriesForwardingWeightThresholdsAndTunnel() throws {
+        let key = ServiceKey.address(.tcp, a("10.0.0.1"), port: 80)
+        let d = IPVSDestination(address: a("10.0.1.5"), port: 8080, forwarding: .tunnel, weight: 7,
+                                upperThreshold: 100, lowerThreshold: 10, tunnelType: .gue, tunnelPort: 6080, tunnelFlags: 1)
+        let m = try IPVSCodec.encode(.addDestination(key, d), family: family)
+        let top = try m.parsedAttributes()
+        XCTAssertNotNil(try top.nested(IPVSWire.CmdAttr.service))
+        let nest = try XCTUnwrap(try top.nested(IPVSWire.CmdAttr.dest))
+        XCTAssertEqual(nest.u32(IPVSWire.DestAttr.fwdMethod), 2)
+        XCTAssertEqual(nest.u32(IPVSWire.DestAttr.weight), 7)
+        XCTAssertEqual(nest.be16(IPVSWire.DestAttr.port), 8080)
+        XCTAssertEqual(nest.be16(IPVSWire.DestAttr.tunPort), 6080)
+        XCTAssertEqual(try IPVSCodec.decodeDestination(nest, serviceFamily: .inet).destination, d)
+        // A delete carries only the identity.
+        let del = try IPVSCodec.encode(.deleteDestination(key, d.key), family: family)
+        let dn = try XCTUnwrap(try del.parsedAttributes().nested(IPVSWire.CmdAttr.dest))
+        XCTAssertNil(dn.u32(IPVSWire.DestAttr.weight))
+        XCTAssertEqual(dn.be16(IPVSWire.DestAttr.port), 8080)
+    }
+
+    func testMalformedAttributeStreamIsATypedError() {
+        // Length 40 in a 8-byte buffer.
+        XCTAssertThrowsError(try Attributes(bytes: [40, 0, 1, 0, 0, 0, 0, 0])) { e in
+            XCTAssertEqual((e as? NetlinkError)?.code, .malformedReply)
+        }
+        XCTAssertThrowsError(try IPVSCodec.decodeService(try Attributes(bytes: []))) { e in
+            XCTAssertEqual((e as? NetlinkError)?.code, .malformedReply)
+        }
+    }
+
+    func testKernelErrorCarriesOperationAndErrno() {
+        let e = NetlinkError.kernel("IPVS_CMD_NEW_SERVICE", errno: 17)
+        XCTAssertEqual(e.code, .kernel)
+        XCTAssertEqual(e.errno, 17)
+        XCTAssertTrue(e.description.contains("IPVS_CMD_NEW_SERVICE"), e.description)
+        XCTAssertTrue(e.description.contains("File exists"), e.description)
+    }
+
+    func testTableRendersLikeIpvsadm() {
+        let svc = IPVSService(key: .address(.tcp, a("10.0.0.1"), port: 80), scheduler: "wrr",
+                              persistence: Persistence(timeout: 300, netmask: 0xffffff00))
+        let snap = ServiceSnapshot(service: svc, destinations: [DestinationSnapshot(destination: IPVSDestination(address: a("10.0.1.1"), port: 80, weight: 3))])
+        let text = IPVSTable.render([snap], info: IPVSInfo(versionCode: 0x010201, connectionTableSize: 4096))
+        XCTAssertTrue(text.contains("IP Virtual Server version 1.2.1 (size=4096)"))
+        XCTAssertTrue(text.contains("TCP  10.0.0.1:80 wrr persistent 300 mask 255.255.255.0"), text)
+        XCTAssertTrue(text.contains("  -> 10.0.1.1:80"), text)
+    }
+}

@@ -1,0 +1,220 @@
+# shellcheck shell=bash
+# vrrp-lab.sh: a two-director VRRP lab in network namespaces on this machine's kernel.
+# Sourced by scripts/vrrp-interop and scripts/bench-failover.
+#
+#   ns  $LAB-sw : bridge br0 (the "switch"), ports a1 and b1
+#   ns  $LAB-a  : director A, interface a0 = 10.99.0.1/24   (veth a0 <-> a1)
+#   ns  $LAB-b  : director B, interface b0 = 10.99.0.2/24   (veth b0 <-> b1)
+#   VIP 10.99.0.100, VRID 51. Witness 10.99.0.3 lives in $LAB-sw on br0.
+#
+# Everything lives in namespaces this script creates; lab_down removes them and kills (by PID) only
+# the processes lab_start_* started. Every wait is bounded.
+
+VRRP_VIP=10.99.0.100
+VRRP_VRID=51
+VRRP_ADDR_A=10.99.0.1
+VRRP_ADDR_B=10.99.0.2
+LAB_PIDS=()
+LAB=""
+LAB_DIR=""
+
+lab_require() {
+  local missing=()
+  command -v keepalived >/dev/null || missing+=(keepalived)
+  command -v ip >/dev/null || missing+=(iproute2)
+  if [ ${#missing[@]} -gt 0 ]; then
+    "$(dirname "${BASH_SOURCE[0]}")/ensure-packages" "${missing[@]}" || true
+  fi
+  command -v keepalived >/dev/null || { echo "FAIL prerequisites: keepalived not found (Debian package keepalived)"; return 1; }
+  command -v ip >/dev/null || { echo "FAIL prerequisites: ip not found (Debian package iproute2)"; return 1; }
+  [ "$(id -u)" -eq 0 ] || { echo "FAIL prerequisites: needs root (network namespaces, raw sockets)"; return 1; }
+}
+
+ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# lab_up [ADVERT_MS] [PRIO_A PRIO_B]: namespaces, links, and a topology file for tandem-vrrp.
+lab_up() {
+  local advert_ms=${1:-1000} pa=${2:-150} pb=${3:-100}
+  LAB="tandem-vrrp-$$-$RANDOM"
+  LAB_DIR=$(mktemp -d /tmp/tandem-vrrp-lab.XXXXXX)
+  ip netns add "$LAB-sw"; ip netns add "$LAB-a"; ip netns add "$LAB-b"
+  ip -n "$LAB-sw" link add br0 type bridge
+  ip -n "$LAB-sw" link set br0 type bridge forward_delay 0 mcast_snooping 0
+  ip -n "$LAB-sw" link set br0 up
+  ip -n "$LAB-sw" addr add 10.99.0.3/24 dev br0
+  local n
+  for n in a b; do
+    ip -n "$LAB-$n" link add ${n}0 type veth peer name ${n}1 netns "$LAB-sw"
+    ip -n "$LAB-sw" link set ${n}1 master br0
+    ip -n "$LAB-sw" link set ${n}1 up
+    ip -n "$LAB-$n" link set lo up
+    ip -n "$LAB-$n" link set ${n}0 up
+  done
+  ip -n "$LAB-a" addr add $VRRP_ADDR_A/24 dev a0
+  ip -n "$LAB-b" addr add $VRRP_ADDR_B/24 dev b0
+  lab_topology "$advert_ms" "$pa" "$pb" > "$LAB_DIR/topology.yaml"
+}
+
+# The topology tandem-vrrp reads: directors da (ns a) and db (ns b) on separate hosts.
+lab_topology() {
+  local advert_ms=$1 pa=$2 pb=$3
+  cat <<YAML
+site: vrrp-lab
+hosts:
+  - {name: h1, address: 192.0.2.1, cpus: 2, memory: 4GiB}
+  - {name: h2, address: 192.0.2.2, cpus: 2, memory: 4GiB}
+vms:
+  - {name: da, role: director, vcpus: 1, memory: 1GiB, addresses: [$VRRP_ADDR_A/24]}
+  - {name: db, role: director, vcpus: 1, memory: 1GiB, addresses: [$VRRP_ADDR_B/24]}
+  - {name: w1, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.99.0.11/24]}
+  - {name: w2, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.99.0.12/24]}
+services:
+  - name: web
+    vip: $VRRP_VIP
+    port: 80
+    members: [{vm: w1, port: 80}, {vm: w2, port: 80}]
+    check: {kind: tcp, interval: 1s, timeout: 500ms}
+directors:
+  members: [da, db]
+  vrid: $VRRP_VRID
+  priorities: {da: $pa, db: $pb}
+  advert_interval: ${advert_ms}ms
+  interface: eth0
+${LAB_WITNESS:+  witness: $LAB_WITNESS}
+YAML
+}
+
+# lab_start_keepalived SIDE PRIO ADVERT_SECONDS [nopreempt]
+lab_start_keepalived() {
+  local side=$1 prio=$2 adv=$3 extra=${4:-}
+  local conf="$LAB_DIR/ka-$side.conf"
+  cat > "$conf" <<CONF
+global_defs {
+  router_id ka-$side
+  vrrp_version 3
+  script_user root
+  enable_script_security
+}
+vrrp_instance VI_$VRRP_VRID {
+  state BACKUP
+  interface ${side}0
+  virtual_router_id $VRRP_VRID
+  priority $prio
+  advert_int $adv
+  ${extra}
+  virtual_ipaddress {
+    $VRRP_VIP/32
+  }
+}
+CONF
+  ip netns exec "$LAB-$side" keepalived -P -n -l -D -f "$conf" -p "$LAB_DIR/ka-$side.pid" \
+    -r "$LAB_DIR/ka-$side.vrrp.pid" -c "$LAB_DIR/ka-$side.chk.pid" > "$LAB_DIR/ka-$side.log" 2>&1 &
+  LAB_PIDS+=($!)
+  eval "KA_PID_$side=$!"
+  disown $!   # no "Killed" job notices when a scenario kill -9s it
+}
+
+# The VRRP child keepalived forks (its PID file appears shortly after start).
+ka_child_pid() { cat "$LAB_DIR/ka-$1.vrrp.pid" 2>/dev/null; }
+
+# lab_start_tandem SIDE [EXTRA ARGS...]
+lab_start_tandem() {
+  local side=$1; shift
+  local node=d$side
+  ip netns exec "$LAB-$side" "$TANDEM_VRRP" --topology "$LAB_DIR/topology.yaml" --node "$node" \
+    --interface ${side}0 --status-file "$LAB_DIR/tv-$side.status" "$@" > "$LAB_DIR/tv-$side.log" 2>&1 &
+  LAB_PIDS+=($!)
+  eval "TV_PID_$side=$!"
+  disown $!
+}
+
+# cut_side / heal_side SIDE: take the side's port off the bridge (its carrier stays up, so keepalived
+# does not go to FAULT) and put it back: a cut heartbeat link between two live directors.
+cut_side() { ip -n "$LAB-sw" link set ${1}1 nomaster; }
+heal_side() { ip -n "$LAB-sw" link set ${1}1 master br0; }
+
+tandem_state() { sed -n 's/.*"state":"\([a-z]*\)".*/\1/p' "$LAB_DIR/tv-$1.status" 2>/dev/null; }
+
+vip_on() { ip -n "$LAB-$1" -o addr show dev ${1}0 2>/dev/null | grep -q " $VRRP_VIP/"; }
+
+# wait_vip SIDE TIMEOUT_MS: 0 when the VIP is there within the bound; prints the elapsed ms.
+wait_vip() {
+  local side=$1 limit=$2 start now
+  start=$(ms_now)
+  while :; do
+    now=$(ms_now)
+    if vip_on "$side"; then echo $((now - start)); return 0; fi
+    [ $((now - start)) -ge "$limit" ] && { echo "$limit"; return 1; }
+  done
+}
+
+wait_no_vip() {
+  local side=$1 limit=$2 start
+  start=$(ms_now)
+  while vip_on "$side"; do
+    [ $(( $(ms_now) - start )) -ge "$limit" ] && return 1
+    sleep 0.02
+  done
+  return 0
+}
+
+# wait_tandem_state SIDE STATE TIMEOUT_MS
+wait_# cut_side / heal_side SIDE: take the side's port off the bridge (its carrier stays up, so keepalived
+# does not go to FAULT) and put it back: a cut heartbeat link between two live directors.
+cut_side() { ip -n "$LAB-sw" link set ${1}1 nomaster; }
+heal_side() { ip -n "$LAB-sw" link set ${1}1 master br0; }
+
+tandem_state() {
+  local side=$1 want=$2 limit=$3 start
+  start=$(ms_now)
+  while [ "$(tandem_state "$side")" != "$want" ]; do
+    [ $(( $(ms_now) - start )) -ge "$limit" ] && return 1
+    sleep 0.05
+  done
+}
+
+# kill_side SIDE: the director "dies": kill -9 its VRRP process(es) and pull its link, so the VIP it
+# left on its interface (as keepalived's does too) cannot answer.
+kill_side() {
+  local side=$1 pid child
+  ip -n "$LAB-$side" link set ${side}0 down
+  pid=$(eval "echo \${KA_PID_$side:-}")
+  if [ -n "$pid" ]; then
+    child=$(ka_child_pid "$side")
+    [ -n "$child" ] && kill -9 "$child" 2>/dev/null
+    kill -9 "$pid" 2>/dev/null
+  fi
+  pid=$(eval "echo \${TV_PID_$side:-}")
+  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+  return 0
+}
+
+# stop_side SIDE: a graceful stop (SIGTERM): the master sends priority 0.
+stop_side() {
+  local side=$1 pid i
+  pid=$(eval "echo \${KA_PID_$side:-}")
+  [ -z "$pid" ] && pid=$(eval "echo \${TV_PID_$side:-}")
+  kill -TERM "$pid" 2>/dev/null
+  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+}
+
+lab_down() {
+  local pid i
+  for pid in "${LAB_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for i in $(seq 1 30); do
+    local alive=0
+    for pid in "${LAB_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive -eq 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${LAB_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+  # keepalived's VRRP children, by the PID files of the instances we started.
+  for f in "$LAB_DIR"/ka-*.vrrp.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+  LAB_PIDS=()
+  unset KA_PID_a KA_PID_b TV_PID_a TV_PID_b
+  if [ -n "$LAB" ]; then
+    ip netns del "$LAB-a" 2>/dev/null; ip netns del "$LAB-b" 2>/dev/null; ip netns del "$LAB-sw" 2>/dev/null
+  fi
+  [ -n "${KEEP_LAB_DIR:-}" ] || rm -rf "$LAB_DIR"
+  LAB=""
+}
