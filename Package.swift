@@ -22,6 +22,7 @@ let topologyTargets: [Target] = [
         dependencies: ["Topology"],
         resources: [.copy("Fixtures")],
         swiftSettings: swift6),
+    .testTarget(name: "PlacementTests", dependencies: ["Placement", "Topology"], swiftSettings: swift6),
 ]
 
 // MARK: - Kernel: libnl, IPVS, reconciler (issue 3)
@@ -73,7 +74,42 @@ let databaseTargets: [Target] = [
 ]
 
 // MARK: - Grid services and the stress client (issue 4)
-let gridTargets: [Target] = []
+let gridTargets: [Target] = [
+    .target(
+        name: "GridServices",
+        dependencies: [
+            "MariaDB",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        swiftSettings: swift6),
+    .target(
+        name: "StressClient",
+        dependencies: ["GridServices", .product(name: "Histogram", package: "hdrhistogram-swift")],
+        swiftSettings: swift6),
+    .executableTarget(
+        name: "gridsvc",
+        dependencies: [
+            "GridServices", "MariaDB",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: swift6),
+    .executableTarget(
+        name: "tandem-stress",
+        dependencies: ["StressClient", "GridServices", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        swiftSettings: swift6),
+    .testTarget(
+        name: "GridServicesTests",
+        dependencies: ["GridServices", "StressClient", "MariaDB", .product(name: "Logging", package: "swift-log")],
+        swiftSettings: swift6),
+    .testTarget(
+        name: "StressClientTests",
+        dependencies: ["StressClient"],
+        swiftSettings: swift6),
+]
 
 // MARK: - Executables (thin: parse flags, wire modules, run)
 let executableTargets: [Target] = [
@@ -84,6 +120,35 @@ let executableTargets: [Target] = [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         swiftSettings: swift6),
+    .executableTarget(name: "tandem-bench-placement", dependencies: ["Topology", "Placement"], path: "Sources/Benchmarks/PlacementBench", swiftSettings: swift6),
+]
+
+// MARK: - Director pair: VRRP (issue 6)
+let directorTargets: [Target] = [
+    .target(
+        name: "VRRP",
+        dependencies: ["Topology"],
+        swiftSettings: swift6),
+    .target(
+        name: "VRRPTransport",
+        dependencies: ["VRRP", "Topology", .product(name: "Logging", package: "swift-log")],
+        swiftSettings: swift6),
+    .executableTarget(
+        name: "tandem-vrrp",
+        dependencies: [
+            "VRRP", "VRRPTransport", "Topology",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: swift6),
+    .testTarget(
+        name: "VRRPTests",
+        dependencies: ["VRRP", "Topology"],
+        swiftSettings: swift6),
+    .testTarget(
+        name: "DirectorInteropTests",
+        dependencies: ["tandem-vrrp"],
+        swiftSettings: swift6),
 ]
 
 let package = Package(
@@ -91,6 +156,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "tandemctl", targets: ["tandemctl"]),
+        .executable(name: "gridsvc", targets: ["gridsvc"]),
+        .executable(name: "tandem-stress", targets: ["tandem-stress"]),
+        .executable(name: "tandem-vrrp", targets: ["tandem-vrrp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -101,5 +169,5 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
-    targets: topologyTargets + kernelTargets + databaseTargets + gridTargets + executableTargets
+    targets: topologyTargets + kernelTargets + databaseTargets + gridTargets + executableTargets + directorTargets
 )

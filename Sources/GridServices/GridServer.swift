@@ -249,6 +249,10 @@ public final class GridService: Sendable {
             var r = error(503, "db_unavailable", "database error: \(describe(e)); retry shortly")
             r.headers[.retryAfter] = String(settings.retryAfterSeconds)
             return r
+        } catch let e as MariaDBPoolError {
+            var r = error(503, "db_busy", "\(e)")
+            r.headers[.retryAfter] = String(settings.retryAfterSeconds)
+            return r
         } catch {
             return self.error(500, "internal", describe(error))
         }

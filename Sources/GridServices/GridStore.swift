@@ -185,7 +185,10 @@ public final class GridStore: Sendable {
             attempt += 1
             do {
                 return try await db.withConnection { conn in
-                    try await conn.transaction { c in
+                    // Read committed: no gap locks, so concurrent leases on this node only contend on
+                    // the rows they touch (SKIP LOCKED then hands each its own free account).
+                    _ = try await conn.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    return try await conn.transaction { c in
                         let o = try await c.query("SELECT @@auto_increment_offset AS o")
                         guard let slice = o.rows.first.flatMap({ DBValue.int($0["o"]) }) else {
                             throw GridError(code: "db_error", status: 503, message: "could not read @@auto_increment_offset")
@@ -201,8 +204,8 @@ public final class GridStore: Sendable {
                         }
                         if let c = LeasePartition.canonical(found) { return c }
                         let free = try await c.execute("""
-                            SELECT account FROM gums_pool_account WHERE pool = ? AND slice = ? AND dn IS NULL
-                            ORDER BY account LIMIT 1 FOR UPDATE SKIP LOCKED
+                            SELECT account FROM gums_pool_account FORCE INDEX (one_lease_per_dn_per_slice)
+                            WHERE pool = ? AND slice = ? AND dn IS NULL LIMIT 1 FOR UPDATE SKIP LOCKED
                             """, [.text(pool), .int(slice)])
                         guard let account = free.rows.first.flatMap({ DBValue.string($0["account"]) }) else {
                             throw GridError(code: "pool_exhausted", status: 503,

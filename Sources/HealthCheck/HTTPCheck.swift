@@ -39,13 +39,19 @@ public struct HTTPChecker: HealthChecker {
             let deadline = NIODeadline.now() + .nanoseconds(ProbeSocket.nanoseconds(timeout))
             let loop = MultiThreadedEventLoopGroup.singleton.next()
             let promise = loop.makePromise(of: HTTPProbeResponse.self)
-            let channel = try await ProbeSocket.bootstrap(timeout: timeout)
-                .channelInitializer { ch in
-                    ch.eventLoop.makeCompletedFuture {
-                        try ch.pipeline.syncOperations.addHandler(HTTPProbeHandler(request: request, promise: promise))
-                    }.flatMap { ProbeSocket.setResetOnClose(ch) }
-                }
-                .connect(to: ProbeSocket.socketAddress(address, port: port)).get()
+            let channel: any Channel
+            do {
+                channel = try await ProbeSocket.bootstrap(timeout: timeout)
+                    .channelInitializer { ch in
+                        ch.eventLoop.makeCompletedFuture {
+                            try ch.pipeline.syncOperations.addHandler(HTTPProbeHandler(request: request, promise: promise))
+                        }.flatMap { ProbeSocket.setResetOnClose(ch) }
+                    }
+                    .connect(to: ProbeSocket.socketAddress(address, port: port)).get()
+            } catch {
+                promise.fail(error)  // a promise must never be dropped uncompleted
+                throw error
+            }
             let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
                 promise.fail(ProbeTimeout())
                 channel.close(promise: nil)

@@ -44,6 +44,10 @@ public struct MonitorDiff: Sendable, Equatable {
     public var added: [CheckKey]
     /// Checks stopped.
     public var removed: [CheckKey]
+    /// Creates a diff.
+    public init(kept: [CheckKey], added: [CheckKey], removed: [CheckKey]) {
+        self.kept = kept; self.added = added; self.removed = removed
+    }
 }
 
 /// Runs every member's check on its own schedule and reports only state transitions.

@@ -10,7 +10,10 @@ public final class BlockingExecutor: @unchecked Sendable {
     // Safe to share: every mutable property below is read and written only while holding
     // `condition`, and the threads array is written once in `init` before any thread starts.
     private let condition = NSCondition()
-    private var queue: [@Sendable () -> Void] = []
+    // Taken slots are set to nil so that neither an executed job nor what it captured is released
+    // while `condition` is held: a release can run a deinit (e.g. a connection's), and that deinit
+    // may call `submit`, which would deadlock on the non-recursive lock.
+    private var queue: [(@Sendable () -> Void)?] = []
     private var head = 0
     private var accepting = true
     private var threads: [Thread] = []
@@ -73,13 +76,14 @@ public final class BlockingExecutor: @unchecked Sendable {
                 return
             }
             let job = queue[head]
+            queue[head] = nil
             head += 1
-            if head > 1024 && head * 2 > queue.count {  // compact now and then instead of O(n) removeFirst
+            if head > 1024 && head * 2 > queue.count {  // drop taken (nil) slots now and then
                 queue.removeFirst(head)
                 head = 0
             }
             condition.unlock()
-            job()
+            job?()
         }
     }
 }

@@ -16,6 +16,7 @@ public final class MariaDBConnection: @unchecked Sendable {
     private let lock = NSLock()
     private var handle: UnsafeMutablePointer<MYSQL>?
     private var broken = false
+    private let statements = StatementCache(capacity: 64)
 
     /// The configuration this connection was opened with.
     public let config: MariaDBConfig
@@ -42,7 +43,12 @@ public final class MariaDBConnection: @unchecked Sendable {
         // COM_QUIT to the socket, which can block: hand it to the executor.
         if let h = handle {
             let box = MySQLHandle(pointer: h)
-            if !executor.submit({ mysql_close(box.pointer) }) { mysql_close(h) }
+            let cached = StatementCache.Handles(statements.removeAll())
+            let closeAll: @Sendable () -> Void = {
+                mysql_close(box.pointer)
+                cached.closeAll()  // after mysql_close: only frees memory, no network
+            }
+            if !executor.submit(closeAll) { closeAll() }
         }
     }
 
@@ -124,7 +130,8 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// Runs `body` with the handle on an executor thread, holding the lock; marks the connection
     /// broken when the error says the session is gone.
     func withHandle<T: Sendable>(
-        _ operation: String, _ body: @escaping @Sendable (UnsafeMutablePointer<MYSQL>, String) throws -> T
+        _ operation: String,
+        _ body: @escaping @Sendable (UnsafeMutablePointer<MYSQL>, StatementCache, String) throws -> T
     ) async throws -> T {
         try await executor.run { [self] in
             lock.lock()
@@ -134,7 +141,7 @@ public final class MariaDBConnection: @unchecked Sendable {
                                    message: "connection was closed by close()", endpoint: endpoint)
             }
             do {
-                return try body(h, endpoint)
+                return try body(h, statements, endpoint)
             } catch let error as MariaDBError {
                 if error.isConnectionLevel { broken = true }
                 throw error
@@ -147,7 +154,7 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// Use it for statements without user input; for values, use `execute(_:_:)` with binds.
     public func query(_ sql: String) async throws -> MariaDBResult {
         do {
-            return try await withHandle("mysql_real_query") { h, endpoint in
+            return try await withHandle("mysql_real_query") { h, _, endpoint in
                 try TextProtocol.run(h, sql, endpoint: endpoint)
             }
         } catch {
@@ -158,11 +165,15 @@ public final class MariaDBConnection: @unchecked Sendable {
 
     /// Prepares `sql` (with `?` placeholders), binds `binds` in order, executes it over the binary
     /// protocol and returns all rows. Values never pass through SQL text, so there is no injection.
+    ///
+    /// Prepared statements are cached per connection (64 most recent SQL texts), so a repeated
+    /// statement costs one round trip instead of three (prepare, execute, close). A statement that
+    /// fails is dropped from the cache and prepared afresh next time.
     /// - Throws: `MariaDBError`; errno 2034 if `binds.count` does not match the placeholders.
     public func execute(_ sql: String, _ binds: [MariaDBValue]) async throws -> MariaDBResult {
         do {
-            return try await withHandle("mysql_stmt_prepare") { h, endpoint in
-                try PreparedStatement.run(h, sql, binds, endpoint: endpoint)
+            return try await withHandle("mysql_stmt_prepare") { h, cache, endpoint in
+                try PreparedStatement.run(h, cache, sql, binds, endpoint: endpoint)
             }
         } catch {
             logger.debug("MariaDB execute failed", metadata: ["error": "\(error)"])
@@ -197,6 +208,7 @@ public final class MariaDBConnection: @unchecked Sendable {
             defer { lock.unlock() }
             guard let h = handle else { return false }
             mysql_close(h)
+            StatementCache.Handles(statements.removeAll()).closeAll()
             handle = nil
             return true
         }

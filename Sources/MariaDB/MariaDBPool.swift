@@ -28,6 +28,7 @@ public actor MariaDBPool {
     public nonisolated let acquireTimeout: Duration
     private let logger: Logger
     private let executor: BlockingExecutor
+    private let clock: any Clock<Duration>
 
     private var idle: [MariaDBConnection] = []
     private var waiters: [Waiter] = []
@@ -48,9 +49,10 @@ public actor MariaDBPool {
                   logger: Logger(label: "tandem.mariadb.pool", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
-    /// Creates an empty pool that logs to `logger` (metadata `db`) and runs C calls on `executor`.
+    /// Creates an empty pool that logs to `logger` (metadata `db`), runs C calls on `executor`, and
+    /// measures `acquireTimeout` on `clock` (inject a manual clock to test timeouts without sleeping).
     public init(config: MariaDBConfig, maxConnections: Int, acquireTimeout: Duration, logger: Logger,
-                executor: BlockingExecutor = .shared) {
+                executor: BlockingExecutor = .shared, clock: any Clock<Duration> = ContinuousClock()) {
         precondition(maxConnections > 0, "MariaDBPool needs maxConnections > 0")
         self.config = config
         self.maxConnections = maxConnections
@@ -59,6 +61,7 @@ public actor MariaDBPool {
         logger[metadataKey: "db"] = "\(config.endpoint)"
         self.logger = logger
         self.executor = executor
+        self.clock = clock
     }
 
     /// Lends a connection to `body`, waiting at most `acquireTimeout` for one.
@@ -147,10 +150,11 @@ public actor MariaDBPool {
         let id = nextWaiterID
         nextWaiterID += 1
         let timeoutDuration = acquireTimeout
+        let clock = self.clock
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
                 let timeout = Task { [weak self] in
-                    try? await Task.sleep(for: timeoutDuration)
+                    try? await clock.sleep(for: timeoutDuration)
                     guard !Task.isCancelled else { return }
                     await self?.expireWaiter(id, error: MariaDBPoolError.exhausted(maxConnections: self?.maxConnections ?? 0, waited: timeoutDuration))
                 }

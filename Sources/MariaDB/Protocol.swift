@@ -92,23 +92,66 @@ enum TextProtocol {
     }
 }
 
-/// COM_STMT_PREPARE/EXECUTE: prepare, bind, execute, buffer all rows, close.
+/// COM_STMT_PREPARE/EXECUTE: prepare (or reuse), bind, execute, buffer all rows.
 enum PreparedStatement {
     /// Initial buffer for a string/blob cell; longer cells are fetched again with
     /// `mysql_stmt_fetch_column` into a buffer of the exact length.
     static let initialCellCapacity = 256
 
-    static func run(_ h: UnsafeMutablePointer<MYSQL>, _ sql: String, _ binds: [MariaDBValue], endpoint: String) throws -> MariaDBResult {
+    static func run(
+        _ h: UnsafeMutablePointer<MYSQL>, _ cache: StatementCache, _ sql: String, _ binds: [MariaDBValue],
+        endpoint: String
+    ) throws -> MariaDBResult {
+        if let cached = cache.take(sql) {
+            do {
+                return try runAndCache(cached, cache, sql, binds, endpoint: endpoint)
+            } catch let error as MariaDBError where error.errno == newStatementMetadata {
+                // The table changed under the cached statement (ALTER TABLE): the result has other
+                // columns now. Only result-set statements report this, so preparing again and
+                // re-running is safe.
+            }
+        }
+        return try runAndCache(prepare(h, sql, endpoint: endpoint), cache, sql, binds, endpoint: endpoint)
+    }
+
+    /// CR_NEW_STMT_METADATA: "The number of parameters in bound buffers differs from number of
+    /// columns in resultset" — a cached statement's result shape changed.
+    static let newStatementMetadata: Int32 = 2057
+
+    private static func runAndCache(
+        _ stmt: UnsafeMutablePointer<MYSQL_STMT>, _ cache: StatementCache, _ sql: String, _ binds: [MariaDBValue],
+        endpoint: String
+    ) throws -> MariaDBResult {
+        do {
+            let result = try run(stmt, sql, binds, endpoint: endpoint)
+            // Rows are all copied out; free the client-side buffer and keep the statement.
+            mysql_stmt_free_result(stmt)
+            cache.put(sql, stmt)
+            return result
+        } catch {
+            // After any failure the statement's state is unknown: drop it, re-prepare next time.
+            mysql_stmt_close(stmt)
+            throw error
+        }
+    }
+
+    private static func prepare(_ h: UnsafeMutablePointer<MYSQL>, _ sql: String, endpoint: String) throws -> UnsafeMutablePointer<MYSQL_STMT> {
         guard let stmt = mysql_stmt_init(h) else {
             throw mariaDBError("mysql_stmt_init", .connection(h), endpoint: endpoint)
         }
-        defer { mysql_stmt_close(stmt) }
         var sql = sql
         let prc = sql.withUTF8 { utf8 in
             utf8.withMemoryRebound(to: CChar.self) { mysql_stmt_prepare(stmt, $0.baseAddress, UInt(utf8.count)) }
         }
-        try check("mysql_stmt_prepare", .statement(stmt), endpoint: endpoint, prc)
+        if prc != 0 {
+            let error = mariaDBError("mysql_stmt_prepare", .statement(stmt), endpoint: endpoint)
+            mysql_stmt_close(stmt)
+            throw error
+        }
+        return stmt
+    }
 
+    private static func run(_ stmt: UnsafeMutablePointer<MYSQL_STMT>, _ sql: String, _ binds: [MariaDBValue], endpoint: String) throws -> MariaDBResult {
         let paramCount = Int(mysql_stmt_param_count(stmt))
         guard paramCount == binds.count else {
             throw MariaDBError(
@@ -296,5 +339,49 @@ final class BindArray {
             }
         }
         return bytes
+    }
+}
+
+/// Prepared statements of one connection, keyed by SQL text, oldest evicted first.
+/// Not thread-safe on purpose: only used under the owning connection's lock.
+final class StatementCache {
+    /// Statements handed between threads for closing. Safe: they were removed from the cache
+    /// (so nothing else can reach them) before being wrapped.
+    struct Handles: @unchecked Sendable {
+        let statements: [UnsafeMutablePointer<MYSQL_STMT>]
+        init(_ statements: [UnsafeMutablePointer<MYSQL_STMT>]) { self.statements = statements }
+        func closeAll() { for s in statements { mysql_stmt_close(s) } }
+    }
+
+    let capacity: Int
+    private var statements: [String: UnsafeMutablePointer<MYSQL_STMT>] = [:]
+    private var order: [String] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Removes and returns the statement for `sql`, if cached (the caller owns it until `put`).
+    func take(_ sql: String) -> UnsafeMutablePointer<MYSQL_STMT>? {
+        guard let stmt = statements.removeValue(forKey: sql) else { return nil }
+        order.removeAll { $0 == sql }
+        return stmt
+    }
+
+    /// Caches `stmt` for `sql`, closing the oldest statement when full.
+    func put(_ sql: String, _ stmt: UnsafeMutablePointer<MYSQL_STMT>) {
+        if let old = statements.updateValue(stmt, forKey: sql), old != stmt { mysql_stmt_close(old) }
+        order.removeAll { $0 == sql }
+        order.append(sql)
+        while order.count > capacity {
+            let evicted = order.removeFirst()
+            if let s = statements.removeValue(forKey: evicted) { mysql_stmt_close(s) }
+        }
+    }
+
+    /// Empties the cache and returns the statements for the caller to close.
+    func removeAll() -> [UnsafeMutablePointer<MYSQL_STMT>] {
+        let all = Array(statements.values)
+        statements.removeAll()
+        order.removeAll()
+        return all
     }
 }

@@ -1,80 +1,93 @@
-/// Hosts with free capacity, ordered for best-fit lookups.
+/// Hosts with free capacity, ordered for best-fit and roomiest-fit lookups.
 ///
-/// Hosts are bucketed by free vCPUs; each bucket is sorted by (free memory, host index). A lookup
-/// walks buckets from the smallest free-vCPU value that fits upward and, inside a bucket, from
-/// the smallest free memory that fits: the first allowed host is the tightest fit, vCPUs first,
-/// memory second, host name last. There are few distinct free-vCPU values, so a lookup costs a
-/// few binary searches instead of a scan of every host; that is what keeps 1,000 hosts cheap.
+/// Hosts are grouped by their exact free capacity (vCPUs, memory); each group is a bitset of host
+/// indices, and the groups are kept in a sorted array. A lookup walks the groups in capacity order
+/// and, inside one, hosts in index (name) order, and returns the first host the caller allows.
+/// Moving a host between groups is O(1) plus, when a group appears or empties, one insertion in
+/// the sorted array of groups; there are few distinct capacities, so this stays cheap at
+/// 10,000 hosts, where sorted per-capacity arrays of hosts cost a memmove per placement.
 struct FreeIndex {
-    struct Entry: Comparable {
+    struct Capacity: Comparable, Hashable {
+        var cpu: Int
         var mem: Int
-        var host: Int32
-        static func < (a: Entry, b: Entry) -> Bool { a.mem != b.mem ? a.mem < b.mem : a.host < b.host }
+        static func < (a: Capacity, b: Capacity) -> Bool { a.cpu != b.cpu ? a.cpu < b.cpu : a.mem < b.mem }
     }
-    /// Distinct free-vCPU values that have a non-empty bucket, ascending. Only this array is
-    /// ever iterated, never the dictionary, so hashing order cannot leak into the plan.
-    private(set) var keys: [Int] = []
-    private var buckets: [Int: [Entry]] = [:]
+    struct Group: Comparable {
+        var capacity: Capacity
+        var slot: Int
+        static func < (a: Group, b: Group) -> Bool { a.capacity < b.capacity }
+        static func == (a: Group, b: Group) -> Bool { a.capacity == b.capacity }
+    }
+    /// Non-empty groups in ascending capacity. Only this array is iterated, never the
+    /// dictionary, so hashing order cannot leak into the plan.
+    private var groups: [Group] = []
+    private var slotOf: [Capacity: Int] = [:]
+    private var bits: [[UInt64]] = []
+    private var counts: [Int] = []
+    private var spareSlots: [Int] = []
+    private let words: Int
+
+    init(hostCount: Int) { words = max(1, (hostCount + 63) / 64) }
 
     mutating func insert(host: Int32, cpu: Int, mem: Int) {
-        let e = Entry(mem: mem, host: host)
-        if buckets[cpu] == nil {
-            keys.insert(cpu, at: lowerBound(keys, cpu))
-            buckets[cpu] = [e]
+        let c = Capacity(cpu: cpu, mem: mem)
+        let s: Int
+        if let known = slotOf[c] {
+            s = known
         } else {
-            buckets[cpu, default: []].insertSorted(e)
+            if let spare = spareSlots.popLast() { s = spare } else {
+                bits.append([UInt64](repeating: 0, count: words)); counts.append(0); s = bits.count - 1
+            }
+            slotOf[c] = s
+            groups.insert(Group(capacity: c, slot: s), at: lowerBound(groups, Group(capacity: c, slot: s)))
         }
+        bits[s][Int(host) >> 6] |= 1 << UInt64(Int(host) & 63)
+        counts[s] += 1
     }
 
     mutating func remove(host: Int32, cpu: Int, mem: Int) {
-        let e = Entry(mem: mem, host: host)
-        var emptied = false
-        if var b = buckets[cpu] {
-            buckets[cpu] = nil // drop the dictionary's reference so `b` is mutated in place
-            let i = lowerBound(b, e)
-            precondition(i < b.count && b[i] == e, "FreeIndex out of sync for host \(host)")
-            b.remove(at: i)
-            if b.isEmpty { emptied = true } else { buckets[cpu] = b }
+        let c = Capacity(cpu: cpu, mem: mem)
+        guard let s = slotOf[c] else { preconditionFailure("FreeIndex out of sync for host \(host)") }
+        bits[s][Int(host) >> 6] &= ~(1 << UInt64(Int(host) & 63))
+        counts[s] -= 1
+        if counts[s] == 0 {
+            slotOf[c] = nil
+            groups.remove(at: lowerBound(groups, Group(capacity: c, slot: s)))
+            spareSlots.append(s) // its bits are all clear again, ready for reuse
         }
-        if emptied { keys.remove(at: lowerBound(keys, cpu)) }
+    }
+
+    /// The first host (lowest index) of a group that `allowed` accepts.
+    private func first(in slot: Int, allowed: (Int) -> Bool) -> Int? {
+        for w in 0..<words {
+            var word = bits[slot][w]
+            while word != 0 {
+                let h = w << 6 | word.trailingZeroBitCount
+                if allowed(h) { return h }
+                word &= word - 1
+            }
+        }
+        return nil
+    }
+
+    /// The tightest-fitting host (least free vCPUs, then least free memory, then first by name)
+    /// with at least `cpu` vCPUs and `mem` MiB free that `allowed` accepts.
+    func best(cpu: Int, mem: Int, allowed: (Int) -> Bool) -> Int? {
+        var i = lowerBound(groups, Group(capacity: Capacity(cpu: cpu, mem: mem), slot: 0))
+        while i < groups.count {
+            if groups[i].capacity.mem >= mem, let h = first(in: groups[i].slot, allowed: allowed) { return h }
+            i += 1
+        }
+        return nil
     }
 
     /// The roomiest host (most free vCPUs, then most free memory, then first by name) with at
     /// least `cpu` vCPUs and `mem` MiB free that `allowed` accepts.
     func roomiest(cpu: Int, mem: Int, allowed: (Int) -> Bool) -> Int? {
-        let floor = lowerBound(keys, cpu)
-        var k = keys.count - 1
-        while k >= floor {
-            if let b = buckets[keys[k]] {
-                let low = lowerBound(b, Entry(mem: mem, host: Int32.min))
-                var i = b.count - 1
-                var found: Int? = nil, foundMem = 0
-                while i >= low {
-                    // Within equal free memory, keep walking down to the lowest host index (name order).
-                    if let f = found, b[i].mem != foundMem { return f }
-                    if allowed(Int(b[i].host)) { found = Int(b[i].host); foundMem = b[i].mem }
-                    i -= 1
-                }
-                if let found { return found }
-            }
-            k -= 1
-        }
-        return nil
-    }
-
-    /// The tightest-fitting host with at least `cpu` vCPUs and `mem` MiB free that `allowed` accepts.
-    func best(cpu: Int, mem: Int, allowed: (Int) -> Bool) -> Int? {
-        var k = lowerBound(keys, cpu)
-        while k < keys.count {
-            if let b = buckets[keys[k]] {
-                var i = lowerBound(b, Entry(mem: mem, host: Int32.min))
-                while i < b.count {
-                    let h = Int(b[i].host)
-                    if allowed(h) { return h }
-                    i += 1
-                }
-            }
-            k += 1
+        var i = groups.count - 1
+        while i >= 0 && groups[i].capacity.cpu >= cpu {
+            if groups[i].capacity.mem >= mem, let h = first(in: groups[i].slot, allowed: allowed) { return h }
+            i -= 1
         }
         return nil
     }
@@ -91,9 +104,6 @@ func lowerBound<T: Comparable>(_ a: [T], _ x: T) -> Int {
     return lo
 }
 
-extension Array where Element: Comparable {
-    mutating func insertSorted(_ e: Element) { insert(e, at: lowerBound(self, e)) }
-}
 
 /// Where every VM is at one moment of the search, and what each host has left.
 struct PlacementState {
@@ -108,7 +118,7 @@ struct PlacementState {
     var movable: [Bool]
     /// VMs on each host, in the order they arrived (deterministic: the search is).
     var onHost: [[Int32]]
-    var index = FreeIndex()
+    var index: FreeIndex
     /// Per dimension, the stamp of the last query that marked each domain as taken.
     private var marks: [[UInt32]]
     private var stamp: UInt32 = 0
@@ -123,6 +133,7 @@ struct PlacementState {
         movable = [Bool](repeating: true, count: site.vmCount)
         onHost = [[Int32]](repeating: [], count: site.hostCount)
         marks = site.domainNames.map { [UInt32](repeating: 0, count: $0.count) }
+        index = FreeIndex(hostCount: site.hostCount)
         for h in 0..<site.hostCount where available[h] {
             index.insert(host: Int32(h), cpu: freeCPU[h], mem: freeMem[h])
         }

@@ -66,7 +66,12 @@ public struct HostLossReport: Sendable, Equatable, Codable {
 public struct ServiceLoss: Sendable, Equatable, Codable {
     /// What kind of thing loses members.
     public enum Kind: String, Sendable, Equatable, Codable {
-        case service, directorPair = "director-pair", databaseRing = "database-ring"
+        /// A load-balanced service.
+        case service
+        /// The active/standby LVS director pair.
+        case directorPair = "director-pair"
+        /// The MariaDB replication ring.
+        case databaseRing = "database-ring"
     }
     /// Kind of thing.
     public var kind: Kind

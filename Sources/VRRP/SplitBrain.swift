@@ -26,12 +26,13 @@ public enum SplitBrainDecision: Sendable, Equatable {
 
 /// Tandem's split-brain rule (documented with its failure modes in docs/director.md).
 ///
-/// A backup that stops hearing the master may take over only if it can reach the witness **and**
+/// A backup that stops hearing the master it had been hearing may take over only if it can reach the witness **and**
 /// either the peer was fenced or the peer does not answer outside the heartbeat either. Reaching the
 /// witness shows this side is not the isolated one; the second clause tells a dead master from a cut
 /// heartbeat link. A master that loses the witness for ``masterWitnessLossLimit`` checks in a row
 /// gives the VIPs up, so a master cut off from everyone does not keep them against a backup that can
-/// still reach the witness.
+/// still reach the witness. A backup that has heard no master since it entered Backup (startup) runs
+/// the plain RFC election instead, or two directors starting together would wait on each other for ever.
 public enum SplitBrainRule {
     /// Consecutive failed witness checks after which a master self-fences (drops its VIPs).
     public static let masterWitnessLossLimit = 3

@@ -187,6 +187,7 @@ public struct VRRPStateMachine: Sendable {
     private var awaitingWitness = false
     private var announceRepeatsLeft = 0
     private var witnessFailures = 0
+    private var heardMasterInBackup = false
 
     /// A machine in Initialize.
     public init(config: VRRPConfiguration) {
@@ -260,6 +261,7 @@ public struct VRRPStateMachine: Sendable {
         case .backup:
             lastAdvert = (a, now)
             awaitingWitness = false
+            heardMasterInBackup = true
             if a.priority == 0 {
                 // §6.4.2: the master is stopping; take over after Skew_Time, not Master_Down_Interval.
                 resignedBy = a.from
@@ -319,8 +321,11 @@ public struct VRRPStateMachine: Sendable {
 
     /// The master is silent (timer, fast detector) or resigned: take over, or ask the split-brain rule.
     private mutating func masterSilent(_ now: Duration, reason: TransitionReason) -> [VRRPAction] {
-        // A priority-0 advert is the master's own word that it is leaving: no witness needed.
-        if case .witness = config.splitBrain, resignedBy == nil {
+        // The rule is about *losing* a heartbeat we had. A priority-0 advert is the master's own word
+        // that it is leaving, and a backup that never heard a master since it entered Backup is in the
+        // RFC's startup election: if it asked the rule, two directors starting together would both see
+        // a live peer host and both stay backup for ever. Both skip the rule.
+        if case .witness = config.splitBrain, resignedBy == nil, heardMasterInBackup {
             awaitingWitness = true
             // Keep a Master_Down_Timer armed so a lost witness answer cannot wedge us.
             return [.checkWitness, arm(.masterDown, now + masterDownInterval)]
@@ -369,12 +374,13 @@ public struct VRRPStateMachine: Sendable {
     }
 
     private mutating func becomeBackup(_ now: Duration, reason: TransitionReason) -> [VRRPAction] {
-        let wasMaster = state == .master
         var out = cancelAll()
         out.append(transition(to: .backup, reason))
-        if wasMaster { out.append(.removeVIPs(config.virtualAddresses)) }
+        // Always, not only when leaving Master: a previous instance killed with -9 leaves its VIPs on
+        // the interface, and a backup must not answer for them (keepalived does the same at startup).
+        out.append(.removeVIPs(config.virtualAddresses))
         backupSince = now
-        resignedBy = nil; awaitingWitness = false; witnessFailures = 0
+        resignedBy = nil; awaitingWitness = false; witnessFailures = 0; heardMasterInBackup = false
         out.append(arm(.masterDown, now + masterDownInterval))
         return out
     }

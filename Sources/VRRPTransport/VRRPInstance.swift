@@ -30,6 +30,9 @@ public struct VRRPInstanceOptions: Sendable {
     public var config: VRRPConfiguration
     /// Interface the adverts run on and the VIPs are added to.
     public var interface: String
+    /// Interface the VIPs go on and are announced on, when it is not the heartbeat interface
+    /// (a dedicated heartbeat link, which the split-brain rule needs to tell a cut link from a dead peer).
+    public var vipInterface: String?
     /// Unicast peers; empty means the multicast group (224.0.0.18 / ff02::12).
     public var unicastPeers: [IPAddress]
     /// Shared key: adverts are sealed and checked with ``AuthenticatedAdvert``; `nil` is plain VRRPv3.
@@ -42,9 +45,11 @@ public struct VRRPInstanceOptions: Sendable {
     public var statusFile: String?
 
     /// Creates options.
-    public init(config: VRRPConfiguration, interface: String, unicastPeers: [IPAddress] = [], authKey: [UInt8]? = nil,
-                fastDetector: FastDetectorOptions? = nil, witness: WitnessProbe? = nil, statusFile: String? = nil) {
-        self.config = config; self.interface = interface; self.unicastPeers = unicastPeers; self.authKey = authKey
+    public init(config: VRRPConfiguration, interface: String, vipInterface: String? = nil, unicastPeers: [IPAddress] = [],
+                authKey: [UInt8]? = nil, fastDetector: FastDetectorOptions? = nil, witness: WitnessProbe? = nil,
+                statusFile: String? = nil) {
+        self.config = config; self.interface = interface; self.vipInterface = vipInterface
+        self.unicastPeers = unicastPeers; self.authKey = authKey
         self.fastDetector = fastDetector; self.witness = witness; self.statusFile = statusFile
     }
 }
@@ -109,8 +114,8 @@ public final class VRRPInstance: @unchecked Sendable {
         self.onTransition = onTransition
         machine = VRRPStateMachine(config: options.config)
         socket = try VRRPSocket(interface: options.interface, localAddress: options.config.primaryAddress)
-        addresses = try AddressNetlink(interface: options.interface)
-        announcer = try Announcer(interface: options.interface)
+        addresses = try AddressNetlink(interface: options.vipInterface ?? options.interface)
+        announcer = try Announcer(interface: options.vipInterface ?? options.interface)
         hmac = options.authKey.map { HMACSHA256(key: $0) }
         probeKey = HMACSHA256(key: options.authKey ?? [])
         if let fd = options.fastDetector {
@@ -347,8 +352,16 @@ public final class VRRPInstance: @unchecked Sendable {
             return
         }
         let takeover = machine.state == .backup
+        if takeover { logger.info("heartbeat lost: consulting the split-brain rule", metadata: ["witness": "\(probe.witness)"]) }
         let t = Thread { [self] in
             let evidence = probe.gather(takeover: takeover)
+            if takeover || !evidence.witnessReachable {
+                logger.info("split-brain evidence", metadata: [
+                    "witness_reachable": "\(evidence.witnessReachable)",
+                    "peer_reachable": "\(evidence.peerReachable.map { "\($0)" } ?? "unknown")",
+                    "peer_fenced": "\(evidence.peerFenced.map { "\($0)" } ?? "n/a")",
+                    "decision": "\(takeover ? "\(SplitBrainRule.mayTakeOver(evidence))" : "master check")"])
+            }
             mailbox.withLock { $0.append(.witnessResult(evidence, now: now())) }
             var b: UInt8 = 2
             _ = write(wakeWrite, &b, 1)

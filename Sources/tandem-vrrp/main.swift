@@ -26,7 +26,9 @@ struct TandemVRRP: ParsableCommand {
     @Option(help: "Topology file (YAML).") var topology: String
     @Option(help: "This director's VM name (a member of the director pair).") var node: String
     @Option(help: "Interface for adverts and VIPs (overrides the pair's `interface`).") var interface: String?
+    @Option(help: "Interface for the VIPs when the heartbeat runs on its own link (default: --interface).") var vipInterface: String?
     @Option(help: "Primary address (IP source of adverts, the tie-breaker); default: the VM's first address.") var primaryAddress: String?
+    @Option(help: "The peer's heartbeat address, when --primary-address moves the heartbeat off the topology addresses (fast detector probes go there).") var peerPrimaryAddress: String?
     @Option(help: "Key file (mode 0600) for authenticated adverts and probes; both directors must use it.") var authKeyFile: String?
     @Option(help: "JSON status file, rewritten on every transition.") var statusFile: String?
     @Option(help: "Unicast peer address (repeatable); default: multicast 224.0.0.18 / ff02::12.") var unicastPeer: [String] = []
@@ -58,6 +60,8 @@ struct TandemVRRP: ParsableCommand {
             primary = a
         }
         let peerName = pair.members.first { $0 != node } ?? node
+        // The peer's topology address: the fast detector probes it, and the split-brain rule pings it
+        // (over the service network when the heartbeat has its own link and --primary-address).
         let peerAddress = topo.vm(named: peerName)?.addresses.first { $0.address.family == primary.family }?.address
         let services = pair.services.isEmpty ? topo.services : topo.services.filter { pair.services.contains($0.name) }
         var vips: [IPAddress] = []
@@ -82,8 +86,9 @@ struct TandemVRRP: ParsableCommand {
         }
         var fast: FastDetectorOptions? = nil
         if let ms = fastDetectorMs {
-            guard let peerAddress else { throw ValidationError("--fast-detector-ms needs the peer \(peerName)'s address in the topology") }
-            fast = FastDetectorOptions(interval: .milliseconds(ms), missLimit: fastDetectorMisses, peer: peerAddress)
+            let probePeer = peerPrimaryAddress.flatMap { IPAddress($0) } ?? peerAddress
+            guard let probePeer else { throw ValidationError("--fast-detector-ms needs the peer \(peerName)'s address in the topology or --peer-primary-address") }
+            fast = FastDetectorOptions(interval: .milliseconds(ms), missLimit: fastDetectorMisses, peer: probePeer)
         }
         var peers: [IPAddress] = []
         for p in unicastPeer {
@@ -92,7 +97,7 @@ struct TandemVRRP: ParsableCommand {
         }
         var logger = Logger(label: "tandem.vrrp")
         logger.logLevel = verbose ? .debug : .info
-        let options = VRRPInstanceOptions(config: config, interface: interface ?? pair.interface, unicastPeers: peers,
+        let options = VRRPInstanceOptions(config: config, interface: interface ?? pair.interface, vipInterface: vipInterface, unicastPeers: peers,
                                           authKey: key, fastDetector: fast, witness: witness, statusFile: statusFile)
         let instance: VRRPInstance
         do {

@@ -91,24 +91,39 @@ final class TestRing: @unchecked Sendable {
                         maxConnections: pool, acquireTimeout: .milliseconds(500))
     }
 
+    /// Runs `path args` with posix_spawn and waitpid (Foundation.Process on Linux did not notice this
+    /// script's exit here), output to a temp file; kills it after `timeout` seconds.
     @discardableResult
     static func run(_ path: String, _ args: [String], timeout: TimeInterval) -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let outFile = FileManager.default.temporaryDirectory.appendingPathComponent("ringout-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: outFile.path, contents: nil)
-        guard let h = try? FileHandle(forWritingTo: outFile) else { return (-1, "cannot create \(outFile.path)") }
-        p.standardOutput = h
-        p.standardError = h
-        do { try p.run() } catch { return (-1, "cannot run \(path): \(error)") }
+        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("ringout-\(UUID().uuidString)").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        guard rc == 0 else { return (-1, "cannot run \(path): errno \(rc)") }
         let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning { p.terminate(); p.waitUntilExit() }
-        try? h.close()
-        let out = (try? String(contentsOf: outFile, encoding: .utf8)) ?? ""
-        try? FileManager.default.removeItem(at: outFile)
-        return (p.terminationStatus, out)
+        var status: Int32 = 0
+        var exited = false
+        while Date() < deadline {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { exited = true; break }
+            if r < 0 { break }
+            usleep(20_000)
+        }
+        if !exited {
+            kill(pid, SIGKILL)
+            waitpid(pid, &status, 0)
+        }
+        let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: outPath)
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+        return (exited ? code : -1, exited ? out : "timed out after \(timeout) s: \(out)")
     }
 }
 

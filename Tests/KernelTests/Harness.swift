@@ -77,17 +77,24 @@ extension XCTestCase {
 func sh(_ command: String) -> (status: Int32, output: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/bash")
-    p.arguments = ["-c", command + " 2>&1"]
+    p.arguments = ["-c", command]
     p.currentDirectoryURL = UML.root
     var env = ProcessInfo.processInfo.environment
     env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
     p.environment = env
-    let pipe = Pipe()
-    p.standardOutput = pipe
+    // Output goes to a file, not a pipe: a background child (a test server) may inherit the
+    // write end and would keep a pipe open forever.
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("sh-\(UUID().uuidString).out")
+    FileManager.default.createFile(atPath: out.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: out) }
+    guard let h = try? FileHandle(forWritingTo: out) else { return (127, "cannot create \(out.path)") }
+    p.standardOutput = h
+    p.standardError = h
     p.standardInput = FileHandle.nullDevice
     do { try p.run() } catch { return (127, "\(error)") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
+    try? h.close()
+    let data = (try? Data(contentsOf: out)) ?? Data()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 

@@ -7,7 +7,7 @@ import XCTest
 final class MariaDBConnectionTests: XCTestCase {
     /// The shared ring. Throwing here (inside the test body) fails the test and names what is
     /// missing; XCTest on Linux would report an error thrown from setUp as a skip.
-    var ring: TestRing {
+    var sharedRing: TestRing {
         get throws { try TestRing.get() }
     }
 
@@ -16,6 +16,7 @@ final class MariaDBConnectionTests: XCTestCase {
     }
 
     func testConnectMeasuresUnderOneSecondAndReportsServerVersion() async throws {
+        let ring = try sharedRing
         let start = ContinuousClock.now
         let c = try await MariaDBConnection.connect(try ring.gridConfig(1))
         let elapsed = ContinuousClock.now - start
@@ -31,6 +32,7 @@ final class MariaDBConnectionTests: XCTestCase {
     }
 
     func testEveryValueTypeRoundTripsThroughBindsAndBothProtocols() async throws {
+        let ring = try sharedRing
         let c = try await MariaDBConnection.connect(try ring.gridConfig(1))
         let table = unique("roundtrip")
         _ = try await c.query("""
@@ -78,6 +80,7 @@ final class MariaDBConnectionTests: XCTestCase {
     }
 
     func testAutoIncrementUsesTheNodeOffsetAndTransactionsRollBack() async throws {
+        let ring = try sharedRing
         let c1 = try await MariaDBConnection.connect(try ring.gridConfig(1))
         let c2 = try await MariaDBConnection.connect(try ring.gridConfig(2))
         let table = unique("ai")
@@ -106,12 +109,52 @@ final class MariaDBConnectionTests: XCTestCase {
         let values = try await c1.query("SELECT v FROM \(table) ORDER BY v").rows.compactMap { $0.int("v") }
         XCTAssertTrue(values.contains(7))
         XCTAssertFalse(values.contains(99), "rolled-back row is visible: \(values)")
+        // Node 2's insert may still be on its way to node 1. Dropping the table before it lands
+        // would stop node 1's SQL thread with 1146 (a conflicting write, as the notes describe),
+        // so wait until node 1 has applied node 2's domain up to now.
+        let converged = try await ring.waitForConvergence(timeout: .seconds(5))
+        XCTAssertTrue(converged, "ring did not converge within 5 s")
         _ = try await c1.query("DROP TABLE \(table)")
         await c1.close()
         await c2.close()
     }
 
+    func testCachedStatementsFollowSchemaChangesAndRecoverFromErrors() async throws {
+        let ring = try sharedRing
+        let c = try await MariaDBConnection.connect(try ring.gridConfig(1))
+        let table = unique("cache")
+        _ = try await c.query("CREATE TABLE \(table) (id INT PRIMARY KEY, a INT)")
+        let insert = "INSERT INTO \(table) (id, a) VALUES (?, ?)"
+        let select = "SELECT * FROM \(table) WHERE id = ?"
+        _ = try await c.execute(insert, [.int(1), .int(10)])
+        let before = try await c.execute(select, [.int(1)])
+        XCTAssertEqual(before.rows.first?.columns, ["id", "a"])
+        _ = try await c.query("ALTER TABLE \(table) ADD COLUMN b INT NOT NULL DEFAULT 7")
+        let after = try await c.execute(select, [.int(1)])
+        XCTAssertEqual(after.rows.first?.columns, ["id", "a", "b"], "cached statement kept stale metadata")
+        XCTAssertEqual(after.rows.first?.values, [.int(1), .int(10), .int(7)])
+        do {
+            _ = try await c.execute(insert, [.int(1), .int(11)])
+            XCTFail("duplicate accepted")
+        } catch let e as MariaDBError {
+            XCTAssertEqual(e.errno, MariaDBError.duplicateEntry)
+        }
+        let second = try await c.execute(insert, [.int(2), .int(20)])
+        XCTAssertEqual(second.affectedRows, 1, "statement did not recover after a failed execute")
+        let rows = try await c.execute("SELECT id FROM \(table) ORDER BY id", []).rows.compactMap { $0.int("id") }
+        XCTAssertEqual(rows, [1, 2])
+        _ = try await c.query("DROP TABLE \(table)")
+        do {
+            _ = try await c.execute(select, [.int(1)])
+            XCTFail("select on a dropped table succeeded")
+        } catch let e as MariaDBError {
+            XCTAssertEqual(e.errno, MariaDBError.noSuchTable)
+        }
+        await c.close()
+    }
+
     func testDuplicateKeyAndMissingTableThrowTypedErrors() async throws {
+        let ring = try sharedRing
         let c = try await MariaDBConnection.connect(try ring.gridConfig(1))
         let table = unique("dup")
         _ = try await c.query("CREATE TABLE \(table) (dn VARCHAR(200) PRIMARY KEY)")
@@ -166,6 +209,7 @@ final class MariaDBConnectionTests: XCTestCase {
     }
 
     func testWrongPasswordIsAccessDenied() async throws {
+        let ring = try sharedRing
         do {
             _ = try await MariaDBConnection.connect(MariaDBConfig(port: ring.port(1), user: "gridsvc", password: "wrong"))
             XCTFail("connected with a wrong password")
@@ -175,6 +219,7 @@ final class MariaDBConnectionTests: XCTestCase {
     }
 
     func testReadTimeoutBoundsAHungQueryAndBreaksTheConnection() async throws {
+        let ring = try sharedRing
         let c = try await MariaDBConnection.connect(try ring.gridConfig(1, readTimeout: .milliseconds(1)))
         XCTAssertEqual(c.config.readTimeout, .seconds(1), "timeouts below 1 s must clamp to 1 s, never 0")
         let start = ContinuousClock.now
@@ -194,6 +239,7 @@ final class MariaDBConnectionTests: XCTestCase {
     }
 
     func testManyConcurrentQueriesDoNotBlockTheCooperativePool() async throws {
+        let ring = try sharedRing
         // 8 concurrent SLEEP(0.5) on 8 connections: if the blocking calls ran on the cooperative
         // pool (2 threads here) this would take ~2 s; on the executor it takes ~0.5 s, and a
         // timer task keeps ticking meanwhile.

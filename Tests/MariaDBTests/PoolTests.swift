@@ -5,7 +5,7 @@ import XCTest
 final class MariaDBPoolTests: XCTestCase {
     /// The shared ring. Throwing here (inside the test body) fails the test and names what is
     /// missing; XCTest on Linux would report an error thrown from setUp as a skip.
-    var ring: TestRing {
+    var sharedRing: TestRing {
         get throws { try TestRing.get() }
     }
 
@@ -29,6 +29,7 @@ final class MariaDBPoolTests: XCTestCase {
     }
 
     func testPoolNeverOpensMoreThanMaxConnectionsUnderLoad() async throws {
+        let ring = try sharedRing
         // Node 2 and a dedicated user-visible count: the pool's gridsvc sessions on node 2.
         let admin = try await MariaDBConnection.connect(try ring.rootConfig(2))
         let before = try await Self.serverSessions(admin, user: "gridsvc")
@@ -64,6 +65,7 @@ final class MariaDBPoolTests: XCTestCase {
     }
 
     func testExhaustedPoolThrowsAfterAcquireTimeout() async throws {
+        let ring = try sharedRing
         let pool = MariaDBPool(config: try ring.gridConfig(1), maxConnections: 1, acquireTimeout: .milliseconds(300))
         let holder = Task {
             try await pool.withConnection { c in _ = try await c.query("SELECT SLEEP(1.5)") }
@@ -102,6 +104,7 @@ final class MariaDBPoolTests: XCTestCase {
     }
 
     func testWaiterGetsTheConnectionWhenItIsReturned() async throws {
+        let ring = try sharedRing
         let pool = MariaDBPool(config: try ring.gridConfig(1), maxConnections: 1, acquireTimeout: .seconds(5))
         let holder = Task { try await pool.withConnection { c in try await c.query("SELECT SLEEP(0.3)").rows.count } }
         let v6 = await eventually(timeout: .seconds(3)) { await pool.leasedConnections == 1 }
@@ -116,7 +119,29 @@ final class MariaDBPoolTests: XCTestCase {
         await pool.shutdown()
     }
 
+    func testCancelledWaiterLeavesTheQueueAtOnce() async throws {
+        let ring = try sharedRing
+        let pool = MariaDBPool(config: try ring.gridConfig(1), maxConnections: 1, acquireTimeout: .seconds(10))
+        let holder = Task { try await pool.withConnection { c in try await c.query("SELECT SLEEP(1)").rows.count } }
+        let held = await eventually(timeout: .seconds(3)) { await pool.leasedConnections == 1 }
+        XCTAssertTrue(held)
+        let waiter = Task { try await pool.withConnection { c in c.serverConnectionID } }
+        try await Task.sleep(for: .milliseconds(100))
+        let start = ContinuousClock.now
+        waiter.cancel()
+        do {
+            _ = try await waiter.value
+            XCTFail("cancelled waiter got a connection")
+        } catch is CancellationError {}
+        XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(500), "cancellation did not end the wait")
+        _ = try await holder.value
+        let open = await pool.openConnections
+        XCTAssertEqual(open, 1)
+        await pool.shutdown()
+    }
+
     func testConnectionBrokenByReadTimeoutIsDiscardedNotReused() async throws {
+        let ring = try sharedRing
         let pool = MariaDBPool(config: try ring.gridConfig(1, readTimeout: .seconds(1)), maxConnections: 1,
                                acquireTimeout: .seconds(5))
         let firstID = try await pool.withConnection { c in c.serverConnectionID }

@@ -5,11 +5,12 @@ import XCTest
 final class ReplicationTests: XCTestCase {
     /// The shared ring. Throwing here (inside the test body) fails the test and names what is
     /// missing; XCTest on Linux would report an error thrown from setUp as a skip.
-    var ring: TestRing {
+    var sharedRing: TestRing {
         get throws { try TestRing.get() }
     }
 
     func testRingReportsYesYesOnEveryNodeWithThePredecessorAsMaster() async throws {
+        let ring = try sharedRing
         for node in 1...ring.nodes {
             let c = try await MariaDBConnection.connect(try ring.monitorConfig(node))
             let v10 = try await eventually(timeout: .seconds(5)) {
@@ -33,6 +34,7 @@ final class ReplicationTests: XCTestCase {
     }
 
     func testWriteOnNodeOneIsReadOnNodeTwoAndGTIDsConverge() async throws {
+        let ring = try sharedRing
         let c1 = try await MariaDBConnection.connect(try ring.gridConfig(1))
         let c2 = try await MariaDBConnection.connect(try ring.gridConfig(2))
         let table = "repl_\(UInt32.random(in: 0...UInt32.max))"
@@ -60,6 +62,7 @@ final class ReplicationTests: XCTestCase {
     }
 
     func testStopSlaveShowsUpOnlyInThatNodesStatus() async throws {
+        let ring = try sharedRing
         let root2 = try await MariaDBConnection.connect(try ring.rootConfig(2))
         let m1 = try await MariaDBConnection.connect(try ring.monitorConfig(1))
         let m2 = try await MariaDBConnection.connect(try ring.monitorConfig(2))
@@ -87,6 +90,7 @@ final class ReplicationTests: XCTestCase {
     }
 
     func testRingScriptUpIsIdempotentAndStatusExitsZero() throws {
+        let ring = try sharedRing
         let start = Date()
         let up = TestRing.runScript(["up", "--nodes", "\(ring.nodes)", "--base-port", "\(ring.port(1))",
                                      "--state-dir", ring.stateDir], timeout: 30)

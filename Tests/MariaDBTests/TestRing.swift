@@ -128,6 +128,28 @@ final class TestRing: @unchecked Sendable {
         MariaDBConfig(user: "root", password: try password("root"), unixSocket: env["RING_NODE\(node)_SOCKET"])
     }
 
+    /// Waits until every node has applied every node's own GTID domain up to the sequence it had
+    /// when this was called: after that, no earlier write is still travelling round the ring.
+    func waitForConvergence(timeout: Duration) async throws -> Bool {
+        var targets: [UInt32: UInt64] = [:]
+        var monitors: [MariaDBConnection] = []
+        for n in 1...nodes {
+            let m = try await MariaDBConnection.connect(try monitorConfig(n))
+            monitors.append(m)
+            targets[UInt32(n)] = GTIDPosition(try await m.gtidPositions().binlog).sequence(domain: UInt32(n))
+        }
+        let ok = await eventually(timeout: timeout) {
+            for m in monitors {
+                guard let pos = try? await m.gtidPositions().binlog else { return false }
+                let p = GTIDPosition(pos)
+                if targets.contains(where: { p.sequence(domain: $0.key) < $0.value }) { return false }
+            }
+            return true
+        }
+        for m in monitors { await m.close() }
+        return ok
+    }
+
     // MARK: Processes and ports
 
     /// Runs scripts/ring with output in a temp file (no pipe a straggler could hold open), killing

@@ -63,6 +63,7 @@ final class StateMachineTests: XCTestCase {
         var r = Rig(config(100, a1))
         XCTAssertEqual(r.on { .startup(now: $0) }, [
             .transition(from: .initialize, to: .backup, reason: .startup),
+            .removeVIPs([vip]),
             .setTimer(.masterDown, deadline: .microseconds(3_609_375)),
         ])
     }
@@ -238,6 +239,7 @@ final class StateMachineTests: XCTestCase {
     func testWitnessPolicyAsksBeforeTakingOverAndObeysTheRule() {
         var r = Rig(config(100, a1, split: .witness(checkInterval: .seconds(1))))
         _ = r.on { .startup(now: $0) }
+        _ = r.on { .advertReceived(.init(from: a2, priority: 200, interval: .seconds(1)), now: $0) }
         let out = r.advance(to: .seconds(4))
         XCTAssertTrue(out.contains(.checkWitness))
         XCTAssertEqual(r.m.state, .backup)
@@ -252,9 +254,19 @@ final class StateMachineTests: XCTestCase {
         XCTAssertEqual(r.m.lastReason, .splitBrainRule("witness reachable, peer unreachable"))
     }
 
+    func testStartupElectionIgnoresTheWitnessUntilAMasterWasHeard() {
+        var r = Rig(config(100, a1, split: .witness(checkInterval: .seconds(1))))
+        _ = r.on { .startup(now: $0) }
+        let out = r.advance(to: .seconds(4))
+        XCTAssertFalse(out.contains(.checkWitness))
+        XCTAssertEqual(transitions(out), [.master])
+        XCTAssertEqual(r.m.lastReason, .masterDown(interval: .microseconds(3_609_375)))
+    }
+
     func testWitnessAnswerAfterAnAdvertIsIgnored() {
         var r = Rig(config(100, a1, split: .witness(checkInterval: .seconds(1))))
         _ = r.on { .startup(now: $0) }
+        _ = r.on { .advertReceived(.init(from: a2, priority: 200, interval: .seconds(1)), now: $0) }
         _ = r.advance(to: .seconds(4))
         _ = r.on { .advertReceived(.init(from: a2, priority: 200, interval: .seconds(1)), now: $0) }
         XCTAssertEqual(r.on { .witnessResult(.init(witnessReachable: true, peerReachable: false), now: $0) }, [])

@@ -6,6 +6,8 @@
 #   ns  $LAB-a  : director A, interface a0 = 10.99.0.1/24   (veth a0 <-> a1)
 #   ns  $LAB-b  : director B, interface b0 = 10.99.0.2/24   (veth b0 <-> b1)
 #   VIP 10.99.0.100, VRID 51. Witness 10.99.0.3 lives in $LAB-sw on br0.
+#   A second, heartbeat-only network: br1 in $LAB-sw, ah0 = 10.98.0.1/24 in A, bh0 = 10.98.0.2/24 in B
+#   (used by the partition drill: adverts on ah0/bh0, VIPs on a0/b0).
 #
 # Everything lives in namespaces this script creates; lab_down removes them and kills (by PID) only
 # the processes lab_start_* started. Every wait is bounded.
@@ -52,6 +54,17 @@ lab_up() {
   done
   ip -n "$LAB-a" addr add $VRRP_ADDR_A/24 dev a0
   ip -n "$LAB-b" addr add $VRRP_ADDR_B/24 dev b0
+  ip -n "$LAB-sw" link add br1 type bridge
+  ip -n "$LAB-sw" link set br1 type bridge forward_delay 0 mcast_snooping 0
+  ip -n "$LAB-sw" link set br1 up
+  for n in a b; do
+    ip -n "$LAB-$n" link add ${n}h0 type veth peer name ${n}h1 netns "$LAB-sw"
+    ip -n "$LAB-sw" link set ${n}h1 master br1
+    ip -n "$LAB-sw" link set ${n}h1 up
+    ip -n "$LAB-$n" link set ${n}h0 up
+  done
+  ip -n "$LAB-a" addr add 10.98.0.1/24 dev ah0
+  ip -n "$LAB-b" addr add 10.98.0.2/24 dev bh0
   lab_topology "$advert_ms" "$pa" "$pb" > "$LAB_DIR/topology.yaml"
 }
 
@@ -97,13 +110,13 @@ global_defs {
 }
 vrrp_instance VI_$VRRP_VRID {
   state BACKUP
-  interface ${side}0
+  interface ${side}${KA_HB:+h}0
   virtual_router_id $VRRP_VRID
   priority $prio
   advert_int $adv
   ${extra}
   virtual_ipaddress {
-    $VRRP_VIP/32
+    $VRRP_VIP/32 dev ${side}0
   }
 }
 CONF
@@ -132,10 +145,57 @@ lab_start_tandem() {
 # does not go to FAULT) and put it back: a cut heartbeat link between two live directors.
 cut_side() { ip -n "$LAB-sw" link set ${1}1 nomaster; }
 heal_side() { ip -n "$LAB-sw" link set ${1}1 master br0; }
+# cut_heartbeat / heal_heartbeat SIDE: the same on the heartbeat-only network.
+cut_heartbeat() { ip -n "$LAB-sw" link set ${1}h1 nomaster; }
+heal_heartbeat() { ip -n "$LAB-sw" link set ${1}h1 master br1; }
+
+# count_dual_master DURATION_MS: samples every ~20 ms; prints how many samples saw the VIP on both.
+count_dual_master() {
+  local limit=$1 start n=0 both=0
+  start=$(ms_now)
+  while [ $(( $(ms_now) - start )) -lt "$limit" ]; do
+    n=$((n + 1))
+    if vip_on a && vip_on b; then both=$((both + 1)); fi
+    sleep 0.02
+  done
+  echo "$both"
+}
+
+# cut_side / heal_side SIDE: take the side's port off the bridge (its carrier stays up, so keepalived
+# does not go to FAULT) and put it back: a cut heartbeat link between two live directors.
+cut_side() { ip -n "$LAB-sw" link set ${1}1 nomaster; }
+heal_side() { ip -n "$LAB-sw" link set ${1}1 master br0; }
+# cut_heartbeat / heal_heartbeat SIDE: the same on the heartbeat-only network.
+cut_heartbeat() { ip -n "$LAB-sw" link set ${1}h1 nomaster; }
+heal_heartbeat() { ip -n "$LAB-sw" link set ${1}h1 master br1; }
+
+# count_dual_master DURATION_MS: samples every ~20 ms; prints how many samples saw the VIP on both.
+count_dual_master() {
+  local limit=$1 start n=0 both=0
+  start=$(ms_now)
+  while [ $(( $(ms_now) - start )) -lt "$limit" ]; do
+    n=$((n + 1))
+    if vip_on a && vip_on b; then both=$((both + 1)); fi
+    sleep 0.02
+  done
+  echo "$both"
+}
 
 tandem_state() { sed -n 's/.*"state":"\([a-z]*\)".*/\1/p' "$LAB_DIR/tv-$1.status" 2>/dev/null; }
 
-vip_on() { ip -n "$LAB-$1" -o addr show dev ${1}0 2>/dev/null | grep -q " $VRRP_VIP/"; }
+# vip_on SIDE: is the VIP on the side's service interface? `ip` itself can fail transiently while
+# other namespaces come and go on this machine; retry it rather than read a failure as "no VIP".
+vip_on() {
+  local out i
+  for i in 1 2 3 4 5; do
+    if out=$(ip -n "$LAB-$1" -o addr show dev ${1}0 2>&1); then
+      grep -q " $VRRP_VIP/" <<<"$out"; return
+    fi
+    echo "vip_on: ip failed ($out), retrying" >&2
+    sleep 0.01
+  done
+  return 1
+}
 
 # wait_vip SIDE TIMEOUT_MS: 0 when the VIP is there within the bound; prints the elapsed ms.
 wait_vip() {
@@ -159,12 +219,7 @@ wait_no_vip() {
 }
 
 # wait_tandem_state SIDE STATE TIMEOUT_MS
-wait_# cut_side / heal_side SIDE: take the side's port off the bridge (its carrier stays up, so keepalived
-# does not go to FAULT) and put it back: a cut heartbeat link between two live directors.
-cut_side() { ip -n "$LAB-sw" link set ${1}1 nomaster; }
-heal_side() { ip -n "$LAB-sw" link set ${1}1 master br0; }
-
-tandem_state() {
+wait_tandem_state() {
   local side=$1 want=$2 limit=$3 start
   start=$(ms_now)
   while [ "$(tandem_state "$side")" != "$want" ]; do
@@ -178,6 +233,7 @@ tandem_state() {
 kill_side() {
   local side=$1 pid child
   ip -n "$LAB-$side" link set ${side}0 down
+  ip -n "$LAB-$side" link set ${side}h0 down
   pid=$(eval "echo \${KA_PID_$side:-}")
   if [ -n "$pid" ]; then
     child=$(ka_child_pid "$side")

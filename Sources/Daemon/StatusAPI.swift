@@ -1,0 +1,92 @@
+import Foundation
+import HealthCheck
+import Hummingbird
+import Logging
+import Reconciler
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The bearer token that guards `POST /drain` and `POST /undrain`.
+public struct BearerToken: Sendable {
+    /// A token file that cannot be used.
+    public struct Problem: Error, CustomStringConvertible {
+        /// What is wrong and what to do.
+        public var description: String
+    }
+
+    let value: [UInt8]
+
+    /// Reads `path`, refusing files that group or others may read or write.
+    public static func load(path: String) throws(Problem) -> BearerToken {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw Problem(description: "token file \(path): \(String(cString: strerror(errno))); create it with a random token and chmod 600")
+        }
+        let mode = st.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw Problem(description: "token file \(path) has mode \(String(mode, radix: 8)); it must be 0600 (only its owner may read it): run chmod 600 \(path)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Problem(description: "token file \(path) cannot be read")
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.count >= 16 else { throw Problem(description: "token file \(path) holds fewer than 16 characters; use a long random token") }
+        return BearerToken(value: Array(text.utf8))
+    }
+
+    /// Constant-time comparison with an `Authorization` header value.
+    func accepts(authorization: String?) -> Bool {
+        guard let h = authorization, h.hasPrefix("Bearer ") else { return false }
+        let given = Array(h.dropFirst("Bearer ".count).utf8)
+        guard given.count == value.count else { return false }
+        var diff: UInt8 = 0
+        for (a, b) in zip(given, value) { diff |= a ^ b }
+        return diff == 0
+    }
+}
+
+/// Builds the status API: `GET /status` (JSON), `GET /metrics` (Prometheus), and token-guarded
+/// `POST /drain` / `POST /undrain` taking `service` and `member` as query parameters.
+public enum StatusAPI {
+    /// The Hummingbird application, a `Service` to put in the daemon's `ServiceGroup`.
+    public static func application<C: Clock>(daemon: TandemDaemon<C>, host: String, port: Int, token: BearerToken?,
+                                             logger: Logger) -> some ApplicationProtocol where C.Duration == Duration {
+        let router = Router()
+        router.get("/status") { _, _ -> Response in
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let data = (try? enc.encode(daemon.report())) ?? Data("{}".utf8)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(string: daemon.metrics.render())))
+        }
+        for (path, drain) in [("/drain", true), ("/undrain", false)] {
+            router.post(RouterPath(path)) { request, _ -> Response in
+                func answer(_ s: HTTPResponse.Status, _ text: String) -> Response {
+                    Response(status: s, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+                }
+                guard let token else {
+                    return answer(.forbidden, "drain is disabled: start tandemd with --token-file FILE (mode 0600)")
+                }
+                guard token.accepts(authorization: request.headers[.authorization]) else {
+                    return answer(.unauthorized, "missing or wrong bearer token")
+                }
+                guard let service = request.uri.queryParameters.get("service"),
+                      let member = request.uri.queryParameters.get("member") else {
+                    return answer(.badRequest, "want ?service=NAME&member=VM")
+                }
+                do {
+                    try daemon.setDrained(MemberRef(service: service, member: member), drain)
+                } catch {
+                    return answer(.notFound, "\(error)")
+                }
+                return answer(.ok, "\(drain ? "drained" : "undrained") \(service)/\(member)")
+            }
+        }
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "tandemd"),
+                           logger: logger)
+    }
+}

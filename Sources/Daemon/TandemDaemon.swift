@@ -1,0 +1,289 @@
+import Foundation
+import HealthCheck
+import IPVS
+import Logging
+import Reconciler
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+import Topology
+
+/// What a reload did.
+public enum ReloadOutcome: Sendable {
+    /// The new file was applied as a diff.
+    case applied(MonitorDiff)
+    /// The file was refused; nothing changed. Carries the validator's messages.
+    case refused(String)
+}
+
+/// The daemon's state and the operations on it: the topology in force, operator drains, the
+/// health monitor, and the weights and kernel view that follow from them.
+///
+/// Effects stay at the edges: weights come from the pure ``WeightPolicy``; the kernel is reached
+/// only through a ``KernelTable`` by the ``ReconcileService``.
+public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration {
+    private struct State {
+        var topology: Topology
+        var topologyFile: String
+        var drained: Set<MemberRef> = []
+        var kernelView = IPVSState()
+        var lastReconcile: String?
+        var lastReload: String?
+    }
+
+    /// This director's name (`--node`).
+    public let node: String
+    /// The health checks.
+    public let monitor: HealthMonitor<C>
+    /// Metrics.
+    public let metrics: DaemonMetrics
+    /// The kernel edge.
+    public let kernel: any KernelTable
+    /// True for `--dry-run-kernel`.
+    public let dryRun: Bool
+    private let logger: Logger
+    private let state: Mutex<State>
+    private let startedAt = Date()
+    private let triggers: AsyncStream<Void>
+    private let triggerContinuation: AsyncStream<Void>.Continuation
+
+    /// Creates the daemon around an already validated topology. Call ``start()`` before running
+    /// the services.
+    public init(topology: Topology, topologyFile: String, node: String, kernel: any KernelTable, dryRun: Bool,
+                clock: C, seed: UInt64, logger: Logger, makeChecker: @escaping HealthMonitor<C>.CheckerMaker = CheckerFactory.make) {
+        self.node = node; self.kernel = kernel; self.dryRun = dryRun; self.logger = logger
+        let metrics = DaemonMetrics()
+        self.metrics = metrics
+        state = Mutex(State(topology: topology, topologyFile: topologyFile))
+        let (stream, cont) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        triggers = stream; triggerContinuation = cont
+        monitor = HealthMonitor(clock: clock, seed: seed, makeChecker: makeChecker, logger: logger,
+                                onResult: { metrics.checkFinished($0, $1, $2) },
+                                onTransition: { t in metrics.transition(t); cont.yield() })
+    }
+
+    /// The topology in force.
+    public var topology: Topology { state.withLock { $0.topology } }
+
+    /// Reads what the kernel already has, starts every check in the state that implies (see
+    /// ``WeightPolicy/initialStates(_:observed:)``) and asks for a first reconcile.
+    public func start() async throws {
+        let t = topology
+        let observed = try await kernel.observe(WeightPolicy.table(t, WeightDecision()))
+        let initial = WeightPolicy.initialStates(t, observed: observed)
+        state.withLock { $0.kernelView = observed }
+        monitor.update(targets: CheckTarget.all(in: t)) { k in initial[MemberRef(service: k.service, member: k.member)] ?? .unknown }
+        requestReconcile()
+    }
+
+    /// Asks the reconcile loop for a pass (coalesced: many requests, one pass).
+    public func requestReconcile() { triggerContinuation.yield() }
+
+    /// Reconcile requests, for ``ReconcileService``.
+    var reconcileRequests: AsyncStream<Void> { triggers }
+
+    /// Health state of every member, by member.
+    public func memberStates() -> [MemberRef: RiseFall.State] {
+        var out: [MemberRef: RiseFall.State] = [:]
+        for (k, h) in monitor.health() { out[MemberRef(service: k.service, member: k.member)] = h.state }
+        return out
+    }
+
+    /// The current weight decision.
+    public func decision() -> WeightDecision {
+        let (t, drained) = state.withLock { ($0.topology, $0.drained) }
+        return WeightPolicy.decide(t, states: memberStates(), drained: drained)
+    }
+
+    /// The table the kernel should hold now.
+    public func desiredTable() -> (IPVSState, WeightDecision) {
+        let t = topology
+        let d = decision()
+        return (WeightPolicy.table(t, d), d)
+    }
+
+    /// Runs one reconcile pass and records it.
+    public func reconcileOnce() async {
+        let (want, decision) = desiredTable()
+        for (r, w) in decision.weights {
+            metrics.member(service: r.service, member: r.member, weight: w, up: memberStates()[r] == .up)
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        do {
+            let pass = try await kernel.reconcile(want)
+            let took = started.duration(to: clock.now)
+            metrics.reconciled(pass, duration: took)
+            for op in pass.operations { logger.info("ipvs", metadata: ["operation": "\(op)"]) }
+            for f in pass.failures { logger.error("ipvs operation refused", metadata: ["failure": "\(f)"]) }
+            let summary = "\(Self.iso(Date())): \(pass.operations.count) operations, \(pass.failures.count) refused, \(took)"
+            state.withLock { $0.kernelView = pass.observed; $0.lastReconcile = summary }
+        } catch {
+            metrics.reconcileFailed()
+            logger.error("reconcile failed; the next pass retries", metadata: ["error": "\(error)"])
+            state.withLock { $0.lastReconcile = "\(Self.iso(Date())): failed: \(error)" }
+        }
+    }
+
+    /// Validates `path` and, if it is good, applies it as a diff: unchanged checks keep running with
+    /// their state; a member whose check changed keeps its last state; new members start
+    /// `unknown`. A bad file changes nothing and the validator's messages come back.
+    @discardableResult
+    public func reload(path: String) -> ReloadOutcome {
+        let new: Topology
+        do {
+            new = try TopologyLoader.load(path: path)
+        } catch {
+            let text = "\(error)"
+            metrics.reload(accepted: false)
+            logger.error("reload refused: the running configuration is unchanged", metadata: ["file": "\(path)", "diagnostics": "\(text)"])
+            state.withLock { $0.lastReload = "\(Self.iso(Date())): refused \(path): \(text)" }
+            return .refused(text)
+        }
+        let previous = memberStates()
+        let diff = monitor.update(targets: CheckTarget.all(in: new)) { k in
+            previous[MemberRef(service: k.service, member: k.member)] ?? .unknown
+        }
+        let members = Set(new.services.flatMap { s in s.members.map { MemberRef(service: s.name, member: $0.vm) } })
+        state.withLock {
+            $0.topology = new; $0.topologyFile = path
+            $0.drained = $0.drained.filter { members.contains($0) }
+            $0.lastReload = "\(Self.iso(Date())): applied \(path): \(diff.kept.count) checks kept, \(diff.added.count) started, \(diff.removed.count) stopped"
+        }
+        metrics.reload(accepted: true)
+        logger.notice("reload applied", metadata: ["file": "\(path)", "kept": "\(diff.kept.count)",
+                                                   "started": "\(diff.added.count)", "stopped": "\(diff.removed.count)"])
+        requestReconcile()
+        return .applied(diff)
+    }
+
+    /// An operator drain or undrain failed.
+    public struct DrainError: Error, CustomStringConvertible {
+        /// Why.
+        public var description: String
+    }
+
+    /// Sets `service/member` to weight 0 (drained) or back to what its health says.
+    public func setDrained(_ ref: MemberRef, _ drained: Bool) throws(DrainError) {
+        let known = topology.service(named: ref.service)?.members.contains { $0.vm == ref.member } ?? false
+        guard known else { throw DrainError(description: "no member \(ref.member) in service \(ref.service)") }
+        state.withLock { if drained { $0.drained.insert(ref) } else { $0.drained.remove(ref) } }
+        logger.notice(drained ? "member drained by operator" : "member undrained by operator",
+                      metadata: ["service": "\(ref.service)", "backend": "\(ref.member)"])
+        requestReconcile()
+    }
+
+    /// The status report.
+    public func report() -> StatusReport {
+        let s = state.withLock { $0 }
+        let health = monitor.health()
+        let byRef = Dictionary(health.map { (MemberRef(service: $0.key.service, member: $0.key.member), $0.value) }, uniquingKeysWith: { a, _ in a })
+        let decision = WeightPolicy.decide(s.topology, states: byRef.mapValues(\.state), drained: s.drained)
+        var services: [StatusReport.Service] = []
+        for svc in s.topology.services {
+            let key = TopologyMapping.serviceKey(svc)
+            let kernelDests = s.kernelView.services[key]?.destinations ?? [:]
+            var members: [StatusReport.Member] = []
+            for m in svc.members {
+                let ref = MemberRef(service: svc.name, member: m.vm)
+                let addr = s.topology.address(of: m, in: svc)
+                let h = byRef[ref]
+                let kw = addr.flatMap { kernelDests[DestinationKey(address: TopologyMapping.inetAddress($0), port: m.port)] }.map { Int($0.weight) }
+                var result: String?
+                switch h?.lastOutcome {
+                case .success?: result = "success"
+                case .timedOut?: result = "timeout"
+                case .failure(let r, _)?: result = r
+                case nil: result = nil
+                }
+                members.append(.init(
+                    member: m.vm, address: addr.map { Self.hostPort($0, m.port) } ?? "?", topologyWeight: m.weight,
+                    weight: decision.weights[ref] ?? 0, kernelWeight: kw, state: (h?.state ?? .unknown).rawValue,
+                    drained: s.drained.contains(ref), checks: h?.checks ?? 0, lastResult: result,
+                    lastLatencyMs: h?.lastLatency.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 },
+                    lastTransition: h?.lastTransition.map { "\($0.from.rawValue) → \($0.to.rawValue)" },
+                    lastReason: h?.lastTransition?.reason, lastTransitionAt: h?.lastTransition.map { Self.iso($0.wallTime) }))
+            }
+            var action: String?
+            if decision.keptByLastMemberPolicy.contains(svc.name) { action = "every member failed: keep_last keeps them in at their weight" }
+            if let sorry = decision.sorry[svc.name] { action = "every member failed: clients go to sorry server \(Self.hostPort(sorry.address, sorry.port))" }
+            let policy: String
+            switch svc.lastMember {
+            case .keepLast: policy = "keep_last"
+            case .sorryServer(let a, let p): policy = "sorry_server \(Self.hostPort(a, p))"
+            }
+            let address = svc.proto == .fwmark ? "fwmark \(svc.fwmark ?? 0)" : "\(svc.proto.rawValue.uppercased()) \(Self.hostPort(svc.vip, svc.port))"
+            services.append(.init(name: svc.name, address: address, scheduler: svc.scheduler.rawValue,
+                                  check: Self.describe(svc.check), lastMemberPolicy: policy, lastMemberAction: action, members: members))
+        }
+        return StatusReport(node: node, site: s.topology.site, topologyFile: s.topologyFile, startedAt: Self.iso(startedAt),
+                            kernel: dryRun ? "dry-run" : "real", lastReconcile: s.lastReconcile, lastReload: s.lastReload,
+                            services: services)
+    }
+
+    static func hostPort(_ a: IPAddress, _ p: UInt16) -> String { a.family == .v6 ? "[\(a)]:\(p)" : "\(a):\(p)" }
+
+    static func describe(_ c: HealthCheckSpec) -> String {
+        let kind: String
+        switch c.kind {
+        case .tcp: kind = "tcp"
+        case .http(let h): kind = "\(h.scheme) \(h.method) \(h.path) → \(h.expectStatus)"
+        case .exec(let cmd): kind = "exec \(cmd.joined(separator: " "))"
+        case .mariadb(let u, _): kind = "mariadb as \(u)"
+        }
+        return "\(kind) every \(c.intervalMs)ms timeout \(c.timeoutMs)ms rise \(c.rise) fall \(c.fall)"
+    }
+
+    static func iso(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: d)
+    }
+}
+
+/// The reconcile loop: one pass per (coalesced) request, plus a periodic resync that repairs
+/// changes made behind the daemon's back. Stops on graceful shutdown and leaves the kernel table
+/// as it is.
+public struct ReconcileService<C: Clock>: Service where C.Duration == Duration {
+    let daemon: TandemDaemon<C>
+    let resync: Duration
+
+    /// Creates the loop; `resync` is the period of the repair pass.
+    public init(daemon: TandemDaemon<C>, resync: Duration = .seconds(5)) { self.daemon = daemon; self.resync = resync }
+
+    /// Runs until shutdown.
+    public func run() async throws {
+        let daemon = self.daemon
+        let resync = self.resync
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: resync) } catch { return }
+                    daemon.requestReconcile()
+                }
+            }
+            for await _ in daemon.reconcileRequests.cancelOnGracefulShutdown() {
+                await daemon.reconcileOnce()
+            }
+            group.cancelAll()
+        }
+    }
+}
+
+/// SIGHUP → reload the topology file named at start (validated first; see
+/// ``TandemDaemon/reload(path:)``).
+public struct ReloadService<C: Clock>: Service where C.Duration == Duration {
+    let daemon: TandemDaemon<C>
+    let path: String
+
+    /// Creates the service.
+    public init(daemon: TandemDaemon<C>, path: String) { self.daemon = daemon; self.path = path }
+
+    /// Waits for SIGHUP until shutdown.
+    public func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            daemon.reload(path: path)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import Daemon
+import Foundation
+import HealthCheck
+import IPVS
+import Reconciler
+import Synchronization
+import Topology
+import XCTest
+
+/// A checker whose answer a test sets per member; it records how many checkers were built.
+final class Switchboard: Sendable {
+    private let alive = Mutex<Set<String>>([])
+    private let built = Mutex<[String]>([])
+    func set(_ member: String, alive up: Bool) { alive.withLock { if up { $0.insert(member) } else { $0.remove(member) } } }
+    var checkersBuilt: [String] { built.withLock { $0 } }
+    func make(_ t: CheckTarget) -> any HealthChecker {
+        built.withLock { $0.append(t.member) }
+        return Probe(board: self, member: t.member)
+    }
+    struct Probe: HealthChecker {
+        let board: Switchboard
+        let member: String
+        func check(timeout: Duration) async -> CheckOutcome {
+            board.alive.withLock { $0.contains(member) } ? .success : .failure(reason: "connection refused", immediate: true)
+        }
+    }
+}
+
+final class DaemonTests: XCTestCase {
+    let yaml = """
+    site: t
+    hosts:
+      - {name: h1, address: 192.0.2.1, cpus: 4, memory: 4GiB}
+      - {name: h2, address: 192.0.2.2, cpus: 4, memory: 4GiB}
+    vms:
+      - {name: fg5x2, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.10.5.12/24]}
+      - {name: fg6x2, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.10.6.12/24]}
+    services:
+      - name: gums
+        vip: 10.10.0.12
+        port: 8443
+        members:
+          - {vm: fg5x2, port: 8443, weight: 100}
+          - {vm: fg6x2, port: 8443, weight: 100}
+        check: {kind: tcp, interval: 1s, timeout: 500ms, rise: 2, fall: 2}
+
+    """
+
+    func write(_ text: String) throws -> String {
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-daemon-\(UUID().uuidString).yaml").path
+        try text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+
+    func testReloadAppliesADiffKeepsUnchangedCheckersAndRefusesBadFiles() async throws {
+        let path = try write(yaml)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let clock = ManualClock()
+        let board = Switchboard()
+        board.set("fg5x2", alive: true); board.set("fg6x2", alive: true)
+        let kernel = RecordingKernel()
+        let daemon = TandemDaemon(topology: try TopologyLoader.load(path: path), topologyFile: path, node: "d1", kernel: kernel,
+                                  dryRun: true, clock: clock, seed: 1, logger: .init(label: "test"), makeChecker: board.make)
+        try await daemon.start()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await daemon.monitor.run() }
+            guard await clock.waitForSleepers(2) else { return XCTFail("checks never parked") }
+            guard await clock.advance(to: .init(offset: .seconds(2)), expectSleepers: 2) else { return XCTFail("did not settle") }
+            await daemon.reconcileOnce()
+            let dests = kernel.table.services.values.first!.destinations.values
+            XCTAssertEqual(dests.map(\.weight).sorted(), [100, 100])
+
+            // fg6x2 refuses: it is drained to weight 0, kept in the table.
+            board.set("fg6x2", alive: false)
+            guard await clock.advance(to: .init(offset: .seconds(3)), expectSleepers: 2) else { return XCTFail("did not settle") }
+            await daemon.reconcileOnce()
+            XCTAssertEqual(kernel.table.services.values.first!.destinations.values.map(\.weight).sorted(), [0, 100])
+
+            // A bad file is refused with the validator's messages; nothing changes.
+            let before = kernel.operations.count
+            try "services: [ {name: gums, vip: nope} ]\n".write(toFile: path, atomically: true, encoding: .utf8)
+            guard case .refused(let why) = daemon.reload(path: path) else { return XCTFail("bad file accepted") }
+            XCTAssertTrue(why.contains(path), why)
+            await daemon.reconcileOnce()
+            XCTAssertEqual(kernel.operations.count, before, "a refused reload writes nothing")
+            XCTAssertEqual(daemon.topology.services.first?.members.count, 2)
+
+            // A good file that adds a member and changes nothing else: a diff, no checker restarted.
+            try (yaml.replacingOccurrences(of: "- {name: fg6x2, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.10.6.12/24]}",
+                                           with: "- {name: fg6x2, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.10.6.12/24]}\n  - {name: fg7x2, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.10.7.12/24]}")
+                .replacingOccurrences(of: "- {vm: fg6x2, port: 8443, weight: 100}",
+                                      with: "- {vm: fg6x2, port: 8443, weight: 100}\n      - {vm: fg7x2, port: 8443, weight: 100}"))
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            guard case .applied(let diff) = daemon.reload(path: path) else { return XCTFail("good file refused") }
+            XCTAssertEqual(diff.kept.map(\.member), ["fg5x2", "fg6x2"])
+            XCTAssertEqual(diff.added.map(\.member), ["fg7x2"])
+            XCTAssertEqual(diff.removed, [])
+            XCTAssertEqual(board.checkersBuilt.sorted(), ["fg5x2", "fg6x2", "fg7x2"], "unchanged members kept their checkers")
+            XCTAssertEqual(daemon.memberStates()[MemberRef(service: "gums", member: "fg6x2")], .down, "state survived the reload")
+            let opsBefore = kernel.operations.count
+            await daemon.reconcileOnce()
+            let newOps = kernel.operations[opsBefore...].map(\.description)
+            XCTAssertEqual(newOps, ["add-destination TCP 10.10.0.12:8443 -> 10.10.7.12:8443 Masq weight 0"],
+                           "only the new member is written, at weight 0 until its first check")
+            group.cancelAll()
+        }
+    }
+
+    func testOperatorDrainAndReportAndTokenFileModes() async throws {
+        let path = try write(yaml)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let kernel = RecordingKernel()
+        let daemon = TandemDaemon(topology: try TopologyLoader.load(path: path), topologyFile: path, node: "d1", kernel: kernel,
+                                  dryRun: true, clock: ManualClock(), seed: 1, logger: .init(label: "test"))
+        try await daemon.start()
+        XCTAssertThrowsError(try daemon.setDrained(MemberRef(service: "gums", member: "nosuch"), true))
+        try daemon.setDrained(MemberRef(service: "gums", member: "fg5x2"), true)
+        await daemon.reconcileOnce()
+        let r = daemon.report()
+        XCTAssertEqual(r.services.first?.members.map(\.drained), [true, false])
+        XCTAssertEqual(r.services.first?.members.map(\.weight), [0, 100])
+        XCTAssertTrue(r.rendered().contains("DRAINED"), r.rendered())
+
+        let tokenPath = path + ".token"
+        defer { try? FileManager.default.removeItem(atPath: tokenPath) }
+        try "0123456789abcdef0123".write(toFile: tokenPath, atomically: true, encoding: .utf8)
+        chmod(tokenPath, 0o644)
+        XCTAssertThrowsError(try BearerToken.load(path: tokenPath)) { e in
+            XCTAssertTrue("\(e)".contains("must be 0600"), "\(e)")
+        }
+        chmod(tokenPath, 0o600)
+        XCTAssertNoThrow(try BearerToken.load(path: tokenPath))
+    }
+}

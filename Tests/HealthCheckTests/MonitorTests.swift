@@ -1,0 +1,134 @@
+import HealthCheck
+import Synchronization
+import Topology
+import XCTest
+
+/// A scripted backend: the checker reads its mode and, when silent, burns the timeout on the
+/// manual clock exactly like a real silent peer burns it on the real one.
+final class ScriptedBackend: Sendable {
+    enum Mode: Sendable { case alive, refusing, silent }
+    private let mode = Mutex(Mode.alive)
+    private let calls = Mutex(0)
+    let clock: ManualClock
+    init(clock: ManualClock) { self.clock = clock }
+    func set(_ m: Mode) { mode.withLock { $0 = m } }
+    var checks: Int { calls.withLock { $0 } }
+
+    struct Checker: HealthChecker {
+        let backend: ScriptedBackend
+        func check(timeout: Duration) async -> CheckOutcome {
+            backend.calls.withLock { $0 += 1 }
+            switch backend.mode.withLock({ $0 }) {
+            case .alive: return .success
+            case .refusing: return .failure(reason: "connection refused", immediate: true)
+            case .silent:
+                try? await backend.clock.sleep(for: timeout)
+                return .timedOut
+            }
+        }
+    }
+}
+
+final class TransitionLog: Sendable {
+    private let items = Mutex<[HealthTransition]>([])
+    func append(_ t: HealthTransition) { items.withLock { $0.append(t) } }
+    var all: [HealthTransition] { items.withLock { $0 } }
+}
+
+final class MonitorTests: XCTestCase {
+    func target(_ member: String, interval: Int = 1000, timeout: Int = 500, rise: Int = 2, fall: Int = 3) -> CheckTarget {
+        CheckTarget(service: "gums", member: member, address: IPAddress("10.10.5.12")!, port: 8443,
+                    spec: HealthCheckSpec(kind: .tcp, intervalMs: interval, timeoutMs: timeout, rise: rise, fall: fall))
+    }
+
+    func testJitterIsDeterministicAndSpreadsChecksOverTheInterval() {
+        let keys = (0..<200).map { target("vm\($0)").key }
+        let a = keys.map { Jitter.offset(seed: 42, key: $0, interval: .seconds(1)) }
+        let b = keys.map { Jitter.offset(seed: 42, key: $0, interval: .seconds(1)) }
+        let c = keys.map { Jitter.offset(seed: 43, key: $0, interval: .seconds(1)) }
+        XCTAssertEqual(a, b, "same seed, same offsets")
+        XCTAssertNotEqual(a, c, "another seed, other offsets")
+        XCTAssertTrue(a.allSatisfy { $0 >= .zero && $0 < .seconds(1) })
+        // 200 offsets over 10 buckets of 100 ms: every bucket used, none holding a third of them.
+        var buckets = [Int](repeating: 0, count: 10)
+        for o in a { buckets[Int(o.components.attoseconds / 100_000_000_000_000_000)] += 1 }
+        XCTAssertTrue(buckets.allSatisfy { $0 > 0 && $0 < 67 }, "buckets \(buckets)")
+    }
+
+    /// Runs `body` with the monitor's `run()` as a child task, cancelled afterwards.
+    func withMonitor(_ monitor: HealthMonitor<ManualClock>, _ body: () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await monitor.run() }
+            try await body()
+            group.cancelAll()
+        }
+    }
+
+    /// Silent death costs at most `fall × interval + timeout`; a refusal at most `interval`.
+    func testDetectionTimeIsBoundedByFallTimesIntervalPlusTimeout() async throws {
+        let interval = 1000, timeout = 500, fall = 3, rise = 2
+        let bound = Duration.milliseconds(fall * interval + timeout)
+        for (mode, limit) in [(ScriptedBackend.Mode.silent, bound), (.refusing, Duration.milliseconds(interval))] {
+            for deathOffset in [0, 1, 250, 500, 999] {
+                let clock = ManualClock()
+                let backend = ScriptedBackend(clock: clock)
+                let log = TransitionLog()
+                let monitor = HealthMonitor(clock: clock, seed: 7, makeChecker: { _ in ScriptedBackend.Checker(backend: backend) },
+                                            onTransition: { log.append($0) })
+                let t = target("fg5x2", interval: interval, timeout: timeout, rise: rise, fall: fall)
+                monitor.update(targets: [t]) { _ in .up }
+                try await withMonitor(monitor) {
+                    let jitter = Jitter.offset(seed: 7, key: t.key, interval: .milliseconds(interval))
+                    guard await clock.waitForSleepers(1) else { return XCTFail("monitor never parked") }
+                    // Run 5 healthy checks, then die `deathOffset` ms after a check fired.
+                    let death = ManualClock.Instant(offset: jitter + .milliseconds(4 * interval + deathOffset))
+                    guard await clock.advance(to: death, expectSleepers: 1) else { return XCTFail("did not settle") }
+                    XCTAssertEqual(backend.checks, 5)
+                    backend.set(mode)
+                    guard await clock.advance(to: death.advanced(by: .seconds(10)), expectSleepers: 1) else { return XCTFail("did not settle") }
+                    let down = try XCTUnwrap(log.all.first, "\(mode) backend never drained")
+                    XCTAssertEqual(down.to, .down)
+                    let detection = down.elapsed - death.offset
+                    XCTAssertLessThanOrEqual(detection, limit, "\(mode), death at +\(deathOffset) ms: drained after \(detection)")
+                    XCTAssertGreaterThan(detection, .zero)
+                    // Recovery: `rise` good checks bring it back, and nothing else is reported.
+                    backend.set(.alive)
+                    let back = clock.now
+                    guard await clock.advance(to: back.advanced(by: .milliseconds(rise * interval)), expectSleepers: 1) else { return XCTFail("did not settle") }
+                    XCTAssertEqual(log.all.map(\.to), [.down, .up], "only transitions are reported")
+                    XCTAssertEqual(log.all.first?.reason, mode == .silent ? "check timed out" : "connection refused")
+                }
+            }
+        }
+    }
+
+    func testReloadKeepsUnchangedCheckersAndTheirState() async throws {
+        let clock = ManualClock()
+        let backend = ScriptedBackend(clock: clock)
+        let log = TransitionLog()
+        let made = Mutex<[String]>([])
+        let monitor = HealthMonitor(clock: clock, makeChecker: { t in made.withLock { $0.append(t.member) }; return ScriptedBackend.Checker(backend: backend) },
+                                    onTransition: { log.append($0) })
+        let a = target("fg5x2"), b = target("fg6x2")
+        XCTAssertEqual(monitor.update(targets: [a, b]), MonitorDiff(kept: [], added: [a.key, b.key].sorted(), removed: []))
+        try await withMonitor(monitor) {
+            guard await clock.waitForSleepers(2) else { return XCTFail("monitor never parked") }
+            backend.set(.refusing)
+            guard await clock.advance(to: .init(offset: .seconds(3)), expectSleepers: 2) else { return XCTFail("did not settle") }
+            XCTAssertEqual(monitor.health()[a.key]?.state, .down)
+            // Same a, changed b (timeout), new c.
+            var b2 = b; b2.spec.timeoutMs = 700
+            let c = target("fg7x2")
+            let diff = monitor.update(targets: [a, b2, c])
+            XCTAssertEqual(diff.kept, [a.key])
+            XCTAssertEqual(Set(diff.added), [b2.key, c.key])
+            XCTAssertEqual(diff.removed, [b.key])
+            XCTAssertEqual(monitor.health()[a.key]?.state, .down, "kept checker keeps its state")
+            XCTAssertEqual(monitor.health()[b2.key]?.state, .unknown)
+            // b's old loop exits at its next wake-up; a, b2 and c keep running.
+            guard await clock.advance(to: .init(offset: .seconds(5)), expectSleepers: 3) else { return XCTFail("did not settle") }
+            XCTAssertEqual(made.withLock { $0 }.sorted(), ["fg5x2", "fg6x2", "fg6x2", "fg7x2"], "a's checker was not rebuilt")
+            XCTAssertEqual(monitor.health().count, 3)
+        }
+    }
+}
