@@ -116,7 +116,7 @@ let executableTargets: [Target] = [
     .executableTarget(
         name: "tandemctl",
         dependencies: [
-            "Topology", "Placement", "IPVS", "Reconciler",
+            "Topology", "Placement", "IPVS", "Reconciler", "Daemon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         swiftSettings: swift6),
@@ -151,11 +151,54 @@ let directorTargets: [Target] = [
         swiftSettings: swift6),
 ]
 
+// MARK: - Health checks and the daemon (issue 5)
+let daemonTargets: [Target] = [
+    .target(
+        name: "HealthCheck",
+        dependencies: [
+            "Topology", "MariaDB",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            // NIOCore/NIOPosix for the checks' non-blocking sockets come through HummingbirdCore.
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+        ],
+        swiftSettings: swift6),
+    .target(
+        name: "Daemon",
+        dependencies: [
+            "HealthCheck", "Topology", "IPVS", "Reconciler", "Netlink",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ],
+        swiftSettings: swift6),
+    .executableTarget(
+        name: "tandemd",
+        dependencies: [
+            "Daemon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: swift6),
+    .testTarget(
+        name: "HealthCheckTests",
+        dependencies: ["HealthCheck", "Topology"],
+        swiftSettings: swift6),
+    .testTarget(
+        name: "DaemonTests",
+        dependencies: ["Daemon", "HealthCheck", "Topology", "IPVS", "Reconciler"],
+        exclude: ["Fixtures"],
+        swiftSettings: swift6),
+]
+
 let package = Package(
     name: "Tandem",
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "tandemctl", targets: ["tandemctl"]),
+        .executable(name: "tandemd", targets: ["tandemd"]),
         .executable(name: "gridsvc", targets: ["gridsvc"]),
         .executable(name: "tandem-stress", targets: ["tandem-stress"]),
         .executable(name: "tandem-vrrp", targets: ["tandem-vrrp"]),
@@ -169,5 +212,5 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
-    targets: topologyTargets + kernelTargets + databaseTargets + gridTargets + executableTargets + directorTargets
+    targets: topologyTargets + kernelTargets + databaseTargets + gridTargets + executableTargets + directorTargets + daemonTargets
 )

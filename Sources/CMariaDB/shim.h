@@ -5,9 +5,7 @@
 
 #include <mysql.h>
 
-// `mysql_library_init` is a function-like macro, which Swift cannot import.
-static inline int tandem_mysql_library_init(void) {
-    return mysql_library_init(0, 0, 0);
-}
+// `mysql_library_init` is a macro Swift cannot import; the MariaDB module calls the function it
+// expands to, `mysql_server_init(0, NULL, NULL)`, once per process.
 
 #endif

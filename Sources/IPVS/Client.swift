@@ -142,6 +142,12 @@ public final class IPVSClient {
         }
     }
 
+    /// `IPVS_CMD_FLUSH`: removes every service. The reconciler never calls this (it leaves
+    /// services it does not own alone); benchmarks and tests use it to start from empty.
+    public func flush() throws(NetlinkError) {
+        _ = try socket.request(try message(.flush), operation: "IPVS_CMD_FLUSH")
+    }
+
     // MARK: Sync daemon
 
     /// `IPVS_CMD_NEW_DAEMON`: starts a connection sync daemon.

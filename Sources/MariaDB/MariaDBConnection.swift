@@ -8,7 +8,7 @@ import Logging
 /// Calls on one connection are serialised (one statement at a time, like the protocol itself);
 /// use a `MariaDBPool` for concurrency.
 public final class MariaDBConnection: @unchecked Sendable {
-    // Why @unchecked Sendable is safe: `handle` and `broken` are read and written only while
+    // Why @unchecked Sendable is safe: `handle`, `broken` and `statements` are used only while
     // holding `lock` (inside `withHandle`/`close`, on executor threads), so one thread at a time
     // uses the MYSQL handle, and the lock orders memory between the threads that take turns.
     // libmariadb allows a handle to move between threads as long as calls do not overlap.

@@ -38,7 +38,10 @@ extension PlacementState {
     }
 
     /// The smallest reason of all: VM `v` fits no host given only the fixed VMs.
-    func explainVM(_ v: Int, hint: String) -> PlacementFailure? {
+    mutating func explainVM(_ v: Int, hint: String) -> PlacementFailure? {
+        // Cheap index lookup first: on a large site the per-host verdicts (with their text) are
+        // worth building only for the VM that really has nowhere to go.
+        if bestHost(for: v) != nil { return nil }
         let verdicts = (0..<site.hostCount).map { verdict(for: v, on: $0) }
         guard !verdicts.contains(where: \.hasRoom) else { return nil }
         let blocked = summarize(verdicts.map { "\($0.host) \($0.reason)" }, noun: "hosts without room")
@@ -50,13 +53,28 @@ extension PlacementState {
     /// The next smallest reason: the unplaced members of group `g` cannot be given separate hosts
     /// (and separate spread domains) that each have room for them, given only the fixed VMs.
     /// Returns nil when such hosts exist, or when the small search that decides it runs out of budget.
-    func explainGroup(_ g: Int) -> PlacementFailure? {
+    mutating func explainGroup(_ g: Int) -> PlacementFailure? {
         let members = site.members(of: g).map(Int.init)
         let open = members.filter { hostOf[$0] < 0 }
         guard open.count >= 2 else { return nil } // one open member: explainVM covers it
-        let verdicts = open.map { v in (0..<site.hostCount).map { verdict(for: v, on: $0) } }
-        let cands = verdicts.map { vs in vs.indices.filter { vs[$0].hasRoom } }
+        // Quick sufficient test first: place the members one by one through the index (each
+        // then excludes the next from its host and domains). If that works the group splits, and
+        // the exact search, which looks at every host, is not needed. The state is restored.
+        var trial: [Int] = []
+        for v in open {
+            guard let h = bestHost(for: v, .roomiest) else { break }
+            place(v, on: h); trial.append(v)
+        }
+        let splits = trial.count == open.count
+        for v in trial.reversed() { unplace(v) }
+        if splits { return nil }
+        var cands: [[Int]] = []
+        for v in open {
+            markConflicts(of: v)
+            cands.append((0..<site.hostCount).filter { available[$0] && fits(v, $0) && !isExcluded($0) })
+        }
         if groupSplits(open: open, candidates: cands) != false { return nil }
+        let verdicts = open.map { v in (0..<site.hostCount).map { verdict(for: v, on: $0) } }
 
         let gname = site.groupNames[g]
         let spread = Array(site.dimensionNames.dropFirst())
@@ -112,6 +130,18 @@ extension PlacementState {
             return false
         }
         return go(0)
+    }
+
+    /// The site as a whole: the VMs in `open` need more vCPUs or memory than the available hosts
+    /// have free together (counting only fixed VMs), whatever the groups.
+    func explainTotals(_ open: [Int], hint: String) -> PlacementFailure? {
+        let needCPU = open.map { site.vmCPU[$0] }.reduce(0, +), needMem = open.map { site.vmMem[$0] }.reduce(0, +)
+        let hosts = (0..<site.hostCount).filter { available[$0] }
+        let haveCPU = hosts.map { max(0, freeCPU[$0]) }.reduce(0, +), haveMem = hosts.map { max(0, freeMem[$0]) }.reduce(0, +)
+        guard needCPU > haveCPU || needMem > haveMem else { return nil }
+        return PlacementFailure(.capacityShort, vms: open.map { site.vmNames[$0] },
+                                message: "the \(open.count) VMs to place need \(needCPU) vCPU / \(needMem) MiB but the \(hosts.count) hosts have only \(haveCPU) vCPU / \(haveMem) MiB free in total: short by \(max(0, needCPU - haveCPU)) vCPU / \(max(0, needMem - haveMem)) MiB",
+                                hint: hint)
     }
 
     /// The last resort: the search stopped at VM `v` with the state it had reached.

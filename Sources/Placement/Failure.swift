@@ -23,6 +23,8 @@ public struct PlacementFailure: Error, Sendable, Equatable, Codable, CustomStrin
         /// One anti-affinity group cannot be split across enough hosts (or failure domains)
         /// with room for its members, given only what is fixed.
         case groupCannotSplit = "group-cannot-split"
+        /// The VMs to place need more vCPUs or memory than all the hosts have free together.
+        case capacityShort = "capacity-short"
         /// Every VM and every group fits on its own, but not all together: an exhaustive search
         /// proved there is no placement.
         case noPlacement = "no-placement"

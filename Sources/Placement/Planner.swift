@@ -170,6 +170,7 @@ public enum Planner {
         let (solved, complete) = backtrack.exhaustive(order, budget: limits.searchSteps)
         if solved { return .success(backtrack) }
         // Smallest reason first: one VM, then the smallest group, then the whole site.
+        var base = base
         for v in open.sorted() { if let f = base.explainVM(v, hint: hint) { return .failure(f) } }
         var best: PlacementFailure?, bestSize = Int.max
         for g in 0..<base.site.groupNames.count {
@@ -178,6 +179,7 @@ public enum Planner {
             best = f; bestSize = size
         }
         if let best { return .failure(best) }
+        if let f = base.explainTotals(open, hint: hint) { return .failure(f) }
         return .failure(greedy.explainStuck(stuck, open: open, proven: complete, hint: hint))
     }
 

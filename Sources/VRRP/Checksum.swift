@@ -39,9 +39,9 @@ public struct InternetChecksum: Sendable {
 ///
 /// For IPv6 it is RFC 8200 §8.1 (source, destination, 32-bit upper-layer length, three zero bytes,
 /// next header 112). RFC 5798 applies the same idea to IPv4 with the RFC 768/793 layout (source,
-/// destination, zero, protocol 112, 16-bit length); keepalived 2.x does this for v3 over IPv4 unless
-/// `vrrp_v3_checksum_as_v2` is set, and uses the packet's real destination (multicast group or
-/// unicast peer), so both must be known to check a packet.
+/// destination, zero, protocol 112, 16-bit length); keepalived does this for v3 over IPv4 (verified
+/// against a 2.2.7 capture in CodecTests) with the packet's real destination (multicast group or
+/// unicast peer, since its issue #642), so both addresses must be known to check a packet.
 public func vrrpPseudoHeader(source: IPAddress, destination: IPAddress, length: Int) -> [UInt8] {
     precondition(source.family == destination.family, "pseudo-header needs one address family")
     switch source.family {

@@ -290,7 +290,12 @@ public struct VRRPStateMachine: Sendable {
                 masterAdverInterval = a.interval
                 return becomeBackup(now, reason: .equalPriorityHigherAddress(from: a.from))
             }
-            return []
+            // Another master that loses to us: a partition has healed (or a peer started as owner of
+            // nothing). RFC 5798 §6.4.3 says discard; we also advertise at once, so the loser steps down
+            // now rather than at our next Adver_Timer, and re-announce the VIPs, because switches and
+            // neighbours may have learned the loser's MAC for them during the partition.
+            return [.sendAdvert(priority: config.priority), .announceVIPs(config.virtualAddresses),
+                    arm(.advert, now + config.advertInterval)]
         }
     }
 

@@ -114,6 +114,8 @@ struct Seed: AsyncParsableCommand {
     var users: Int = 20_000
     @Flag(help: "Print the summary as JSON.")
     var json = false
+    @Flag(name: .customLong("prelease"), help: "Lease a pool account to every member up front (steady state for benchmarks).")
+    var preLease = false
 
     func run() async throws {
         guard users > 0 && users <= 2_000_000 else { throw ValidationError("--users must be 1...2000000") }
@@ -122,7 +124,7 @@ struct Seed: AsyncParsableCommand {
         let plan = SeedPlan(seed: seed, users: users)
         let summary = try await db.withConnection { conn in
             _ = try await GridSchema.migrate(conn)
-            return try await Seeder(plan: plan).run(conn)
+            return try await Seeder(plan: plan, preLease: preLease).run(conn)
         }
         let took = ContinuousClock.now - start
         if json {

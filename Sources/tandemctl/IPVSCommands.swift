@@ -9,7 +9,7 @@ import Topology
 struct IPVSGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ipvs", abstract: "Inspect the kernel's IPVS table.",
-        subcommands: [IPVSList.self, IPVSInfoCommand.self])
+        subcommands: [IPVSList.self, IPVSInfoCommand.self, IPVSBench.self])
 }
 
 /// `tandemctl ipvs list [--json]`: `ipvsadm -Ln` with counters.
@@ -42,6 +42,30 @@ struct IPVSInfoCommand: ParsableCommand {
         print("IPVS \(info.version) conn_tab_size=\(info.connectionTableSize)")
         print("timeouts tcp=\(t.tcp) tcpfin=\(t.tcpFin) udp=\(t.udp)")
         for d in try client.daemons() { print("sync daemon \(d.role.rawValue) if=\(d.interface) syncid=\(d.syncID)") }
+    }
+}
+
+/// `tandemctl ipvs bench`: the reconcile benchmark (run by scripts/bench-ipvs inside user-mode-linux).
+struct IPVSBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmark reconcile passes against the kernel (flushes the IPVS table: UML only).", shouldDisplay: false)
+    @Option(help: "Services.") var services = 1000
+    @Option(help: "Destinations per service.") var destinations = 5
+    @Option(help: "Repetitions.") var repeat = 3
+    @Option(help: "Also write the same table as ipvsadm -R input here.") var restoreFile: String?
+
+    func run() throws {
+        let client = try openIPVS()
+        if let restoreFile {
+            try IPVSBenchmark.restoreFile(IPVSBenchmark.table(services: services, destinations: destinations))
+                .write(toFile: restoreFile, atomically: true, encoding: .utf8)
+        }
+        var samples: [IPVSBenchmark.Sample] = []
+        for _ in 0..<max(1, self.repeat) { samples.append(try IPVSBenchmark.run(client: client, services: services, destinations: destinations)) }
+        func median(_ k: KeyPath<IPVSBenchmark.Sample, Double>) -> String {
+            let v = samples.map { $0[keyPath: k] }.sorted()
+            return String(format: "%.4f", v[v.count / 2])
+        }
+        print("ours services=\(services) destinations=\(services * destinations) full=\(median(\.full)) verify_read=\(median(\.verifyRead)) change=\(median(\.change)) change_ops=\(samples[0].changeOps) noop=\(median(\.noop)) noop_resync=\(median(\.noopResync)) noop_ops=\(samples.map(\.noopOps).max()!)")
     }
 }
 

@@ -64,6 +64,7 @@ final class DaemonTests: XCTestCase {
         try await daemon.start()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await daemon.monitor.run() }
+            defer { group.cancelAll() }  // every early return must still stop the monitor
             guard await clock.waitForSleepers(2) else { return XCTFail("checks never parked") }
             guard await clock.advance(to: .init(offset: .seconds(2)), expectSleepers: 2) else { return XCTFail("did not settle") }
             await daemon.reconcileOnce()
@@ -91,7 +92,8 @@ final class DaemonTests: XCTestCase {
                 .replacingOccurrences(of: "- {vm: fg6x2, port: 8443, weight: 100}",
                                       with: "- {vm: fg6x2, port: 8443, weight: 100}\n      - {vm: fg7x2, port: 8443, weight: 100}"))
                 .write(toFile: path, atomically: true, encoding: .utf8)
-            guard case .applied(let diff) = daemon.reload(path: path) else { return XCTFail("good file refused") }
+            let outcome = daemon.reload(path: path)
+            guard case .applied(let diff) = outcome else { return XCTFail("good file refused: \(outcome)") }
             XCTAssertEqual(diff.kept.map(\.member), ["fg5x2", "fg6x2"])
             XCTAssertEqual(diff.added.map(\.member), ["fg7x2"])
             XCTAssertEqual(diff.removed, [])
@@ -102,7 +104,6 @@ final class DaemonTests: XCTestCase {
             let newOps = kernel.operations[opsBefore...].map(\.description)
             XCTAssertEqual(newOps, ["add-destination TCP 10.10.0.12:8443 -> 10.10.7.12:8443 Masq weight 0"],
                            "only the new member is written, at weight 0 until its first check")
-            group.cancelAll()
         }
     }
 

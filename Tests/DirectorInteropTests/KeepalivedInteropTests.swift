@@ -64,4 +64,5 @@ final class KeepalivedInteropTests: XCTestCase {
     func testAuthenticatedPairRefusesForgedAdverts() throws { try run("tandem-auth-pair") }
     func testFastDetectorTakesOverWellBeforeMasterDownInterval() throws { try run("tandem-fast-detector") }
     func testHeartbeatCutWithWitnessGivesNoDualMasterButDeathStillFailsOver() throws { try run("tandem-witness-partition") }
+    func testIPv6PairElectsAndFailsOver() throws { try run("tandem-ipv6-pair") }
 }

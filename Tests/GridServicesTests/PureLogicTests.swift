@@ -183,3 +183,12 @@ final class MetricsTests: XCTestCase {
         XCTAssertThrowsError(try DatabaseEndpoint.list(""))
     }
 }
+
+final class SeederLiteralTests: XCTestCase {
+    func testLiteralsEscapeQuotesBackslashesAndControlCharacters() {
+        XCTAssertEqual(Seeder.literal(.text("O'Brien \\ x")), "'O\\'Brien \\\\ x'")
+        XCTAssertEqual(Seeder.literal(.text("a\nb\u{0}")), "'a\\nb\\0'")
+        XCTAssertEqual(Seeder.literal(.int(-3)), "-3")
+        XCTAssertEqual(Seeder.literal(.null), "NULL")
+    }
+}

@@ -59,8 +59,8 @@ final class MonitorTests: XCTestCase {
     func withMonitor(_ monitor: HealthMonitor<ManualClock>, _ body: () async throws -> Void) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await monitor.run() }
+            defer { group.cancelAll() }
             try await body()
-            group.cancelAll()
         }
     }
 

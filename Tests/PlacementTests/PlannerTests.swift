@@ -98,6 +98,15 @@ final class PlannerTests: XCTestCase {
         XCTAssertTrue(f.message.contains("a1 (rack a), a2 (rack a) and b1 (rack b) have room"), f.message)
     }
 
+    func testSiteShortOfCapacityOverallSaysByHowMuch() throws {
+        let t = Topology(site: "small", hosts: [host("a", cpus: 4, memoryMiB: 8192), host("b", cpus: 4, memoryMiB: 8192)],
+                         vms: (1...5).map { vm("v\($0)", vcpus: 2, memoryMiB: 1024) }, services: [])
+        let f = try failureOrFail(Planner.plan(t))
+        XCTAssertEqual(f.code, .capacityShort)
+        XCTAssertEqual(f.vms.count, 5)
+        XCTAssertTrue(f.message.contains("need 10 vCPU / 5120 MiB but the 2 hosts have only 8 vCPU / 16384 MiB free in total: short by 2 vCPU / 0 MiB"), f.message)
+    }
+
     func testPinnedPairOnOneHostIsAPinConflict() throws {
         let t = Topology(site: "pins", hosts: [host("a", cpus: 8, memoryMiB: 8192), host("b", cpus: 8, memoryMiB: 8192)],
                          vms: [vm("x", vcpus: 1, memoryMiB: 512, pinned: "a"), vm("y", vcpus: 1, memoryMiB: 512, pinned: "a")],

@@ -194,8 +194,9 @@ final class StateMachineTests: XCTestCase {
         let lowOut = low.on { .advertReceived(.init(from: a2, priority: 100, interval: .seconds(1)), now: $0) }
         XCTAssertEqual(transitions(lowOut), [.backup])
         XCTAssertEqual(low.m.lastReason, .equalPriorityHigherAddress(from: a2))
-        // ...and the higher one discards the lower's advert.
-        XCTAssertEqual(high.on { .advertReceived(.init(from: a1, priority: 100, interval: .seconds(1)), now: $0) }, [])
+        // ...and the higher one stays master, advertising at once and re-announcing the VIPs (partition heal).
+        XCTAssertEqual(high.on { .advertReceived(.init(from: a1, priority: 100, interval: .seconds(1)), now: $0) },
+                       [.sendAdvert(priority: 100), .announceVIPs([vip]), .setTimer(.advert, deadline: .seconds(5))])
         XCTAssertEqual(high.m.state, .master)
         XCTAssertTrue(VRRPStateMachine.isHigher(IPAddress("10.0.0.10")!, than: IPAddress("10.0.0.9")!))
         XCTAssertFalse(VRRPStateMachine.isHigher(IPAddress("9.255.255.255")!, than: IPAddress("10.0.0.0")!))

@@ -54,6 +54,9 @@ lab_up() {
   done
   ip -n "$LAB-a" addr add $VRRP_ADDR_A/24 dev a0
   ip -n "$LAB-b" addr add $VRRP_ADDR_B/24 dev b0
+  # IPv6 on the service network too (nodad: usable at once), for the IPv6 scenario.
+  ip -n "$LAB-a" addr add fd00:99::1/64 dev a0 nodad
+  ip -n "$LAB-b" addr add fd00:99::2/64 dev b0 nodad
   ip -n "$LAB-sw" link add br1 type bridge
   ip -n "$LAB-sw" link set br1 type bridge forward_delay 0 mcast_snooping 0
   ip -n "$LAB-sw" link set br1 up
@@ -77,13 +80,18 @@ hosts:
   - {name: h1, address: 192.0.2.1, cpus: 2, memory: 4GiB}
   - {name: h2, address: 192.0.2.2, cpus: 2, memory: 4GiB}
 vms:
-  - {name: da, role: director, vcpus: 1, memory: 1GiB, addresses: [$VRRP_ADDR_A/24]}
-  - {name: db, role: director, vcpus: 1, memory: 1GiB, addresses: [$VRRP_ADDR_B/24]}
-  - {name: w1, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.99.0.11/24]}
-  - {name: w2, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.99.0.12/24]}
+  - {name: da, role: director, vcpus: 1, memory: 1GiB, addresses: [$VRRP_ADDR_A/24, "fd00:99::1/64"]}
+  - {name: db, role: director, vcpus: 1, memory: 1GiB, addresses: [$VRRP_ADDR_B/24, "fd00:99::2/64"]}
+  - {name: w1, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.99.0.11/24, "fd00:99::11/64"]}
+  - {name: w2, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.99.0.12/24, "fd00:99::12/64"]}
 services:
   - name: web
     vip: $VRRP_VIP
+    port: 80
+    members: [{vm: w1, port: 80}, {vm: w2, port: 80}]
+    check: {kind: tcp, interval: 1s, timeout: 500ms}
+  - name: web6
+    vip: "fd00:99::100"
     port: 80
     members: [{vm: w1, port: 80}, {vm: w2, port: 80}]
     check: {kind: tcp, interval: 1s, timeout: 500ms}

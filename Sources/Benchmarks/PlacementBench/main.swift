@@ -1,6 +1,6 @@
 // tandem-bench-placement: plans a synthetic site and prints time and peak memory.
 //
-//   tandem-bench-placement [--hosts N] [--runs R] [--nplus1]
+//   tandem-bench-placement [--hosts N] [--runs R] [--nplus1] [--failure]
 //
 // The site: N hosts (64 vCPU, 256 GiB) in racks of 50, 20 VMs per host in anti-affinity pairs
 // (N × 10 pairs), VM sizes cycling through 1/2/4 vCPU and 2/4/8 GiB, and placement.spread: [rack],
@@ -10,6 +10,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Placement
 import Topology
 
@@ -33,12 +34,12 @@ func peakMemoryKiB() -> Int? {
     return nil
 }
 
-func syntheticSite(hosts hostCount: Int) -> Topology {
+func syntheticSite(hosts hostCount: Int, cpus: Int = 64) -> Topology {
     let rackSize = 50
     let racks = max(2, (hostCount + rackSize - 1) / rackSize)
     let address = IPAddress("192.0.2.1")!
     let hosts = (0..<hostCount).map { i in
-        XenHost(name: "xen\(i)", address: address, cpus: 64, memoryMiB: 256 * 1024, labels: ["rack": "r\(i % racks)"])
+        XenHost(name: "xen\(i)", address: address, cpus: cpus, memoryMiB: 256 * 1024, labels: ["rack": "r\(i % racks)"])
     }
     let pairs = hostCount * 10
     let cpu = [1, 2, 4], mem = [2048, 4096, 8192]
@@ -58,6 +59,7 @@ func syntheticSite(hosts hostCount: Int) -> Topology {
 let hostCount = argument("--hosts", default: 1000)
 let runs = argument("--runs", default: 5)
 let withNPlusOne = CommandLine.arguments.contains("--nplus1")
+let withFailure = CommandLine.arguments.contains("--failure")
 let site = syntheticSite(hosts: hostCount)
 let clock = ContinuousClock()
 var times: [Duration] = []
@@ -93,6 +95,20 @@ if withNPlusOne {
     let ok = reports.filter(\.canRehost).count
     print(String(format: "  N+1 report: %.1f ms for %d hosts; %d can be re-hosted without moving others",
                  ms(t), reports.count, ok))
+}
+if withFailure {
+    // The failure path: hosts with 44 vCPUs cannot hold 20 VMs averaging 2.33 vCPUs each, so
+    // every pass fails and the planner must explain why. Timed once; it must stay bounded too.
+    let short = syntheticSite(hosts: hostCount, cpus: 44)
+    let start = clock.now
+    let result = Planner.plan(short)
+    let t = clock.now - start
+    if case .failure(let f) = result {
+        print(String(format: "  failure path (44-vCPU hosts, overcommitted): %.1f ms", ms(t)) + " → [\(f.code.rawValue)]")
+        print("    \(f.message.prefix(400))…")
+    } else {
+        print("  failure path: unexpectedly found a plan")
+    }
 }
 if hostCount == 1000 {
     let timeOK = ms(median) < 1000, memOK = peakMB >= 0 && peakMB < 200

@@ -1,0 +1,74 @@
+#!/bin/bash
+# Runs INSIDE a UML kernel (scripts/uml-run): tandemd against two tiny HTTP servers, read back
+# through ipvsadm. Prints RESULT lines the Swift test parses. Every wait is bounded.
+# usage: uml-daemon.sh /path/to/tandemd
+set -u
+TANDEMD=$1
+work=$(mktemp -d /tmp/tandemd-uml.XXXXXX)
+ip link set lo up
+ip addr add 127.0.0.2/8 dev lo 2>/dev/null || true
+ms() { date +%s%3N; }
+weight() { # weight of real server $1 in ipvsadm -Ln, or "none"
+    ipvsadm -Ln | awk -v rs="$1" '$2 == rs { print $4; found=1 } END { if (!found) print "none" }'
+}
+wait_weight() { # $1 server, $2 weight, $3 max ms; prints elapsed ms or TIMEOUT
+    local start=$(ms) now
+    for _ in $(seq 1 2000); do
+        [ "$(weight "$1")" = "$2" ] && { echo $(( $(ms) - start )); return 0; }
+        now=$(ms); [ $(( now - start )) -gt "$3" ] && { echo TIMEOUT; return 1; }
+        sleep 0.05
+    done
+    echo TIMEOUT; return 1
+}
+serve() { python3 -m http.server "$1" --bind "$2" --directory "$work" >/dev/null 2>&1 & echo $!; }
+
+cat > "$work/topo.yaml" <<YAML
+site: uml
+hosts:
+  - {name: h1, address: 192.0.2.1, cpus: 4, memory: 4GiB}
+  - {name: h2, address: 192.0.2.2, cpus: 4, memory: 4GiB}
+vms:
+  - {name: be1, role: gums, vcpus: 1, memory: 1GiB, addresses: [127.0.0.1/8]}
+  - {name: be2, role: gums, vcpus: 1, memory: 1GiB, addresses: [127.0.0.2/8]}
+services:
+  - name: gums
+    vip: 10.99.0.1
+    port: 80
+    scheduler: wlc
+    forwarding: nat
+    members:
+      - {vm: be1, port: 18081, weight: 100}
+      - {vm: be2, port: 18082, weight: 100}
+    check: {kind: http, path: /, interval: 500ms, timeout: 300ms, rise: 2, fall: 2}
+YAML
+echo "RESULT bound_ms=$(( 2 * 500 + 300 ))"
+p1=$(serve 18081 127.0.0.1)
+p2=$(serve 18082 127.0.0.2)
+"$TANDEMD" --topology "$work/topo.yaml" --node d1 --status-listen 127.0.0.1:9595 --resync-seconds 2 > "$work/d.log" 2>&1 &
+td=$!
+echo "RESULT up1_ms=$(wait_weight 127.0.0.1:18081 100 30000)"
+echo "RESULT up2_ms=$(wait_weight 127.0.0.2:18082 100 30000)"
+sleep 1
+
+kill -9 "$p1"; wait "$p1" 2>/dev/null
+echo "RESULT drain_ms=$(wait_weight 127.0.0.1:18081 0 10000)"
+echo "RESULT other_weight=$(weight 127.0.0.2:18082)"
+p1=$(serve 18081 127.0.0.1)
+echo "RESULT back_ms=$(wait_weight 127.0.0.1:18081 100 15000)"
+
+ipvsadm -Ln > "$work/before"
+cp "$work/topo.yaml" "$work/good.yaml"
+echo 'services: [ {name: gums, vip: not-an-address} ]' > "$work/topo.yaml"
+kill -HUP "$td"
+sleep 2
+ipvsadm -Ln > "$work/after"
+cmp -s "$work/before" "$work/after" && echo "RESULT badreload_table=unchanged" || echo "RESULT badreload_table=changed"
+grep -q "reload refused" "$work/d.log" && echo "RESULT badreload_log=refused" || echo "RESULT badreload_log=missing"
+kill -0 "$td" 2>/dev/null && echo "RESULT alive_after_bad_reload=yes" || echo "RESULT alive_after_bad_reload=no"
+
+kill -TERM "$td"
+for _ in $(seq 1 100); do kill -0 "$td" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$td" 2>/dev/null && echo "RESULT stopped=no" || echo "RESULT stopped=yes"
+echo "RESULT after_term_weights=$(weight 127.0.0.1:18081),$(weight 127.0.0.2:18082)"
+kill "$p1" "$p2" 2>/dev/null
+echo "--- tandemd log (tail)"; tail -n 15 "$work/d.log"
