@@ -182,6 +182,11 @@ let daemonTargets: [Target] = [
             .product(name: "Logging", package: "swift-log"),
         ],
         swiftSettings: swift6),
+    .executableTarget(
+        name: "tandem-bench-health",
+        dependencies: ["HealthCheck", "Topology", .product(name: "HummingbirdCore", package: "hummingbird")],
+        path: "Sources/Benchmarks/HealthBench",
+        swiftSettings: swift6),
     .testTarget(
         name: "HealthCheckTests",
         dependencies: ["HealthCheck", "Topology"],

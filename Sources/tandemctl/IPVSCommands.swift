@@ -50,7 +50,7 @@ struct IPVSBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmark reconcile passes against the kernel (flushes the IPVS table: UML only).", shouldDisplay: false)
     @Option(help: "Services.") var services = 1000
     @Option(help: "Destinations per service.") var destinations = 5
-    @Option(help: "Repetitions.") var repeat = 3
+    @Option(name: .customLong("repeat"), help: "Repetitions.") var repetitions = 3
     @Option(help: "Also write the same table as ipvsadm -R input here.") var restoreFile: String?
 
     func run() throws {
@@ -60,7 +60,7 @@ struct IPVSBench: ParsableCommand {
                 .write(toFile: restoreFile, atomically: true, encoding: .utf8)
         }
         var samples: [IPVSBenchmark.Sample] = []
-        for _ in 0..<max(1, self.repeat) { samples.append(try IPVSBenchmark.run(client: client, services: services, destinations: destinations)) }
+        for _ in 0..<max(1, repetitions) { samples.append(try IPVSBenchmark.run(client: client, services: services, destinations: destinations)) }
         func median(_ k: KeyPath<IPVSBenchmark.Sample, Double>) -> String {
             let v = samples.map { $0[keyPath: k] }.sorted()
             return String(format: "%.4f", v[v.count / 2])

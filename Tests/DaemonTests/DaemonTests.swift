@@ -32,6 +32,7 @@ final class DaemonTests: XCTestCase {
     hosts:
       - {name: h1, address: 192.0.2.1, cpus: 4, memory: 4GiB}
       - {name: h2, address: 192.0.2.2, cpus: 4, memory: 4GiB}
+      - {name: h3, address: 192.0.2.3, cpus: 4, memory: 4GiB}
     vms:
       - {name: fg5x2, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.10.5.12/24]}
       - {name: fg6x2, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.10.6.12/24]}

@@ -15,7 +15,7 @@ final class ThroughputTests: XCTestCase {
         return rows.first?.int("Value") ?? -1
     }
 
-    func testSequentialRoundTripRatesOnOneConnection() async throws {
+    func testRepeatedExecutesPrepareOnceAndReportRates() async throws {
         let ring = try sharedRing
         let c = try await MariaDBConnection.connect(try ring.gridConfig(1))
         let table = "tp_\(UInt32.random(in: 0...UInt32.max))"
@@ -30,8 +30,6 @@ final class ThroughputTests: XCTestCase {
         for _ in 0..<n { _ = try await c.execute("SELECT dn FROM \(table) WHERE id = ?", [.int(1)]) }
         let preparedRate = Double(n) / (ContinuousClock.now - start).seconds
         print(String(format: "one connection, sequential: text query %.0f/s, prepared execute %.0f/s", textRate, preparedRate))
-        XCTAssertGreaterThan(textRate, 200)
-        XCTAssertGreaterThan(preparedRate, 200)
         let prepares = try await Self.sessionCounter(c, "Com_stmt_prepare") - preparesBefore
         XCTAssertEqual(prepares, 1, "\(n) executes of one SQL text should prepare once (statement cache)")
         _ = try await c.query("DROP TABLE \(table)")

@@ -20,7 +20,8 @@ wait_weight() { # $1 server, $2 weight, $3 max ms; prints elapsed ms or TIMEOUT
     done
     echo TIMEOUT; return 1
 }
-serve() { python3 -m http.server "$1" --bind "$2" --directory "$work" >/dev/null 2>&1 & echo $!; }
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
+serve() { "$PY" -m http.server "$1" --bind "$2" --directory "$work" >/dev/null 2>&1 & echo $!; }
 
 cat > "$work/topo.yaml" <<YAML
 site: uml
