@@ -26,6 +26,18 @@ final class KernelIntegrationTests: XCTestCase {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: tandemd.path),
                       "tandemd binary not found next to the test bundle (\(binDir.path)): build it first (swift build --product tandemd)")
         guard FileManager.default.isExecutableFile(atPath: tandemd.path) else { return }
+        // Inside the UML, /tmp, /var/tmp, /run, /dev/shm and /mnt are fresh tmpfs mounts (uml-run):
+        // a binary built under one of them is invisible there, so copy it under $HOME for the run.
+        var copyDir: URL?
+        if ["/tmp/", "/var/tmp/", "/run/", "/dev/shm/", "/mnt/"].contains(where: { tandemd.path.hasPrefix($0) }) {
+            let dir = FileManager.default.homeDirectoryForCurrentUser
+                .appendingPathComponent(".cache/tandem-tests/\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: tandemd, to: dir.appendingPathComponent("tandemd"))
+            tandemd = dir.appendingPathComponent("tandemd")
+            copyDir = dir
+        }
+        defer { if let copyDir { try? FileManager.default.removeItem(at: copyDir) } }
 
         let p = Process()
         p.executableURL = uml

@@ -105,3 +105,8 @@ func must(_ command: String, file: StaticString = #filePath, line: UInt = #line)
     XCTAssertEqual(r.status, 0, "`\(command)` failed:\n\(r.output)", file: file, line: line)
     return r.output
 }
+
+/// Progress to stderr (unbuffered), so a test killed by the uml-run timeout still shows where it was.
+func note(_ text: String) {
+    FileHandle.standardError.write(Data("KERNEL: \(text)\n".utf8))
+}

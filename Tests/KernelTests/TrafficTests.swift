@@ -8,7 +8,10 @@ import XCTest
 /// real-server namespaces, all inside one UML.
 final class TrafficTests: XCTestCase {
     static let server = """
-    import socket, sys
+    import os, socket, sys
+    # Drop every descriptor inherited from the test process, so the test's child-exit
+    # bookkeeping is not held open by this long-lived server.
+    os.closerange(3, 4096)
     name = sys.argv[1].encode()
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -48,7 +51,9 @@ final class TrafficTests: XCTestCase {
     }
 
     func counts(_ n: Int) throws -> [String: Int] {
-        let out = must("ip netns exec c /usr/bin/python3 /tmp/client.py 10.9.9.9 \(n)")
+        note("client: \(n) connections")
+        let out = must("timeout 40 ip netns exec c /usr/bin/python3 /tmp/client.py 10.9.9.9 \(n)")
+        note("client: \(out)")
         return try JSONDecoder().decode([String: Int].self, from: Data(out.utf8))
     }
 
@@ -56,6 +61,7 @@ final class TrafficTests: XCTestCase {
         try inKernel(timeout: 120) {
             try Self.server.write(toFile: "/tmp/server.py", atomically: true, encoding: .utf8)
             try Self.client.write(toFile: "/tmp/client.py", atomically: true, encoding: .utf8)
+            note("setting up namespaces")
             must("""
             set -e
             sysctl -qw net.ipv4.ip_forward=1
@@ -72,13 +78,14 @@ final class TrafficTests: XCTestCase {
                 ip -n $ns link set lo up
                 ip -n $ns route add default via 10.$((n-1)).0.1
             done
-            (ip netns exec r1 /usr/bin/python3 /tmp/server.py r1 >/dev/null 2>&1 &)
-            (ip netns exec r2 /usr/bin/python3 /tmp/server.py r2 >/dev/null 2>&1 &)
+            setsid ip netns exec r1 /usr/bin/python3 /tmp/server.py r1 </dev/null >/dev/null 2>&1 &
+            setsid ip netns exec r2 /usr/bin/python3 /tmp/server.py r2 </dev/null >/dev/null 2>&1 &
             for i in $(seq 1 100); do
                 if timeout 2 ip netns exec c bash -c 'exec 3<>/dev/tcp/10.2.0.2/80 && exec 3<>/dev/tcp/10.3.0.2/80' 2>/dev/null; then break; fi
                 sleep 0.1
             done
             """)
+            note("namespaces ready")
             let client = try IPVSClient()
             let vip = ServiceKey.address(.tcp, InetAddress("10.9.9.9")!, port: 80)
 
