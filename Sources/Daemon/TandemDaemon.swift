@@ -116,7 +116,8 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             metrics.reconciled(pass, duration: took)
             for op in pass.operations { logger.info("ipvs", metadata: ["operation": "\(op)"]) }
             for f in pass.failures { logger.error("ipvs operation refused", metadata: ["failure": "\(f)"]) }
-            let summary = "\(Self.iso(Date())): \(pass.operations.count) operations, \(pass.failures.count) refused, \(took)"
+            let tookMs = Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15
+            let summary = "\(Self.iso(Date())): \(pass.operations.count) operations, \(pass.failures.count) refused, " + String(format: "%.2f ms", tookMs)
             state.withLock { $0.kernelView = pass.observed; $0.lastReconcile = summary }
         } catch {
             metrics.reconcileFailed()

@@ -126,7 +126,9 @@ final class MonitorTests: XCTestCase {
             XCTAssertEqual(monitor.health()[a.key]?.state, .down, "kept checker keeps its state")
             XCTAssertEqual(monitor.health()[b2.key]?.state, .unknown)
             // b's old loop exits at its next wake-up; a, b2 and c keep running.
-            guard await clock.advance(to: .init(offset: .seconds(5)), expectSleepers: 3) else { return XCTFail("did not settle") }
+            guard await clock.waitForSleepers(4) else { return XCTFail("a, old b, b2 and c never all parked") }
+            guard await clock.advance(to: .init(offset: .seconds(5)), expectSleepers: 3...4) else { return XCTFail("did not settle") }
+            guard await clock.waitForSleepers(3) else { return XCTFail("the replaced check of b did not stop") }
             XCTAssertEqual(made.withLock { $0 }.sorted(), ["fg5x2", "fg6x2", "fg6x2", "fg7x2"], "a's checker was not rebuilt")
             XCTAssertEqual(monitor.health().count, 3)
         }
