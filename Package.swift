@@ -7,6 +7,13 @@ import PackageDescription
 
 let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
+// MARK: - Shared: small pure helpers more than one area needs
+let sharedTargets: [Target] = [
+    // SHA-256 and HMAC-SHA256, for VRRP's authenticated adverts and HTTP checks' body digests.
+    .target(name: "Digest", swiftSettings: swift6),
+    .testTarget(name: "DigestTests", dependencies: ["Digest"], swiftSettings: swift6),
+]
+
 // MARK: - Foundation: topology model, validation, placement (issue 2)
 let topologyTargets: [Target] = [
     .target(
@@ -127,11 +134,11 @@ let executableTargets: [Target] = [
 let directorTargets: [Target] = [
     .target(
         name: "VRRP",
-        dependencies: ["Topology"],
+        dependencies: ["Topology", "Digest"],
         swiftSettings: swift6),
     .target(
         name: "VRRPTransport",
-        dependencies: ["VRRP", "Topology", .product(name: "Logging", package: "swift-log")],
+        dependencies: ["VRRP", "Topology", "Digest", .product(name: "Logging", package: "swift-log")],
         swiftSettings: swift6),
     .executableTarget(
         name: "tandem-vrrp",
@@ -143,7 +150,7 @@ let directorTargets: [Target] = [
         swiftSettings: swift6),
     .testTarget(
         name: "VRRPTests",
-        dependencies: ["VRRP", "Topology"],
+        dependencies: ["VRRP", "Topology", "Digest"],
         swiftSettings: swift6),
     .testTarget(
         name: "DirectorInteropTests",
@@ -156,10 +163,13 @@ let daemonTargets: [Target] = [
     .target(
         name: "HealthCheck",
         dependencies: [
-            "Topology", "MariaDB",
+            "Topology", "MariaDB", "Digest",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            // NIOCore/NIOPosix for the checks' non-blocking sockets come through HummingbirdCore.
+            // Non-blocking sockets for the checks. swift-nio is already in the graph through
+            // Hummingbird, so naming it costs no build time; it keeps the dependency explicit.
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
         ],
         swiftSettings: swift6),
@@ -167,6 +177,7 @@ let daemonTargets: [Target] = [
         name: "Daemon",
         dependencies: [
             "HealthCheck", "Topology", "IPVS", "Reconciler", "Netlink",
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -184,12 +195,12 @@ let daemonTargets: [Target] = [
         swiftSettings: swift6),
     .executableTarget(
         name: "tandem-bench-health",
-        dependencies: ["HealthCheck", "Topology", .product(name: "HummingbirdCore", package: "hummingbird")],
+        dependencies: ["HealthCheck", "Topology", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
         path: "Sources/Benchmarks/HealthBench",
         swiftSettings: swift6),
     .testTarget(
         name: "HealthCheckTests",
-        dependencies: ["HealthCheck", "Topology"],
+        dependencies: ["HealthCheck", "Topology", "Digest"],
         swiftSettings: swift6),
     .testTarget(
         name: "DaemonTests",
@@ -213,9 +224,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
-    targets: topologyTargets + kernelTargets + databaseTargets + gridTargets + executableTargets + directorTargets + daemonTargets
+    targets: sharedTargets + topologyTargets + kernelTargets + databaseTargets + gridTargets + executableTargets + directorTargets + daemonTargets
 )

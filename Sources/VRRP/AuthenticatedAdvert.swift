@@ -1,4 +1,5 @@
 // Tandem's authenticated advert: a plain VRRPv3 message followed by a sequence number and an HMAC.
+import Digest
 import Topology
 
 /// The authenticated heartbeat format (not part of RFC 5798, which dropped authentication; §9).

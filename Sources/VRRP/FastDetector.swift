@@ -1,4 +1,5 @@
 // A BFD-style fast failure detector (in the spirit of RFC 5880's asynchronous mode, not its wire format).
+import Digest
 import Topology
 
 /// Inputs of the ``FastDetector``.

@@ -1,5 +1,6 @@
 // The edge that runs one VRRP instance: sockets, timers, rtnetlink, announcements, status.
 #if canImport(Glibc)
+import Digest
 import Glibc
 #endif
 import Foundation

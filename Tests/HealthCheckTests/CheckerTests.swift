@@ -1,3 +1,4 @@
+import Digest
 @testable import HealthCheck
 import Foundation
 import Topology

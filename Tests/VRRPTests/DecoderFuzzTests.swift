@@ -1,3 +1,4 @@
+import Digest
 import Topology
 import XCTest
 @testable import VRRP

@@ -1,5 +1,6 @@
 // libFuzzer entry point for the VRRP decoders. Not a SwiftPM target (it needs -sanitize=fuzzer, which
 // the package must not impose on everyone): build and run it with scripts/fuzz-vrrp-decoder.
+import Digest
 import Topology
 import VRRP
 

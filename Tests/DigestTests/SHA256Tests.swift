@@ -1,4 +1,4 @@
-import HealthCheck
+import Digest
 import XCTest
 
 /// FIPS 180-4 / NIST example vectors.

@@ -3,7 +3,8 @@
 // Why not swift-crypto: on Linux it compiles a vendored BoringSSL (hundreds of C files), which on the
 // shared 2-core build machines costs minutes per clean build for two functions we need on ~100-byte
 // messages. This file is small, constant-time in the places that matter (tag comparison), and checked
-// against the FIPS 180-4 examples and the RFC 4231 HMAC vectors in VRRPTests.
+// against the FIPS 180-4 examples (DigestTests) and the RFC 4231 HMAC vectors (VRRPTests).
+// Shared by VRRP (authenticated adverts) and HealthCheck (body digests): one implementation.
 
 /// SHA-256 of a byte string (FIPS 180-4 §6.2).
 public enum SHA256 {
@@ -54,6 +55,11 @@ public enum SHA256 {
         out.reserveCapacity(32)
         for v in h { out += [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
         return out
+    }
+
+    /// The digest as lower-case hex, the form an HTTP check's `body_sha256` is written in.
+    public static func hex(_ message: some Collection<UInt8>) -> String {
+        hash(message).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
     @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
