@@ -169,25 +169,6 @@ count_dual_master() {
   echo "$both"
 }
 
-# cut_side / heal_side SIDE: take the side's port off the bridge (its carrier stays up, so keepalived
-# does not go to FAULT) and put it back: a cut heartbeat link between two live directors.
-cut_side() { ip -n "$LAB-sw" link set ${1}1 nomaster; }
-heal_side() { ip -n "$LAB-sw" link set ${1}1 master br0; }
-# cut_heartbeat / heal_heartbeat SIDE: the same on the heartbeat-only network.
-cut_heartbeat() { ip -n "$LAB-sw" link set ${1}h1 nomaster; }
-heal_heartbeat() { ip -n "$LAB-sw" link set ${1}h1 master br1; }
-
-# count_dual_master DURATION_MS: samples every ~20 ms; prints how many samples saw the VIP on both.
-count_dual_master() {
-  local limit=$1 start n=0 both=0
-  start=$(ms_now)
-  while [ $(( $(ms_now) - start )) -lt "$limit" ]; do
-    n=$((n + 1))
-    if vip_on a && vip_on b; then both=$((both + 1)); fi
-    sleep 0.02
-  done
-  echo "$both"
-}
 
 tandem_state() { sed -n 's/.*"state":"\([a-z]*\)".*/\1/p' "$LAB_DIR/tv-$1.status" 2>/dev/null; }
 
