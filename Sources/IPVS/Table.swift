@@ -40,11 +40,7 @@ public enum IPVSTable {
         }
         if let p = s.persistence {
             words.append("persistent \(p.timeout)")
-            if s.key.family == .inet, p.netmask != 0xffff_ffff {
-                words.append("mask " + InetAddress(bytes: withUnsafeBytes(of: p.netmask.bigEndian) { Array($0) })!.description)
-            } else if s.key.family == .inet6, p.netmask != 128 {
-                words.append("mask \(p.netmask)")
-            }
+            if p.netmask != Persistence.hostMask(s.key.family) { words.append("mask " + p.maskDescription(s.key.family)) }
         }
         if s.flags.contains(.onePacket) { words.append("ops") }
         return ([line] + words).joined(separator: " ")

@@ -169,6 +169,11 @@ public struct Persistence: Sendable, Hashable, Codable {
     public init(timeout: UInt32, netmask: UInt32) { self.timeout = timeout; self.netmask = netmask }
     /// The host mask for `family` (`255.255.255.255` or `/128`): persistence per client address.
     public static func hostMask(_ family: InetFamily) -> UInt32 { family == .inet ? 0xffff_ffff : 128 }
+    /// The mask as ipvsadm prints it: dotted quad for IPv4 (`255.255.255.0`), prefix length for IPv6 (`64`).
+    public func maskDescription(_ family: InetFamily) -> String {
+        guard family == .inet else { return "\(netmask)" }
+        return InetAddress(bytes: withUnsafeBytes(of: netmask.bigEndian) { Array($0) })!.description
+    }
 }
 
 /// An IPVS virtual service's configuration (no counters; see ``ServiceSnapshot``).
@@ -392,7 +397,7 @@ public enum IPVSOperation: Sendable, Hashable, CustomStringConvertible {
         func svc(_ s: IPVSService) -> String {
             var t = "\(s.key) \(s.scheduler)"
             if !s.flags.isEmpty { t += " flags=0x\(String(s.flags.rawValue, radix: 16))" }
-            if let p = s.persistence { t += " persistent \(p.timeout) mask \(p.netmask)" }
+            if let p = s.persistence { t += " persistent \(p.timeout) mask \(p.maskDescription(s.key.family))" }
             return t
         }
         func dst(_ d: IPVSDestination) -> String {

@@ -69,14 +69,14 @@ public final class IPVSReconciler {
         let clock = ContinuousClock()
         var t0 = clock.now
         var observeS = 0.0
-        if resync || observed == nil || !Set(desired.services.keys).isSubset(of: knownKeys) {
+        if resync || observed == nil || desired.services.keys.contains(where: { !knownKeys.contains($0) }) {
             observed = try observeOwned(desired, client: client)
             knownKeys = Set(desired.services.keys)
             observeS = seconds(clock.now - t0)
         }
-        let before = observed!.filtered(to: desired)
         t0 = clock.now
-        let ops = plan(desired: desired, observed: before)
+        // `plan` only looks at the services `desired` owns, so the remembered state needs no filtering.
+        let ops = plan(desired: desired, observed: observed!)
         let planS = seconds(clock.now - t0)
         guard !ops.isEmpty else {
             return Pass(operations: [], failures: [], observeSeconds: observeS, planSeconds: planS, executeSeconds: 0, reobserveSeconds: 0)
@@ -105,12 +105,5 @@ public final class IPVSReconciler {
 
     private func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-}
-
-extension IPVSState {
-    /// Only the services `desired` owns.
-    func filtered(to desired: IPVSState) -> IPVSState {
-        IPVSState(services: services.filter { desired.services[$0.key] != nil })
     }
 }

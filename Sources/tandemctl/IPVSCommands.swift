@@ -50,17 +50,18 @@ struct IPVSBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmark reconcile passes against the kernel (flushes the IPVS table: UML only).", shouldDisplay: false)
     @Option(help: "Services.") var services = 1000
     @Option(help: "Destinations per service.") var destinations = 5
-    @Option(name: .customLong("repeat"), help: "Repetitions.") var repetitions = 3
+    @Option(name: .customLong("repeat"), help: "Repetitions (0: only write --restore-file).") var repetitions = 3
     @Option(help: "Also write the same table as ipvsadm -R input here.") var restoreFile: String?
 
     func run() throws {
-        let client = try openIPVS()
         if let restoreFile {
             try IPVSBenchmark.restoreFile(IPVSBenchmark.table(services: services, destinations: destinations))
                 .write(toFile: restoreFile, atomically: true, encoding: .utf8)
         }
+        guard repetitions > 0 else { return }
+        let client = try openIPVS()
         var samples: [IPVSBenchmark.Sample] = []
-        for _ in 0..<max(1, repetitions) { samples.append(try IPVSBenchmark.run(client: client, services: services, destinations: destinations)) }
+        for _ in 0..<repetitions { samples.append(try IPVSBenchmark.run(client: client, services: services, destinations: destinations)) }
         func median(_ k: KeyPath<IPVSBenchmark.Sample, Double>) -> String {
             let v = samples.map { $0[keyPath: k] }.sorted()
             return String(format: "%.4f", v[v.count / 2])

@@ -114,4 +114,13 @@ final class CodecTests: XCTestCase {
         XCTAssertTrue(text.contains("TCP  10.0.0.1:80 wrr persistent 300 mask 255.255.255.0"), text)
         XCTAssertTrue(text.contains("  -> 10.0.1.1:80"), text)
     }
+
+    func testOperationsPrintPersistenceMasksLikeIpvsadm() {
+        let v4 = IPVSService(key: .address(.tcp, a("10.0.0.1"), port: 80), scheduler: "rr",
+                             persistence: Persistence(timeout: 300, netmask: 0xffffff00))
+        XCTAssertEqual(IPVSOperation.addService(v4).description, "add-service TCP 10.0.0.1:80 rr persistent 300 mask 255.255.255.0")
+        let v6 = IPVSService(key: .address(.tcp, a("2001:db8::1"), port: 443), scheduler: "rr",
+                             persistence: Persistence(timeout: 60, netmask: 64))
+        XCTAssertEqual(IPVSOperation.editService(v6).description, "edit-service TCP [2001:db8::1]:443 rr persistent 60 mask 64")
+    }
 }
