@@ -1,0 +1,290 @@
+# shellcheck shell=bash
+# Host-side pieces of the end-to-end lab (scripts/lab-e2e; docs/lab.md). Sourced, not run.
+#
+# Layout (every network object lives in a namespace created here and deleted in lab_teardown):
+#   $LAB_P-fab   two bridges: brf (front) and brb (back), and the UML's taps tapf / tapb
+#   UML          the director: linux.uml started inside $LAB_P-fab, vec0 on tapf, vec1 on tapb;
+#                tandemd runs in it against the UML kernel's real IPVS (scripts/lib/lab-director.sh)
+#   $LAB_P-cli   the client (tandem-stress, curl, tandemctl status), on brf
+#   $LAB_P-NAME  one namespace per gridsvc backend, on brb, default route via the director (NAT)
+#   $LAB_P-db    the ring's two addresses (db1, db2) on brb, for tandemd's MariaDB checks
+# The MariaDB ring (scripts/ring) runs on this machine's loopback; backends and the db namespace
+# reach its nodes through socat relays to the nodes' unix sockets (so MariaDB sees 'localhost').
+set -u
+
+LAB_FRONT_NET=10.77.1
+LAB_BACK_NET=10.77.2
+LAB_DIRECTOR_FRONT=10.77.1.1
+LAB_DIRECTOR_BACK=10.77.2.1
+LAB_CLIENT_ADDR=10.77.1.100
+LAB_STATUS_URL="http://$LAB_DIRECTOR_FRONT:9595"
+# name role address preferred-ring-node (members of topology/lab.yaml)
+LAB_BACKENDS=(
+    "gums1 gums 10.77.2.11 1" "gums2 gums 10.77.2.12 2"
+    "voms1 voms 10.77.2.21 1" "voms2 voms 10.77.2.22 2"
+    "saz1 saz 10.77.2.31 1"   "saz2 saz 10.77.2.32 2"
+)
+LAB_VIPS="10.77.0.11 10.77.0.12 10.77.0.13 10.77.0.14"
+declare -A LAB_ADDR=([gums1]=10.77.2.11 [gums2]=10.77.2.12 [voms1]=10.77.2.21 [voms2]=10.77.2.22
+                     [saz1]=10.77.2.31 [saz2]=10.77.2.32 [db1]=10.77.2.41 [db2]=10.77.2.42)
+declare -A LAB_PORT=([gums1]=8443 [gums2]=8443 [voms1]=8443 [voms2]=8443 [saz1]=8443 [saz2]=8443
+                     [db1]=3306 [db2]=3306)
+declare -A LAB_BPID=()     # backend name -> gridsvc pid
+LAB_PIDS=()                # every host process we started (killed by pid in lab_teardown)
+LAB_NETNS=()               # every namespace we created
+LAB_UML_PID=""
+
+lab_ms() { date +%s%3N; }
+lab_log() { printf '[%6.1fs] %s\n' "$(awk -v a="$LAB_T0" -v b="$(lab_ms)" 'BEGIN{print (b-a)/1000}')" "$*" >&2; }
+lab_die() { echo "lab-e2e: $*" >&2; exit 1; }
+lab_track() { LAB_PIDS+=("$1"); }
+
+# Bounded wait: lab_wait SECONDS CMD... (polls every 0.1 s).
+lab_wait() {
+    local limit=$(( $1 * 10 )) i; shift
+    for ((i = 0; i < limit; i++)); do "$@" && return 0; sleep 0.1; done
+    return 1
+}
+
+lab_ns() { # NAME: create $LAB_P-NAME with lo up
+    ip netns add "$LAB_P-$1" || lab_die "ip netns add $LAB_P-$1 failed"
+    LAB_NETNS+=("$LAB_P-$1")
+    ip -n "$LAB_P-$1" link set lo up
+}
+
+lab_attach() { # NAME BRIDGE ADDR/PREFIX [ADDR/PREFIX...]: veth eth0 in NAME, v-NAME on BRIDGE in fab
+    local n=$1 br=$2 a; shift 2
+    ip -n "$LAB_P-$n" link add eth0 type veth peer name "v-$n" netns "$LAB_P-fab"
+    ip -n "$LAB_P-fab" link set "v-$n" master "$br" up
+    for a in "$@"; do ip -n "$LAB_P-$n" addr add "$a" dev eth0; done
+    ip -n "$LAB_P-$n" link set eth0 up
+}
+
+lab_net_up() {
+    local F="$LAB_P-fab" b n
+    lab_ns fab
+    ip netns exec "$F" sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
+    for b in brf brb; do ip -n "$F" link add "$b" type bridge && ip -n "$F" link set "$b" up; done
+    ip -n "$F" tuntap add tapf mode tap && ip -n "$F" link set tapf master brf up
+    ip -n "$F" tuntap add tapb mode tap && ip -n "$F" link set tapb master brb up
+    lab_ns cli
+    lab_attach cli brf "$LAB_CLIENT_ADDR/24"
+    ip -n "$LAB_P-cli" route add 10.77.0.0/24 via "$LAB_DIRECTOR_FRONT"
+    for b in "${LAB_BACKENDS[@]}"; do
+        set -- $b; n=$1
+        lab_ns "$n"
+        lab_attach "$n" brb "$3/24"
+        ip -n "$LAB_P-$n" route add default via "$LAB_DIRECTOR_BACK"
+    done
+    lab_ns db
+    lab_attach db brb "${LAB_ADDR[db1]}/24" "${LAB_ADDR[db2]}/24"
+    ip -n "$LAB_P-db" route add default via "$LAB_DIRECTOR_BACK"
+}
+
+# The ring on loopback (random base port, three tries, like scripts/demo), schema and seed.
+lab_ring_up() {
+    local try base
+    for try in 1 2 3; do
+        base=$(( 20000 + RANDOM % 20000 ))
+        if scripts/ring up --nodes 2 --base-port "$base" --state-dir "$LAB_DIR/ring" --owner-pid $$ \
+            > "$LAB_DIR/ring.log" 2>&1; then break; fi
+        [ "$try" = 3 ] && { cat "$LAB_DIR/ring.log" >&2; lab_die "scripts/ring up failed three times (log above)"; }
+        scripts/ring down --state-dir "$LAB_DIR/ring" >/dev/null 2>&1 || true
+        rm -rf "$LAB_DIR/ring"
+    done
+    LAB_RING_UP=1
+    # shellcheck disable=SC1091
+    source "$LAB_DIR/ring/ring.env"
+    LAB_DB=(--db-user "$RING_GRIDSVC_USER" --db-password-file "$RING_GRIDSVC_PASSWORD_FILE" --db-name "$RING_GRID_DATABASE")
+    "$LAB_BIN/gridsvc" migrate --db "127.0.0.1:$RING_NODE1_PORT" "${LAB_DB[@]}" > "$LAB_DIR/migrate.log" 2>&1 \
+        || { cat "$LAB_DIR/migrate.log" >&2; lab_die "gridsvc migrate failed"; }
+    "$LAB_BIN/gridsvc" seed --db "127.0.0.1:$RING_NODE1_PORT" "${LAB_DB[@]}" --seed 42 --users "$LAB_USERS" \
+        > "$LAB_DIR/seed.log" 2>&1 || { cat "$LAB_DIR/seed.log" >&2; lab_die "gridsvc seed failed"; }
+}
+
+lab_relay() { # NS LISTEN_ADDR LISTEN_PORT UNIX_SOCKET: socat relay inside NS (tracked)
+    ip netns exec "$1" socat "TCP-LISTEN:$3,bind=$2,reuseaddr,fork" "UNIX-CONNECT:$4" \
+        > /dev/null 2>> "$LAB_DIR/socat.log" &
+    lab_track $!
+}
+
+lab_relays_up() {
+    local b
+    for b in "${LAB_BACKENDS[@]}"; do
+        set -- $b
+        lab_relay "$LAB_P-$1" 127.0.0.1 3301 "$RING_NODE1_SOCKET"
+        lab_relay "$LAB_P-$1" 127.0.0.1 3302 "$RING_NODE2_SOCKET"
+    done
+    lab_relay "$LAB_P-db" "${LAB_ADDR[db1]}" 3306 "$RING_NODE1_SOCKET"
+    lab_relay "$LAB_P-db" "${LAB_ADDR[db2]}" 3306 "$RING_NODE2_SOCKET"
+}
+
+lab_backend_start() { # NAME: start (or restart) that backend's gridsvc; waits until it listens
+    local name=$1 b role pref db i
+    for b in "${LAB_BACKENDS[@]}"; do set -- $b; [ "$1" = "$name" ] && { role=$2; pref=$4; }; done
+    [ -n "${role:-}" ] || lab_die "no backend named $name"
+    if [ "$pref" = 1 ]; then db=127.0.0.1:3301,127.0.0.1:3302; else db=127.0.0.1:3302,127.0.0.1:3301; fi
+    : > "$LAB_DIR/$name.log.new"
+    ip netns exec "$LAB_P-$name" "$LAB_BIN/gridsvc" --role "$role" --listen 0.0.0.0:8443 --db "$db" "${LAB_DB[@]}" \
+        > "$LAB_DIR/$name.log.new" 2>&1 &
+    LAB_BPID[$name]=$!
+    lab_track $!
+    disown $!   # the kill scenario SIGKILLs it: no "Killed" job notice in the report
+    for ((i = 0; i < 200; i++)); do
+        grep -q " listening on " "$LAB_DIR/$name.log.new" && { cat "$LAB_DIR/$name.log.new" >> "$LAB_DIR/$name.log"; return 0; }
+        lab_alive "${LAB_BPID[$name]}" || break
+        sleep 0.05
+    done
+    cat "$LAB_DIR/$name.log.new" >&2
+    lab_die "gridsvc $name ($role) did not start listening within 10 s"
+}
+
+# Alive and not a zombie (a zombie still answers kill -0).
+lab_alive() { [ -r "/proc/$1/stat" ] && ! awk '{ exit ($3 != "Z") }' "/proc/$1/stat" 2>/dev/null; }
+
+lab_backend_stop() { # NAME SIGNAL: signal the backend, wait (<= 20 s) for it to exit; sets LAB_STOP_MS
+    local pid=${LAB_BPID[$1]} t i
+    t=$(lab_ms)
+    kill "-$2" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 400; i++)); do lab_alive "$pid" || break; sleep 0.05; done
+    if lab_alive "$pid"; then
+        kill -9 "$pid" 2>/dev/null || true
+        LAB_STOP_MS="over 20 s (then SIGKILL)"
+    else
+        LAB_STOP_MS="$(( $(lab_ms) - t )) ms"
+    fi
+    return 0
+}
+
+# The director: linux.uml in the fabric namespace, PID 1 = scripts/lib/lab-uml-init.sh.
+lab_uml_start() {
+    local C="$LAB_DIR/uml" k
+    mkdir -p "$C/umldir"
+    {
+        for k in LAB_REPO LAB_BIN LAB_DIR LAB_TOPOLOGY LAB_TOKEN_FILE LAB_VIPS LAB_UML_MAX_S; do
+            printf '%s=%q\n' "$k" "${!k}"
+        done
+        printf 'LAB_NODE=dir1\nLAB_STATUS_LISTEN=%s:9595\n' "$LAB_DIRECTOR_FRONT"
+        printf 'LAB_FRONT_ADDR=%s/24\nLAB_BACK_ADDR=%s/24\n' "$LAB_DIRECTOR_FRONT" "$LAB_DIRECTOR_BACK"
+    } > "$C/env"
+    ip netns exec "$LAB_P-fab" linux.uml umid="tlab$$" uml_dir="$C/umldir" mem="$LAB_UML_MEM" \
+        rootfstype=hostfs rootflags=/ rw init="$LAB_REPO/scripts/lib/lab-uml-init.sh" con=null con0=fd:0,fd:1 \
+        vec0:transport=tap,ifname=tapf,gro=1 vec1:transport=tap,ifname=tapb,gro=1 CTL="$C" quiet \
+        < /dev/null > "$C/console.log" 2>&1 &
+    LAB_UML_PID=$!
+    disown "$LAB_UML_PID"   # killed with SIGKILL at the end: no "Killed" job notice
+}
+
+# Ends the UML: ask (stop file), wait <= 10 s, then kill its whole process group (it setsid()s).
+lab_uml_stop() {
+    [ -n "$LAB_UML_PID" ] || return 0
+    touch "$LAB_DIR/uml/stop"
+    local i
+    for ((i = 0; i < 100; i++)); do lab_alive "$LAB_UML_PID" || break; [ -f "$LAB_DIR/uml/director.rc" ] && break; sleep 0.1; done
+    sleep 0.3
+    kill -9 -- "-$LAB_UML_PID" 2>/dev/null
+    kill -9 "$LAB_UML_PID" 2>/dev/null
+    LAB_UML_PID=""
+}
+
+lab_curl() { ip netns exec "$LAB_P-cli" curl -s -m 2 "$@"; }
+
+# tandemd's /status, flattened: "svc member state weight kernelWeight drained" per member.
+lab_status_rows() {
+    lab_curl "$LAB_STATUS_URL/status" 2>/dev/null | jq -r '.services[] | .name as $s | .members[] |
+        [$s, .member, .state, .weight, (.kernelWeight // "none"), .drained] | map(tostring) | join(" ")' 2>/dev/null
+}
+
+# Every member of every service except SKIP... is up, not drained, and non-zero in the kernel (per tandemd).
+lab_all_serving() { # [SKIP...]
+    local rows; rows=$(lab_status_rows) || return 1
+    [ -n "$rows" ] || return 1
+    ! awk -v skip=" $* " 'index(skip, " " $1 " ") { next }
+        ($3 != "up" || $5 == "0" || $5 == "none" || $6 == "true") { bad = 1 } END { exit !bad }' <<< "$rows"
+}
+
+# LAB_SKEW: the UML's clock minus this machine's, in ms, by ICMP timestamp from the client namespace
+# (scripts/lib/lab-clock.py; best of five probes). UML timestamps (ipvs.log, tandemd's transitions)
+# are corrected by it. LAB_SKEW_RTT: that probe's round trip. 0 / "?" if the UML did not answer.
+lab_clock_skew() {
+    local out
+    out=$(ip netns exec "$LAB_P-cli" python3 "$LAB_REPO/scripts/lib/lab-clock.py" "$LAB_DIRECTOR_FRONT" 2>/dev/null || echo none)
+    if [ "$out" = none ] || [ -z "$out" ]; then LAB_SKEW=0; LAB_SKEW_RTT="?"; else read -r LAB_SKEW LAB_SKEW_RTT <<< "$out"; fi
+}
+
+# tandemd's last transition of SVC MEMBER, from /status: "EPOCH_MS|from → to|reason" (empty if none).
+lab_transition() {
+    local row at
+    row=$(lab_curl "$LAB_STATUS_URL/status" 2>/dev/null | jq -r --arg s "$1" --arg m "$2" '.services[] | select(.name == $s) |
+        .members[] | select(.member == $m) | "\(.lastTransitionAt // "")|\(.lastTransition // "")|\(.lastReason // "")"' 2>/dev/null) || true
+    at=${row%%|*}
+    [ -n "$at" ] || { echo ""; return 0; }
+    echo "$(( $(date -d "$at" +%s%3N) - ${LAB_SKEW:-0} ))|${row#*|}"
+}
+
+# First time (ms) at or after AFTER when the UML's kernel table (ipvs.log: ms vip rs weight active
+# inactive, written by lab-director.sh) shows RS matching an awk condition on $4 weight / $5 active.
+# Waits up to LIMIT s. Prints the ms or "none".
+# The UML's timestamps are corrected by LAB_SKEW (its clock minus ours, lab_clock_skew).
+lab_ipvs_first() { # RS(addr:port) AFTER LIMIT CONDITION(on $4 weight, $5 active)
+    local rs=$1 after=$2 limit=$3 cond=$4 i t
+    for ((i = 0; i < limit * 10; i++)); do
+        t=$(awk -v r="$rs" -v a="$after" -v k="${LAB_SKEW:-0}" \
+            "\$1 - k >= a && \$3 == r && ($cond) { print \$1 - k; exit }" "$LAB_DIR/uml/ipvs.log" 2>/dev/null)
+        [ -n "$t" ] && { echo "$t"; return 0; }
+        sleep 0.1
+    done
+    echo none; return 1
+}
+
+# Latest ipvsadm reading for RS: "weight active inactive".
+lab_ipvs_last() { awk -v r="$1" '$3 == r { w = $4 " " $5 " " $6 } END { print w }' "$LAB_DIR/uml/ipvs.log" 2>/dev/null; }
+
+# Requests served by a backend so far (sum of gridsvc_requests_total over every endpoint and status).
+lab_served() {
+    ip netns exec "$LAB_P-$1" curl -s -m 2 "http://127.0.0.1:8443/metrics" 2>/dev/null |
+        awk '/^gridsvc_requests_total/ && !/healthz/ { s += $NF } END { printf "%d\n", s }' || echo 0
+}
+
+lab_stress_start() { # LABEL SECONDS: tandem-stress in the client namespace, JSON into stress-LABEL.json
+    local label=$1 secs=$2
+    ip netns exec "$LAB_P-cli" "$LAB_BIN/tandem-stress" \
+        --target gums=10.77.0.12:8443 --target voms=10.77.0.11:8443 --target saz=10.77.0.13:8443 \
+        --mix "$LAB_MIX" --rate "$LAB_RATE" --connections "$LAB_CONNECTIONS" --timeout-ms "$LAB_TIMEOUT_MS" \
+        --duration "$secs" --max-requests $(( secs * ${LAB_RATE%.*} + 1000 )) --seed 42 --users "$LAB_USERS" \
+        --series "$LAB_DIR/series-$label.csv" --json > "$LAB_DIR/stress-$label.json" 2> "$LAB_DIR/stress-$label.err" &
+    LAB_STRESS_PID=$!
+    lab_track $!
+}
+
+lab_stress_wait() { # bounded: the run's duration + 15 s
+    local i
+    for ((i = 0; i < (LAB_SCENARIO_S + 15) * 10; i++)); do lab_alive "$LAB_STRESS_PID" || break; sleep 0.1; done
+    lab_alive "$LAB_STRESS_PID" && { kill -9 "$LAB_STRESS_PID"; echo "lab-e2e: tandem-stress overran; killed" >&2; }
+    wait "$LAB_STRESS_PID" 2>/dev/null || true
+    return 0
+}
+
+# "calls ok failed errors gap" from a stress JSON report.
+lab_stress_summary() { # LABEL
+    local f="$LAB_DIR/stress-$1.json"
+    [ -s "$f" ] || { echo "? ? ? tandem-stress-produced-no-report ?"; return; }
+    jq -r '[.requests, .successes, (.requests - .successes),
+            (if (.errors | length) == 0 then "-" else (.errors | to_entries | map("\(.key)=\(.value)") | join(",")) end),
+            (.largestGapSeconds * 1000 | floor)] | map(tostring) | join(" ")' "$f"
+}
+
+lab_teardown() {
+    set +eE
+    trap - ERR
+    touch "$LAB_DIR/poll.stop" 2>/dev/null
+    lab_uml_stop
+    local p n
+    for p in "${LAB_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.3
+    for p in "${LAB_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    [ -n "${LAB_RING_UP:-}" ] && scripts/ring down --state-dir "$LAB_DIR/ring" >/dev/null 2>&1
+    for n in "${LAB_NETNS[@]}"; do ip netns del "$n" 2>/dev/null; done
+    if [ -n "${LAB_KEEP:-}" ]; then echo "lab-e2e: kept $LAB_DIR" >&2; else rm -rf "$LAB_DIR"; fi
+}
