@@ -123,7 +123,7 @@ let executableTargets: [Target] = [
     .executableTarget(
         name: "tandemctl",
         dependencies: [
-            "Topology", "Placement", "IPVS", "Reconciler", "Daemon",
+            "Topology", "Placement", "IPVS", "Reconciler", "Daemon", "HealthCheck", "RingHealth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         swiftSettings: swift6),
@@ -163,7 +163,7 @@ let daemonTargets: [Target] = [
     .target(
         name: "HealthCheck",
         dependencies: [
-            "Topology", "MariaDB", "Digest",
+            "Topology", "MariaDB", "Digest", "RingHealth",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             // Non-blocking sockets for the checks. swift-nio is already in the graph through
@@ -197,6 +197,14 @@ let daemonTargets: [Target] = [
         name: "tandem-bench-health",
         dependencies: ["HealthCheck", "Topology", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
         path: "Sources/Benchmarks/HealthBench",
+        swiftSettings: swift6),
+    // Pure judgement of a MariaDB replication ring from heartbeats and slave status (no I/O).
+    .target(name: "RingHealth", swiftSettings: swift6),
+    .testTarget(name: "RingHealthTests", dependencies: ["RingHealth"], swiftSettings: swift6),
+    // The ring monitor against a real 3-node ring started with scripts/ring.
+    .testTarget(
+        name: "RingCheckTests",
+        dependencies: ["HealthCheck", "RingHealth", "MariaDB", "Topology"],
         swiftSettings: swift6),
     .testTarget(
         name: "HealthCheckTests",

@@ -1,13 +1,19 @@
 import Foundation
 import MariaDB
+import RingHealth
 import Topology
 
-/// Per-member MariaDB check: connects as the monitor user and reads `SHOW ALL SLAVES STATUS`.
+/// The replication-aware MariaDB check of one member.
 ///
-/// Healthy when the node answers and every replication connection it has runs both threads with
-/// no last error. This is the member-local half only; what `SHOW SLAVE STATUS` hides (a stopped
-/// link upstream, a hung node before `slave_net_timeout`) needs the ring-wide heartbeat watch of
-/// issue 5, which is not built yet (see docs/health-checks.md).
+/// With a ``RingMonitor`` that watches the member's node (the daemon's normal case), the outcome is
+/// the ring verdict for that node: healthy while trusted, failed with the reason when the ring
+/// says drain (stopped, hung, replication broken, or missing another node's writes: what
+/// `SHOW SLAVE STATUS` on the node itself hides). The check itself does no I/O then; the
+/// monitor's heartbeat loops do.
+///
+/// Without a monitor (a MariaDB service outside any declared ring) it falls back to the
+/// member-local view: connect as the monitor user and require every replication connection to
+/// run IO and SQL with no last error. That view cannot see upstream breaks or a hung master.
 public struct MariaDBChecker: HealthChecker {
     /// Node address.
     public var address: IPAddress
@@ -17,23 +23,31 @@ public struct MariaDBChecker: HealthChecker {
     public var user: String
     /// File holding the password (mode 0600), if any.
     public var passwordFile: String?
+    /// The ring monitor watching this node, if any.
+    public var ring: RingMonitor?
 
-    /// Creates a MariaDB check.
-    public init(address: IPAddress, port: UInt16, user: String, passwordFile: String?) {
-        self.address = address; self.port = port; self.user = user; self.passwordFile = passwordFile
+    /// Creates a MariaDB check; pass `ring` to judge the member by the ring-wide heartbeat watch.
+    public init(address: IPAddress, port: UInt16, user: String, passwordFile: String?, ring: RingMonitor? = nil) {
+        self.address = address; self.port = port; self.user = user; self.passwordFile = passwordFile; self.ring = ring
     }
 
-    /// Connects, reads replication status, closes.
+    /// The ring verdict if a monitor watches this node, else the member-local status check.
     public func check(timeout: Duration) async -> CheckOutcome {
+        if let ring, let name = ring.nodeName(host: address.description, port: port),
+           let outcome = await ring.outcome(for: name, timeout: timeout) {
+            return outcome
+        }
+        return await localCheck(timeout: timeout)
+    }
+
+    private func localCheck(timeout: Duration) async -> CheckOutcome {
         var password = ""
         if let f = passwordFile {
-            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
-                return .failure(reason: "cannot read password file \(f)", immediate: false)
-            }
-            password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            do { password = try readPassword(f) } catch { return .failure(reason: "\(error)", immediate: false) }
         }
         let config = MariaDBConfig(host: address.description, port: Int(port), user: user, password: password,
                                    connectTimeout: timeout, readTimeout: timeout, writeTimeout: timeout)
+        let started = ContinuousClock.now
         do {
             let conn = try await MariaDBConnection.connect(config)
             var links: [ReplicationStatus] = []
@@ -50,9 +64,33 @@ public struct MariaDBChecker: HealthChecker {
             }
             return .success
         } catch {
-            let text = "\(error)"
-            let refused = text.contains("2002") || text.contains("2003") && text.contains("refused")
-            return .failure(reason: text, immediate: refused)
+            let elapsed = ContinuousClock.now - started
+            if elapsed >= MariaDBConfig.clampedTimeout(timeout) * 0.9 { return .timedOut }
+            let refused = (error as? MariaDBError).map {
+                $0.errno == MariaDBError.connectionError || $0.errno == MariaDBError.connHostError
+            } ?? false
+            return .failure(reason: "\(error)", immediate: refused)
         }
+    }
+}
+
+/// Builds checkers like ``CheckerFactory/make(_:)``, except that a `mariadb` target whose
+/// address and port are a node of one of `monitors` gets a checker backed by that ring monitor.
+///
+/// The daemon passes this as `HealthMonitor`'s `makeChecker`.
+public enum RingCheckerFactory {
+    /// The checker for `target`.
+    public static func make(_ target: CheckTarget, monitors: [RingMonitor]) -> any HealthChecker {
+        guard case .mariadb(let user, let passwordFile) = target.spec.kind,
+              let ring = monitors.first(where: { $0.nodeName(host: target.address.description, port: target.port) != nil })
+        else { return CheckerFactory.make(target) }
+        return MariaDBChecker(address: target.address, port: target.port, user: user, passwordFile: passwordFile, ring: ring)
+    }
+}
+
+extension MariaDBConfig {
+    /// The timeout libmariadb will really apply: whole seconds, at least one.
+    static func clampedTimeout(_ d: Duration) -> Duration {
+        MariaDBConfig(user: "", password: "", connectTimeout: d).connectTimeout
     }
 }
