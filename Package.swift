@@ -176,7 +176,7 @@ let daemonTargets: [Target] = [
     .target(
         name: "Daemon",
         dependencies: [
-            "HealthCheck", "Topology", "IPVS", "Reconciler", "Netlink",
+            "HealthCheck", "Topology", "IPVS", "Reconciler", "Netlink", "VRRP", "VRRPTransport",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -212,7 +212,7 @@ let daemonTargets: [Target] = [
         swiftSettings: swift6),
     .testTarget(
         name: "DaemonTests",
-        dependencies: ["Daemon", "HealthCheck", "Topology", "IPVS", "Reconciler"],
+        dependencies: ["Daemon", "HealthCheck", "Topology", "IPVS", "Reconciler", "VRRP", "VRRPTransport"],
         exclude: ["Fixtures"],
         swiftSettings: swift6),
 ]

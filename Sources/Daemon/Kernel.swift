@@ -56,6 +56,12 @@ public final class IPVSKernel: KernelTable {
     /// Stops the thread. The kernel table stays as it is.
     public func shutdown() async { try? await pool.shutdownGracefully() }
 
+    /// Runs `body` with the client on the netlink thread.
+    func withClient<T: Sendable>(_ body: @escaping @Sendable (IPVSClient) throws -> T) async throws -> T {
+        let session = self.session
+        return try await pool.runIfActive { () throws -> T in try body(session.client!) }
+    }
+
     /// Reads the owned services.
     public func observe(_ desired: IPVSState) async throws -> IPVSState {
         let session = self.session
@@ -76,6 +82,24 @@ public final class IPVSKernel: KernelTable {
             let result = try apply(ops, to: client, logger: logger)
             for k in Set(ops.map(\.serviceKey)) { observed.services[k] = result.observed.services[k] }
             return ReconcilePass(operations: ops, failures: result.failures, observed: observed)
+        }
+    }
+}
+
+extension IPVSKernel {
+    /// Reads the running sync daemons, applies ``ConnectionSyncPolicy/changes(running:desired:)`` and
+    /// reads them back. Nothing is written when they already match.
+    public func syncDaemons(_ desired: [SyncDaemon]) async throws -> (changes: [SyncDaemonChange], running: [SyncDaemon]) {
+        try await withClient { client in
+            let before = try client.daemons()
+            let changes = ConnectionSyncPolicy.changes(running: before, desired: desired)
+            for c in changes {
+                switch c {
+                case .stop(let role): try client.stopDaemon(role)
+                case .start(let d): try client.startDaemon(d)
+                }
+            }
+            return (changes, changes.isEmpty ? before : try client.daemons())
         }
     }
 }

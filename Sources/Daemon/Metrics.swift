@@ -1,6 +1,7 @@
 import HealthCheck
 import IPVS
 import Prometheus
+import VRRPTransport
 
 /// The daemon's Prometheus metrics (swift-prometheus), all prefixed `tandem_`.
 public final class DaemonMetrics: Sendable {
@@ -77,6 +78,58 @@ public final class DaemonMetrics: Sendable {
             descriptor: .init(metricName: "tandem_reloads", unitName: "total", helpText: "SIGHUP reloads by result"),
             labels: [("result", accepted ? "applied" : "refused")]
         ).increment()
+    }
+
+    /// One VRRP transition, by the state entered and a stable reason code.
+    public func vrrpTransition(vrid: Int, to: String, reason: String) {
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_vrrp_transitions", unitName: "total", helpText: "VRRP state transitions by new state and reason"),
+            labels: [("vrid", "\(vrid)"), ("to", to), ("reason", reason)]
+        ).increment()
+    }
+
+    /// The VRRP gauges from a snapshot, plus the counts that changed since the last call.
+    func vrrp(status s: VRRPStatus, delta: VRRPCounters, peerAge: Double?) {
+        let vrid = ("vrid", "\(s.vrid)")
+        for st in ["initialize", "backup", "master"] {
+            registry.makeGauge(
+                descriptor: .init(metricName: "tandem_vrrp_state", unitName: "", helpText: "1 for the VRRP state this node is in"),
+                labels: [vrid, ("state", st)]
+            ).set(to: s.state == st ? 1 : 0)
+        }
+        registry.makeGauge(
+            descriptor: .init(metricName: "tandem_vrrp_vips_held", unitName: "", helpText: "1 when this node holds the VIPs"),
+            labels: [vrid]
+        ).set(to: s.vipsHeld ? 1 : 0)
+        registry.makeGauge(
+            descriptor: .init(metricName: "tandem_vrrp_peer_last_seen_age", unitName: "seconds", helpText: "Seconds since the peer's last advert (-1: never heard)"),
+            labels: [vrid]
+        ).set(to: peerAge ?? -1)
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_vrrp_adverts_sent", unitName: "total", helpText: "VRRP adverts sent"),
+            labels: [vrid]
+        ).increment(by: Int64(max(0, delta.sent)))
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_vrrp_adverts_received", unitName: "total", helpText: "VRRP adverts accepted"),
+            labels: [vrid]
+        ).increment(by: Int64(max(0, delta.received)))
+        for (reason, n) in delta.drops.sorted(by: { $0.key < $1.key }) where n > 0 {
+            registry.makeCounter(
+                descriptor: .init(metricName: "tandem_vrrp_drops", unitName: "total", helpText: "VRRP packets dropped by reason"),
+                labels: [vrid, ("reason", reason)]
+            ).increment(by: Int64(n))
+        }
+    }
+
+    /// The IPVS sync daemons the kernel runs.
+    public func syncDaemons(_ running: [SyncDaemon]) {
+        for role in [SyncDaemon.Role.master, .backup] {
+            let d = running.first { $0.role == role }
+            registry.makeGauge(
+                descriptor: .init(metricName: "tandem_ipvs_sync_daemon_running", unitName: "", helpText: "1 when the IPVS sync daemon of this role runs"),
+                labels: [("role", role.rawValue)]
+            ).set(to: d == nil ? 0 : 1)
+        }
     }
 
     /// The exposition text.

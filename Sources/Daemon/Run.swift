@@ -3,6 +3,7 @@ import HealthCheck
 import Logging
 import ServiceLifecycle
 import Topology
+import VRRPTransport
 
 /// Options of `tandemd`, parsed by the thin executable.
 public struct DaemonOptions: Sendable {
@@ -18,8 +19,18 @@ public struct DaemonOptions: Sendable {
     public var dryRunKernel = false
     /// Jitter seed.
     public var seed: UInt64 = 0
-    /// Period of the repair reconcile.
+    /// Period of the repair reconcile (and of the sync-daemon check).
     public var resync: Duration = .seconds(5)
+    /// Run the director pair's VRRP instance when `node` is a member of a pair (`--no-vrrp` turns it off).
+    public var vrrp = true
+    /// Per-node VRRP settings the topology does not carry (interfaces, fast detector, …).
+    public var director = DirectorOverrides()
+    /// Key file (mode 0600) for authenticated adverts and probes.
+    public var authKeyFile: String?
+    /// Run the IPVS connection-sync daemons (both-directions pattern) when VRRP runs.
+    public var connectionSync = true
+    /// Interface of the sync daemons; default: the VRRP interface.
+    public var syncInterface: String?
 
     /// Creates options.
     public init(topologyPath: String, node: String) { self.topologyPath = topologyPath; self.node = node }
@@ -36,7 +47,8 @@ public struct DaemonStartError: Error, CustomStringConvertible {
 /// table as it is.
 public enum DaemonRunner {
     /// Runs until SIGTERM.
-    public static func run(_ o: DaemonOptions, logger: Logger) async throws {
+    /// `extraServices` run in the same group, after the reconcile loop and before the status API.
+    public static func run(_ o: DaemonOptions, logger: Logger, extraServices: [any Service] = []) async throws {
         let topology: Topology
         do { topology = try TopologyLoader.load(path: o.topologyPath) } catch {
             throw DaemonStartError(description: "\(o.topologyPath) is not a valid topology:\n\(error)")
@@ -65,17 +77,35 @@ public enum DaemonRunner {
         }
         let daemon = TandemDaemon(topology: topology, topologyFile: o.topologyPath, node: o.node, kernel: kernel,
                                   dryRun: o.dryRunKernel, clock: ContinuousClock(), seed: o.seed, logger: logger)
+        // The director half is built (sockets opened, flags checked) before the first reconcile, so a
+        // bad VRRP setting stops tandemd before it touches anything.
+        let director: DirectorRuntime?
+        do { director = try makeDirector(o, topology: topology, ipvs: ipvs, metrics: daemon.metrics, logger: logger) } catch {
+            await ipvs?.shutdown()
+            throw error
+        }
         try await daemon.start()
-        let app = StatusAPI.application(daemon: daemon, host: host, port: port, token: token, logger: logger)
+        let app = StatusAPI.application(daemon: daemon, host: host, port: port, token: token, director: director, logger: logger)
+
+        // The service group, in start order; graceful shutdown runs in reverse. Extra services (for
+        // example the database ring monitor) go in `extraServices`, after the core and before the API.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: daemon.monitor),
+            .init(service: ReconcileService(daemon: daemon, resync: o.resync)),
+            .init(service: ReloadService(daemon: daemon, path: o.topologyPath)),
+        ]
+        if let sync = director?.sync { services.append(.init(service: sync)) }
+        services += extraServices.map { .init(service: $0) }
+        services.append(.init(service: app))
+        // VRRP last: it starts once the table is programmed and stops first, so a master resigns
+        // (priority 0, VIPs removed) while everything else still runs.
+        if let vrrp = director?.vrrp { services.append(.init(service: vrrp)) }
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: daemon.monitor),
-                .init(service: ReconcileService(daemon: daemon, resync: o.resync)),
-                .init(service: ReloadService(daemon: daemon, path: o.topologyPath)),
-                .init(service: app),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        if let d = director {
+            logger.notice("director pair", metadata: ["vrrp": "\(d.vrrp.setup.summary)",
+                                                      "sync": "\(d.sync?.desired.map { "\($0.role.rawValue):\($0.syncID)@\($0.interface)" } ?? ["off"])"])
+        }
         logger.notice("tandemd started", metadata: ["node": "\(o.node)", "topology": "\(o.topologyPath)",
                                                      "status": "\(o.statusListen)", "kernel": "\(o.dryRunKernel ? "dry-run" : "real")"])
         do { try await group.run() } catch {
@@ -84,5 +114,30 @@ public enum DaemonRunner {
         }
         await ipvs?.shutdown()
         logger.notice("tandemd stopped; the IPVS table is left as it is")
+    }
+
+    /// The VRRP instance and the sync daemons for a node of a director pair; `nil` when the node is in
+    /// no pair, with `--no-vrrp`, or with `--dry-run-kernel` (which must not move addresses either).
+    static func makeDirector(_ o: DaemonOptions, topology: Topology, ipvs: IPVSKernel?, metrics: DaemonMetrics,
+                             logger: Logger) throws -> DirectorRuntime? {
+        guard o.vrrp, !o.dryRunKernel, DirectorSetup.pair(of: o.node, in: topology) != nil else { return nil }
+        var key: [UInt8]?
+        if let f = o.authKeyFile {
+            do { key = try AuthKeyFile.load(path: f) } catch { throw DaemonStartError(description: error.description) }
+        }
+        let setup: DirectorSetup
+        do { setup = try DirectorSetup.make(topology: topology, node: o.node, overrides: o.director, authKey: key) } catch {
+            throw DaemonStartError(description: "\(o.topologyPath): \(error.description)")
+        }
+        var vrrpLogger = logger
+        vrrpLogger[metadataKey: "pair"] = "\(setup.pair.name)"
+        let vrrp = try DirectorService(setup: setup, metrics: metrics, logger: vrrpLogger)
+        var sync: ConnectionSyncService?
+        if o.connectionSync, let ipvs {
+            let desired = ConnectionSyncPolicy.daemons(pair: setup.pair, node: o.node,
+                                                       interface: o.syncInterface ?? setup.options.interface)
+            sync = ConnectionSyncService(kernel: ipvs, desired: desired, period: o.resync, logger: logger)
+        }
+        return DirectorRuntime(vrrp: vrrp, sync: sync)
     }
 }

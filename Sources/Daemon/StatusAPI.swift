@@ -50,17 +50,23 @@ public struct BearerToken: Sendable {
 /// `POST /drain` / `POST /undrain` taking `service` and `member` as query parameters.
 public enum StatusAPI {
     /// The Hummingbird application, a `Service` to put in the daemon's `ServiceGroup`.
+    /// `director`, when this node runs the pair's VRRP, adds the `director` block to `/status` and the
+    /// `tandem_vrrp_*` and `tandem_ipvs_sync_*` series to `/metrics`.
     public static func application<C: Clock>(daemon: TandemDaemon<C>, host: String, port: Int, token: BearerToken?,
+                                             director: DirectorRuntime? = nil,
                                              logger: Logger) -> some ApplicationProtocol where C.Duration == Duration {
         let router = Router()
         router.get("/status") { _, _ -> Response in
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let data = (try? enc.encode(daemon.report())) ?? Data("{}".utf8)
+            var report = daemon.report()
+            report.director = director?.report()
+            let data = (try? enc.encode(report)) ?? Data("{}".utf8)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         router.get("/metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+            director?.refreshMetrics(daemon.metrics)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: daemon.metrics.render())))
         }
         for (path, drain) in [("/drain", true), ("/undrain", false)] {

@@ -50,6 +50,79 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var members: [Member]
     }
 
+    /// This node's side of the director pair: VRRP and IPVS connection sync.
+    public struct Director: Codable, Sendable, Equatable {
+        /// One VRRP transition.
+        public struct Transition: Codable, Sendable, Equatable {
+            /// When (ISO 8601).
+            public var at: String
+            /// Previous state.
+            public var from: String
+            /// New state.
+            public var to: String
+            /// Why.
+            public var reason: String
+        }
+        /// The last advert heard from the peer.
+        public struct PeerSeen: Codable, Sendable, Equatable {
+            /// Its source address.
+            public var address: String
+            /// Its advertised priority.
+            public var priority: Int
+            /// When (ISO 8601).
+            public var at: String
+            /// Seconds before the report was made.
+            public var secondsAgo: Double
+        }
+        /// One IPVS sync daemon.
+        public struct SyncDaemonRow: Codable, Sendable, Equatable {
+            /// `master` or `backup`.
+            public var role: String
+            /// Multicast interface.
+            public var interface: String
+            /// Sync ID.
+            public var syncID: Int
+        }
+        /// Pair name.
+        public var pair: String
+        /// VRID.
+        public var vrid: Int
+        /// `initialize`, `backup` or `master`.
+        public var state: String
+        /// Our priority.
+        public var priority: Int
+        /// The peer director's name.
+        public var peer: String
+        /// The VIPs the pair moves.
+        public var vips: [String]
+        /// Whether this node holds them now.
+        public var vipsHeld: Bool
+        /// Transitions since start.
+        public var transitions: Int
+        /// The last transition and its reason.
+        public var lastTransition: Transition?
+        /// The last few transitions, oldest first.
+        public var recentTransitions: [Transition]
+        /// The peer as last heard (`nil`: never).
+        public var peerLastSeen: PeerSeen?
+        /// Adverts sent.
+        public var advertsSent: Int
+        /// Adverts accepted.
+        public var advertsReceived: Int
+        /// Dropped packets by reason.
+        public var drops: [String: Int]
+        /// Fast detector settings, if on.
+        public var fastDetector: String?
+        /// The split-brain witness, if any.
+        public var witness: String?
+        /// The sync daemons the policy wants (empty: connection sync off).
+        public var connectionSync: [SyncDaemonRow]
+        /// The sync daemons the kernel runs, as last read (`nil`: not read).
+        public var connectionSyncRunning: [SyncDaemonRow]?
+        /// The last error setting them, if any.
+        public var connectionSyncError: String?
+    }
+
     /// Node name (`--node`).
     public var node: String
     /// Site name.
@@ -66,12 +139,35 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var lastReload: String?
     /// Services.
     public var services: [Service]
+    /// The director pair (VRRP state, peer, connection sync); `nil` when this node runs no VRRP.
+    public var director: Director?
+
+    /// Creates a report.
+    public init(node: String, site: String, topologyFile: String, startedAt: String, kernel: String,
+                lastReconcile: String?, lastReload: String?, services: [Service], director: Director? = nil) {
+        self.node = node; self.site = site; self.topologyFile = topologyFile; self.startedAt = startedAt
+        self.kernel = kernel; self.lastReconcile = lastReconcile; self.lastReload = lastReload
+        self.services = services; self.director = director
+    }
 
     /// A page for people: one line per member, failures first in each service.
     public func rendered() -> String {
         var out = "tandemd on \(node) (site \(site)), topology \(topologyFile), kernel \(kernel), up since \(startedAt)\n"
         if let r = lastReconcile { out += "last reconcile: \(r)\n" }
         if let r = lastReload { out += "last reload:    \(r)\n" }
+        if let d = director {
+            out += "director pair \(d.pair): \(d.state.uppercased()) vrid \(d.vrid) priority \(d.priority), VIPs \(d.vipsHeld ? "held" : "not held") (\(d.vips.joined(separator: ", ")))\n"
+            if let t = d.lastTransition { out += "  since \(t.at): \(t.from) → \(t.to) (\(t.reason))\n" }
+            if let p = d.peerLastSeen {
+                out += String(format: "  peer %@ (%@) last heard %.1f s ago, priority %d\n", d.peer, p.address, p.secondsAgo, p.priority)
+            } else {
+                out += "  peer \(d.peer) never heard\n"
+            }
+            if !d.connectionSync.isEmpty {
+                out += "  connection sync: " + d.connectionSync.map { "\($0.role) syncid \($0.syncID) on \($0.interface)" }.joined(separator: ", ") + "\n"
+            }
+            if let e = d.connectionSyncError { out += "  !! connection sync: \(e)\n" }
+        }
         for s in services {
             let up = s.members.filter { $0.state == "up" && !$0.drained }.count
             out += "\n\(s.name)  \(s.address)  \(s.scheduler)  \(up)/\(s.members.count) serving   check: \(s.check)\n"

@@ -71,6 +71,76 @@ public struct TransitionRecord: Sendable, CustomStringConvertible {
     public var description: String { "\(at) vrid=\(vrid) \(from) -> \(to): \(reason)" }
 }
 
+/// A snapshot of one instance for a status page (`tandemd`'s `/status` and `/metrics`). Taken on the
+/// loop thread on every transition and about once a second; read from any thread with
+/// ``VRRPInstance/status``.
+public struct VRRPStatus: Sendable, Equatable {
+    /// One transition, newest last in ``recent``.
+    public struct Transition: Sendable, Equatable {
+        /// Wall-clock time, ISO 8601 with milliseconds.
+        public var at: String
+        /// Previous state.
+        public var from: String
+        /// New state.
+        public var to: String
+        /// Why, in words.
+        public var reason: String
+        /// A stable label for metrics (`master_down`, `fast_detector`, …).
+        public var reasonCode: String
+        /// Creates a record.
+        public init(at: String, from: String, to: String, reason: String, reasonCode: String) {
+            self.at = at; self.from = from; self.to = to; self.reason = reason; self.reasonCode = reasonCode
+        }
+    }
+    /// The last advert heard from the peer.
+    public struct Peer: Sendable, Equatable {
+        /// Its source address.
+        public var address: String
+        /// Its advertised priority.
+        public var priority: Int
+        /// When it arrived, seconds since the Unix epoch.
+        public var lastSeenUnix: Double
+        /// Creates a record.
+        public init(address: String, priority: Int, lastSeenUnix: Double) {
+            self.address = address; self.priority = priority; self.lastSeenUnix = lastSeenUnix
+        }
+    }
+    /// VRID.
+    public var vrid: Int
+    /// `initialize`, `backup` or `master`.
+    public var state: String
+    /// Our priority.
+    public var priority: Int
+    /// The VIPs this instance moves.
+    public var vips: [String]
+    /// Whether this node has the VIPs on its interface now.
+    public var vipsHeld: Bool
+    /// Transitions since start.
+    public var transitions: Int
+    /// The last few transitions (at most ``VRRPInstance/recentTransitionLimit``), oldest first.
+    public var recent: [Transition]
+    /// The peer as last heard, if ever.
+    public var peer: Peer?
+    /// Adverts sent.
+    public var advertsSent: Int
+    /// Adverts accepted.
+    public var advertsReceived: Int
+    /// Dropped packets by reason code.
+    public var drops: [String: Int]
+    /// Fast detector settings (`20ms x3`), or `nil` when off.
+    public var fastDetector: String?
+    /// The split-brain witness, when the pair names one.
+    public var witness: String?
+
+    /// Creates a snapshot (the instance makes them; tests and status pages may too).
+    public init(vrid: Int, state: String, priority: Int, vips: [String], vipsHeld: Bool, transitions: Int, recent: [Transition],
+                peer: Peer?, advertsSent: Int, advertsReceived: Int, drops: [String: Int], fastDetector: String?, witness: String?) {
+        self.vrid = vrid; self.state = state; self.priority = priority; self.vips = vips; self.vipsHeld = vipsHeld
+        self.transitions = transitions; self.recent = recent; self.peer = peer; self.advertsSent = advertsSent
+        self.advertsReceived = advertsReceived; self.drops = drops; self.fastDetector = fastDetector; self.witness = witness
+    }
+}
+
 /// Runs a ``VRRPStateMachine`` (and optionally a ``FastDetector``) against real sockets and the
 /// monotonic clock, on one dedicated thread with a `poll` loop: blocking calls never touch the
 /// cooperative pool, and the pure machines are only ever touched by that thread.
@@ -100,6 +170,10 @@ public final class VRRPInstance: @unchecked Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let mailbox = Mutex<[VRRPEvent]>([])
     private var vipsHeld = false
+    private let snapshot: Mutex<VRRPStatus>
+    private var recent: [VRRPStatus.Transition] = []
+    /// How many transitions ``VRRPStatus/recent`` keeps.
+    public static let recentTransitionLimit = 16
 
     /// Dropped packets by reason code (``VRRPDecodeError/code``, ``AuthenticationError/code``).
     public private(set) var drops: [String: Int] = [:]
@@ -125,6 +199,12 @@ public final class VRRPInstance: @unchecked Sendable {
         } else {
             probes = nil
         }
+        let c = options.config
+        snapshot = Mutex(VRRPStatus(
+            vrid: Int(c.vrid), state: "\(VRRPState.initialize)", priority: Int(c.priority), vips: c.virtualAddresses.map(\.description),
+            vipsHeld: false, transitions: 0, recent: [], peer: nil, advertsSent: 0, advertsReceived: 0, drops: [:],
+            fastDetector: options.fastDetector.map { "\(Self.milliseconds($0.interval))ms x\($0.missLimit)" },
+            witness: options.witness.map { "\($0.witness)" }))
         var p: [Int32] = [0, 0]
         try syscall("pipe", "wake pipe") { pipe(&p) }
         wakeRead = p[0]; wakeWrite = p[1]
@@ -136,6 +216,10 @@ public final class VRRPInstance: @unchecked Sendable {
 
     /// Current state (read it from the loop thread or after ``run()`` returned).
     public var state: VRRPState { machine.state }
+
+    /// The latest snapshot; thread-safe. At most about a second old, except right after a transition,
+    /// which refreshes it at once.
+    public var status: VRRPStatus { snapshot.withLock { $0 } }
 
     /// Asks the loop to shut down cleanly (priority-0 advert if master, VIPs removed). Thread-safe and
     /// async-signal-safe apart from the atomic store.
@@ -177,7 +261,7 @@ public final class VRRPInstance: @unchecked Sendable {
             if fds.count > 2 && fds[2].revents != 0 { receiveProbes() }
             fireDueTimers()
             // Counters and "peer last seen" stay fresh in the status file without a write per packet.
-            if options.statusFile != nil, now() - lastStatusWrite >= .seconds(1) { writeStatus() }
+            if now() - lastStatusWrite >= .seconds(1) { writeStatus() }
         }
         apply(machine.on(.shutdown(now: now())))
         if detector != nil { applyDetector(detector!.on(.stop)) }
@@ -376,9 +460,24 @@ public final class VRRPInstance: @unchecked Sendable {
     private var lastStatusWrite: Duration = .zero
 
     private func writeStatus(last: TransitionRecord? = nil) {
-        if let last { lastRecord = last }
-        guard let path = options.statusFile else { return }
+        if let last {
+            lastRecord = last
+            recent.append(.init(at: last.at, from: "\(last.from)", to: "\(last.to)", reason: "\(last.reason)", reasonCode: Self.code(last.reason)))
+            if recent.count > Self.recentTransitionLimit { recent.removeFirst(recent.count - Self.recentTransitionLimit) }
+        }
         lastStatusWrite = now()
+        let t = now()
+        let wall = Clocks.wallMicroseconds()
+        let recentNow = recent, held = vipsHeld, sent = advertsSent, received = advertsReceived, dropsNow = drops
+        let st = machine.state, count = machine.transitions
+        let peerNow: VRRPStatus.Peer? = machine.lastAdvert.map { (a, at) in
+            .init(address: "\(a.from)", priority: Int(a.priority), lastSeenUnix: Double(wall) / 1e6 - Self.secondsValue(t - at))
+        }
+        snapshot.withLock { s in
+            s.state = "\(st)"; s.vipsHeld = held; s.transitions = count; s.recent = recentNow; s.peer = peerNow
+            s.advertsSent = sent; s.advertsReceived = received; s.drops = dropsNow
+        }
+        guard let path = options.statusFile else { return }
         var peer = "null"
         if let (a, at) = machine.lastAdvert {
             peer = "{\"address\":\"\(a.from)\",\"priority\":\(a.priority),\"seconds_ago\":\(Self.seconds(now() - at))}"
@@ -396,6 +495,32 @@ public final class VRRPInstance: @unchecked Sendable {
             logger.warning("cannot write status file \(path)"); return
         }
         rename(tmp, path)
+    }
+
+    static func secondsValue(_ d: Duration) -> Double {
+        let (s, a) = d.components
+        return Double(s) + Double(a) / 1e18
+    }
+
+    static func milliseconds(_ d: Duration) -> Int {
+        let (s, a) = d.components
+        return Int(s) * 1000 + Int(a / 1_000_000_000_000_000)
+    }
+
+    /// A stable, label-safe name for a transition reason (for metrics).
+    public static func code(_ r: TransitionReason) -> String {
+        switch r {
+        case .startupAsOwner: return "startup_as_owner"
+        case .startup: return "startup"
+        case .masterDown: return "master_down"
+        case .masterResigned: return "master_resigned"
+        case .higherPriority: return "higher_priority"
+        case .equalPriorityHigherAddress: return "equal_priority_higher_address"
+        case .fastDetector: return "fast_detector"
+        case .splitBrainRule: return "split_brain_rule"
+        case .lostWitness: return "lost_witness"
+        case .shutdown: return "shutdown"
+        }
     }
 
     static func seconds(_ d: Duration) -> String {

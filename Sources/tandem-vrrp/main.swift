@@ -47,58 +47,31 @@ struct TandemVRRP: ParsableCommand {
         }
         let topo: Topology
         do { topo = try TopologyLoader.load(path: topology) } catch { throw ValidationError("\(error)") }
-        guard let pair = topo.directorPairs.first(where: { $0.members.contains(node) }) else {
-            throw ValidationError("\(topology): no director pair has member \(node)")
-        }
-        guard let vm = topo.vm(named: node) else { throw ValidationError("\(topology): no VM named \(node)") }
-        let primary: IPAddress
-        if let p = primaryAddress {
-            guard let a = IPAddress(p) else { throw ValidationError("--primary-address \(p) is not an IP address") }
-            primary = a
-        } else {
-            guard let a = vm.addresses.first?.address else { throw ValidationError("\(topology): VM \(node) has no address") }
-            primary = a
-        }
-        let peerName = pair.members.first { $0 != node } ?? node
-        // The peer's topology address: the fast detector probes it, and the split-brain rule pings it
-        // (over the service network when the heartbeat has its own link and --primary-address).
-        let peerAddress = topo.vm(named: peerName)?.addresses.first { $0.address.family == primary.family }?.address
-        let services = pair.services.isEmpty ? topo.services : topo.services.filter { pair.services.contains($0.name) }
-        var vips: [IPAddress] = []
-        for s in services where s.vip.family == primary.family && !vips.contains(s.vip) { vips.append(s.vip) }
-        let prio = priority ?? pair.priorities[node] ?? 100
-        guard (1...255).contains(prio) else { throw ValidationError("priority \(prio) is outside 1–255") }
-        let interval = Duration.milliseconds(advertIntervalMs ?? pair.advertIntervalMs)
-        var splitBrain = SplitBrainPolicy.none
-        var witness: WitnessProbe? = nil
-        if let w = pair.witness {
-            splitBrain = .witness(checkInterval: max(interval, .seconds(1)))
-            witness = WitnessProbe(witness: w, peer: peerAddress, fenceCommand: pair.fenceCommand, peerName: peerName)
-        }
-        let config = VRRPConfiguration(
-            vrid: UInt8(pair.vrid), priority: UInt8(prio), advertInterval: interval, preempt: !noPreempt,
-            preemptDelay: .milliseconds(preemptDelayMs), primaryAddress: primary, virtualAddresses: vips,
-            announceRepeatDelay: announceRepeatMs > 0 ? .milliseconds(announceRepeatMs) : nil, announceRepeatCount: 1,
-            splitBrain: splitBrain)
+        var o = DirectorOverrides()
+        o.interface = interface
+        o.vipInterface = vipInterface
+        o.primaryAddress = primaryAddress
+        o.peerPrimaryAddress = peerPrimaryAddress
+        o.unicastPeers = unicastPeer
+        o.preempt = !noPreempt
+        o.preemptDelay = .milliseconds(preemptDelayMs)
+        o.announceRepeat = announceRepeatMs > 0 ? .milliseconds(announceRepeatMs) : nil
+        o.fastDetectorInterval = fastDetectorMs.map { .milliseconds($0) }
+        o.fastDetectorMisses = fastDetectorMisses
+        o.priority = priority
+        o.advertInterval = advertIntervalMs.map { .milliseconds($0) }
+        o.statusFile = statusFile
         var key: [UInt8]? = nil
         if let f = authKeyFile {
             do { key = try AuthKeyFile.load(path: f) } catch { throw ValidationError(error.description) }
         }
-        var fast: FastDetectorOptions? = nil
-        if let ms = fastDetectorMs {
-            let probePeer = peerPrimaryAddress.flatMap { IPAddress($0) } ?? peerAddress
-            guard let probePeer else { throw ValidationError("--fast-detector-ms needs the peer \(peerName)'s address in the topology or --peer-primary-address") }
-            fast = FastDetectorOptions(interval: .milliseconds(ms), missLimit: fastDetectorMisses, peer: probePeer)
-        }
-        var peers: [IPAddress] = []
-        for p in unicastPeer {
-            guard let a = IPAddress(p) else { throw ValidationError("--unicast-peer \(p) is not an IP address") }
-            peers.append(a)
+        let setup: DirectorSetup
+        do { setup = try DirectorSetup.make(topology: topo, node: node, overrides: o, authKey: key) } catch {
+            throw ValidationError("\(topology): \(error.description)")
         }
         var logger = Logger(label: "tandem.vrrp")
         logger.logLevel = verbose ? .debug : .info
-        let options = VRRPInstanceOptions(config: config, interface: interface ?? pair.interface, vipInterface: vipInterface, unicastPeers: peers,
-                                          authKey: key, fastDetector: fast, witness: witness, statusFile: statusFile)
+        let options = setup.options
         let instance: VRRPInstance
         do {
             instance = try VRRPInstance(options: options, logger: logger) { rec in
@@ -106,7 +79,7 @@ struct TandemVRRP: ParsableCommand {
                 fflush(nil)  // nil flushes every stream; `stdout` is a C global Swift 6 refuses to touch
             }
         } catch { throw ValidationError("\(error)") }
-        print("tandem-vrrp: \(node) vrid=\(pair.vrid) priority=\(prio) interval=\(interval) primary=\(primary) vips=\(vips.map(\.description).joined(separator: ",")) auth=\(key != nil) fast-detector=\(fastDetectorMs.map { "\($0)ms x\(fastDetectorMisses)" } ?? "off")")
+        print("tandem-vrrp: \(setup.summary)")
         fflush(nil)  // nil flushes every stream; `stdout` is a C global Swift 6 refuses to touch
         signalWakeFD = instance.wakeFileDescriptor
         let handler: @convention(c) (Int32) -> Void = { _ in

@@ -243,6 +243,79 @@ stop_side() {
   for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 }
 
+# --- client drills: a client namespace runs tandem-stress against the VIP --------------------------
+#   ns $LAB-c : client, c0 = 10.99.0.9/24 on br0. Each director namespace runs `gridsvc static` on
+#   0.0.0.0:8080, so whichever director holds the VIP answers for it (no IPVS: this machine's kernel
+#   has none; the UML test in Tests/DaemonTests covers IPVS and connection sync).
+#   Needs $GRIDSVC and $STRESS (paths to gridsvc and tandem-stress).
+STRESS_SLOT_MS=${STRESS_SLOT_MS:-20}
+
+lab_add_client() {
+  ip netns add "$LAB-c"
+  ip -n "$LAB-c" link add c0 type veth peer name c1 netns "$LAB-sw"
+  ip -n "$LAB-sw" link set c1 master br0
+  ip -n "$LAB-sw" link set c1 up
+  ip -n "$LAB-c" link set lo up
+  ip -n "$LAB-c" link set c0 up
+  ip -n "$LAB-c" addr add 10.99.0.9/24 dev c0
+  local n
+  for n in a b; do
+    ip netns exec "$LAB-$n" "$GRIDSVC" static --listen 0.0.0.0:8080 > "$LAB_DIR/gridsvc-$n.log" 2>&1 &
+    LAB_PIDS+=($!)
+    disown $!
+  done
+  local i
+  for i in $(seq 1 100); do
+    grep -q listening "$LAB_DIR/gridsvc-a.log" 2>/dev/null && grep -q listening "$LAB_DIR/gridsvc-b.log" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "lab_add_client: gridsvc static did not start" >&2
+  return 1
+}
+
+# stress_start SECONDS NAME: tandem-stress from the client to VIP:8080 (open loop, 1000 calls/s,
+# 100 ms per-call timeout so a dead path is retried soon; that bounds the resolution to ~100 ms), its time series in $LAB_DIR/NAME.csv.
+stress_start() {
+  ip netns exec "$LAB-c" "$STRESS" --target "static=$VRRP_VIP:8080" --mix static=1 --static-path /healthz \
+    --rate 1000 --connections 16 --duration "$1" --timeout-ms 100 --max-requests 1000000 \
+    --slot-ms "$STRESS_SLOT_MS" --series "$LAB_DIR/$2.csv" > "$LAB_DIR/$2.out" 2>&1 &
+  STRESS_PID=$!
+  STRESS_T0=$(ms_now)
+  LAB_PIDS+=($!)
+}
+
+# stress_wait SECONDS: waits (bounded) for the running tandem-stress.
+stress_wait() {
+  local i
+  for i in $(seq 1 $(( ($1 + 10) * 20 ))); do kill -0 "$STRESS_PID" 2>/dev/null || break; sleep 0.05; done
+  wait "$STRESS_PID" 2>/dev/null
+}
+
+# stress_offset: seconds since stress_start (for outage_ms FROM).
+stress_offset() { awk -v a="$(ms_now)" -v b="$STRESS_T0" 'BEGIN { printf "%.3f", (a - b) / 1000 }'; }
+
+# outage_ms NAME [FROM_S]: the client-visible outage, the longest run of time-series slots without one
+# successful call, counted from FROM_S seconds into the run (default 0) and after a first success
+# (ms; "unrecovered" when no call succeeded after the last run). FROM_S lets warm-up noise before the
+# event be ignored; a trial where no call succeeded in the second before FROM_S is "noload-before"
+# (the service was not reachable before the event, so there is no outage to measure).
+outage_ms() {
+  awk -F, -v slot="$STRESS_SLOT_MS" -v from="${2:-0}" '
+    NR > 1 && $1 + 0 >= from - 1.0 && $1 + 0 < from - 0.1 { pre += $2 }
+    NR > 1 && $1 + 0 >= from - 0.3 {
+      if ($2 > 0) { if (seen && run > max) max = run; run = 0; seen = 1 } else if (seen) run++ }
+    END { if (!seen) print "nodata"; else if (from > 0 && pre == 0) print "noload-before";
+          else if (run * slot > 200 && run >= max) print "unrecovered"; else printf "%d\n", max * slot }' "$LAB_DIR/$1.csv" 2>/dev/null || echo nodata
+}
+
+# became_master_count SIDE: how many times the side entered master, from its log.
+became_master_count() {
+  local n=0
+  if [ -f "$LAB_DIR/tv-$1.log" ]; then n=$(grep -c -- '-> master' "$LAB_DIR/tv-$1.log"); fi
+  if [ -f "$LAB_DIR/ka-$1.log" ]; then n=$(( n + $(grep -c 'Entering MASTER STATE' "$LAB_DIR/ka-$1.log") )); fi
+  echo "$n"
+}
+
 lab_down() {
   local pid i
   for pid in "${LAB_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
@@ -258,7 +331,15 @@ lab_down() {
   LAB_PIDS=()
   unset KA_PID_a KA_PID_b TV_PID_a TV_PID_b
   if [ -n "$LAB" ]; then
-    ip netns del "$LAB-a" 2>/dev/null; ip netns del "$LAB-b" 2>/dev/null; ip netns del "$LAB-sw" 2>/dev/null
+    local n
+    for n in a b c sw; do
+      # `ip` can fail transiently while other namespaces come and go; retry a few times.
+      for i in 1 2 3 4 5; do
+        ip netns list | grep -q "^$LAB-$n\b" || break
+        ip netns del "$LAB-$n" 2>/dev/null && break
+        sleep 0.05
+      done
+    done
   fi
   [ -n "${KEEP_LAB_DIR:-}" ] || rm -rf "$LAB_DIR"
   LAB=""

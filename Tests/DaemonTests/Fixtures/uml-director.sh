@@ -1,0 +1,178 @@
+#!/bin/bash
+# Runs INSIDE a UML kernel (scripts/uml-run): a tandemd director pair in two network namespaces, each
+# with its own IPVS table and sync daemons, in front of one DR real server. A client holds one TCP
+# connection through the VIP, the master's whole namespace dies (tandemd kill -9, link down), and the
+# client keeps talking over the same connection, or not.
+#
+#   ns sw : bridge br0            ns c  : client      10.0.0.2
+#   ns d1 : director, prio 150    ns d2 : director, prio 100     (eth0 10.0.0.11 / .12, VIP 10.0.0.100)
+#   ns rs : real server 10.0.0.21, VIP on lo (DR), a TCP echo server on :7000
+#
+# usage: uml-director.sh /path/to/tandemd MODE...   (MODE: sync | nosync; one phase per mode)
+# Prints `RESULT <mode>.<key>=<value>` lines the Swift test parses. Every wait is bounded.
+set -u
+TANDEMD=$1; shift
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
+work=$(mktemp -d /tmp/director-uml.XXXXXX)
+ms() { date +%s%3N; }
+PIDS=()
+NS=()
+cleanup() {
+    local p n
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null; done
+    PIDS=(); NS=()
+}
+trap cleanup EXIT
+
+cat > "$work/echo.py" <<'PY'
+import socketserver, sys
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        try:
+            for line in self.rfile:
+                self.wfile.write(line); self.wfile.flush()
+        except OSError:
+            pass
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+S(("0.0.0.0", 7000), H).serve_forever()
+PY
+
+# One connection, one line every 50 ms, for SECONDS; every echo's arrival time goes to LOG.
+cat > "$work/client.py" <<'PY'
+import socket, sys, time
+host, port, seconds, log = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+out = open(log, "w", buffering=1)
+s = socket.create_connection((host, port), timeout=5)
+s.settimeout(6)
+f = s.makefile("rb")
+out.write("connected %d\n" % int(time.time() * 1000))
+end = time.time() + seconds
+n = 0
+try:
+    while time.time() < end:
+        n += 1
+        s.sendall(b"%d\n" % n)
+        line = f.readline()
+        if line.strip() != b"%d" % n:
+            out.write("error bad-echo %r\n" % line); sys.exit(1)
+        out.write("ok %d %d\n" % (n, int(time.time() * 1000)))
+        time.sleep(0.05)
+except Exception as e:
+    out.write("error %s %s\n" % (type(e).__name__, e)); sys.exit(1)
+out.write("done %d\n" % n)
+PY
+
+cat > "$work/topo.yaml" <<'YAML'
+site: uml
+hosts:
+  - {name: h1, address: 192.0.2.1, cpus: 4, memory: 4GiB}
+  - {name: h2, address: 192.0.2.2, cpus: 4, memory: 4GiB}
+vms:
+  - {name: d1, role: director, vcpus: 1, memory: 1GiB, addresses: [10.0.0.11/24]}
+  - {name: d2, role: director, vcpus: 1, memory: 1GiB, addresses: [10.0.0.12/24]}
+  - {name: rs1, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.0.0.21/24]}
+services:
+  - name: echo
+    vip: 10.0.0.100
+    port: 7000
+    forwarding: dr
+    members:
+      - {vm: rs1, port: 7000, weight: 100}
+    check: {kind: tcp, interval: 500ms, timeout: 400ms, rise: 1, fall: 3}
+directors:
+  members: [d1, d2]
+  vrid: 51
+  priorities: {d1: 150, d2: 100}
+  advert_interval: 300ms
+  interface: eth0
+YAML
+
+has_vip() { ip -n "$1" -4 addr show dev eth0 2>/dev/null | grep -q 'inet 10.0.0.100/'; }
+wait_for() { # $1 max ms, rest: command; prints elapsed ms or TIMEOUT
+    local max=$1; shift; local start; start=$(ms)
+    for _ in $(seq 1 4000); do
+        "$@" && { echo $(( $(ms) - start )); return 0; }
+        [ $(( $(ms) - start )) -gt "$max" ] && { echo TIMEOUT; return 1; }
+        sleep 0.02
+    done
+    echo TIMEOUT; return 1
+}
+served() { ip netns exec "$1" ipvsadm -Ln 2>/dev/null | grep -q '10.0.0.21:7000 *Route *100'; }
+
+phase() {
+    local mode=$1 P="td$RANDOM" n
+    local R="RESULT $mode"
+    for n in sw c d1 d2 rs; do ip netns add "$P-$n"; NS+=("$P-$n"); ip -n "$P-$n" link set lo up; done
+    ip -n "$P-sw" link add br0 type bridge
+    ip -n "$P-sw" link set br0 type bridge forward_delay 0 mcast_snooping 0
+    ip -n "$P-sw" link set br0 up
+    local i=0 addrs=(10.0.0.2 10.0.0.11 10.0.0.12 10.0.0.21)
+    for n in c d1 d2 rs; do
+        ip -n "$P-$n" link add eth0 type veth peer name "$n" netns "$P-sw"
+        ip -n "$P-sw" link set "$n" master br0
+        ip -n "$P-sw" link set "$n" up
+        ip -n "$P-$n" addr add "${addrs[$i]}/24" dev eth0
+        ip -n "$P-$n" link set eth0 up
+        i=$((i + 1))
+    done
+    # DR real server: the VIP on lo, never answered for by ARP.
+    ip -n "$P-rs" addr add 10.0.0.100/32 dev lo
+    ip netns exec "$P-rs" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+        net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
+    ip netns exec "$P-rs" "$PY" "$work/echo.py" >/dev/null 2>&1 &
+    PIDS+=($!)
+
+    local extra=()
+    [ "$mode" = nosync ] && extra=(--no-connection-sync)
+    for n in d1 d2; do
+        ip netns exec "$P-$n" "$TANDEMD" --topology "$work/topo.yaml" --node "$n" --status-listen 127.0.0.1:9595 \
+            --resync-seconds 1 "${extra[@]}" > "$work/$mode-$n.log" 2>&1 &
+        PIDS+=($!)
+        eval "pid_$n=$!"
+    done
+    echo "$R.d1_master_ms=$(wait_for 20000 has_vip "$P-d1")"
+    echo "$R.d1_served_ms=$(wait_for 20000 served "$P-d1")"
+    echo "$R.d2_served_ms=$(wait_for 20000 served "$P-d2")"
+    echo "$R.d1_daemons=$(ip netns exec "$P-d1" ipvsadm -L --daemon 2>&1 | tr '\n' ';')"
+    echo "$R.d2_daemons=$(ip netns exec "$P-d2" ipvsadm -L --daemon 2>&1 | tr '\n' ';')"
+    has_vip "$P-d2" && echo "$R.dual_master_at_start=yes" || echo "$R.dual_master_at_start=no"
+
+    # The client: 11 s of echoes on one connection. The master dies about 3.5 s in (the sync daemon
+    # sends its buffer at least every 2 s, and a connection is synced from its 3rd packet).
+    rm -f "$work/$mode-client.log"
+    ip netns exec "$P-c" "$PY" "$work/client.py" 10.0.0.100 7000 11 "$work/$mode-client.log" &
+    local client=$!
+    PIDS+=($client)
+    wait_for 10000 grep -qs '^ok 5 ' "$work/$mode-client.log" >/dev/null || echo "$R.client_start=TIMEOUT"
+    sleep 3
+    local conn
+    conn=$(ip netns exec "$P-d2" ipvsadm -Lnc 2>/dev/null | grep -c '10.0.0.2:.*10.0.0.100:7000')
+    echo "$R.backup_conn_entries=$conn"
+    local kill_ms; kill_ms=$(ms)
+    kill -9 "$pid_d1"; ip -n "$P-d1" link set eth0 down
+    echo "$R.takeover_ms=$(wait_for 10000 has_vip "$P-d2")"
+    wait "$client"; echo "$R.client_rc=$?"
+    echo "$R.client_last=$(tail -n 1 "$work/$mode-client.log")"
+    # The longest gap between echoes, and how many echoes came after the kill.
+    awk -v k="$kill_ms" '$1 == "ok" { if (prev) { g = $3 - prev; if (g > max) max = g }; prev = $3; if ($3 > k) after++ }
+        END { printf "max_gap_ms=%d\nafter_kill=%d\n", max, after }' "$work/$mode-client.log" | sed "s/^/$R./"
+    # The survivor's view: /status names the transition and its reason; /metrics counts it.
+    local st
+    st=$(ip netns exec "$P-d2" curl -s --max-time 5 http://127.0.0.1:9595/status)
+    echo "$R.d2_status_state=$(printf '%s' "$st" | "$PY" -c 'import json,sys; d=json.load(sys.stdin)["director"]; print(d["state"])' 2>&1)"
+    echo "$R.d2_status_reason=$(printf '%s' "$st" | "$PY" -c 'import json,sys; d=json.load(sys.stdin)["director"]; print(d["lastTransition"]["reason"])' 2>&1)"
+    echo "$R.d2_status_sync=$(printf '%s' "$st" | "$PY" -c 'import json,sys; d=json.load(sys.stdin)["director"]; print(",".join("%s:%d" % (r["role"], r["syncID"]) for r in d.get("connectionSyncRunning") or []))' 2>&1)"
+    # Transitions to master counted on d2 (1, or 2 when d2 briefly led while d1 was still starting).
+    echo "$R.d2_metric_master=$(ip netns exec "$P-d2" curl -s --max-time 5 http://127.0.0.1:9595/metrics |
+        awk '/^tandem_vrrp_transitions_total[{].*to="master"/ { s += $NF } END { print s + 0 }')"
+    echo "$R.d2_metric_state=$(ip netns exec "$P-d2" curl -s --max-time 5 http://127.0.0.1:9595/metrics |
+        awk '/^tandem_vrrp_state[{].*state="master"/ { print $NF }')"
+    for n in d1 d2; do echo "--- $mode: $n log (vrrp and sync)"; grep -E 'vrrp|sync|started' "$work/$mode-$n.log" | head -n 12; done
+    cleanup
+}
+
+for mode in "$@"; do phase "$mode"; done
+rm -rf "$work"
