@@ -86,7 +86,9 @@ let gridTargets: [Target] = [
         name: "GridServices",
         dependencies: [
             "MariaDB",
-            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ],
@@ -100,8 +102,8 @@ let gridTargets: [Target] = [
         dependencies: [
             "GridServices", "MariaDB",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ],
         swiftSettings: swift6),
     .executableTarget(
@@ -110,11 +112,12 @@ let gridTargets: [Target] = [
         swiftSettings: swift6),
     .testTarget(
         name: "GridServicesTests",
-        dependencies: ["GridServices", "StressClient", "MariaDB", .product(name: "Logging", package: "swift-log")],
+        dependencies: ["GridServices", "StressClient", "MariaDB", .product(name: "Logging", package: "swift-log"),
+                       .product(name: "NIOCore", package: "swift-nio")],
         swiftSettings: swift6),
     .testTarget(
         name: "StressClientTests",
-        dependencies: ["StressClient"],
+        dependencies: ["StressClient", "GridServices"],
         swiftSettings: swift6),
 ]
 
@@ -176,7 +179,7 @@ let daemonTargets: [Target] = [
     .target(
         name: "Daemon",
         dependencies: [
-            "HealthCheck", "Topology", "IPVS", "Reconciler", "Netlink", "VRRP", "VRRPTransport",
+            "HealthCheck", "Topology", "IPVS", "Reconciler", "Netlink", "VRRP", "VRRPTransport", "RingHealth",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

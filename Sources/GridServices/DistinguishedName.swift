@@ -58,13 +58,15 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
             throw DNError(code: .missingLeadingSlash, offset: 0,
                           detail: "a subject starts with '/', e.g. /DC=org/DC=example/CN=Jane Doe")
         }
+        // Control characters (U+0000-U+001F, U+007F) are single bytes in UTF-8 and never part of a
+        // multi-byte sequence, so a byte scan finds them and their byte offset.
         var offset = 0
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7F {
+        for byte in utf8 {
+            if byte < 0x20 || byte == 0x7F {
                 throw DNError(code: .controlCharacter, offset: offset,
-                              detail: "control character U+\(String(scalar.value, radix: 16, uppercase: true))")
+                              detail: "control character U+\(String(byte, radix: 16, uppercase: true))")
             }
-            offset += String(scalar).utf8.count
+            offset += 1
         }
         // Split on '/', then glue segments that are not "KEY=" onto the previous value.
         var attrs: [Attribute] = []

@@ -1,5 +1,4 @@
-import Foundation
-import Hummingbird
+import NIOCore
 import Logging
 import MariaDB
 import ServiceLifecycle
@@ -52,7 +51,7 @@ public struct GridServerSettings: Sendable {
 
 /// The request handling of one gridsvc instance: routing, validation, admission control, JSON errors,
 /// /healthz and /metrics. Holds no per-request state; the data lives in the ring.
-public final class GridService: Sendable {
+public final class GridService: GridHTTPResponder {
     /// Settings.
     public let settings: GridServerSettings
     /// Data access.
@@ -112,75 +111,96 @@ public final class GridService: Sendable {
 
     // MARK: HTTP
 
-    /// A Hummingbird application serving this instance on `host:port` (port 0 picks a free port;
-    /// `onRunning` gets the bound port).
-    public func application(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
-        -> some ApplicationProtocol
-    {
-        var app = Application(
-            responder: Responder(service: self),
-            configuration: .init(address: .hostname(host, port: port), serverName: "gridsvc-\(settings.role.rawValue)"),
-            services: [watcher],
-            onServerRunning: { ch in await onRunning(ch.localAddress?.port ?? port) },
-            logger: logger)
+    /// The HTTP server of this instance on `host:port` (port 0 picks a free port; `onRunning` gets the
+    /// bound port). It polls the data version alongside (``watcher``) and reads it once before binding.
+    /// `threads` event loops (0: one per CPU the process may run on).
+    public func application(host: String, port: Int, threads: Int = 0,
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> GridHTTPServer {
         let service = self
-        app.beforeServerStarts {
-            do { try await service.refresh() } catch {
-                service.logger.warning("database not reachable at start; serving 503 until it is", metadata: ["error": "\(describe(error))"])
-            }
-        }
-        return app
-    }
-
-    struct Responder: HTTPResponder {
-        typealias Context = BasicRequestContext
-        let service: GridService
-        func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
-            await service.handle(request)
-        }
+        return GridHTTPServer(
+            host: host, port: port, threads: threads, maxBodyBytes: settings.maxBodyBytes, responder: self,
+            background: [watcher], logger: logger,
+            beforeStart: {
+                do { try await service.refresh() } catch {
+                    service.logger.warning("database not reachable at start; serving 503 until it is", metadata: ["error": "\(describe(error))"])
+                }
+            },
+            onRunning: onRunning)
     }
 
     private static let jsonType = "application/json"
-    private static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.withoutEscapingSlashes]
-        return e
-    }()
 
-    /// Answers one request; never throws (every failure becomes a JSON error body).
-    public func handle(_ request: Request) async -> Response {
-        let start = ContinuousClock.now
-        let path = request.uri.path
-        let (endpoint, response) = await route(request, path: path)
-        let d = (ContinuousClock.now - start).components
-        metrics.record(endpoint: endpoint, status: Int(response.status.code),
-                       seconds: Double(d.seconds) + Double(d.attoseconds) * 1e-18)
-        return response
+    /// Answers one request, waiting for database work if any (tests; the server uses ``respond(_:)``).
+    public func handle(_ request: GridHTTPRequest) async -> GridHTTPResponse {
+        switch respond(request) {
+        case .now(let r): return r
+        case .later(let work): return await work()
+        }
     }
 
-    private func route(_ request: Request, path: String) async -> (String, Response) {
+    /// Answers one request: at once when no database call is needed (errors, GUMS cache hits, SAZ
+    /// snapshot decisions, /metrics), else as work to run off the event loop. Never fails: every failure
+    /// becomes a JSON error body. Records the request in ``metrics``.
+    public func respond(_ request: GridHTTPRequest) -> GridHTTPReply {
+        let start = ContinuousClock.now
+        let path = request.path
+        let endpoint: String
+        let reply: GridHTTPReply
         switch path {
         case "/healthz":
-            guard request.method == .get || request.method == .head else { return (path, methodNotAllowed("GET")) }
-            return (path, await health())
+            endpoint = "/healthz"
+            if request.method == "GET" || request.method == "HEAD" {
+                reply = .later { await self.health() }
+            } else {
+                reply = .now(methodNotAllowed("GET"))
+            }
         case "/metrics":
-            guard request.method == .get else { return (path, methodNotAllowed("GET")) }
-            return (path, text(renderMetrics(), contentType: "text/plain; version=0.0.4"))
+            endpoint = "/metrics"
+            reply = .now(request.method == "GET" ? text(renderMetrics(), contentType: "text/plain; version=0.0.4") : methodNotAllowed("GET"))
         case "/voms/fqans" where settings.role == .voms,
              "/gums/map" where settings.role == .gums,
              "/gums/release" where settings.role == .gums,
              "/saz/authorize" where settings.role == .saz:
-            guard request.method == .post else { return (path, methodNotAllowed("POST")) }
-            guard gate.tryEnter() else {
+            endpoint = path
+            if request.method != "POST" {
+                reply = .now(methodNotAllowed("POST"))
+            } else if !gate.tryEnter() {
                 var r = error(503, "overloaded", "more than \(gate.capacity) requests in flight; retry after \(settings.retryAfterSeconds) s")
-                r.headers[.retryAfter] = String(settings.retryAfterSeconds)
-                return (path, r)
+                r.headers.append(("Retry-After", String(settings.retryAfterSeconds)))
+                reply = .now(r)
+            } else {
+                switch serve(request, path: path) {
+                case .now(let r):
+                    gate.leave()
+                    reply = .now(r)
+                case .later(let work):
+                    let gate = self.gate
+                    reply = .later {
+                        defer { gate.leave() }
+                        return await work()
+                    }
+                }
             }
-            defer { gate.leave() }
-            return (path, await serve(request, path: path))
         default:
-            return ("other", error(404, "not_found", "no endpoint \(path) on a \(settings.role.rawValue) instance (endpoints: \(endpoints.joined(separator: ", ")), /healthz, /metrics)"))
+            endpoint = "other"
+            reply = .now(error(404, "not_found", "no endpoint \(path) on a \(settings.role.rawValue) instance (endpoints: \(endpoints.joined(separator: ", ")), /healthz, /metrics)"))
         }
+        switch reply {
+        case .now(let r):
+            record(endpoint, r, since: start)
+            return reply
+        case .later(let work):
+            return .later {
+                let r = await work()
+                self.record(endpoint, r, since: start)
+                return r
+            }
+        }
+    }
+
+    private func record(_ endpoint: String, _ r: GridHTTPResponse, since start: ContinuousClock.Instant) {
+        let d = (ContinuousClock.now - start).components
+        metrics.record(endpoint: endpoint, status: r.status, seconds: Double(d.seconds) + Double(d.attoseconds) * 1e-18)
     }
 
     private var endpoints: [String] {
@@ -191,116 +211,165 @@ public final class GridService: Sendable {
         }
     }
 
-    private func serve(_ request: Request, path: String) async -> Response {
-        let ct = request.headers[.contentType] ?? ""
-        guard ct.lowercased().hasPrefix(Self.jsonType) else {
-            return error(415, "unsupported_media_type", "Content-Type must be application/json, got '\(ct)'")
+    private func serve(_ request: GridHTTPRequest, path: String) -> GridHTTPReply {
+        let ct = request.contentType ?? ""
+        guard Self.isJSONType(ct) else {
+            return .now(error(415, "unsupported_media_type", "Content-Type must be application/json, got '\(ct)'"))
         }
-        if let len = request.headers[.contentLength].flatMap(Int.init), len > settings.maxBodyBytes {
-            return error(413, "body_too_large", "body of \(len) bytes exceeds the \(settings.maxBodyBytes)-byte limit")
+        if let len = request.contentLength, len > settings.maxBodyBytes {
+            return .now(error(413, "body_too_large", "body of \(len) bytes exceeds the \(settings.maxBodyBytes)-byte limit"))
         }
-        var req = request
-        let buffer: ByteBuffer
-        do { buffer = try await req.collectBody(upTo: settings.maxBodyBytes) } catch {
-            return self.error(413, "body_too_large", "body exceeds the \(settings.maxBodyBytes)-byte limit")
+        if request.bodyTooLarge {
+            return .now(error(413, "body_too_large", "body exceeds the \(settings.maxBodyBytes)-byte limit"))
         }
-        let data = Data(buffer.readableBytesView)
         do {
+            let body = try Self.object(request.body)
             switch path {
             case "/voms/fqans":
-                let body = try decode(GridAPI.VOMSRequest.self, data)
-                let dn = try parseDN(body.dn)
-                let fqans = try await store.fqans(of: dn)
-                return json(GridAPI.VOMSResponse(dn: dn.text, fqans: fqans))
+                let dn = try parseDN(body.string("dn"))
+                return later { s in
+                    let fqans = try await s.store.fqans(of: dn)
+                    var w = GridJSON.ObjectWriter()
+                    w.string("dn", dn.text)
+                    w.strings("fqans", fqans)
+                    return s.json(w.finish())
+                }
             case "/gums/map":
-                let body = try decode(GridAPI.GUMSRequest.self, data)
-                let dn = try parseDN(body.dn)
-                let fqan = try parseFQAN(body.fqan)
-                let m = try await store.map(dn: dn, fqan: fqan)
-                return json(GridAPI.GUMSResponse(dn: dn.text, fqan: fqan.description, account: m.account, kind: m.kind,
-                                                 matchedFQAN: m.matchedFQAN, slice: m.slice))
+                let dn = try parseDN(body.string("dn"))
+                let fqan = try parseFQAN(body.string("fqan"))
+                let key = MappingKey(dn: dn.text, fqan: fqan.description)
+                let hit = store.cache.lookup(key)
+                if let m = hit.value { return .now(gumsAnswer(key, m)) }
+                return later { s in
+                    s.gumsAnswer(key, try await s.store.resolve(dn: dn, fqan: fqan, key: key, epoch: hit.epoch))
+                }
             case "/gums/release":
-                let body = try decode(GridAPI.ReleaseRequest.self, data)
-                let dn = try parseDN(body.dn)
-                let n = try await store.release(dn: dn)
-                return json(GridAPI.ReleaseResponse(dn: dn.text, released: n))
+                let dn = try parseDN(body.string("dn"))
+                return later { s in
+                    let n = try await s.store.release(dn: dn)
+                    var w = GridJSON.ObjectWriter()
+                    w.string("dn", dn.text)
+                    w.int("released", n)
+                    return s.json(w.finish())
+                }
             case "/saz/authorize":
-                let body = try decode(GridAPI.SAZRequest.self, data)
-                let dn = try parseDN(body.dn)
-                if let ca = body.ca { _ = try parseDN(ca, field: "ca") }
-                let fqans = try (body.fqans ?? []).map(parseFQAN)
-                let decision: SAZDecision
+                let dn = try parseDN(body.string("dn"))
+                let ca = try body.optionalString("ca")
+                if let ca { _ = try parseDN(ca, field: "ca") }
+                let fqans = try (body.optionalStrings("fqans") ?? []).map(parseFQAN)
                 switch settings.sazMode {
-                case .db: decision = try await store.authorize(dn: dn, ca: body.ca, fqans: fqans)
+                case .db:
+                    return later { s in s.sazAnswer(dn, try await s.store.authorize(dn: dn, ca: ca, fqans: fqans)) }
                 case .snapshot:
                     guard let snap = bans.withLock({ $0 }) else {
                         throw GridError(code: "not_ready", status: 503, message: "ban lists not loaded yet (database unreachable?); see /healthz")
                     }
-                    decision = snap.decide(dn: dn.text, ca: body.ca, fqans: fqans)
+                    return .now(sazAnswer(dn, snap.decide(dn: dn.text, ca: ca, fqans: fqans)))
                 }
-                return json(GridAPI.SAZResponse(dn: dn.text, decision: decision.decision, reason: decision.reason))
             default:
-                return error(404, "not_found", "no endpoint \(path)")
+                return .now(error(404, "not_found", "no endpoint \(path)"))
             }
-        } catch let e as GridError {
-            return error(e.status, e.code, e.message)
-        } catch let e as MariaDBError {
-            metrics.recordDBError(errno: e.errno)
-            var r = error(503, "db_unavailable", "database error: \(describe(e)); retry shortly")
-            r.headers[.retryAfter] = String(settings.retryAfterSeconds)
-            return r
-        } catch let e as MariaDBPoolError {
-            var r = error(503, "db_busy", "\(e)")
-            r.headers[.retryAfter] = String(settings.retryAfterSeconds)
-            return r
         } catch {
+            return .now(failure(error))
+        }
+    }
+
+    /// `application/json`, optionally with parameters (`; charset=utf-8`), any case.
+    static func isJSONType(_ ct: String) -> Bool {
+        var it = ct.utf8.makeIterator()
+        for expected in "application/json".utf8 {
+            guard var c = it.next() else { return false }
+            if c >= 0x41 && c <= 0x5A { c += 0x20 }
+            guard c == expected else { return false }
+        }
+        return true
+    }
+
+    private static func object(_ body: ByteBuffer) throws -> GridJSONObject {
+        try body.withUnsafeReadableBytes { b in try GridJSONObject(body: b) }
+    }
+
+    /// Work off the event loop, every error mapped to its JSON answer.
+    private func later(_ work: @escaping @Sendable (GridService) async throws -> GridHTTPResponse) -> GridHTTPReply {
+        .later {
+            do { return try await work(self) } catch { return self.failure(error) }
+        }
+    }
+
+    private func gumsAnswer(_ key: MappingKey, _ m: GUMSMapping) -> GridHTTPResponse {
+        var w = GridJSON.ObjectWriter(capacity: 96 + key.dn.utf8.count + 2 * key.fqan.utf8.count + m.account.utf8.count)
+        w.string("dn", key.dn)
+        w.string("fqan", key.fqan)
+        w.string("account", m.account)
+        w.string("kind", m.kind)
+        w.string("matchedFQAN", m.matchedFQAN)
+        if let slice = m.slice { w.int("slice", slice) }
+        return json(w.finish())
+    }
+
+    private func sazAnswer(_ dn: DistinguishedName, _ d: SAZDecision) -> GridHTTPResponse {
+        var w = GridJSON.ObjectWriter(capacity: 64 + dn.text.utf8.count + d.reason.utf8.count)
+        w.string("dn", dn.text)
+        w.string("decision", d.decision)
+        w.string("reason", d.reason)
+        return json(w.finish())
+    }
+
+    /// The JSON answer for any error thrown while serving.
+    private func failure(_ error: any Error) -> GridHTTPResponse {
+        switch error {
+        case let e as GridError:
+            var r = self.error(e.status, e.code, e.message)
+            if e.status == 503 { r.headers.append(("Retry-After", String(settings.retryAfterSeconds))) }
+            return r
+        case let e as MariaDBError:
+            metrics.recordDBError(errno: e.errno)
+            var r = self.error(503, "db_unavailable", "database error: \(describe(e)); retry shortly")
+            r.headers.append(("Retry-After", String(settings.retryAfterSeconds)))
+            return r
+        case let e as MariaDBPoolError:
+            var r = self.error(503, "db_busy", "\(e)")
+            r.headers.append(("Retry-After", String(settings.retryAfterSeconds)))
+            return r
+        default:
             return self.error(500, "internal", describe(error))
         }
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
-        do { return try JSONDecoder().decode(type, from: data) } catch let DecodingError.keyNotFound(key, _) {
-            throw GridError(code: "missing_field", status: 400, message: "missing field '\(key.stringValue)' in the JSON body")
-        } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx) {
-            let field = ctx.codingPath.map(\.stringValue).joined(separator: ".")
-            throw GridError(code: "bad_field", status: 400, message: "field '\(field)' has the wrong type or is null: \(ctx.debugDescription)")
-        } catch {
-            throw GridError(code: "malformed_json", status: 400, message: "the body is not a JSON object of the expected shape")
-        }
-    }
-
-    private func parseDN(_ text: String, field: String = "dn") throws -> DistinguishedName {
+    private func parseDN(_ text: String, field: String = "dn") throws(GridError) -> DistinguishedName {
         do { return try DistinguishedName(text) } catch {
             throw GridError(code: "malformed_dn", status: 400, message: "field '\(field)': \(error)")
         }
     }
 
-    private func parseFQAN(_ text: String) throws -> FQAN {
+    private func parseFQAN(_ text: String) throws(GridError) -> FQAN {
         do { return try FQAN(text) } catch {
             throw GridError(code: "malformed_fqan", status: 400, message: "\(error)")
         }
     }
 
-    private func health() async -> Response {
+    private func health() async -> GridHTTPResponse {
         do {
             try await store.ping()
             if settings.role == .saz, settings.sazMode == .snapshot, bans.withLock({ $0 == nil }) {
                 try await refresh()
             }
-            return json(Health(status: "ok", role: settings.role.rawValue, database: store.db.activeEndpoint.description, reason: nil))
+            var w = GridJSON.ObjectWriter()
+            w.string("status", "ok")
+            w.string("role", settings.role.rawValue)
+            w.string("database", store.db.activeEndpoint.description)
+            return json(w.finish())
         } catch {
             let reason = "database \(store.db.endpoints.map(\.description).joined(separator: ",")) unreachable: \(describe(error))"
-            var r = json(Health(status: "unavailable", role: settings.role.rawValue, database: store.db.activeEndpoint.description, reason: reason), status: 503)
-            r.headers[.retryAfter] = String(settings.retryAfterSeconds)
+            var w = GridJSON.ObjectWriter()
+            w.string("status", "unavailable")
+            w.string("role", settings.role.rawValue)
+            w.string("database", store.db.activeEndpoint.description)
+            w.string("reason", reason)
+            var r = json(w.finish(), status: 503)
+            r.headers.append(("Retry-After", String(settings.retryAfterSeconds)))
             return r
         }
-    }
-
-    struct Health: Codable {
-        var status: String
-        var role: String
-        var database: String
-        var reason: String?
     }
 
     /// The Prometheus exposition of this instance.
@@ -318,24 +387,25 @@ public final class GridService: Sendable {
         ])
     }
 
-    private func methodNotAllowed(_ allow: String) -> Response {
+    private func methodNotAllowed(_ allow: String) -> GridHTTPResponse {
         var r = error(405, "method_not_allowed", "use \(allow) on this endpoint")
-        r.headers[.allow] = allow
+        r.headers.append(("Allow", allow))
         return r
     }
 
-    private func error(_ status: Int, _ code: String, _ message: String) -> Response {
-        json(GridAPI.ErrorBody(error: code, message: message), status: status)
+    private func error(_ status: Int, _ code: String, _ message: String) -> GridHTTPResponse {
+        var w = GridJSON.ObjectWriter(capacity: 48 + code.utf8.count + message.utf8.count)
+        w.string("error", code)
+        w.string("message", message)
+        return json(w.finish(), status: status)
     }
 
-    private func json<T: Encodable>(_ value: T, status: Int = 200) -> Response {
-        let data = (try? Self.encoder.encode(value)) ?? Data("{\"error\":\"internal\",\"message\":\"encoding failed\"}".utf8)
-        return Response(status: .init(code: status), headers: [.contentType: Self.jsonType],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    private func json(_ body: [UInt8], status: Int = 200) -> GridHTTPResponse {
+        GridHTTPResponse(status: status, contentType: Self.jsonType, body: body)
     }
 
-    private func text(_ s: String, contentType: String) -> Response {
-        Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: s)))
+    private func text(_ s: String, contentType: String) -> GridHTTPResponse {
+        GridHTTPResponse(status: 200, contentType: contentType, body: Array(s.utf8))
     }
 }
 

@@ -122,12 +122,18 @@ public final class GridStore: Sendable {
         let key = MappingKey(dn: dn.text, fqan: fqan.description)
         let hit = cache.lookup(key)
         if let v = hit.value { return v }
-        let (mapping, cacheable) = try await resolve(dn: dn, fqan: fqan)
-        if cacheable { cache.insert(key, mapping, epoch: hit.epoch) }
+        return try await resolve(dn: dn, fqan: fqan, key: key, epoch: hit.epoch)
+    }
+
+    /// The cache-miss half of ``map(dn:fqan:)``: resolves from the database and caches the answer if it is
+    /// cacheable and no invalidation happened since the lookup that returned `epoch`.
+    public func resolve(dn: DistinguishedName, fqan: FQAN, key: MappingKey, epoch: UInt64) async throws -> GUMSMapping {
+        let (mapping, cacheable) = try await resolveFromDB(dn: dn, fqan: fqan)
+        if cacheable { cache.insert(key, mapping, epoch: epoch) }
         return mapping
     }
 
-    private func resolve(dn: DistinguishedName, fqan: FQAN) async throws -> (GUMSMapping, Bool) {
+    private func resolveFromDB(dn: DistinguishedName, fqan: FQAN) async throws -> (GUMSMapping, Bool) {
         let fallbacks = fqan.fallbacks
         let marks = Array(repeating: "?", count: fallbacks.count).joined(separator: ",")
         // One round trip: membership, mapping rules, and this DN's existing leases.

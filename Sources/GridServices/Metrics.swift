@@ -16,6 +16,15 @@ public final class ServiceMetrics: Sendable {
         var buckets = [UInt64](repeating: 0, count: ServiceMetrics.bucketBounds.count)
         var count: UInt64 = 0
         var sum: Double = 0
+
+        mutating func record(_ seconds: Double) {
+            count += 1
+            sum += seconds
+            for (i, bound) in ServiceMetrics.bucketBounds.enumerated() where seconds <= bound {
+                buckets[i] += 1
+                break
+            }
+        }
     }
 
     private struct State {
@@ -33,14 +42,8 @@ public final class ServiceMetrics: Sendable {
     public func record(endpoint: String, status: Int, seconds: Double) {
         state.withLock { s in
             s.requests[Key(endpoint: endpoint, status: status), default: 0] += 1
-            var h = s.latency[endpoint] ?? Histogram()
-            h.count += 1
-            h.sum += seconds
-            for (i, bound) in Self.bucketBounds.enumerated() where seconds <= bound {
-                h.buckets[i] += 1
-                break
-            }
-            s.latency[endpoint] = h
+            // In place: copying the histogram out and back would copy its bucket array on every request.
+            s.latency[endpoint, default: Histogram()].record(seconds)
         }
     }
 

@@ -88,22 +88,26 @@ public final class HTTPConnection {
     /// Sends `request` (complete bytes) and reads one response; returns the status and body.
     /// Reconnects once if a kept-alive connection turned out to be closed before any byte came back.
     public func roundTrip(_ request: [UInt8]) throws(CallFailure) -> (status: Int, body: ArraySlice<UInt8>) {
-        let r = try roundTripWithHead(request)
+        let r = try roundTrip(request, wantHead: false)
         return (r.status, r.body)
     }
 
     /// Like ``roundTrip(_:)`` but also returns the response head (status line and headers) as text.
     public func roundTripWithHead(_ request: [UInt8]) throws(CallFailure) -> (status: Int, head: String, body: ArraySlice<UInt8>) {
+        try roundTrip(request, wantHead: true)
+    }
+
+    private func roundTrip(_ request: [UInt8], wantHead: Bool) throws(CallFailure) -> (status: Int, head: String, body: ArraySlice<UInt8>) {
         let reused = fd >= 0
         do {
-            return try attempt(request)
+            return try attempt(request, wantHead: wantHead)
         } catch .closed where reused {
             close()
-            return try attempt(request)
+            return try attempt(request, wantHead: wantHead)
         }
     }
 
-    private func attempt(_ request: [UInt8]) throws(CallFailure) -> (status: Int, head: String, body: ArraySlice<UInt8>) {
+    private func attempt(_ request: [UInt8], wantHead: Bool) throws(CallFailure) -> (status: Int, head: String, body: ArraySlice<UInt8>) {
         if fd < 0 { try connect() }
         var sent = 0
         while sent < request.count {
@@ -118,8 +122,10 @@ public final class HTTPConnection {
         }
         // Read the head.
         var headEnd = -1
+        var scanned = 0
         while true {
-            if filled >= 4, let i = Self.find(buffer, filled) { headEnd = i; break }
+            if filled >= 4, let i = Self.find(buffer, from: scanned, filled) { headEnd = i; break }
+            scanned = max(0, filled - 3)
             try fill()
         }
         guard let (status, contentLength, closeAfter) = Self.parseHead(buffer, headEnd) else {
@@ -130,7 +136,7 @@ public final class HTTPConnection {
         let total = bodyStart + contentLength
         while filled < total { try fill() }
         let body = buffer[bodyStart..<total]
-        let head = String(decoding: buffer[0..<headEnd], as: UTF8.self)
+        let head = wantHead ? String(decoding: buffer[0..<headEnd], as: UTF8.self) : ""
         // Keep any pipelined surplus (none expected).
         if filled > total {
             buffer.replaceSubrange(0..<(filled - total), with: buffer[total..<filled])
@@ -152,38 +158,77 @@ public final class HTTPConnection {
         }
     }
 
-    private static func find(_ b: [UInt8], _ n: Int) -> Int? {
-        var i = 0
-        while i + 3 < n {
-            if b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { return i }
-            i += 1
+    private static func find(_ b: [UInt8], from start: Int, _ n: Int) -> Int? {
+        b.withUnsafeBufferPointer { p in
+            var i = start
+            while i + 3 < n {
+                if p[i + 3] != 10 { i += p[i + 3] == 13 ? 1 : 4; continue }
+                if p[i] == 13 && p[i + 1] == 10 && p[i + 2] == 13 { return i }
+                i += 1
+            }
+            return nil
         }
-        return nil
     }
 
     /// Parses "HTTP/1.1 200 OK" and the headers up to `end`: status, Content-Length (0 if absent), close.
+    /// Byte-level: no strings are built (this runs once per call on the client's core).
     static func parseHead(_ b: [UInt8], _ end: Int) -> (Int, Int, Bool)? {
-        let head = String(decoding: b[0..<end], as: UTF8.self)
-        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
-        guard !lines.isEmpty else { return nil }
-        let statusLine = lines.removeFirst().split(separator: " ")
-        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]) else { return nil }
-        var length = 0
-        var close = statusLine[0] == "HTTP/1.0"
-        for l in lines {
-            guard let colon = l.firstIndex(of: ":") else { continue }
-            let name = l[..<colon].lowercased()
-            let value = l[l.index(after: colon)...].trimmingPrefixSpaces()
-            if name == "content-length" { length = Int(value) ?? 0 }
-            else if name == "connection" { close = value.lowercased() == "close" }
-            else if name == "transfer-encoding" { return nil }  // the services never chunk; refuse rather than misparse
+        b.withUnsafeBufferPointer { p -> (Int, Int, Bool)? in
+            let end = min(end, p.count)
+            // "HTTP/1.x SSS"
+            guard end >= 12, p[0] == 0x48, p[1] == 0x54, p[2] == 0x54, p[3] == 0x50, p[4] == 0x2F, p[5] == 0x31, p[6] == 0x2E,
+                  p[8] == 0x20 else { return nil }
+            var status = 0
+            for i in 9..<12 {
+                guard p[i] >= 0x30 && p[i] <= 0x39 else { return nil }
+                status = status * 10 + Int(p[i] - 0x30)
+            }
+            guard end == 12 || p[12] == 0x20 || p[12] == 13 else { return nil }
+            var length = 0
+            var close = p[7] == 0x30  // HTTP/1.0
+            // Each header line: NAME ':' value CRLF.
+            var i = 12
+            while i < end && p[i] != 10 { i += 1 }
+            i += 1
+            while i < end {
+                var lineEnd = i
+                while lineEnd < end && p[lineEnd] != 13 && p[lineEnd] != 10 { lineEnd += 1 }
+                var colon = i
+                while colon < lineEnd && p[colon] != 0x3A { colon += 1 }
+                if colon < lineEnd {
+                    var v = colon + 1
+                    while v < lineEnd && (p[v] == 0x20 || p[v] == 0x09) { v += 1 }
+                    var ve = lineEnd
+                    while ve > v && (p[ve - 1] == 0x20 || p[ve - 1] == 0x09) { ve -= 1 }
+                    if Self.nameIs(p, i, colon, "content-length") {
+                        var n = 0
+                        for j in v..<ve {
+                            guard p[j] >= 0x30 && p[j] <= 0x39 else { n = 0; break }
+                            n = n * 10 + Int(p[j] - 0x30)
+                        }
+                        length = n
+                    } else if Self.nameIs(p, i, colon, "connection") {
+                        close = Self.nameIs(p, v, ve, "close")
+                    } else if Self.nameIs(p, i, colon, "transfer-encoding") {
+                        return nil  // the services never chunk; refuse rather than misparse
+                    }
+                }
+                i = lineEnd
+                while i < end && (p[i] == 13 || p[i] == 10) { i += 1 }
+            }
+            return (status, length, close)
         }
-        return (status, length, close)
     }
-}
 
-extension Substring {
-    fileprivate func trimmingPrefixSpaces() -> String {
-        String(self.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+    /// Whether bytes `from..<to` equal the lowercase ASCII `name`, ignoring case.
+    private static func nameIs(_ p: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int, _ name: StaticString) -> Bool {
+        guard to - from == name.utf8CodeUnitCount else { return false }
+        let n = name.utf8Start
+        for k in 0..<(to - from) {
+            var c = p[from + k]
+            if c >= 0x41 && c <= 0x5A { c += 0x20 }
+            if c != n[k] { return false }
+        }
+        return true
     }
 }

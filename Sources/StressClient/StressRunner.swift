@@ -45,11 +45,17 @@ public struct StressConfig: Sendable {
     public var staticPath: String
     /// Time-series slot width.
     public var slot: Duration
+    /// Closed loop: threads multiplexing the workers' connections (0 = one per CPU the client may run on).
+    public var clientThreads: Int = 0
+    /// Call k goes to the k-th (user, variant) in order instead of a random one: every GUMS (DN, FQAN)
+    /// key, or every user, once per pass (data sets up to the prebuild limit; else random as usual).
+    public var sweep: Bool
 
     /// Creates a config.
     public init(targets: [CallKind: (host: String, port: Int)], mix: [CallKind: Int], mode: Mode, maxRequests: Int,
                 maxDuration: Duration, timeoutMillis: Int = 2000, seed: UInt64 = 42, users: Int = 20_000,
-                staticPath: String = "/healthz", slot: Duration = .milliseconds(100)) {
+                staticPath: String = "/healthz", slot: Duration = .milliseconds(100), sweep: Bool = false) {
+        self.sweep = sweep
         self.targets = targets
         self.mix = mix
         self.mode = mode
@@ -134,20 +140,104 @@ public struct StressReport: Sendable, Codable {
 
 /// Runs a bounded stress test on worker threads (one blocking keep-alive connection each).
 public enum StressRunner {
-    /// Prebuilt HTTP requests, round-robin over users and kinds by a per-worker PRNG.
+    /// HTTP requests over users and kinds, picked by a per-worker PRNG. For data sets up to
+    /// ``prebuildLimit`` users every request is built once up front (the client's core then only copies
+    /// bytes to the socket); larger sets build each request on the fly. Both give the same requests for the
+    /// same PRNG state.
     struct RequestFactory: Sendable {
         let plan: SeedPlan
         let kinds: [CallKind]   // weighted, e.g. [gums, gums, saz]
         let config: StressConfig
+        /// Per kind (index = position in `CallKind.allCases`), per user, per variant: request bytes.
+        /// Variants: gums → one per FQAN of the user; voms → one; saz → [own CA, banned CA].
+        let prebuilt: [[[[UInt8]]]]?
+        let staticRequest: [UInt8]
+
+        /// Users up to which requests are prebuilt (20,000 users ≈ 15 MB).
+        static let prebuildLimit = 100_000
+
+        init(plan: SeedPlan, kinds: [CallKind], config: StressConfig) {
+            self.plan = plan
+            self.kinds = kinds
+            self.config = config
+            let staticTarget = config.targets[.static]
+            self.staticRequest = Array("GET \(config.staticPath) HTTP/1.1\r\nHost: \(staticTarget?.host ?? ""):\(staticTarget?.port ?? 0)\r\n\r\n".utf8)
+            if plan.users <= Self.prebuildLimit {
+                let used = Set(kinds)
+                var table: [[[[UInt8]]]] = Array(repeating: [], count: CallKind.allCases.count)
+                for (k, kind) in CallKind.allCases.enumerated() where used.contains(kind) && kind != .static {
+                    var perUser: [[[UInt8]]] = []
+                    perUser.reserveCapacity(plan.users)
+                    for i in 0..<plan.users {
+                        let user = plan.user(i)
+                        switch kind {
+                        case .gums: perUser.append(user.fqans.map { Self.request(kind, user, fqan: $0, ca: user.ca, config) })
+                        case .saz: perUser.append([Self.request(kind, user, fqan: "", ca: user.ca, config),
+                                                   Self.request(kind, user, fqan: "", ca: SeedPlan.bannedCA, config)])
+                        default: perUser.append([Self.request(kind, user, fqan: "", ca: user.ca, config)])
+                        }
+                    }
+                    table[k] = perUser
+                }
+                self.prebuilt = table
+                var order: [(Int, Int, Int)] = []
+                if config.sweep {
+                    for (k, perUser) in table.enumerated() {
+                        for (u, variants) in perUser.enumerated() {
+                            // GUMS: every FQAN; SAZ: the user's own CA only; VOMS: one.
+                            let n = CallKind.allCases[k] == .gums ? variants.count : 1
+                            for v in 0..<n { order.append((k, u, v)) }
+                        }
+                    }
+                }
+                self.sweepOrder = order
+            } else {
+                self.prebuilt = nil
+                self.sweepOrder = []
+            }
+        }
+
+        /// The (kind, user, variant) visited by call k in a sweep, in order; empty when not sweeping.
+        let sweepOrder: [(Int, Int, Int)]
+
+        /// The request of call number `k` (a sweep's k-th entry), else a random one from `rng`.
+        func make(_ rng: inout SplitMix64, call k: Int) -> (CallKind, [UInt8]) {
+            if !sweepOrder.isEmpty, let prebuilt {
+                let (kind, u, v) = sweepOrder[k % sweepOrder.count]
+                return (CallKind.allCases[kind], prebuilt[kind][u][v])
+            }
+            return make(&rng)
+        }
 
         func make(_ rng: inout SplitMix64) -> (CallKind, [UInt8]) {
             let kind = kinds[Int(rng.next() % UInt64(kinds.count))]
+            if kind == .static { return (kind, staticRequest) }
+            let i = Int(rng.next() % UInt64(plan.users))
+            if let prebuilt {
+                let variants = prebuilt[CallKind.allCases.firstIndex(of: kind)!][i]
+                switch kind {
+                case .gums: return (kind, variants[Int(rng.next() % UInt64(variants.count))])
+                case .saz: return (kind, variants[rng.next() % 200 == 0 ? 1 : 0])
+                default: return (kind, variants[0])
+                }
+            }
+            let user = plan.user(i)
+            switch kind {
+            case .gums:
+                let f = user.fqans[Int(rng.next() % UInt64(user.fqans.count))]
+                return (kind, Self.request(kind, user, fqan: f, ca: user.ca, config))
+            case .saz:
+                let ca = rng.next() % 200 == 0 ? SeedPlan.bannedCA : user.ca
+                return (kind, Self.request(kind, user, fqan: "", ca: ca, config))
+            default:
+                return (kind, Self.request(kind, user, fqan: "", ca: user.ca, config))
+            }
+        }
+
+        /// The complete HTTP request of one call.
+        static func request(_ kind: CallKind, _ user: SeedPlan.User, fqan: String, ca: String, _ config: StressConfig) -> [UInt8] {
             let target = config.targets[kind]!
             let host = "\(target.host):\(target.port)"
-            if kind == .static {
-                return (kind, Array("GET \(config.staticPath) HTTP/1.1\r\nHost: \(host)\r\n\r\n".utf8))
-            }
-            let user = plan.user(Int(rng.next() % UInt64(plan.users)))
             let body: String
             let path: String
             switch kind {
@@ -156,15 +246,13 @@ public enum StressRunner {
                 body = "{\"dn\":\(Self.quote(user.dn))}"
             case .gums:
                 path = "/gums/map"
-                let f = user.fqans[Int(rng.next() % UInt64(user.fqans.count))]
-                body = "{\"dn\":\(Self.quote(user.dn)),\"fqan\":\(Self.quote(f))}"
+                body = "{\"dn\":\(Self.quote(user.dn)),\"fqan\":\(Self.quote(fqan))}"
             default:
                 path = "/saz/authorize"
-                let ca = rng.next() % 200 == 0 ? SeedPlan.bannedCA : user.ca
                 body = "{\"dn\":\(Self.quote(user.dn)),\"ca\":\(Self.quote(ca)),\"fqans\":[\(user.fqans.map(Self.quote).joined(separator: ","))]}"
             }
             let bytes = Array(body.utf8)
-            return (kind, Array("POST \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\nContent-Length: \(bytes.count)\r\n\r\n".utf8) + bytes)
+            return Array("POST \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\nContent-Length: \(bytes.count)\r\n\r\n".utf8) + bytes
         }
 
         static func quote(_ s: String) -> String {
@@ -191,22 +279,38 @@ public enum StressRunner {
         case .closed(let w): (w, nil)
         case .open(let r, let c): (c, r)
         }
-        let counter = Atomic<Int>(0)
-        let stop = Atomic<Bool>(false)
+        let control = RunControl()
         let results = Mutex<[[CallSample]]>([])
         let t0 = DispatchTime.now().uptimeNanoseconds
         let c = config.maxDuration.components
         let deadline = t0 + UInt64(c.seconds) * 1_000_000_000 + UInt64(c.attoseconds / 1_000_000_000)
         let group = DispatchGroup()
-        for w in 0..<threads {
+        if case .closed(let workers) = config.mode {
+            // Closed loop: the workers' connections multiplexed with poll(2), one thread per CPU.
+            let loops = max(1, min(workers, config.clientThreads > 0 ? config.clientThreads : allowedCPUCount()))
+            for l in 0..<loops {
+                let first = workers * l / loops, count = workers * (l + 1) / loops - first
+                group.enter()
+                let thread = Thread {
+                    let loop = PollLoop(factory: factory, config: config, first: first, count: count, control: control,
+                                        t0: t0, deadline: deadline)
+                    let samples = loop.run()
+                    results.withLock { $0.append(samples) }
+                    group.leave()
+                }
+                thread.stackSize = 1 << 20
+                thread.start()
+            }
+        }
+        for w in 0..<threads where rate != nil {
             group.enter()
             let thread = Thread {
                 var samples: [CallSample] = []
                 samples.reserveCapacity(min(config.maxRequests / threads + 16, 1 << 20))
                 var rng = SplitMix64(seed: config.seed &+ UInt64(w) &* 0x9E37_79B9)
-                var conns: [CallKind: HTTPConnection] = [:]
-                while !stop.load(ordering: .relaxed) {
-                    let k = counter.wrappingAdd(1, ordering: .relaxed).oldValue
+                var conns = [HTTPConnection?](repeating: nil, count: CallKind.allCases.count)
+                while !control.stop.load(ordering: .relaxed) {
+                    let k = control.counter.wrappingAdd(1, ordering: .relaxed).oldValue
                     if k >= config.maxRequests { break }
                     var start = DispatchTime.now().uptimeNanoseconds
                     if let rate {
@@ -221,10 +325,14 @@ public enum StressRunner {
                     } else if start >= deadline {
                         break
                     }
-                    let (kind, request) = factory.make(&rng)
-                    let target = config.targets[kind]!
-                    let conn = conns[kind] ?? HTTPConnection(host: target.host, port: target.port, timeoutMillis: config.timeoutMillis)
-                    conns[kind] = conn
+                    let (kind, request) = factory.make(&rng, call: k)
+                    let slot = CallKind.allCases.firstIndex(of: kind)!
+                    let conn: HTTPConnection
+                    if let c = conns[slot] { conn = c } else {
+                        let target = config.targets[kind]!
+                        conn = HTTPConnection(host: target.host, port: target.port, timeoutMillis: config.timeoutMillis)
+                        conns[slot] = conn
+                    }
                     var failure: String?
                     do throws(CallFailure) {
                         let (status, _) = try conn.roundTrip(request)
@@ -240,7 +348,7 @@ public enum StressRunner {
                     samples.append(CallSample(endNanos: end - t0, latencyNanos: end &- start, failure: failure))
                     if end >= deadline { break }
                 }
-                for conn in conns.values { conn.close() }
+                for conn in conns { conn?.close() }
                 results.withLock { $0.append(samples) }
                 group.leave()
             }
@@ -250,13 +358,13 @@ public enum StressRunner {
         // Bounded wait: the deadline plus one call timeout; then tell stragglers to stop.
         let waitNanos = deadline - t0 + UInt64(config.timeoutMillis) * 2_000_000 + 1_000_000_000
         if group.wait(timeout: .now() + .nanoseconds(Int(waitNanos))) == .timedOut {
-            stop.store(true, ordering: .relaxed)
+            control.stop.store(true, ordering: .relaxed)
             _ = group.wait(timeout: .now() + .milliseconds(config.timeoutMillis + 1000))
         }
         let end = DispatchTime.now().uptimeNanoseconds
         let all = results.withLock { $0.flatMap { $0 } }
         return report(all, config: config, threads: threads, rate: rate, durationNanos: end - t0,
-                      stoppedBy: counter.load(ordering: .relaxed) >= config.maxRequests ? "max-requests" : "max-duration")
+                      stoppedBy: control.counter.load(ordering: .relaxed) >= config.maxRequests ? "max-requests" : "max-duration")
     }
 
     /// Builds the report from raw samples (pure; used by tests too).

@@ -3,9 +3,9 @@
 import ArgumentParser
 import Foundation
 import GridServices
-import Hummingbird
 import Logging
 import MariaDB
+import ServiceLifecycle
 
 struct DBOptions: ParsableArguments {
     @Option(help: "Ring nodes, in preference order: HOST:PORT[,HOST:PORT].")
@@ -68,6 +68,8 @@ struct Serve: AsyncParsableCommand {
     var pollMillis: Int = 500
     @Option(name: .customLong("max-body"), help: "Largest request body in bytes.")
     var maxBody: Int = 16 * 1024
+    @Option(help: "Event loop threads (0 = one per CPU this process may run on, e.g. 1 under 'taskset -c 0').")
+    var threads: Int = 0
 
     func run() async throws {
         guard let role = GridRole(rawValue: role) else { throw ValidationError("--role must be voms, gums or saz, got '\(role)'") }
@@ -81,11 +83,12 @@ struct Serve: AsyncParsableCommand {
             settings: GridServerSettings(role: role, maxInFlight: maxInFlight, maxBodyBytes: maxBody, sazMode: mode,
                                          pollInterval: .milliseconds(pollMillis)),
             store: store, logger: logger)
-        let app = service.application(host: host, port: port) { bound in
+        guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
+        let app = service.application(host: host, port: port, threads: threads) { bound in
             print("gridsvc \(role.rawValue) listening on \(host):\(bound)")
             fflush(nil)
         }
-        try await app.runService()
+        try await ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
         await db.shutdown()
     }
 }
@@ -138,21 +141,21 @@ struct Seed: AsyncParsableCommand {
 
 struct Static: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve a trivial static JSON answer on every path (a baseline to show the stress client is not the bottleneck).")
+        abstract: "Serve a trivial static JSON answer on every path with the same HTTP stack as the services (a baseline to show the stress client is not the bottleneck).")
     @Option(help: "ADDR:PORT to listen on.")
     var listen: String = "127.0.0.1:8079"
+    @Option(help: "Event loop threads (0 = one per CPU this process may run on).")
+    var threads: Int = 0
 
     func run() async throws {
         let (host, port) = try parseListen(listen)
-        let app = Application(
-            responder: CallbackResponder<BasicRequestContext> { _, _ in
-                Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"ok\":true}")))
-            },
-            configuration: .init(address: .hostname(host, port: port), serverName: "gridsvc-static"),
-            onServerRunning: { ch in
-                print("gridsvc static listening on \(host):\(ch.localAddress?.port ?? port)")
+        let logger = Logger(label: "gridsvc.static")
+        let app = GridHTTPServer(
+            host: host, port: port, threads: threads, maxBodyBytes: 16 * 1024, responder: StaticJSONResponder(), logger: logger,
+            onRunning: { bound in
+                print("gridsvc static listening on \(host):\(bound)")
                 fflush(nil)
             })
-        try await app.runService()
+        try await ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }
 }

@@ -38,6 +38,8 @@ struct TandemStress: ParsableCommand {
     var series: String?
     @Flag(help: "Print the full report as JSON instead of the summary.")
     var json = false
+    @Flag(help: "Visit every user (and each of a user's FQANs for GUMS) once, in order, instead of at random; with --max-requests equal to the number of keys this warms a cache completely.")
+    var sweep = false
 
     func run() throws {
         var targets: [CallKind: (host: String, port: Int)] = [:]
@@ -66,7 +68,7 @@ struct TandemStress: ParsableCommand {
             targets: targets, mix: weights,
             mode: rate.map { .open(rate: $0, connections: connections) } ?? .closed(workers: workers),
             maxRequests: maxRequests, maxDuration: .milliseconds(Int(duration * 1000)), timeoutMillis: timeoutMs,
-            seed: seed, users: users, staticPath: staticPath, slot: .milliseconds(max(1, slotMs)))
+            seed: seed, users: users, staticPath: staticPath, slot: .milliseconds(max(1, slotMs)), sweep: sweep)
         let report: StressReport
         do { report = try StressRunner.run(config) } catch { throw ValidationError("\(error)") }
         if let series {

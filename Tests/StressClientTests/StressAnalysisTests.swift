@@ -1,4 +1,5 @@
 import XCTest
+import GridServices
 @testable import StressClient
 
 final class StressAnalysisTests: XCTestCase {
@@ -91,6 +92,21 @@ final class StressRunnerLoopbackTests: XCTestCase {
         XCTAssertEqual(r.timeSeries.reduce(0) { $0 + $1.ok }, 2000)
     }
 
+    func testClosedLoopCountsRefusedConnectionsWithBackOffAndEndsOnTime() throws {
+        // The poll-loop driver: a dead port gives connect_refused, each worker waits 10 ms before retrying.
+        let port = try TinyHTTPServer.unusedPort()
+        let config = StressConfig(targets: [.static: ("127.0.0.1", port)], mix: [.static: 1], mode: .closed(workers: 3),
+                                  maxRequests: 1_000_000, maxDuration: .milliseconds(500), staticPath: "/x")
+        let start = Date()
+        let r = try StressRunner.run(config)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3)
+        XCTAssertEqual(r.successes, 0)
+        let refused = r.errors["connect_refused"] ?? 0
+        XCTAssertGreaterThan(refused, 0, "\(r.errors)")
+        XCTAssertLessThan(refused, 3 * 60, "back-off: at most ~50 attempts per worker in 0.5 s, got \(refused)")
+        XCTAssertEqual(r.stoppedBy, "max-duration")
+    }
+
     func testOpenLoopIsBoundedByDurationAndCountsRefusedConnections() throws {
         // Nothing listens on this port: every call fails fast with connect_refused, the run still ends on time.
         let port = try TinyHTTPServer.unusedPort()
@@ -103,5 +119,54 @@ final class StressRunnerLoopbackTests: XCTestCase {
         XCTAssertGreaterThan(r.errors["connect_refused"] ?? 0, 0, "\(r.errors)")
         XCTAssertEqual(r.stoppedBy, "max-duration")
         XCTAssertGreaterThanOrEqual(r.largestGapSeconds, 0.45)
+    }
+}
+
+final class RequestFactoryTests: XCTestCase {
+    private func config(sweep: Bool) -> StressConfig {
+        StressConfig(targets: [.gums: ("127.0.0.1", 1)], mix: [.gums: 1], mode: .closed(workers: 1), maxRequests: 1,
+                     maxDuration: .seconds(1), seed: 7, users: 50, sweep: sweep)
+    }
+
+    func testSweepVisitsEveryGUMSKeyOnceInOrderThenWraps() {
+        let plan = SeedPlan(seed: 7, users: 50)
+        let f = StressRunner.RequestFactory(plan: plan, kinds: [.gums], config: config(sweep: true))
+        let keys = (0..<50).flatMap { i in plan.user(i).fqans.map { (plan.user(i).dn, $0) } }
+        var rng = SplitMix64(seed: 1)
+        var bodies: [String] = []
+        for k in 0..<(keys.count + 1) {
+            let (kind, bytes) = f.make(&rng, call: k)
+            XCTAssertEqual(kind, .gums)
+            let text = String(decoding: bytes, as: UTF8.self)
+            bodies.append(String(text[text.range(of: "\r\n\r\n")!.upperBound...]))
+        }
+        XCTAssertEqual(Set(bodies.prefix(keys.count)).count, keys.count, "each key once")
+        for (body, (dn, fqan)) in zip(bodies, keys) {
+            XCTAssertTrue(body.contains(dn) && body.contains("\"fqan\":\"\(fqan)\""), body)
+        }
+        XCTAssertEqual(bodies.last, bodies.first, "wraps around")
+    }
+
+    func testPrebuiltRequestsEqualRequestsBuiltPerCall() {
+        let plan = SeedPlan(seed: 7, users: 50)
+        let cfg = StressConfig(targets: [.gums: ("127.0.0.1", 1), .saz: ("127.0.0.1", 2)], mix: [.gums: 1, .saz: 1],
+                               mode: .closed(workers: 1), maxRequests: 1, maxDuration: .seconds(1), seed: 7, users: 50)
+        let f = StressRunner.RequestFactory(plan: plan, kinds: [.gums, .saz], config: cfg)
+        XCTAssertNotNil(f.prebuilt)
+        var a = SplitMix64(seed: 3), b = SplitMix64(seed: 3)
+        for _ in 0..<500 {
+            let (kind, bytes) = f.make(&a)
+            // The same PRNG draws, built on the fly.
+            let k = [CallKind.gums, .saz][Int(b.next() % 2)]
+            let user = plan.user(Int(b.next() % 50))
+            let expected: [UInt8]
+            if k == .gums {
+                expected = StressRunner.RequestFactory.request(k, user, fqan: user.fqans[Int(b.next() % UInt64(user.fqans.count))], ca: user.ca, cfg)
+            } else {
+                expected = StressRunner.RequestFactory.request(k, user, fqan: "", ca: b.next() % 200 == 0 ? SeedPlan.bannedCA : user.ca, cfg)
+            }
+            XCTAssertEqual(kind, k)
+            XCTAssertEqual(bytes, expected)
+        }
     }
 }

@@ -1,0 +1,287 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// One HTTP request as the grid services see it: the body is collected (bounded) before the responder
+/// runs.
+public struct GridHTTPRequest: Sendable {
+    /// Method, e.g. `POST`.
+    public var method: String
+    /// Path without the query string.
+    public var path: String
+    /// `Content-Type` header, if any.
+    public var contentType: String?
+    /// `Content-Length` header, if any and numeric.
+    public var contentLength: Int?
+    /// The body (empty if none). Empty when ``bodyTooLarge``.
+    public var body: ByteBuffer
+    /// The body exceeded the server's limit; it was read and dropped.
+    public var bodyTooLarge: Bool
+
+    /// Creates a request (tests build these directly).
+    public init(method: String, path: String, contentType: String? = nil, contentLength: Int? = nil,
+                body: ByteBuffer = ByteBuffer(), bodyTooLarge: Bool = false) {
+        self.method = method
+        self.path = path
+        self.contentType = contentType
+        self.contentLength = contentLength
+        self.body = body
+        self.bodyTooLarge = bodyTooLarge
+    }
+}
+
+/// One HTTP answer: status, content type, body and extra headers (`Retry-After`, `Allow`).
+public struct GridHTTPResponse: Sendable {
+    /// Status code.
+    public var status: Int
+    /// `Content-Type`.
+    public var contentType: String
+    /// Body bytes.
+    public var body: [UInt8]
+    /// Extra headers.
+    public var headers: [(String, String)]
+
+    /// Creates a response.
+    public init(status: Int, contentType: String, body: [UInt8], headers: [(String, String)] = []) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
+    }
+
+    /// The value of header `name` (case-insensitive), including `Content-Type`.
+    public func header(_ name: String) -> String? {
+        if name.lowercased() == "content-type" { return contentType }
+        return headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+}
+
+/// The answer of a responder: ready now (answered on the event loop, no task hop), or work to do off the
+/// event loop (database calls).
+public enum GridHTTPReply: Sendable {
+    /// The response is ready.
+    case now(GridHTTPResponse)
+    /// Run this off the event loop; its result is the response.
+    case later(@Sendable () async -> GridHTTPResponse)
+}
+
+/// Answers requests. ``respond(_:)`` runs on an event loop thread and must not block: anything that waits
+/// goes into ``GridHTTPReply/later(_:)``.
+public protocol GridHTTPResponder: Sendable {
+    /// Answers one request.
+    func respond(_ request: GridHTTPRequest) -> GridHTTPReply
+}
+
+/// A fixed JSON answer on every path (`gridsvc static`): the baseline that shows what the HTTP stack and
+/// the stress client cost without any service logic.
+public struct StaticJSONResponder: GridHTTPResponder {
+    private let body: [UInt8]
+    /// Answers `body` with 200 to every request.
+    public init(body: String = "{\"ok\":true}") { self.body = Array(body.utf8) }
+    /// Always 200 with the fixed body.
+    public func respond(_ request: GridHTTPRequest) -> GridHTTPReply {
+        .now(GridHTTPResponse(status: 200, contentType: "application/json", body: body))
+    }
+}
+
+/// Number of CPUs this process may run on (its affinity mask, as set by `taskset`; read from the
+/// `Cpus_allowed` line of /proc/self/status), at least 1. Falls back to NIO's core count.
+public func allowedCPUCount() -> Int {
+    #if canImport(Glibc)
+    let fd = open("/proc/self/status", O_RDONLY)
+    if fd >= 0 {
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 4096) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        if let n = cpusAllowed(statusText: String(decoding: bytes, as: UTF8.self)), n > 0 { return n }
+    }
+    #endif
+    return max(1, System.coreCount)
+}
+
+/// The number of bits set in the `Cpus_allowed:` hex mask of a /proc/PID/status text (nil if absent).
+public func cpusAllowed(statusText: String) -> Int? {
+    for line in statusText.split(separator: "\n") where line.hasPrefix("Cpus_allowed:") {
+        var n = 0
+        for c in line.dropFirst("Cpus_allowed:".count) {
+            guard let v = c.hexDigitValue else { continue }
+            n += v.nonzeroBitCount
+        }
+        return n
+    }
+    return nil
+}
+
+/// The HTTP/1.1 server of gridsvc: SwiftNIO with keep-alive and pipelining, one event loop per allowed
+/// CPU. Requests the responder answers at once (GUMS cache hits, SAZ snapshot decisions, errors) are
+/// answered on the event loop without any task or thread hop; the rest run as tasks and are written back
+/// on the connection's event loop.
+///
+/// A ServiceLifecycle service: ``run()`` binds, calls `onRunning` with the bound port, runs the
+/// `background` services alongside, and returns after cancellation or graceful shutdown.
+public struct GridHTTPServer: Service {
+    let host: String
+    let port: Int
+    let threads: Int
+    let maxBodyBytes: Int
+    let responder: any GridHTTPResponder
+    let background: [any Service]
+    let beforeStart: @Sendable () async -> Void
+    let onRunning: @Sendable (Int) async -> Void
+    let logger: Logger
+
+    /// Creates the server (nothing binds until ``run()``). `threads` 0 means ``allowedCPUCount()``.
+    public init(host: String, port: Int, threads: Int = 0, maxBodyBytes: Int, responder: any GridHTTPResponder,
+                background: [any Service] = [], logger: Logger,
+                beforeStart: @escaping @Sendable () async -> Void = {},
+                onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
+        self.host = host
+        self.port = port
+        self.threads = threads > 0 ? threads : allowedCPUCount()
+        self.maxBodyBytes = maxBodyBytes
+        self.responder = responder
+        self.background = background
+        self.beforeStart = beforeStart
+        self.onRunning = onRunning
+        self.logger = logger
+    }
+
+    /// Serves until cancelled or gracefully shut down.
+    public func run() async throws {
+        await beforeStart()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let responder = self.responder, maxBody = self.maxBodyBytes
+        let channel: Channel
+        do {
+            channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(ChannelOptions.backlog, value: 1024)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withOutboundHeaderValidation: false)
+                        try channel.pipeline.syncOperations.addHandler(GridHTTPHandler(responder: responder, maxBody: maxBody))
+                    }
+                }
+                .bind(host: host, port: port).get()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        await onRunning(channel.localAddress?.port ?? port)
+        let background = self.background
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for s in background { tasks.addTask { try await s.run() } }
+                    tasks.addTask {
+                        try await withTaskCancellationHandler {
+                            try await channel.closeFuture.get()
+                        } onCancel: {
+                            channel.close(promise: nil)
+                        }
+                    }
+                    // The first to finish (the listener closing, or a failing background service) ends the server.
+                    defer { tasks.cancelAll() }
+                    _ = try await tasks.next()
+                }
+            }
+        } catch is CancellationError {
+        } catch {
+            try? await channel.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await channel.close()
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// Collects one request (head and bounded body) and hands it to the responder; writes the answer with
+/// `Content-Length`, keeping the connection open unless the client asked to close it.
+final class GridHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let responder: any GridHTTPResponder
+    private let maxBody: Int
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    private var tooLarge = false
+
+    init(responder: any GridHTTPResponder, maxBody: Int) {
+        self.responder = responder
+        self.maxBody = maxBody
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            body = nil
+            tooLarge = false
+            if let len = h.headers.first(name: "content-length").flatMap({ Int($0) }), len > maxBody { tooLarge = true }
+        case .body(var part):
+            guard !tooLarge else { return }
+            if body == nil { body = part } else { body!.writeBuffer(&part) }
+            if body!.readableBytes > maxBody {
+                tooLarge = true
+                body = nil
+            }
+        case .end:
+            guard let h = head else { return }
+            head = nil
+            let keepAlive = h.isKeepAlive
+            var path = h.uri
+            if let q = path.utf8.firstIndex(of: UInt8(ascii: "?")) { path = String(path[..<q]) }
+            let request = GridHTTPRequest(
+                method: h.method.rawValue, path: path, contentType: h.headers.first(name: "content-type"),
+                contentLength: h.headers.first(name: "content-length").flatMap { Int($0) },
+                body: body ?? ByteBuffer(), bodyTooLarge: tooLarge)
+            body = nil
+            let isHead = h.method == .HEAD
+            switch responder.respond(request) {
+            case .now(let r):
+                write(context: context, r, keepAlive: keepAlive, isHead: isHead)
+            case .later(let work):
+                let promise = context.eventLoop.makePromise(of: GridHTTPResponse.self)
+                promise.completeWithTask(work)
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                promise.futureResult.whenSuccess { r in
+                    let (handler, context) = bound.value
+                    handler.write(context: context, r, keepAlive: keepAlive, isHead: isHead)
+                }
+            }
+        }
+    }
+
+    private func write(context: ChannelHandlerContext, _ r: GridHTTPResponse, keepAlive: Bool, isHead: Bool) {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(3 + r.headers.count)
+        headers.add(name: "Content-Type", value: r.contentType)
+        headers.add(name: "Content-Length", value: String(r.body.count))
+        for (n, v) in r.headers { headers.add(name: n, value: v) }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: r.status), headers: headers))), promise: nil)
+        if !r.body.isEmpty, !isHead {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: r.body)))), promise: nil)
+        }
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,233 @@
+import Foundation
+import Logging
+import NIOCore
+import StressClient
+import XCTest
+@testable import GridServices
+
+final class GridJSONTests: XCTestCase {
+    private func parse(_ s: String) throws -> GridJSON.Value { try GridJSON.parse(Array(s.utf8)) }
+
+    func testParsesEveryValueKindAndSkipsWhitespace() throws {
+        let v = try parse(" {\"a\": \"x\", \"b\" : [1, -2.5e3, true, false, null], \"c\": {}} ")
+        XCTAssertEqual(v, .object([("a", .string("x")),
+                                   ("b", .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null])),
+                                   ("c", .object([]))]))
+    }
+
+    func testDecodesEscapesAndSurrogatePairs() throws {
+        XCTAssertEqual(try parse(#""a\"b\\c\/d\n\u00e9\ud83d\ude00""#), .string("a\"b\\c/d\né😀"))
+        XCTAssertEqual(try parse("\"/DC=org/CN=Jos\u{e9} M\u{fc}ller\""), .string("/DC=org/CN=José Müller"))
+    }
+
+    func testRejectsMalformedTextWithOffset() {
+        let bad = ["", "{", "{\"a\" 1}", "{\"a\":1,}", "[1 2]", "\"abc", "\"a\u{01}\"", "tru", "01", "1.", "{} x",
+                   #""\ud800""#, #""\x""#, String(repeating: "[", count: 40) + String(repeating: "]", count: 40)]
+        for b in bad {
+            XCTAssertThrowsError(try parse(b), b) { e in
+                XCTAssertTrue("\(e)".hasPrefix("invalid JSON at byte"), "\(e)")
+            }
+        }
+        XCTAssertThrowsError(try GridJSON.parse([0x22, 0xFF, 0x22]), "invalid UTF-8")
+    }
+
+    func testWriterEscapesLikeJSONEncoderWithoutEscapingSlashes() throws {
+        var w = GridJSON.ObjectWriter()
+        w.string("dn", "/DC=org/CN=Jane \"J\" Doe\\\n\u{1}é")
+        w.int("slice", -2)
+        w.strings("fqans", ["/cms", "/cms/uscms"])
+        let bytes = w.finish()
+        XCTAssertEqual(String(decoding: bytes, as: UTF8.self),
+                       #"{"dn":"/DC=org/CN=Jane \"J\" Doe\\\n\u0001é","slice":-2,"fqans":["/cms","/cms/uscms"]}"#)
+        // Round trip through Foundation's decoder and ours.
+        struct Shape: Decodable { var dn: String; var slice: Int; var fqans: [String] }
+        let d = try JSONDecoder().decode(Shape.self, from: Data(bytes))
+        XCTAssertEqual(d.dn, "/DC=org/CN=Jane \"J\" Doe\\\n\u{1}é")
+        XCTAssertEqual(try GridJSON.parse(bytes), .object([("dn", .string(d.dn)), ("slice", .number("-2")),
+                                                           ("fqans", .array([.string("/cms"), .string("/cms/uscms")]))]))
+    }
+
+    func testTypedAccessGivesTheServiceErrorCodes() throws {
+        func obj(_ s: String) throws -> GridJSONObject { try Array(s.utf8).withUnsafeBytes { try GridJSONObject(body: $0) } }
+        func code(_ f: () throws -> Any) -> String? {
+            do { _ = try f(); return nil } catch let e as GridError { return e.code } catch { return "\(error)" }
+        }
+        let o = try obj(#"{"dn":"/CN=x","n":5,"ca":null,"fqans":["/a",3],"dn2":"y","dn2":"z"}"#)
+        XCTAssertEqual(try o.string("dn"), "/CN=x")
+        XCTAssertEqual(try o.string("dn2"), "z", "last duplicate wins")
+        XCTAssertNil(try o.optionalString("ca"))
+        XCTAssertNil(try o.optionalString("absent"))
+        XCTAssertEqual(code { try o.string("fqan") }, "missing_field")
+        XCTAssertEqual(code { try o.string("n") }, "bad_field")
+        XCTAssertEqual(code { try o.string("ca") }, "bad_field", "null for a required string")
+        XCTAssertEqual(code { try o.optionalStrings("fqans") }, "bad_field")
+        XCTAssertEqual(code { try obj("[1]") }, "malformed_json")
+        XCTAssertEqual(code { try obj("{not json") }, "malformed_json")
+    }
+}
+
+/// The request handling of GridService without a database: every request here is answered before any
+/// database call (routing, validation, admission, SAZ snapshot not loaded, /metrics).
+final class GridServiceHandlingTests: XCTestCase {
+    private func service(_ role: GridRole, maxInFlight: Int = 4, sazMode: SAZMode = .db) -> GridService {
+        // Port 9 (discard) on loopback: never contacted by these requests.
+        let db = DatabaseCluster(endpoints: [DatabaseEndpoint(host: "127.0.0.1", port: 9)], user: "u", password: "p",
+                                 database: "grid", maxConnections: 1)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return GridService(settings: GridServerSettings(role: role, maxInFlight: maxInFlight, maxBodyBytes: 1024, sazMode: sazMode),
+                           store: GridStore(db: db, cacheCapacity: 100), logger: logger)
+    }
+
+    private func post(_ path: String, _ json: String, contentType: String? = "application/json") -> GridHTTPRequest {
+        let bytes = Array(json.utf8)
+        return GridHTTPRequest(method: "POST", path: path, contentType: contentType, contentLength: bytes.count,
+                               body: ByteBuffer(bytes: bytes))
+    }
+
+    private func errorCode(_ r: GridHTTPResponse) -> String? {
+        (try? JSONDecoder().decode(GridAPI.ErrorBody.self, from: Data(r.body)))?.error
+    }
+
+    func testBadRequestsGetTheirStatusAndJSONErrorWithoutTouchingTheDatabase() async {
+        let s = service(.gums)
+        let dn = "/DC=org/DC=example/CN=Jane Doe 1"
+        let cases: [(GridHTTPRequest, Int, String)] = [
+            (post("/gums/map", #"{"dn":"CN=no slash","fqan":"/cms"}"#), 400, "malformed_dn"),
+            (post("/gums/map", #"{"dn":"\#(dn)","fqan":"cms"}"#), 400, "malformed_fqan"),
+            (post("/gums/map", #"{"dn":"\#(dn)"}"#), 400, "missing_field"),
+            (post("/gums/map", #"{"dn": 42, "fqan": "/cms"}"#), 400, "bad_field"),
+            (post("/gums/map", "{not json"), 400, "malformed_json"),
+            (post("/gums/map", #"["dn"]"#), 400, "malformed_json"),
+            (GridHTTPRequest(method: "POST", path: "/gums/map", contentType: "application/json", contentLength: 5000), 413, "body_too_large"),
+            (GridHTTPRequest(method: "POST", path: "/gums/map", contentType: "application/json", bodyTooLarge: true), 413, "body_too_large"),
+            (post("/gums/map", #"{"dn":"\#(dn)","fqan":"/cms"}"#, contentType: "text/plain"), 415, "unsupported_media_type"),
+            (post("/gums/map", #"{"dn":"\#(dn)","fqan":"/cms"}"#, contentType: nil), 415, "unsupported_media_type"),
+            (GridHTTPRequest(method: "GET", path: "/gums/map"), 405, "method_not_allowed"),
+            (post("/saz/authorize", "{}"), 404, "not_found"),
+            (GridHTTPRequest(method: "POST", path: "/healthz"), 405, "method_not_allowed"),
+        ]
+        for (req, status, code) in cases {
+            let r = await s.handle(req)
+            XCTAssertEqual(r.status, status, "\(code): \(String(decoding: r.body, as: UTF8.self))")
+            XCTAssertEqual(r.contentType, "application/json", code)
+            XCTAssertEqual(errorCode(r), code, String(decoding: r.body, as: UTF8.self))
+        }
+        XCTAssertEqual(s.gate.current, 0, "every admitted request left the gate")
+        XCTAssertEqual(s.metrics.count(status: 400), 6)
+        XCTAssertEqual(s.metrics.count(status: 405), 2)
+        let get = await s.handle(GridHTTPRequest(method: "GET", path: "/gums/map"))
+        XCTAssertEqual(get.header("Allow"), "POST")
+        // Content types with parameters and other cases are accepted.
+        XCTAssertTrue(GridService.isJSONType("Application/JSON; charset=utf-8"))
+        XCTAssertFalse(GridService.isJSONType("application/jso"))
+    }
+
+    func testSnapshotSAZAnswers503NotReadyUntilBanListsLoad() async {
+        let s = service(.saz, sazMode: .snapshot)
+        let r = await s.handle(post("/saz/authorize", #"{"dn":"/DC=org/CN=Jane Doe 1","fqans":["/cms"]}"#))
+        XCTAssertEqual(r.status, 503)
+        XCTAssertEqual(errorCode(r), "not_ready")
+        XCTAssertEqual(r.header("Retry-After"), "1")
+    }
+
+    func testGUMSCacheHitIsAnsweredAtOnceWithTheCachedMapping() async throws {
+        let s = service(.gums)
+        let dn = "/DC=org/DC=example/CN=Jane Doe 1"
+        let key = MappingKey(dn: dn, fqan: "/cms/uscms")
+        let epoch = s.store.cache.lookup(key).epoch
+        s.store.cache.insert(key, GUMSMapping(account: "uscms0042", kind: "pool", matchedFQAN: "/cms/uscms", slice: 2), epoch: epoch)
+        // Role=NULL normalises to the cached key; the answer needs no database (port 9 would fail).
+        guard case .now(let r) = s.respond(post("/gums/map", #"{"dn":"\#(dn)","fqan":"/cms/uscms/Role=NULL"}"#)) else {
+            return XCTFail("a cache hit must be answered on the event loop")
+        }
+        XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self))
+        let a = try JSONDecoder().decode(GridAPI.GUMSResponse.self, from: Data(r.body))
+        XCTAssertEqual(a.account, "uscms0042")
+        XCTAssertEqual(a.fqan, "/cms/uscms")
+        XCTAssertEqual(a.slice, 2)
+        XCTAssertEqual(a.dn, dn)
+        XCTAssertEqual(s.gate.current, 0)
+    }
+
+    func testAdmissionGateFullAnswers503OverloadedAtOnce() async {
+        let s = service(.gums, maxInFlight: 1)
+        XCTAssertTrue(s.gate.tryEnter())
+        let r = await s.handle(post("/gums/map", #"{"dn":"/DC=org/CN=Jane Doe 1","fqan":"/cms"}"#))
+        s.gate.leave()
+        XCTAssertEqual(r.status, 503)
+        XCTAssertEqual(errorCode(r), "overloaded")
+        XCTAssertEqual(r.header("Retry-After"), "1")
+        XCTAssertEqual(s.gate.rejected, 1)
+    }
+
+    func testMetricsEndpointIsPrometheusText() async {
+        let s = service(.gums)
+        _ = await s.handle(post("/gums/map", "{"))
+        let r = await s.handle(GridHTTPRequest(method: "GET", path: "/metrics"))
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.contentType, "text/plain; version=0.0.4")
+        let text = String(decoding: r.body, as: UTF8.self)
+        XCTAssertTrue(text.contains("gridsvc_requests_total{endpoint=\"/gums/map\",status=\"400\"} 1\n"), text)
+        XCTAssertTrue(text.contains("gridsvc_gums_cache_capacity 100\n"), text)
+    }
+
+    func testCpusAllowedCountsMaskBits() {
+        XCTAssertEqual(cpusAllowed(statusText: "Name:\tx\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n"), 2)
+        XCTAssertEqual(cpusAllowed(statusText: "Cpus_allowed:\tff,00000001\n"), 9)
+        XCTAssertNil(cpusAllowed(statusText: "Name:\tx\n"))
+        XCTAssertGreaterThanOrEqual(allowedCPUCount(), 1)
+    }
+}
+
+/// The NIO server over real loopback sockets: keep-alive, pipelined requests, HEAD, Connection: close,
+/// a body over the limit, and work done off the event loop.
+final class GridHTTPServerTests: XCTestCase {
+    struct Echo: GridHTTPResponder {
+        func respond(_ request: GridHTTPRequest) -> GridHTTPReply {
+            if request.path == "/slow" {
+                return .later {
+                    try? await Task.sleep(for: .milliseconds(20))
+                    return GridHTTPResponse(status: 202, contentType: "text/plain", body: Array("later".utf8), headers: [("Retry-After", "7")])
+                }
+            }
+            let text = "\(request.method) \(request.path) \(request.body.readableBytes) \(request.bodyTooLarge)"
+            return .now(GridHTTPResponse(status: 200, contentType: "text/plain", body: Array(text.utf8)))
+        }
+    }
+
+    func testServesKeepAliveNowAndLaterAnswersAndBoundsBodies() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let (stream, cont) = AsyncStream<Int>.makeStream()
+        let server = GridHTTPServer(host: "127.0.0.1", port: 0, threads: 1, maxBodyBytes: 64, responder: Echo(), logger: logger,
+                                    onRunning: { cont.yield($0); cont.finish() })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            var it = stream.makeAsyncIterator()
+            guard let port = await it.next() else { return XCTFail("server did not start") }
+            let calls: [ParallelCaller.Call] = [
+                .get(port: port, path: "/a?x=1"),
+                .post(port: port, path: "/b", json: "{\"k\":1}"),
+                .post(port: port, path: "/c", json: String(repeating: "x", count: 100)),
+                .get(port: port, path: "/slow"),
+                .get(port: port, path: "/d"),
+            ]
+            let answers = await ParallelCaller.runAsync(calls, concurrency: 1)
+            XCTAssertEqual(answers.map(\.status), [200, 200, 200, 202, 200], answers.map { $0.failure ?? "" }.joined())
+            XCTAssertEqual(answers.map(\.body), ["GET /a 0 false", "POST /b 7 false", "POST /c 0 true", "later", "GET /d 0 false"])
+            XCTAssertEqual(answers[3].header("Retry-After"), "7")
+            XCTAssertEqual(answers[0].header("Content-Length"), "14")
+            // Many connections at once, all answered.
+            let many = await ParallelCaller.runAsync((0..<200).map { _ in ParallelCaller.Call.get(port: port, path: "/slow") }, concurrency: 50)
+            XCTAssertEqual(many.filter { $0.status == 202 }.count, 200)
+            // Connection: close is honoured.
+            let close = ParallelCaller.Call(host: "127.0.0.1", port: port,
+                                            request: Array("GET /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+            let closed = await ParallelCaller.runAsync([close], concurrency: 1)
+            XCTAssertEqual(closed.first?.status, 200)
+            XCTAssertEqual(closed.first?.header("Connection"), "close")
+            group.cancelAll()
+        }
+    }
+}
