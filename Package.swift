@@ -166,7 +166,7 @@ let daemonTargets: [Target] = [
     .target(
         name: "HealthCheck",
         dependencies: [
-            "Topology", "MariaDB", "Digest", "RingHealth",
+            "Topology", "MariaDB", "Digest", "RingHealth", "CTandemOpenSSL",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             // Non-blocking sockets for the checks. swift-nio is already in the graph through
@@ -201,6 +201,12 @@ let daemonTargets: [Target] = [
         dependencies: ["HealthCheck", "Topology", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
         path: "Sources/Benchmarks/HealthBench",
         swiftSettings: swift6),
+    // The system OpenSSL (Debian libssl-dev) for HTTPS checks: client handshake over memory BIOs.
+    // A system library costs no C build, unlike swift-nio-ssl's bundled BoringSSL.
+    .systemLibrary(
+        name: "CTandemOpenSSL",
+        pkgConfig: "openssl",
+        providers: [.apt(["libssl-dev"])]),
     // Pure judgement of a MariaDB replication ring from heartbeats and slave status (no I/O).
     .target(name: "RingHealth", swiftSettings: swift6),
     .testTarget(name: "RingHealthTests", dependencies: ["RingHealth"], swiftSettings: swift6),

@@ -1,6 +1,7 @@
 import HealthCheck
 import IPVS
 import Prometheus
+import RingHealth
 import VRRPTransport
 
 /// The daemon's Prometheus metrics (swift-prometheus), all prefixed `tandem_`.
@@ -70,6 +71,14 @@ public final class DaemonMetrics: Sendable {
             descriptor: .init(metricName: "tandem_member_up", unitName: "", helpText: "1 when the member passes its checks"),
             labels: [("service", service), ("member", member)]
         ).set(to: up ? 1.0 : 0.0)
+    }
+
+    /// The ring monitor's gauges (`tandem_ring_*`, see `RingReport.metrics`), refreshed at each scrape.
+    public func ring(_ samples: [RingMetricSample]) {
+        for s in samples {
+            registry.makeGauge(descriptor: .init(metricName: s.name, unitName: "", helpText: "Database ring health"),
+                               labels: s.labels).set(to: s.value)
+        }
     }
 
     /// A reload attempt.

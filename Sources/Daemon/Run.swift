@@ -75,8 +75,33 @@ public enum DaemonRunner {
                 throw DaemonStartError(description: "cannot open the kernel's IPVS table: \(error) (use --dry-run-kernel to run without one)")
             }
         }
+        // The database ring monitor (docs/database.md, "Ring health"): when the topology has a ring that a
+        // service checks with a `mariadb` check, one heartbeat monitor judges every node, and those checks
+        // report its verdicts. A ring nobody checks gets no monitor (and a notice).
+        let ringChecked = topology.services.contains { s in
+            if case .mariadb = s.check.kind { return s.members.contains { topology.database?.members.contains($0.vm) ?? false } }
+            return false
+        }
+        if topology.database != nil && !ringChecked {
+            logger.notice("the database ring has no service with a mariadb check: no ring monitor runs")
+        }
+        let ring: RingMonitor?
+        if ringChecked {
+            var ringLogger = logger
+            ringLogger[metadataKey: "component"] = "ring"
+            do {
+                ring = try RingMonitorConfig.from(topology: topology, monitorName: o.node).map { try RingMonitor(config: $0, logger: ringLogger) }
+            } catch {
+                await ipvs?.shutdown()
+                throw DaemonStartError(description: "\(o.topologyPath): the database ring monitor cannot start: \(error)")
+            }
+        } else {
+            ring = nil
+        }
+        let monitors = ring.map { [$0] } ?? []
         let daemon = TandemDaemon(topology: topology, topologyFile: o.topologyPath, node: o.node, kernel: kernel,
-                                  dryRun: o.dryRunKernel, clock: ContinuousClock(), seed: o.seed, logger: logger)
+                                  dryRun: o.dryRunKernel, clock: ContinuousClock(), seed: o.seed, logger: logger,
+                                  makeChecker: { RingCheckerFactory.make($0, monitors: monitors) })
         // The director half is built (sockets opened, flags checked) before the first reconcile, so a
         // bad VRRP setting stops tandemd before it touches anything.
         let director: DirectorRuntime?
@@ -85,11 +110,13 @@ public enum DaemonRunner {
             throw error
         }
         try await daemon.start()
-        let app = StatusAPI.application(daemon: daemon, host: host, port: port, token: token, director: director, logger: logger)
+        let app = StatusAPI.application(daemon: daemon, host: host, port: port, token: token, director: director,
+                                        ring: ring, logger: logger)
 
         // The service group, in start order; graceful shutdown runs in reverse. Extra services (for
         // example the database ring monitor) go in `extraServices`, after the core and before the API.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = ring.map { [.init(service: $0)] } ?? []
+        services += [
             .init(service: daemon.monitor),
             .init(service: ReconcileService(daemon: daemon, resync: o.resync)),
             .init(service: ReloadService(daemon: daemon, path: o.topologyPath)),

@@ -1,5 +1,6 @@
 import Foundation
 import HealthCheck
+import RingHealth
 import Hummingbird
 import Logging
 import Reconciler
@@ -53,7 +54,7 @@ public enum StatusAPI {
     /// `director`, when this node runs the pair's VRRP, adds the `director` block to `/status` and the
     /// `tandem_vrrp_*` and `tandem_ipvs_sync_*` series to `/metrics`.
     public static func application<C: Clock>(daemon: TandemDaemon<C>, host: String, port: Int, token: BearerToken?,
-                                             director: DirectorRuntime? = nil,
+                                             director: DirectorRuntime? = nil, ring: RingMonitor? = nil,
                                              logger: Logger) -> some ApplicationProtocol where C.Duration == Duration {
         let router = Router()
         router.get("/status") { _, _ -> Response in
@@ -61,11 +62,13 @@ public enum StatusAPI {
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             var report = daemon.report()
             report.director = director?.report()
+            report.ring = ring?.report()
             let data = (try? enc.encode(report)) ?? Data("{}".utf8)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         router.get("/metrics") { _, _ -> Response in
             director?.refreshMetrics(daemon.metrics)
+            if let ring { daemon.metrics.ring(ring.report().metrics) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: daemon.metrics.render())))
         }
@@ -84,12 +87,20 @@ public enum StatusAPI {
                       let member = request.uri.queryParameters.get("member") else {
                     return answer(.badRequest, "want ?service=NAME&member=VM")
                 }
+                let ref = MemberRef(service: service, member: member)
                 do {
-                    try daemon.setDrained(MemberRef(service: service, member: member), drain)
+                    try daemon.setDrained(ref, drain)
                 } catch {
                     return answer(.notFound, "\(error)")
                 }
-                return answer(.ok, "\(drain ? "drained" : "undrained") \(service)/\(member)")
+                // Answer once the kernel holds the new weight, so "drained" means the table says so.
+                let waited = await daemon.waitForKernelWeight(ref, timeout: .seconds(5))
+                switch waited {
+                case .applied(let weight, let after):
+                    return answer(.ok, "\(drain ? "drained" : "undrained") \(service)/\(member): weight \(weight) in the kernel after \(after.components.seconds * 1000 + after.components.attoseconds / 1_000_000_000_000_000) ms")
+                case .pending(let wanted, let kernel):
+                    return answer(.accepted, "\(drain ? "drain" : "undrain") of \(service)/\(member) recorded; the kernel still holds weight \(kernel.map(String.init) ?? "none") (wanted \(wanted)) after 5 s — see /status")
+                }
             }
         }
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "tandemd"),

@@ -1,4 +1,5 @@
 import Foundation
+import RingHealth
 
 /// What `GET /status` returns and `tandemctl status` prints.
 public struct StatusReport: Codable, Sendable, Equatable {
@@ -141,6 +142,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var services: [Service]
     /// The director pair (VRRP state, peer, connection sync); `nil` when this node runs no VRRP.
     public var director: Director?
+    /// The database ring as this node's ring monitor sees it; `nil` when the topology has no ring.
+    public var ring: RingReport?
 
     /// Creates a report.
     public init(node: String, site: String, topologyFile: String, startedAt: String, kernel: String,
@@ -168,6 +171,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
             }
             if let e = d.connectionSyncError { out += "  !! connection sync: \(e)\n" }
         }
+        if let r = ring { out += "\n" + r.rendered() + (r.rendered().hasSuffix("\n") ? "" : "\n") }
         for s in services {
             let up = s.members.filter { $0.state == "up" && !$0.drained }.count
             out += "\n\(s.name)  \(s.address)  \(s.scheduler)  \(up)/\(s.members.count) serving   check: \(s.check)\n"

@@ -174,6 +174,38 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         requestReconcile()
     }
 
+    /// What ``waitForKernelWeight(_:timeout:)`` saw.
+    public enum KernelWeightWait: Sendable, Equatable {
+        /// The kernel holds the weight the daemon wants, `after` the call began.
+        case applied(weight: Int, after: Duration)
+        /// Still different when the timeout ran out.
+        case pending(wanted: Int, kernel: Int?)
+    }
+
+    /// Waits (polling the last reconcile's view of the kernel every 10 ms) until the kernel holds the
+    /// weight the daemon wants for `ref`, so an operator's drain is answered only once it is in force.
+    public func waitForKernelWeight(_ ref: MemberRef, timeout: Duration) async -> KernelWeightWait {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while true {
+            let (wanted, kernel) = weights(of: ref)
+            if let k = kernel, k == wanted { return .applied(weight: k, after: start.duration(to: clock.now)) }
+            if start.duration(to: clock.now) >= timeout { return .pending(wanted: wanted, kernel: kernel) }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// The weight the daemon wants for `ref` and the one the kernel held at the last reconcile.
+    private func weights(of ref: MemberRef) -> (wanted: Int, kernel: Int?) {
+        let wanted = decision().weights[ref] ?? 0
+        let s = state.withLock { ($0.topology, $0.kernelView) }
+        guard let svc = s.0.service(named: ref.service), let m = svc.members.first(where: { $0.vm == ref.member }),
+              let addr = s.0.address(of: m, in: svc) else { return (wanted, nil) }
+        let dests = s.1.services[TopologyMapping.serviceKey(svc)]?.destinations ?? [:]
+        let kw = dests[DestinationKey(address: TopologyMapping.inetAddress(addr), port: m.port)].map { Int($0.weight) }
+        return (wanted, kw)
+    }
+
     /// The status report.
     public func report() -> StatusReport {
         let s = state.withLock { $0 }

@@ -160,16 +160,54 @@ public final class HealthMonitor<C: Clock>: Service, Sendable where C.Duration =
         table.withLock { $0.entries[k]?.generation == g }
     }
 
+    /// Why a check loop woke up.
+    private enum Wake: Sendable { case slot, watch, nothingHeld, cancelled }
+
+    /// Sleeps until `next`, or less when the checker's held connection closes first (the watch);
+    /// the watch is raced only when `watching` is true.
+    private func wait(until next: C.Instant, watcher: (any ConnectionWatching)?, watching: Bool) async -> Wake {
+        guard let watcher, watching else {
+            do { try await clock.sleep(until: next, tolerance: nil); return .slot } catch { return .cancelled }
+        }
+        let clock = self.clock
+        return await withTaskGroup(of: Wake.self) { group in
+            group.addTask {
+                do { try await clock.sleep(until: next, tolerance: nil); return .slot } catch { return .cancelled }
+            }
+            group.addTask { await watcher.waitForHeldConnectionLoss() ? .watch : .nothingHeld }
+            var woke = Wake.cancelled
+            for await w in group where w != .nothingHeld {
+                woke = w
+                break
+            }
+            group.cancelAll()
+            return woke
+        }
+    }
+
     /// One member's schedule: sleep to the next slot, check, feed rise/fall, report transitions.
     /// Ends when cancelled or when a reload replaced or removed the key.
+    ///
+    /// Connection watch: for a checker that holds a connection between checks (``ConnectionWatching``),
+    /// the closing of that connection wakes the loop for an immediate, extra check (its outcome feeds
+    /// rise/fall like any other). The regular schedule is unchanged, and the watch is re-armed only an
+    /// `interval` after it fired, so it adds at most one check per interval.
     private func loop(_ target: CheckTarget, generation: UInt64) async {
         let key = target.key
         let interval = Duration.milliseconds(max(1, target.spec.intervalMs))
         let timeout = Duration.milliseconds(max(1, target.spec.timeoutMs))
         let checker = makeChecker(target)
+        let watcher = checker as? any ConnectionWatching
+        defer { watcher?.shutdown() }
         var next = clock.now.advanced(by: Jitter.offset(seed: seed, key: key, interval: interval))
+        var watchArmedAt = clock.now
         while !Task.isCancelled {
-            do { try await clock.sleep(until: next, tolerance: nil) } catch { return }
+            let woke = await wait(until: next, watcher: watcher, watching: clock.now >= watchArmedAt)
+            switch woke {
+            case .cancelled: return
+            case .watch: watchArmedAt = clock.now.advanced(by: interval)
+            case .slot, .nothingHeld: break
+            }
             guard isCurrent(key, generation) else { return }
             let started = clock.now
             let outcome = await checker.check(timeout: timeout)
@@ -207,7 +245,7 @@ public final class HealthMonitor<C: Clock>: Service, Sendable where C.Duration =
                 ])
                 onTransition(tr)
             }
-            next = next.advanced(by: interval)
+            if woke == .slot { next = next.advanced(by: interval) }
             if next < now { next = now }
         }
     }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import Synchronization
 import Topology
 #if canImport(Glibc)
 import Glibc
@@ -9,25 +10,127 @@ import Glibc
 ///
 /// Non-blocking connect on SwiftNIO's shared event loops (never a blocking call on the cooperative
 /// pool). A refused connection or a reset is the member's own kernel saying nothing listens: it is
-/// reported `immediate` and drains at once. A silent member costs `timeout`. The connection is closed
-/// with `SO_LINGER 0` (a reset), so thousands of checks per second leave no `TIME_WAIT` behind.
-public struct TCPChecker: HealthChecker {
+/// reported `immediate` and drains at once. A silent member costs `timeout`.
+///
+/// **Connection watch.** The connection a successful check opened is kept open, idle, until the next
+/// check replaces it (closed with `SO_LINGER 0`, a reset, so no `TIME_WAIT` piles up). When the member's
+/// process dies its kernel closes that socket (FIN or RST) and ``waitForHeldConnectionLoss()`` returns
+/// at once, so ``HealthMonitor`` runs a confirming check immediately instead of at the next interval.
+public final class TCPChecker: HealthChecker, ConnectionWatching {
     /// Member address.
-    public var address: IPAddress
+    public let address: IPAddress
     /// Member port.
-    public var port: UInt16
+    public let port: UInt16
+    private let held = HeldConnection()
 
     /// Creates a TCP check of `address:port`.
     public init(address: IPAddress, port: UInt16) { self.address = address; self.port = port }
 
-    /// Connects, then closes at once.
+    /// Connects; the new connection replaces the held one (the watch).
     public func check(timeout: Duration) async -> CheckOutcome {
         do {
             let channel = try await ProbeSocket.connect(address: address, port: port, timeout: timeout)
-            try? await channel.close()
+            held.replace(with: channel)
             return .success
         } catch {
+            held.replace(with: nil)
             return ProbeSocket.outcome(of: error)
+        }
+    }
+
+    /// Returns `true` when the held connection closes, `false` at once when none is held.
+    public func waitForHeldConnectionLoss() async -> Bool { await held.waitForLoss() }
+
+    /// Closes the held connection.
+    public func shutdown() { held.replace(with: nil) }
+}
+
+/// A checker that keeps a connection to its member open between checks and can tell when it closes.
+///
+/// The member's kernel closes the connection (FIN or RST) the moment the serving process dies, which
+/// is the earliest sign of a crash there is. ``HealthMonitor`` races this against its interval sleep
+/// and runs a confirming check at once; the check's outcome, not the closure itself, feeds rise/fall.
+public protocol ConnectionWatching: Sendable {
+    /// Suspends until the connection held from the last check closes and returns `true`; returns
+    /// `false` at once when no connection is held. Cancellation returns `false` and leaves the
+    /// connection open.
+    func waitForHeldConnectionLoss() async -> Bool
+    /// Closes whatever connection is held (the monitor calls it when the check stops).
+    func shutdown()
+}
+
+/// One idle connection to a member, replaced by each check; the watch waits on its close.
+///
+/// One close callback is registered per connection (not per wait), so a keep-alive connection that
+/// lives for days does not collect a callback per check.
+final class HeldConnection: Sendable {
+    private struct State {
+        var channel: (any Channel)?
+        var registered: ObjectIdentifier?
+        var nextWaiter: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+        /// A waiter cancelled before it parked (waits on one checker are sequential: one slot is enough).
+        var cancelledEarly: UInt64?
+    }
+    private let state = Mutex(State())
+
+    /// Holds `new` (or nothing), closing the connection held before.
+    func replace(with new: (any Channel)?) {
+        let (old, register): ((any Channel)?, Bool) = state.withLock { s in
+            let o = s.channel
+            s.channel = new
+            guard let new else { return (o, false) }
+            let id = ObjectIdentifier(new)
+            if s.registered == id { return (o, false) }
+            s.registered = id
+            return (o, true)
+        }
+        if let old, old !== new { old.close(promise: nil) }
+        if let new, register {
+            let id = ObjectIdentifier(new)
+            new.closeFuture.whenComplete { _ in self.closed(id) }
+        }
+    }
+
+    /// Takes the held connection out (the caller now owns it), or nil.
+    func take() -> (any Channel)? { state.withLock { s in let o = s.channel; s.channel = nil; return o } }
+
+    private func closed(_ id: ObjectIdentifier) {
+        let waiters: [CheckedContinuation<Bool, Never>] = state.withLock { s in
+            if s.registered == id { s.registered = nil }
+            guard let c = s.channel, ObjectIdentifier(c) == id else { return [] }
+            s.channel = nil
+            let w = Array(s.waiters.values); s.waiters = [:]
+            return w
+        }
+        for w in waiters { w.resume(returning: true) }
+    }
+
+    /// See ``ConnectionWatching/waitForHeldConnectionLoss()``.
+    func waitForLoss() async -> Bool {
+        let id: UInt64? = state.withLock { s in
+            guard s.channel != nil else { return nil }
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        guard let id else { return false }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                let now: Bool? = state.withLock { s in
+                    if s.cancelledEarly == id { s.cancelledEarly = nil; return false }
+                    if s.channel == nil { return true }
+                    s.waiters[id] = c
+                    return nil
+                }
+                if let now { c.resume(returning: now) }
+            }
+        } onCancel: {
+            let c: CheckedContinuation<Bool, Never>? = state.withLock { s in
+                if let c = s.waiters.removeValue(forKey: id) { return c }
+                s.cancelledEarly = id
+                return nil
+            }
+            c?.resume(returning: false)
         }
     }
 }

@@ -98,6 +98,8 @@ final class DaemonTests: XCTestCase {
             XCTAssertEqual(diff.kept.map(\.member), ["fg5x2", "fg6x2"])
             XCTAssertEqual(diff.added.map(\.member), ["fg7x2"])
             XCTAssertEqual(diff.removed, [])
+            // The new member's loop builds its checker when it starts; wait until all three loops are parked.
+            guard await clock.waitForSleepers(3) else { return XCTFail("the new member's check never started") }
             XCTAssertEqual(board.checkersBuilt.sorted(), ["fg5x2", "fg6x2", "fg7x2"], "unchanged members kept their checkers")
             XCTAssertEqual(daemon.memberStates()[MemberRef(service: "gums", member: "fg6x2")], .down, "state survived the reload")
             let opsBefore = kernel.operations.count
@@ -116,8 +118,16 @@ final class DaemonTests: XCTestCase {
                                   dryRun: true, clock: ManualClock(), seed: 1, logger: .init(label: "test"))
         try await daemon.start()
         XCTAssertThrowsError(try daemon.setDrained(MemberRef(service: "gums", member: "nosuch"), true))
-        try daemon.setDrained(MemberRef(service: "gums", member: "fg5x2"), true)
+        let drained = MemberRef(service: "gums", member: "fg5x2")
+        try daemon.setDrained(drained, true)
+        // POST /drain answers only once the kernel holds the weight: before a reconcile it is pending.
+        let before = await daemon.waitForKernelWeight(drained, timeout: .milliseconds(30))
+        XCTAssertEqual(before, .pending(wanted: 0, kernel: nil))
         await daemon.reconcileOnce()
+        guard case .applied(let weight, _) = await daemon.waitForKernelWeight(drained, timeout: .seconds(1)) else {
+            return XCTFail("the drain was reconciled but the kernel view does not show weight 0")
+        }
+        XCTAssertEqual(weight, 0)
         let r = daemon.report()
         XCTAssertEqual(r.services.first?.members.map(\.drained), [true, false])
         XCTAssertEqual(r.services.first?.members.map(\.weight), [0, 100])

@@ -74,14 +74,182 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(silent, .timedOut)
     }
 
+    func testHTTPKeepAliveReusesOneConnectionAndSurvivesAnIdleClose() async throws {
+        let server = try await TinyHTTPServer(keepAlive: true)
+        let checker = HTTPChecker(address: loopback, port: server.port, check: HTTPCheck(path: "/ok", bodyContains: "healthy"))
+        var outcomes: [CheckOutcome] = []
+        for _ in 0..<5 { outcomes.append(await checker.check(timeout: .seconds(2))) }
+        XCTAssertEqual(outcomes, Array(repeating: .success, count: 5))
+        XCTAssertEqual(server.accepted, 1, "five checks on one keep-alive connection")
+        // The member closes the idle connection (an idle timeout): the next check is not a failure,
+        // it retries on a new connection.
+        await server.dropConnections()
+        let afterClose = await checker.check(timeout: .seconds(2))
+        XCTAssertEqual(afterClose, .success)
+        XCTAssertEqual(server.accepted, 2)
+        checker.shutdown()
+        await server.stop()
+    }
+
+    func testHTTPWatchSeesTheMemberCloseItsConnection() async throws {
+        let server = try await TinyHTTPServer(keepAlive: true)
+        let checker = HTTPChecker(address: loopback, port: server.port, check: HTTPCheck(path: "/ok"))
+        let before = await checker.waitForHeldConnectionLoss()
+        XCTAssertFalse(before, "nothing held before the first check: the watch returns at once")
+        let first = await checker.check(timeout: .seconds(2))
+        XCTAssertEqual(first, .success)
+        async let lost = checker.waitForHeldConnectionLoss()
+        try await Task.sleep(for: .milliseconds(50))
+        await server.stop()  // as if the process died: its kernel closes the connection
+        let sawLoss = await lost
+        XCTAssertTrue(sawLoss)
+        let after = await checker.check(timeout: .seconds(1))
+        XCTAssertEqual(after, .failure(reason: "connection refused", immediate: true))
+    }
+
+    func testHTTPServerThatClosesEachResponseGetsNoWatch() async throws {
+        let server = try await TinyHTTPServer(keepAlive: false)
+        let checker = HTTPChecker(address: loopback, port: server.port, check: HTTPCheck(path: "/ok"))
+        let a = await checker.check(timeout: .seconds(2)), b = await checker.check(timeout: .seconds(2))
+        XCTAssertEqual([a, b], [.success, .success])
+        XCTAssertEqual(server.accepted, 2)
+        let watched = await checker.waitForHeldConnectionLoss()
+        XCTAssertFalse(watched)
+        await server.stop()
+    }
+
+    func testTCPWatchSeesTheMemberCloseItsConnection() async throws {
+        let l = try RawListener(backlog: 16)
+        let checker = TCPChecker(address: loopback, port: l.port)
+        let out = await checker.check(timeout: .seconds(2))
+        XCTAssertEqual(out, .success)
+        async let lost = checker.waitForHeldConnectionLoss()
+        try await Task.sleep(for: .milliseconds(50))
+        // Closing the listener resets the connections still in its accept queue.
+        l.close()
+        let sawLoss = await lost
+        XCTAssertTrue(sawLoss)
+        checker.shutdown()
+    }
+
+    /// The watch against a real server process (python3 -m http.server, which accepts the idle
+    /// connection in a thread) killed with SIGKILL: its kernel closes the socket and the watch returns.
+    func testTCPWatchSeesAKilledServerProcess() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else {
+            return XCTFail("/usr/bin/python3 is missing: apt-get install python3")
+        }
+        let port = try closedPort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", "/nonexistent-tandem"]
+        server.standardOutput = FileHandle.nullDevice; server.standardError = FileHandle.nullDevice
+        try server.run()
+        var killed = false
+        defer { if !killed { kill(server.processIdentifier, SIGKILL) }; server.waitUntilExit() }
+        let checker = TCPChecker(address: loopback, port: port)
+        var up = CheckOutcome.timedOut
+        for _ in 0..<100 {
+            up = await checker.check(timeout: .seconds(1))
+            if up == .success { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertEqual(up, .success, "python3 http.server never listened")
+        try await Task.sleep(for: .milliseconds(200))  // let it accept the held connection
+        async let lost = checker.waitForHeldConnectionLoss()
+        try await Task.sleep(for: .milliseconds(50))
+        kill(server.processIdentifier, SIGKILL); killed = true
+        let sawLoss = await lost
+        XCTAssertTrue(sawLoss)
+        // The process closes its sockets one by one while it exits: once it is gone, nothing listens.
+        server.waitUntilExit()
+        let after = await checker.check(timeout: .seconds(1))
+        XCTAssertEqual(after, .failure(reason: "connection refused", immediate: true))
+    }
+
     func testHTTPResponseParser() {
         func p(_ s: String, eof: Bool = false) -> HTTPProbeResponse.ParseResult { HTTPProbeResponse.parse(Array(s.utf8), eof: eof) }
-        XCTAssertEqual(p("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"), .complete(.init(status: 200, body: Array("hi".utf8))))
+        XCTAssertEqual(p("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"), .complete(.init(status: 200, body: Array("hi".utf8), reusable: true)))
+        XCTAssertEqual(p("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: Close\r\n\r\nhi"), .complete(.init(status: 200, body: Array("hi".utf8))))
+        XCTAssertEqual(p("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP"), .complete(.init(status: 200, body: Array("hi".utf8))),
+                       "bytes after the response: the connection cannot carry another check")
+        XCTAssertEqual(p("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"), .complete(.init(status: 200, body: Array("hi".utf8), reusable: true)))
+        XCTAssertEqual(p("HTTP/1.1 204 No Content\r\n\r\n"), .complete(.init(status: 204, body: [], reusable: true)))
         XCTAssertEqual(p("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhi"), .incomplete)
         XCTAssertEqual(p("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhi", eof: true), .invalid("truncated body"))
         XCTAssertEqual(p("HTTP/1.0 404 Not Found\r\n\r\nnope", eof: true), .complete(.init(status: 404, body: Array("nope".utf8))))
         XCTAssertEqual(p("SSH-2.0-OpenSSH\r\n\r\n"), .invalid("bad status line"))
         XCTAssertEqual(p("", eof: true), .invalid("connection closed without a response"))
+    }
+
+    // MARK: HTTPS
+
+    /// HTTPS against a real TLS server (python3's ssl module) with a self-signed certificate made here.
+    func testHTTPSCheckAgainstARealTLSServer() async throws {
+        for tool in ["/usr/bin/openssl", "/usr/bin/python3"] where !FileManager.default.isExecutableFile(atPath: tool) {
+            return XCTFail("\(tool) is missing: apt-get install openssl python3")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-tls-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
+        let gen = Process()
+        gen.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        gen.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                         "-subj", "/CN=tandem-test", "-days", "1"]
+        gen.standardOutput = FileHandle.nullDevice; gen.standardError = FileHandle.nullDevice
+        try gen.run(); gen.waitUntilExit()
+        XCTAssertEqual(gen.terminationStatus, 0, "openssl req failed")
+        let script = """
+        import http.server, ssl, sys
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_GET(self):
+                ok = self.path == "/ok"
+                body = b"tandem tls healthy" if ok else b"down"
+                self.send_response(200 if ok else 503)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            def log_message(self, *a):
+                pass
+        s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+        s.socket = ctx.wrap_socket(s.socket, server_side=True)
+        print(s.server_address[1], flush=True)
+        s.serve_forever()
+        """
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["-c", script, cert, key]
+        let out = Pipe()
+        server.standardOutput = out; server.standardError = FileHandle.nullDevice
+        try server.run()
+        // SIGKILL: the test process may block SIGTERM, and a spawned child inherits that mask.
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        var line = ""
+        for _ in 0..<100 where !line.contains("\n") {
+            let d = out.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            line += String(decoding: d, as: UTF8.self)
+        }
+        let port = try XCTUnwrap(UInt16(line.trimmingCharacters(in: .whitespacesAndNewlines)), "TLS server printed \(line)")
+
+        let healthy = HTTPChecker(address: loopback, port: port, check: HTTPCheck(scheme: "https", path: "/ok", bodyContains: "tls healthy"))
+        var outcomes: [CheckOutcome] = []
+        for _ in 0..<3 { outcomes.append(await healthy.check(timeout: .seconds(5))) }
+        healthy.shutdown()
+        XCTAssertEqual(outcomes, [.success, .success, .success], "https with keep-alive")
+        let down = await HTTPChecker(address: loopback, port: port, check: HTTPCheck(scheme: "https", path: "/down")).check(timeout: .seconds(5))
+        XCTAssertEqual(down, .failure(reason: "HTTP status 503, want 200", immediate: false))
+        // Plain HTTP to the TLS port, and TLS to a plain HTTP server: both fail, neither hangs.
+        let plain = await HTTPChecker(address: loopback, port: port, check: HTTPCheck(path: "/ok")).check(timeout: .seconds(2))
+        XCTAssertNotEqual(plain, .success)
+        let tiny = try await TinyHTTPServer()
+        // (The plain server waits for a request line that never comes: the deadline ends it.)
+        let tlsToPlain = await HTTPChecker(address: loopback, port: tiny.port, check: HTTPCheck(scheme: "https", path: "/ok")).check(timeout: .milliseconds(500))
+        await tiny.stop()
+        XCTAssertEqual(tlsToPlain, .timedOut)
     }
 
     // MARK: Exec

@@ -29,6 +29,68 @@ final class ScriptedBackend: Sendable {
     }
 }
 
+/// A scripted backend whose checker holds a "connection" after every success, like TCP and HTTP
+/// checkers do; `dropConnection()` closes it (the member's kernel closing a dead process's socket).
+final class WatchedBackend: Sendable {
+    private struct State {
+        var mode = ScriptedBackend.Mode.alive
+        var held = false
+        var waiter: CheckedContinuation<Bool, Never>?
+        var calls = 0
+    }
+    private let state = Mutex(State())
+    var checks: Int { state.withLock { $0.calls } }
+    var watching: Bool { state.withLock { $0.waiter != nil } }
+
+    func set(_ m: ScriptedBackend.Mode) { state.withLock { $0.mode = m } }
+
+    /// Closes the held connection; returns whether a watch was waiting on it.
+    @discardableResult
+    func dropConnection() -> Bool {
+        let w: CheckedContinuation<Bool, Never>? = state.withLock { s in
+            s.held = false
+            let w = s.waiter; s.waiter = nil; return w
+        }
+        w?.resume(returning: true)
+        return w != nil
+    }
+
+    struct Checker: HealthChecker, ConnectionWatching {
+        let backend: WatchedBackend
+        func check(timeout: Duration) async -> CheckOutcome {
+            backend.state.withLock { s in
+                s.calls += 1
+                s.held = s.mode == .alive
+                return s.mode == .alive ? .success : .failure(reason: "connection refused", immediate: true)
+            }
+        }
+        func waitForHeldConnectionLoss() async -> Bool {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                    let now: Bool? = backend.state.withLock { s in
+                        guard s.held else { return false }
+                        s.waiter = c; return nil
+                    }
+                    if let now { c.resume(returning: now) }
+                }
+            } onCancel: {
+                let w = backend.state.withLock { s in let w = s.waiter; s.waiter = nil; return w }
+                w?.resume(returning: false)
+            }
+        }
+        func shutdown() { backend.dropConnection() }
+    }
+}
+
+/// Polls `condition` (bounded, yielding) without moving any clock.
+func eventually(_ condition: () -> Bool) async -> Bool {
+    for i in 0..<20_000 {
+        if condition() { return true }
+        if i < 2_000 { await Task.yield() } else { try? await Task.sleep(for: .microseconds(250)) }
+    }
+    return condition()
+}
+
 final class TransitionLog: Sendable {
     private let items = Mutex<[HealthTransition]>([])
     func append(_ t: HealthTransition) { items.withLock { $0.append(t) } }
@@ -131,6 +193,53 @@ final class MonitorTests: XCTestCase {
             guard await clock.waitForSleepers(3) else { return XCTFail("the replaced check of b did not stop") }
             XCTAssertEqual(made.withLock { $0 }.sorted(), ["fg5x2", "fg6x2", "fg6x2", "fg7x2"], "a's checker was not rebuilt")
             XCTAssertEqual(monitor.health().count, 3)
+        }
+    }
+    /// Connection watch: a crash seen on the held connection is confirmed by a check at once — no
+    /// manual time passes between the death and the drain — and the watch adds at most one check per
+    /// interval when a live member merely closes idle connections.
+    func testConnectionWatchConfirmsACrashAtOnceAndAddsAtMostOneCheckPerInterval() async throws {
+        let interval = 1000
+        let clock = ManualClock()
+        let backend = WatchedBackend()
+        let log = TransitionLog()
+        let monitor = HealthMonitor(clock: clock, seed: 7, makeChecker: { _ in WatchedBackend.Checker(backend: backend) },
+                                    onTransition: { log.append($0) })
+        let t = target("fg5x2", interval: interval, timeout: 500, rise: 2, fall: 3)
+        monitor.update(targets: [t]) { _ in .up }
+        try await withMonitor(monitor) {
+            let jitter = Jitter.offset(seed: 7, key: t.key, interval: .milliseconds(interval))
+            guard await clock.waitForSleepers(1) else { return XCTFail("monitor never parked") }
+            // Three healthy checks; then a live member closes the idle connection (say an idle timeout).
+            let quiet = ManualClock.Instant(offset: jitter + .milliseconds(2 * interval + 100))
+            guard await clock.advance(to: quiet, expectSleepers: 1) else { return XCTFail("did not settle") }
+            XCTAssertEqual(backend.checks, 3)
+            guard await eventually({ backend.watching }) else { return XCTFail("the watch never armed") }
+            XCTAssertTrue(backend.dropConnection())
+            guard await eventually({ backend.checks == 4 }) else { return XCTFail("the watch did not trigger a check") }
+            XCTAssertEqual(log.all, [], "a confirming check that passes reports nothing")
+            // Within the same interval the watch stays disarmed: a second drop triggers nothing.
+            guard await clock.waitForSleepers(1) else { return XCTFail("monitor never parked again") }
+            for _ in 0..<200 { await Task.yield() }
+            XCTAssertFalse(backend.watching, "the watch re-armed within one interval")
+            XCTAssertEqual(backend.checks, 4)
+            // The regular schedule went on: the next two slots fire (the watch re-arms at the first
+            // wait that starts an interval after it fired).
+            let later = ManualClock.Instant(offset: jitter + .milliseconds(4 * interval + 500))
+            guard await clock.advance(to: later, expectSleepers: 1) else { return XCTFail("did not settle") }
+            XCTAssertEqual(backend.checks, 6)
+            // The process dies: its kernel closes the connection; the confirming check is refused and
+            // drains with zero manual time elapsed (fall 3 would otherwise need the next slot).
+            guard await eventually({ backend.watching }) else { return XCTFail("the watch never re-armed") }
+            backend.set(.refusing)
+            let death = clock.now
+            XCTAssertTrue(backend.dropConnection())
+            guard await eventually({ !log.all.isEmpty }) else { return XCTFail("the crash was not confirmed") }
+            let down = log.all[0]
+            XCTAssertEqual(down.to, .down)
+            XCTAssertEqual(down.reason, "connection refused")
+            XCTAssertEqual(down.elapsed, death.offset, "drained at the instant of death")
+            XCTAssertEqual(backend.checks, 7)
         }
     }
 }

@@ -1,5 +1,7 @@
+import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,34 +62,53 @@ func closedPort() throws -> UInt16 {
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 (SwiftNIO), answering by path:
 /// `/ok` 200 "tandem healthy", `/down` 503, `/chunked` 200 chunked "tandem " + "healthy".
-final class TinyHTTPServer {
+/// With `keepAlive` it answers every request on a connection and keeps it open; otherwise it closes
+/// after one response. It counts the connections it accepted and can drop them all (a crash, as
+/// the clients see it).
+final class TinyHTTPServer: Sendable {
     let channel: any Channel
     var port: UInt16 { UInt16(channel.localAddress!.port!) }
+    private final class Children: Sendable { let list = Mutex<[any Channel]>([]) }
+    private let children = Children()
 
     static let okBody = "tandem healthy"
 
-    init() async throws {
+    init(keepAlive: Bool = false) async throws {
+        let children = self.children
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { ch in
-                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(TinyHTTPHandler()) }
+                children.list.withLock { $0.append(ch) }
+                return ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(TinyHTTPHandler(keepAlive: keepAlive)) }
             }
             .bind(host: "127.0.0.1", port: 0).get()
     }
 
-    func stop() async { try? await channel.close() }
+    /// Connections accepted so far.
+    var accepted: Int { children.list.withLock { $0.count } }
+
+    /// Closes every accepted connection, as the kernel does when the serving process dies.
+    func dropConnections() async {
+        for ch in children.list.withLock({ $0 }) { try? await ch.close() }
+    }
+
+    func stop() async { await dropConnections(); try? await channel.close() }
 }
 
 final class TinyHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+    private let keepAlive: Bool
     private var text = ""
+
+    init(keepAlive: Bool) { self.keepAlive = keepAlive }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var b = unwrapInboundIn(data)
         text += b.readString(length: b.readableBytes) ?? ""
-        guard text.contains("\r\n\r\n") else { return }
+        guard let end = text.range(of: "\r\n\r\n") else { return }
         let path = text.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
+        text = String(text[end.upperBound...])
         let response: String
         switch path {
         case "/ok":
@@ -97,9 +118,19 @@ final class TinyHTTPHandler: ChannelInboundHandler {
         default:
             response = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown"
         }
-        var out = context.channel.allocator.buffer(capacity: response.utf8.count)
-        out.writeString(response)
+        // A server that closes after one response says so, as real ones do.
+        let sent = keepAlive ? response : response.replacingFirstLineEnd(with: "\r\nConnection: close\r\n")
+        var out = context.channel.allocator.buffer(capacity: sent.utf8.count)
+        out.writeString(sent)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
-        context.close(mode: .output, promise: nil)
+        if !keepAlive { context.close(mode: .output, promise: nil) }
+    }
+}
+
+extension String {
+    /// The string with its first CRLF replaced by `replacement`.
+    fileprivate func replacingFirstLineEnd(with replacement: String) -> String {
+        guard let r = range(of: "\r\n") else { return self }
+        return replacingCharacters(in: r, with: replacement)
     }
 }

@@ -1,8 +1,11 @@
 // tandem-bench-health: HTTP check throughput and CPU cost.
 //
-//   tandem-bench-health serve PORT            a tiny NIO HTTP/1.1 server on 127.0.0.1:PORT (200 "ok")
+//   tandem-bench-health serve PORT [close]    a tiny NIO HTTP/1.1 server on 127.0.0.1:PORT (200 "ok"),
+//                                             keep-alive unless `close` (then one response per connection)
 //   tandem-bench-health check PORT SECONDS CONCURRENCY
-//                                             runs HTTPChecker against it, prints checks/s and CPU
+//                                             runs CONCURRENCY HTTPCheckers (one per simulated member,
+//                                             each checking back to back) against it for SECONDS,
+//                                             prints checks/s and CPU (getrusage) per 1,000 checks
 //
 // scripts/bench-health runs the server in one process and the checker pinned to one core
 // (taskset -c 0), so the CPU reported is the checker's alone.
@@ -13,18 +16,35 @@ import NIOPosix
 import Synchronization
 import Topology
 
+/// Answers every request (a header block ending in an empty line) with 200 "ok"; with `close`, one
+/// response per connection as HTTP/1.0-style servers do.
 final class OKHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+    private let closeEach: Bool
     private var seen: [UInt8] = []
+    init(closeEach: Bool) { self.closeEach = closeEach }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var b = unwrapInboundIn(data)
-        seen += b.readBytes(length: b.readableBytes) ?? []
-        guard seen.count >= 4, seen.suffix(4) == [13, 10, 13, 10] else { return }
-        var out = context.channel.allocator.buffer(capacity: 64)
-        out.writeString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        let b = unwrapInboundIn(data)
+        seen.append(contentsOf: b.readableBytesView)
+        var requests = 0
+        var i = 0
+        while i + 3 < seen.count {
+            if seen[i] == 13 && seen[i + 1] == 10 && seen[i + 2] == 13 && seen[i + 3] == 10 {
+                requests += 1
+                seen.removeFirst(i + 4)
+                i = 0
+            } else {
+                i += 1
+            }
+        }
+        guard requests > 0 else { return }
+        let one = closeEach ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                            : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        var out = context.channel.allocator.buffer(capacity: 64 * requests)
+        for _ in 0..<requests { out.writeString(one) }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
-        context.close(mode: .output, promise: nil)
+        if closeEach { context.close(mode: .output, promise: nil) }
     }
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 }
@@ -43,7 +63,6 @@ final class Counts: Sendable {
 
 /// Runs `concurrency` check loops for `seconds` and prints the rate and CPU cost.
 func runChecks(port: Int, seconds: Double, concurrency: Int) async {
-    let checker = HTTPChecker(address: IPAddress("127.0.0.1")!, port: UInt16(port), check: HTTPCheck(path: "/", bodyContains: "ok"))
     let counts = Counts()
     let clock = ContinuousClock()
     let cpu0 = cpuSeconds()
@@ -51,11 +70,14 @@ func runChecks(port: Int, seconds: Double, concurrency: Int) async {
     let end = start.advanced(by: .milliseconds(Int64(seconds * 1000)))
     await withTaskGroup(of: Void.self) { group in
         for _ in 0..<concurrency {
+            // One checker per simulated member, as the monitor has: each keeps its own connection.
+            let checker = HTTPChecker(address: IPAddress("127.0.0.1")!, port: UInt16(port), check: HTTPCheck(path: "/", bodyContains: "ok"))
             group.addTask {
                 // Bounded by the deadline.
                 while clock.now < end {
                     if await checker.check(timeout: .seconds(1)) == .success { counts.ok.withLock { $0 += 1 } } else { counts.bad.withLock { $0 += 1 } }
                 }
+                checker.shutdown()
             }
         }
     }
@@ -69,14 +91,15 @@ func runChecks(port: Int, seconds: Double, concurrency: Int) async {
 
 let args = CommandLine.arguments
 guard args.count >= 3, let port = Int(args[2]) else {
-    print("usage: tandem-bench-health serve PORT | check PORT SECONDS CONCURRENCY"); exit(2)
+    print("usage: tandem-bench-health serve PORT [close] | check PORT SECONDS CONCURRENCY"); exit(2)
 }
 switch args[1] {
 case "serve":
+    let closeEach = args.count > 3 && args[3] == "close"
     let ch = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
         .serverChannelOption(ChannelOptions.backlog, value: 4096)
-        .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(OKHandler()) } }
+        .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(OKHandler(closeEach: closeEach)) } }
         .bind(host: "127.0.0.1", port: port).get()
     print("serving on 127.0.0.1:\(port)")
     try await ch.closeFuture.get()
@@ -85,5 +108,5 @@ case "check":
     let concurrency = args.count > 4 ? Int(args[4]) ?? 64 : 64
     await runChecks(port: port, seconds: seconds, concurrency: concurrency)
 default:
-    print("usage: tandem-bench-health serve PORT | check PORT SECONDS CONCURRENCY"); exit(2)
+    print("usage: tandem-bench-health serve PORT [close] | check PORT SECONDS CONCURRENCY"); exit(2)
 }
