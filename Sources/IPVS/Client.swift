@@ -133,13 +133,23 @@ public final class IPVSClient {
     /// - Throws: `NetlinkError` only when the socket itself fails (nothing is known then).
     public func execute(_ ops: [IPVSOperation]) throws(NetlinkError) -> [IPVSOperationFailure] {
         guard !ops.isEmpty else { return [] }
-        var msgs: [NetlinkMessage] = []
-        msgs.reserveCapacity(ops.count)
-        for op in ops { msgs.append(try IPVSCodec.encode(op, family: socket.family)) }
-        return try socket.batch(msgs, operation: "IPVS batch").map { f in
-            let op = ops[f.index]
-            return IPVSOperationFailure(operation: op, error: f.error.relabelled("\(op.command.cName) \(op)"))
+        // Encoded one chunk at a time: 60,000 operations encoded up front would hold 60,000 messages
+        // (30 MB) at once, and fresh memory is what a user-mode-linux kernel makes slowest.
+        var failures: [IPVSOperationFailure] = []
+        let chunk = max(1, socket.batchChunk)
+        var start = 0
+        while start < ops.count {
+            let end = min(ops.count, start + chunk)
+            var msgs: [NetlinkMessage] = []
+            msgs.reserveCapacity(end - start)
+            for op in ops[start..<end] { msgs.append(try IPVSCodec.encode(op, family: socket.family)) }
+            for f in try socket.batch(msgs, operation: "IPVS batch") {
+                let op = ops[start + f.index]
+                failures.append(IPVSOperationFailure(operation: op, error: f.error.relabelled("\(op.command.cName) \(op)")))
+            }
+            start = end
         }
+        return failures
     }
 
     /// `IPVS_CMD_FLUSH`: removes every service. The reconciler never calls this (it leaves

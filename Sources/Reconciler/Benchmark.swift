@@ -52,6 +52,10 @@ public enum IPVSBenchmark {
     public struct Sample: Sendable {
         /// Empty table to the full table (observe + plan + execute + confirm).
         public var full: Double
+        /// Of `full`: seconds spent executing the operations in the kernel.
+        public var fullExecute: Double
+        /// Of `full`: seconds spent observing, planning, and recording the result (everything but the kernel's work).
+        public var fullOwn: Double
         /// Re-reading every owned service after the full sync (what a verifying apply costs).
         public var verifyRead: Double
         /// A 1% destination change against the remembered state.
@@ -85,7 +89,7 @@ public enum IPVSBenchmark {
         let p4 = try r.pass(delta, resync: true)
         _ = t
         try client.flush()
-        return Sample(full: p1.totalSeconds, verifyRead: verifyRead, change: p2.totalSeconds, changeOps: p2.operations.count,
+        return Sample(full: p1.totalSeconds, fullExecute: p1.executeSeconds, fullOwn: p1.observeSeconds + p1.planSeconds + p1.reobserveSeconds, verifyRead: verifyRead, change: p2.totalSeconds, changeOps: p2.operations.count,
                       noop: p3.totalSeconds, noopResync: p4.totalSeconds, noopOps: p3.operations.count + p4.operations.count)
     }
 

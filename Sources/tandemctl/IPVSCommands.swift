@@ -66,7 +66,7 @@ struct IPVSBench: ParsableCommand {
             let v = samples.map { $0[keyPath: k] }.sorted()
             return String(format: "%.4f", v[v.count / 2])
         }
-        print("ours services=\(services) destinations=\(services * destinations) full=\(median(\.full)) verify_read=\(median(\.verifyRead)) change=\(median(\.change)) change_ops=\(samples[0].changeOps) noop=\(median(\.noop)) noop_resync=\(median(\.noopResync)) noop_ops=\(samples.map(\.noopOps).max()!)")
+        print("ours services=\(services) destinations=\(services * destinations) full=\(median(\.full)) full_execute=\(median(\.fullExecute)) full_own=\(median(\.fullOwn)) verify_read=\(median(\.verifyRead)) change=\(median(\.change)) change_ops=\(samples[0].changeOps) noop=\(median(\.noop)) noop_resync=\(median(\.noopResync)) noop_ops=\(samples.map(\.noopOps).max()!)")
     }
 }
 
