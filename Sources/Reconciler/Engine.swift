@@ -89,13 +89,16 @@ public final class IPVSReconciler {
         }
         t0 = clock.now
         let failedKeys = Set(failures.map(\.operation.serviceKey))
-        // Hashing 60,000 operations costs more than the kernel took for them: filter only on failure.
-        var accepted = ops
-        if !failures.isEmpty {
+        var next: IPVSState
+        if failures.isEmpty {
+            // Every operation was acknowledged, so every owned service is now exactly as desired
+            // (cheaper than replaying 60,000 operations onto the remembered state).
+            next = observed!
+            for (k, v) in desired.services { next.services[k] = v }
+        } else {
             let failedOps = Set(failures.map(\.operation))
-            accepted = ops.filter { !failedOps.contains($0) }
+            next = applying(ops.filter { !failedOps.contains($0) }, to: observed!)
         }
-        var next = applying(accepted, to: observed!)
         let reread = verifyAll ? Set(ops.map(\.serviceKey)) : failedKeys
         if !reread.isEmpty {
             let fresh = try client.state(of: reread)
