@@ -103,7 +103,9 @@ public final class GridService: GridHTTPResponder {
                     do { try await service.refresh() } catch {
                         service.logger.warning("data version poll failed", metadata: ["error": "\(describe(error))"])
                     }
-                    try await Task.sleep(for: service.settings.pollInterval)
+                    // Shutdown cancels the sleep: that is the normal way out, not an error (gridsvc
+                    // must exit 0 on SIGTERM).
+                    do { try await Task.sleep(for: service.settings.pollInterval) } catch { return }
                 }
             }
         }
