@@ -14,56 +14,13 @@ import XCTest
 /// The control is what makes the first half mean something: the same drill fails without sync.
 final class DirectorKernelTests: XCTestCase {
     func testEstablishedConnectionSurvivesTakeoverOnlyWithConnectionSync() throws {
-        let fixture = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/uml-director.sh")
-        var root = fixture
-        var umlRun: URL?
-        for _ in 0..<6 {
-            root = root.deletingLastPathComponent()
-            let candidate = root.appendingPathComponent("scripts/uml-run")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { umlRun = candidate; break }
-        }
-        let uml = try XCTUnwrap(umlRun, "scripts/uml-run not found above \(fixture.path): it is needed to boot an IPVS kernel")
-        let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        var tandemd = binDir.appendingPathComponent("tandemd")
-        for _ in 0..<4 where !FileManager.default.isExecutableFile(atPath: tandemd.path) {
-            tandemd = tandemd.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("tandemd")
-        }
-        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: tandemd.path),
-                      "tandemd binary not found next to the test bundle (\(binDir.path)): build it first (swift build --product tandemd)")
-        guard FileManager.default.isExecutableFile(atPath: tandemd.path) else { return }
         for tool in ["/usr/bin/curl", "/usr/bin/python3"] {
             XCTAssertTrue(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is needed inside the UML (packages curl, python3)")
         }
-        // Inside the UML, /tmp and friends are fresh tmpfs mounts (uml-run): copy a binary built there.
-        var copyDir: URL?
-        if ["/tmp/", "/var/tmp/", "/run/", "/dev/shm/", "/mnt/"].contains(where: { tandemd.path.hasPrefix($0) }) {
-            let dir = FileManager.default.homeDirectoryForCurrentUser
-                .appendingPathComponent(".cache/tandem-tests/\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(at: tandemd, to: dir.appendingPathComponent("tandemd"))
-            tandemd = dir.appendingPathComponent("tandemd")
-            copyDir = dir
-        }
-        defer { if let copyDir { try? FileManager.default.removeItem(at: copyDir) } }
-
-        let p = Process()
-        p.executableURL = uml
-        p.arguments = ["--timeout", "300", "--", "/bin/bash", fixture.path, tandemd.path, "sync", "nosync"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        guard let run = try UMLFixtureRun.run("uml-director.sh", arguments: ["sync", "nosync"], timeoutSeconds: 300) else { return }
+        let text = run.text, r = run.results
         print(text)
-        var r: [String: String] = [:]
-        for line in text.split(separator: "\n") where line.hasPrefix("RESULT ") {
-            let kv = line.dropFirst("RESULT ".count).split(separator: "=", maxSplits: 1)
-            if kv.count == 2 { r[String(kv[0])] = String(kv[1]) }
-        }
-        XCTAssertEqual(p.terminationStatus, 0, "uml-run failed:\n\(text)")
+        XCTAssertEqual(run.status, 0, "uml-run failed:\n\(text)")
 
         for mode in ["sync", "nosync"] {
             XCTAssertNotNil(Int(r["\(mode).d1_master_ms"] ?? ""), "\(mode): d1 (priority 150) never held the VIP")

@@ -8,54 +8,10 @@ import XCTest
 /// 50 ms polling of ipvsadm.
 final class KernelIntegrationTests: XCTestCase {
     func testKilledBackendIsDrainedInTheRealKernelAndBadReloadChangesNothing() throws {
-        let fixture = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/uml-daemon.sh")
-        var root = fixture
-        var umlRun: URL?
-        for _ in 0..<6 {
-            root = root.deletingLastPathComponent()
-            let candidate = root.appendingPathComponent("scripts/uml-run")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { umlRun = candidate; break }
-        }
-        let uml = try XCTUnwrap(umlRun, "scripts/uml-run not found above \(fixture.path): it is needed to boot an IPVS kernel")
-        let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        var tandemd = binDir.appendingPathComponent("tandemd")
-        for _ in 0..<4 where !FileManager.default.isExecutableFile(atPath: tandemd.path) {
-            tandemd = tandemd.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("tandemd")
-        }
-        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: tandemd.path),
-                      "tandemd binary not found next to the test bundle (\(binDir.path)): build it first (swift build --product tandemd)")
-        guard FileManager.default.isExecutableFile(atPath: tandemd.path) else { return }
-        // Inside the UML, /tmp, /var/tmp, /run, /dev/shm and /mnt are fresh tmpfs mounts (uml-run):
-        // a binary built under one of them is invisible there, so copy it under $HOME for the run.
-        var copyDir: URL?
-        if ["/tmp/", "/var/tmp/", "/run/", "/dev/shm/", "/mnt/"].contains(where: { tandemd.path.hasPrefix($0) }) {
-            let dir = FileManager.default.homeDirectoryForCurrentUser
-                .appendingPathComponent(".cache/tandem-tests/\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(at: tandemd, to: dir.appendingPathComponent("tandemd"))
-            tandemd = dir.appendingPathComponent("tandemd")
-            copyDir = dir
-        }
-        defer { if let copyDir { try? FileManager.default.removeItem(at: copyDir) } }
-
-        let p = Process()
-        p.executableURL = uml
-        p.arguments = ["--timeout", "240", "--", "/bin/bash", fixture.path, tandemd.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        guard let run = try UMLFixtureRun.run("uml-daemon.sh", timeoutSeconds: 240) else { return }
+        let text = run.text, r = run.results
         print(text)
-        var r: [String: String] = [:]
-        for line in text.split(separator: "\n") where line.hasPrefix("RESULT ") {
-            let kv = line.dropFirst("RESULT ".count).split(separator: "=", maxSplits: 1)
-            if kv.count == 2 { r[String(kv[0])] = String(kv[1]) }
-        }
-        XCTAssertEqual(p.terminationStatus, 0, "uml-run failed:\n\(text)")
+        XCTAssertEqual(run.status, 0, "uml-run failed:\n\(text)")
         let bound = try XCTUnwrap(Int(r["bound_ms"] ?? ""), "no bound in output")
         XCTAssertNotNil(Int(r["up1_ms"] ?? ""), "be1 never reached weight 100")
         XCTAssertNotNil(Int(r["up2_ms"] ?? ""), "be2 never reached weight 100")
