@@ -31,9 +31,12 @@ final class TestRing: @unchecked Sendable {
         guard mariadbd != nil else {
             throw RingUnavailable(description: "mariadbd not found (looked in /usr/sbin, /usr/bin, /usr/local/sbin); install it with 'apt-get install -y mariadb-server mariadb-client libmariadb-dev'")
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gridsvc-ring-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        let stem = FileManager.default.temporaryDirectory.appendingPathComponent("gridsvc-ring-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         var lastError = ""
-        for _ in 0..<5 {
+        for attempt in 0..<5 {
+            // A fresh state dir per attempt: a half-provisioned node left by a failed attempt would make
+            // the next `up` treat it as provisioned (root already has a password) and fail on access.
+            let dir = "\(stem)-\(attempt)"
             let base = Int.random(in: 20_000...60_000)
             let (code, out) = run(script, ["up", "--nodes", "\(nodes)", "--base-port", "\(base)", "--state-dir", dir, "--owner-pid", "\(getpid())"], timeout: 60)
             if code == 0 {
@@ -46,9 +49,10 @@ final class TestRing: @unchecked Sendable {
                 return TestRing(stateDir: dir, env: env, repoRoot: root)
             }
             lastError = out
+            _ = run(script, ["down", "--state-dir", dir], timeout: 30)
+            try? FileManager.default.removeItem(atPath: dir)
             if !out.contains("in use") { break }
         }
-        _ = run(script, ["down", "--state-dir", dir], timeout: 30)
         throw RingUnavailable(description: "scripts/ring up failed: \(lastError)")
     }
 
