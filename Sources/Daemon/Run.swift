@@ -78,10 +78,7 @@ public enum DaemonRunner {
         // The database ring monitor (docs/database.md, "Ring health"): when the topology has a ring that a
         // service checks with a `mariadb` check, one heartbeat monitor judges every node, and those checks
         // report its verdicts. A ring nobody checks gets no monitor (and a notice).
-        let ringChecked = topology.services.contains { s in
-            if case .mariadb = s.check.kind { return s.members.contains { topology.database?.members.contains($0.vm) ?? false } }
-            return false
-        }
+        let ringChecked = RingMonitorConfig.ringCheckService(in: topology) != nil
         if topology.database != nil && !ringChecked {
             logger.notice("the database ring has no service with a mariadb check: no ring monitor runs")
         }

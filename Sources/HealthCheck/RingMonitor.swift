@@ -45,6 +45,16 @@ public struct RingMonitorConfig: Sendable {
         self.monitorName = String(monitorName.prefix(64)); self.policy = policy; self.probeTimeout = probeTimeout
     }
 
+    /// The service that checks the topology's database ring with a `mariadb` check (its account is the
+    /// monitor's), or nil when there is no ring or no such service.
+    public static func ringCheckService(in topology: Topology) -> VirtualService? {
+        guard let ringVMs = topology.database.map({ Set($0.members) }) else { return nil }
+        return topology.services.first { s in
+            if case .mariadb = s.check.kind { return s.members.contains { ringVMs.contains($0.vm) } }
+            return false
+        }
+    }
+
     /// The ring of `topology.database`, with the credentials of the first service that checks ring
     /// members with a `mariadb` check (the password read from its `password_file`).
     /// Returns nil when the topology declares no ring.
@@ -58,12 +68,7 @@ public struct RingMonitorConfig: Sendable {
             }
             members.append(RingMemberAddress(name: name, host: a.address.description, port: db.port))
         }
-        let ringVMs = Set(db.members)
-        let service = topology.services.first { s in
-            if case .mariadb = s.check.kind { return s.members.contains { ringVMs.contains($0.vm) } }
-            return false
-        }
-        guard let service, case .mariadb(let user, let passwordFile) = service.check.kind else {
+        guard let service = ringCheckService(in: topology), case .mariadb(let user, let passwordFile) = service.check.kind else {
             throw RingMonitorError(message: "no service checks the database ring with a 'mariadb' check, so the monitor has no account; add check: {kind: mariadb, user: ..., password_file: ...} to the database service")
         }
         let password = try passwordFile.map(readPassword) ?? ""
