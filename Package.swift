@@ -74,9 +74,15 @@ let databaseTargets: [Target] = [
         name: "MariaDB",
         dependencies: ["CMariaDB", .product(name: "Logging", package: "swift-log")],
         swiftSettings: swift6),
+    // The real-ring fixture (scripts/ring up) that MariaDBTests, GridServicesTests and RingCheckTests share.
+    .target(
+        name: "RingTestSupport",
+        dependencies: ["MariaDB"],
+        path: "Tests/RingTestSupport",
+        swiftSettings: swift6),
     .testTarget(
         name: "MariaDBTests",
-        dependencies: ["MariaDB"],
+        dependencies: ["MariaDB", "RingTestSupport"],
         swiftSettings: swift6),
 ]
 
@@ -112,7 +118,7 @@ let gridTargets: [Target] = [
         swiftSettings: swift6),
     .testTarget(
         name: "GridServicesTests",
-        dependencies: ["GridServices", "StressClient", "MariaDB", .product(name: "Logging", package: "swift-log"),
+        dependencies: ["GridServices", "StressClient", "MariaDB", "RingTestSupport", .product(name: "Logging", package: "swift-log"),
                        .product(name: "NIOCore", package: "swift-nio")],
         swiftSettings: swift6),
     .testTarget(
@@ -213,7 +219,7 @@ let daemonTargets: [Target] = [
     // The ring monitor against a real 3-node ring started with scripts/ring.
     .testTarget(
         name: "RingCheckTests",
-        dependencies: ["HealthCheck", "RingHealth", "MariaDB", "Topology"],
+        dependencies: ["HealthCheck", "RingHealth", "MariaDB", "Topology", "RingTestSupport"],
         swiftSettings: swift6),
     .testTarget(
         name: "HealthCheckTests",

@@ -1,5 +1,6 @@
 import Foundation
 import MariaDB
+import RingTestSupport
 import XCTest
 
 final class MariaDBPoolTests: XCTestCase {

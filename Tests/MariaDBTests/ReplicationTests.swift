@@ -1,5 +1,6 @@
 import Foundation
 import MariaDB
+import RingTestSupport
 import XCTest
 
 final class ReplicationTests: XCTestCase {
@@ -91,11 +92,11 @@ final class ReplicationTests: XCTestCase {
 
     func testRingScriptUpIsIdempotentAndStatusExitsZero() throws {
         let ring = try sharedRing
-        let up = TestRing.runScript(["up", "--nodes", "\(ring.nodes)", "--base-port", "\(ring.port(1))",
+        let up = TestRing.run(["up", "--nodes", "\(ring.nodes)", "--base-port", "\(ring.port(1))",
                                      "--state-dir", ring.stateDir], timeout: 30)
         XCTAssertEqual(up.status, 0, up.output)
         XCTAssertTrue(up.output.contains("already up"), up.output)
-        let status = TestRing.runScript(["status", "--state-dir", ring.stateDir], timeout: 30)
+        let status = TestRing.run(["status", "--state-dir", ring.stateDir], timeout: 30)
         XCTAssertEqual(status.status, 0, status.output)
         XCTAssertTrue(status.output.contains("ring OK"), status.output)
         print("ring up (cold, this process) took \(String(format: "%.2f", ring.upSeconds)) s")

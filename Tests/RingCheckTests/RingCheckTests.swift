@@ -2,6 +2,7 @@ import Foundation
 import HealthCheck
 import MariaDB
 import RingHealth
+import RingTestSupport
 import Topology
 import XCTest
 
@@ -85,7 +86,7 @@ final class RingCheckTests: XCTestCase {
             await c.close()
             // The per-member checks say healthy, through the factory the daemon uses.
             for n in 1...3 {
-                let target = CheckTarget(service: "mysql", member: "node\(n)", address: IPAddress("127.0.0.1")!, port: ring.port(n),
+                let target = CheckTarget(service: "mysql", member: "node\(n)", address: IPAddress("127.0.0.1")!, port: UInt16(ring.port(n)),
                                          spec: HealthCheckSpec(kind: .mariadb(user: "monitor", passwordFile: ring.env["RING_MONITOR_PASSWORD_FILE"])))
                 let checker = RingCheckerFactory.make(target, monitors: [monitor])
                 XCTAssertEqual((checker as? MariaDBChecker)?.ring === monitor, true)
@@ -212,9 +213,9 @@ final class RingCheckTests: XCTestCase {
     func testSingleWriterMovesOnlyToACaughtUpNodeWhenTheWriterDies() async throws {
         try await withRing { ring, monitor in
             let service = VirtualService(name: "mysql", vip: IPAddress("10.0.0.1")!, port: 3306, scheduler: .fo,
-                                         members: [ServiceMember(vm: "node1", port: ring.port(1), weight: 100),
-                                                   ServiceMember(vm: "node2", port: ring.port(2), weight: 50),
-                                                   ServiceMember(vm: "node3", port: ring.port(3), weight: 40)],
+                                         members: [ServiceMember(vm: "node1", port: UInt16(ring.port(1)), weight: 100),
+                                                   ServiceMember(vm: "node2", port: UInt16(ring.port(2)), weight: 50),
+                                                   ServiceMember(vm: "node3", port: UInt16(ring.port(3)), weight: 40)],
                                          check: HealthCheckSpec(kind: .mariadb(user: "monitor", passwordFile: nil)))
             XCTAssertTrue(SingleWriterController.isSingleWriter(service))
             let sw = SingleWriterController(service: service, monitor: monitor)
