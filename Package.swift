@@ -72,7 +72,7 @@ let databaseTargets: [Target] = [
         providers: [.apt(["libmariadb-dev"])]),
     .target(
         name: "MariaDB",
-        dependencies: ["CMariaDB", .product(name: "Logging", package: "swift-log")],
+        dependencies: ["CMariaDB", "RingHealth", .product(name: "Logging", package: "swift-log")],
         swiftSettings: swift6),
     // The real-ring fixture (scripts/ring up) that MariaDBTests, GridServicesTests and RingCheckTests share.
     .target(

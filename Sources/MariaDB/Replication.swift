@@ -1,34 +1,8 @@
-/// State of a replication thread as `SHOW ALL SLAVES STATUS` spells it.
-public enum ReplicationThreadState: Sendable, Hashable, CustomStringConvertible {
-    /// Running.
-    case yes
-    /// Stopped (STOP SLAVE, or stopped by an error: see the last errno fields).
-    case no
-    /// The IO thread is trying to (re)connect to its master.
-    case connecting
-    /// Any other spelling, kept verbatim (e.g. "Preparing" on some versions).
-    case other(String)
+import RingHealth
 
-    /// Parses the server's spelling ("Yes", "No", "Connecting").
-    public init(_ text: String?) {
-        switch text?.lowercased() {
-        case "yes": self = .yes
-        case "no": self = .no
-        case "connecting": self = .connecting
-        default: self = .other(text ?? "")
-        }
-    }
-
-    /// The server's spelling.
-    public var description: String {
-        switch self {
-        case .yes: return "Yes"
-        case .no: return "No"
-        case .connecting: return "Connecting"
-        case .other(let s): return s
-        }
-    }
-}
+/// State of a replication thread as `SHOW ALL SLAVES STATUS` spells it: the ring judge's own
+/// vocabulary (``RingHealth/ThreadState``), so what this client reads feeds the judge unconverted.
+public typealias ReplicationThreadState = ThreadState
 
 /// One row of `SHOW ALL SLAVES STATUS`: one incoming replication stream of this node.
 ///
@@ -65,8 +39,8 @@ public struct ReplicationStatus: Sendable, Hashable {
     public init(row: MariaDBRow) {
         func int(_ c: String) -> Int? { row.int(c).map { Int($0) } }
         connectionName = row.string("Connection_name") ?? ""
-        ioRunning = ReplicationThreadState(row.string("Slave_IO_Running"))
-        sqlRunning = ReplicationThreadState(row.string("Slave_SQL_Running"))
+        ioRunning = ReplicationThreadState(row.string("Slave_IO_Running") ?? "")
+        sqlRunning = ReplicationThreadState(row.string("Slave_SQL_Running") ?? "")
         secondsBehindMaster = int("Seconds_Behind_Master")
         lastIOErrno = int("Last_IO_Errno") ?? 0
         lastIOError = row.string("Last_IO_Error") ?? ""
