@@ -26,6 +26,9 @@ public struct DirectorOverrides: Sendable {
     public var fastDetectorInterval: Duration?
     /// Fast-detector miss limit.
     public var fastDetectorMisses = 3
+    /// `SCHED_FIFO` priority (1–99) of the fast detector's thread and, with the detector on, of the
+    /// VRRP loop thread; `nil`: normal priority.
+    public var fastDetectorRealtimePriority: Int32? = FastDetectorOptions.defaultRealtimePriority
     /// Priority override (1–255).
     public var priority: Int?
     /// Advert interval override.
@@ -116,7 +119,12 @@ public struct DirectorSetup: Sendable {
                 throw DirectorSetupError(description: "the fast detector needs the peer \(peerName)'s address in the topology or a peer primary address")
             }
             guard o.fastDetectorMisses >= 1 else { throw DirectorSetupError(description: "fast detector misses must be at least 1") }
-            fast = FastDetectorOptions(interval: iv, missLimit: o.fastDetectorMisses, peer: probePeer)
+            guard iv > .zero else { throw DirectorSetupError(description: "fast detector interval must be above 0 ms") }
+            if let p = o.fastDetectorRealtimePriority, !(1...99).contains(p) {
+                throw DirectorSetupError(description: "fast detector real-time priority \(p) is outside 1–99 (0 on the command line turns it off)")
+            }
+            fast = FastDetectorOptions(interval: iv, missLimit: o.fastDetectorMisses, peer: probePeer,
+                                       realtimePriority: o.fastDetectorRealtimePriority)
         }
         var peers: [IPAddress] = []
         for p in o.unicastPeers {
@@ -125,7 +133,7 @@ public struct DirectorSetup: Sendable {
         }
         let options = VRRPInstanceOptions(config: config, interface: o.interface ?? pair.interface, vipInterface: o.vipInterface,
                                           unicastPeers: peers, authKey: authKey, fastDetector: fast, witness: witness,
-                                          statusFile: o.statusFile)
+                                          statusFile: o.statusFile, realtimePriority: fast?.realtimePriority)
         return DirectorSetup(pair: pair, node: node, peer: peerName, options: options)
     }
 }

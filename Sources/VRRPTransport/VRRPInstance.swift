@@ -19,9 +19,20 @@ public struct FastDetectorOptions: Sendable {
     public var peer: IPAddress
     /// UDP port on both sides.
     public var port: UInt16
+    /// How late a tick may fire and still count as evidence (``FastDetector/stallTolerance``);
+    /// `nil`: one interval.
+    public var stallTolerance: Duration?
+    /// `SCHED_FIFO` priority (1–99) for the detector thread; `nil` runs it at normal priority. When
+    /// the kernel refuses (no `CAP_SYS_NICE`, RT throttled to zero), it runs at normal priority and
+    /// says so in one log line.
+    public var realtimePriority: Int32?
+    /// The default real-time priority: above ordinary work, below the kernel's own RT threads (50).
+    public static let defaultRealtimePriority: Int32 = 10
     /// Creates options.
-    public init(interval: Duration, missLimit: Int, peer: IPAddress, port: UInt16 = FastProbe.defaultPort) {
+    public init(interval: Duration, missLimit: Int, peer: IPAddress, port: UInt16 = FastProbe.defaultPort,
+                stallTolerance: Duration? = nil, realtimePriority: Int32? = FastDetectorOptions.defaultRealtimePriority) {
         self.interval = interval; self.missLimit = missLimit; self.peer = peer; self.port = port
+        self.stallTolerance = stallTolerance; self.realtimePriority = realtimePriority
     }
 }
 
@@ -44,14 +55,20 @@ public struct VRRPInstanceOptions: Sendable {
     public var witness: WitnessProbe?
     /// A JSON file rewritten (atomically) on every transition.
     public var statusFile: String?
+    /// `SCHED_FIFO` priority for the loop thread itself (adverts, timers, VIP moves), `nil`: normal
+    /// priority. ``DirectorSetup`` sets it with the fast detector: a 0.1 s advert master starved for
+    /// Master_Down_Interval is a false takeover too. Refused → one log line, normal priority.
+    /// Witness checks run on a thread that drops back to normal priority before it starts anything.
+    public var realtimePriority: Int32?
 
     /// Creates options.
     public init(config: VRRPConfiguration, interface: String, vipInterface: String? = nil, unicastPeers: [IPAddress] = [],
                 authKey: [UInt8]? = nil, fastDetector: FastDetectorOptions? = nil, witness: WitnessProbe? = nil,
-                statusFile: String? = nil) {
+                statusFile: String? = nil, realtimePriority: Int32? = nil) {
         self.config = config; self.interface = interface; self.vipInterface = vipInterface
         self.unicastPeers = unicastPeers; self.authKey = authKey
         self.fastDetector = fastDetector; self.witness = witness; self.statusFile = statusFile
+        self.realtimePriority = realtimePriority
     }
 }
 
@@ -131,38 +148,40 @@ public struct VRRPStatus: Sendable, Equatable {
     public var fastDetector: String?
     /// The split-brain witness, when the pair names one.
     public var witness: String?
+    /// The fast detector's counters (probes, peer downs, own stalls, worst gap), when it runs.
+    public var fastDetectorStats: FastDetectorStats?
 
     /// Creates a snapshot (the instance makes them; tests and status pages may too).
     public init(vrid: Int, state: String, priority: Int, vips: [String], vipsHeld: Bool, transitions: Int, recent: [Transition],
-                peer: Peer?, advertsSent: Int, advertsReceived: Int, drops: [String: Int], fastDetector: String?, witness: String?) {
+                peer: Peer?, advertsSent: Int, advertsReceived: Int, drops: [String: Int], fastDetector: String?, witness: String?,
+                fastDetectorStats: FastDetectorStats? = nil) {
         self.vrid = vrid; self.state = state; self.priority = priority; self.vips = vips; self.vipsHeld = vipsHeld
         self.transitions = transitions; self.recent = recent; self.peer = peer; self.advertsSent = advertsSent
         self.advertsReceived = advertsReceived; self.drops = drops; self.fastDetector = fastDetector; self.witness = witness
+        self.fastDetectorStats = fastDetectorStats
     }
 }
 
-/// Runs a ``VRRPStateMachine`` (and optionally a ``FastDetector``) against real sockets and the
-/// monotonic clock, on one dedicated thread with a `poll` loop: blocking calls never touch the
-/// cooperative pool, and the pure machines are only ever touched by that thread.
+/// Runs a ``VRRPStateMachine`` against real sockets and the monotonic clock, on one dedicated thread
+/// with a `poll` loop: blocking calls never touch the cooperative pool, and the machine is only ever
+/// touched by that thread. The optional ``FastDetector`` runs on a second thread of its own
+/// (``FastDetectorLoop``) and signals a peer-down through an atomic flag and the wake pipe.
 ///
 /// `@unchecked Sendable` is safe because every mutable field is touched only by the loop thread
-/// (inside ``run()``), except `stopRequested` and `mailbox`, which are `Mutex`/`Atomic`-protected,
-/// and the wake pipe, whose `write` is thread-safe.
+/// (inside ``run()``), except `stopRequested`, `peerDown` and `mailbox`, which are
+/// `Mutex`/`Atomic`-protected, and the wake pipe, whose `write` is thread-safe.
 public final class VRRPInstance: @unchecked Sendable {
     private let options: VRRPInstanceOptions
     private var logger: Logger
     private let onTransition: @Sendable (TransitionRecord) -> Void
     private var machine: VRRPStateMachine
-    private var detector: FastDetector?
-    private var detectorDeadline: Duration?
+    private var fastLoop: FastDetectorLoop?
+    private let peerDown = PeerDownFlag()
     private let socket: VRRPSocket
-    private let probes: ProbeSocket?
     private let addresses: AddressNetlink
     private let announcer: Announcer
     private let hmac: HMACSHA256?
-    private let probeKey: HMACSHA256
     private var replay = ReplayGuard()
-    private var probeReplay = ReplayGuard()
     private var sequence = SequenceNumbers(start: Clocks.wallMicroseconds())
     private let epoch = Clocks.monotonic()
     private let wakeRead: Int32
@@ -192,13 +211,6 @@ public final class VRRPInstance: @unchecked Sendable {
         addresses = try AddressNetlink(interface: options.vipInterface ?? options.interface)
         announcer = try Announcer(interface: options.vipInterface ?? options.interface)
         hmac = options.authKey.map { HMACSHA256(key: $0) }
-        probeKey = HMACSHA256(key: options.authKey ?? [])
-        if let fd = options.fastDetector {
-            probes = try ProbeSocket(interface: options.interface, localAddress: options.config.primaryAddress, port: fd.port)
-            detector = FastDetector(probeInterval: fd.interval, missLimit: fd.missLimit, sequenceStart: Clocks.wallMicroseconds())
-        } else {
-            probes = nil
-        }
         let c = options.config
         snapshot = Mutex(VRRPStatus(
             vrid: Int(c.vrid), state: "\(VRRPState.initialize)", priority: Int(c.priority), vips: c.virtualAddresses.map(\.description),
@@ -210,6 +222,19 @@ public final class VRRPInstance: @unchecked Sendable {
         wakeRead = p[0]; wakeWrite = p[1]
         // Non-blocking both ways: a full pipe must never block a signal handler or the loop.
         for f in p { _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK); _ = fcntl(f, F_SETFD, FD_CLOEXEC) }
+        if let fd = options.fastDetector {
+            // The detector thread reaches the loop only through the flag and the wake pipe (no
+            // reference back to self, so no cycle).
+            let flag = peerDown, wake = wakeWrite, epoch = self.epoch
+            fastLoop = try FastDetectorLoop(
+                options: fd, vrid: options.config.vrid, interface: options.interface, source: options.config.primaryAddress,
+                key: options.authKey ?? [], logger: self.logger, clock: { Clocks.monotonic() - epoch },
+                onPeerDown: { _, _ in
+                    flag.value.store(true, ordering: .sequentiallyConsistent)
+                    var b: UInt8 = 4
+                    _ = write(wake, &b, 1)
+                })
+        }
     }
 
     deinit { close(wakeRead); close(wakeWrite) }
@@ -244,27 +269,32 @@ public final class VRRPInstance: @unchecked Sendable {
 
     /// Runs the instance on the calling thread until ``shutdown()``.
     public func run() {
+        if options.realtimePriority != nil {
+            RealtimeScheduling.raiseCurrentThread(to: options.realtimePriority, what: "VRRP loop", logger: logger)
+        }
         apply(machine.on(.startup(now: now())))
-        if detector != nil { applyDetector(detector!.on(.start(now: now()))) }
+        fastLoop?.start()
         writeStatus()
         var iterations = 0
         while !stopping {
             iterations &+= 1
             var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-            if let p = probes { fds.append(pollfd(fd: p.fd, events: Int16(POLLIN), revents: 0)) }
             _ = poll(&fds, nfds_t(fds.count), timeoutMilliseconds())
             if fds[1].revents != 0 { drainWakePipe() }
             if stopping { break }
             for e in mailbox.withLock({ m in defer { m.removeAll() }; return m }) { apply(machine.on(e)) }
+            // Adverts first: one that arrived together with a peer-down keeps the master a master.
             if fds[0].revents != 0 { receiveAdverts() }
-            if fds.count > 2 && fds[2].revents != 0 { receiveProbes() }
+            if peerDown.value.exchange(false, ordering: .sequentiallyConsistent) {
+                apply(machine.on(.peerDownDetected(now: now())))
+            }
             fireDueTimers()
             // Counters and "peer last seen" stay fresh in the status file without a write per packet.
             if now() - lastStatusWrite >= .seconds(1) { writeStatus() }
         }
         apply(machine.on(.shutdown(now: now())))
-        if detector != nil { applyDetector(detector!.on(.stop)) }
+        fastLoop?.shutdown()
         if vipsHeld { removeVIPs() }
         writeStatus()
     }
@@ -288,14 +318,8 @@ public final class VRRPInstance: @unchecked Sendable {
     private func now() -> Duration { Clocks.monotonic() - epoch }
 
     private func timeoutMilliseconds() -> Int32 {
-        var next = machine.nextDeadline?.deadline
-        if let d = detectorDeadline { next = min(next ?? d, d) }
-        guard let n = next else { return 1000 }
-        let left = n - now()
-        if left <= .zero { return 0 }
-        let (s, a) = left.components
-        // Round up so we never wake just before a deadline and spin.
-        return Int32(clamping: min(1000, s * 1000 + (a + 999_999_999_999_999) / 1_000_000_000_000_000))
+        // Rounded up so we never wake just before a deadline and spin.
+        FastDetectorLoop.timeoutMilliseconds(until: machine.nextDeadline?.deadline, now: now())
     }
 
     private func drainWakePipe() {
@@ -308,9 +332,6 @@ public final class VRRPInstance: @unchecked Sendable {
             let t = now()
             if let (timer, d) = machine.nextDeadline, d <= t {
                 apply(machine.on(.timerFired(timer, now: t)))
-            } else if let d = detectorDeadline, d <= t {
-                detectorDeadline = nil
-                applyDetector(detector!.on(.timerFired(now: t)))
             } else {
                 return
             }
@@ -350,22 +371,6 @@ public final class VRRPInstance: @unchecked Sendable {
         }
     }
 
-    private func receiveProbes() {
-        guard let probes, let fd = options.fastDetector else { return }
-        for _ in 0..<64 {
-            let r: (bytes: [UInt8], from: IPAddress)?
-            do { r = try probes.receive() } catch { logger.warning("probe receive failed: \(error)"); return }
-            guard let r else { return }
-            guard r.from == fd.peer else { drop("probe_unknown_sender", "probe from \(r.from)", from: r.from); continue }
-            switch FastProbe.decode(r.bytes, vrid: options.config.vrid, source: r.from, hmac: probeKey) {
-            case .failure(let e): drop("probe_" + e.code, e, from: r.from)
-            case .success(let seq):
-                if case .failure(let e) = probeReplay.accept(seq, from: r.from) { drop("probe_" + e.code, e, from: r.from); continue }
-                applyDetector(detector!.on(.probeReceived(sequence: seq, now: now())))
-            }
-        }
-    }
-
     // MARK: - Actions
 
     private func apply(_ actions: [VRRPAction]) {
@@ -387,24 +392,6 @@ public final class VRRPInstance: @unchecked Sendable {
                 let rec = TransitionRecord(from: from, to: to, reason: reason, at: Self.timestamp(), vrid: options.config.vrid)
                 onTransition(rec)
                 writeStatus(last: rec)
-            }
-        }
-    }
-
-    private func applyDetector(_ actions: [FastDetectorAction]) {
-        guard let fd = options.fastDetector, let probes else { return }
-        for a in actions {
-            switch a {
-            case .sendProbe(let seq):
-                do { try probes.send(FastProbe.encode(vrid: options.config.vrid, sequence: seq, source: options.config.primaryAddress, hmac: probeKey), to: fd.peer, port: fd.port) }
-                catch { logger.debug("probe send failed: \(error)") }
-            case .setTimer(let d): detectorDeadline = d
-            case .cancelTimer: detectorDeadline = nil
-            case .peerDown(let misses, let last):
-                logger.info("fast detector: peer down", metadata: ["misses": "\(misses)", "silent_for": "\(now() - last)"])
-                apply(machine.on(.peerDownDetected(now: now())))
-            case .peerUp:
-                logger.info("fast detector: peer up")
             }
         }
     }
@@ -439,6 +426,9 @@ public final class VRRPInstance: @unchecked Sendable {
         let takeover = machine.state == .backup
         if takeover { logger.info("heartbeat lost: consulting the split-brain rule", metadata: ["witness": "\(probe.witness)"]) }
         let t = Thread { [self] in
+            // Created by the loop thread, so it may have inherited SCHED_FIFO: ping and the fence
+            // command must not.
+            RealtimeScheduling.lowerCurrentThread()
             let evidence = probe.gather(takeover: takeover)
             if takeover || !evidence.witnessReachable {
                 logger.info("split-brain evidence", metadata: [
@@ -468,26 +458,35 @@ public final class VRRPInstance: @unchecked Sendable {
         lastStatusWrite = now()
         let t = now()
         let wall = Clocks.wallMicroseconds()
-        let recentNow = recent, held = vipsHeld, sent = advertsSent, received = advertsReceived, dropsNow = drops
+        let fastStats = fastLoop?.snapshot
+        var dropsNow = drops
+        for (k, v) in fastStats?.drops ?? [:] { dropsNow[k, default: 0] += v }
+        let recentNow = recent, held = vipsHeld, sent = advertsSent, received = advertsReceived
         let st = machine.state, count = machine.transitions
         let peerNow: VRRPStatus.Peer? = machine.lastAdvert.map { (a, at) in
             .init(address: "\(a.from)", priority: Int(a.priority), lastSeenUnix: Double(wall) / 1e6 - Self.secondsValue(t - at))
         }
         snapshot.withLock { s in
             s.state = "\(st)"; s.vipsHeld = held; s.transitions = count; s.recent = recentNow; s.peer = peerNow
-            s.advertsSent = sent; s.advertsReceived = received; s.drops = dropsNow
+            s.advertsSent = sent; s.advertsReceived = received; s.drops = dropsNow; s.fastDetectorStats = fastStats
         }
         guard let path = options.statusFile else { return }
         var peer = "null"
         if let (a, at) = machine.lastAdvert {
             peer = "{\"address\":\"\(a.from)\",\"priority\":\(a.priority),\"seconds_ago\":\(Self.seconds(now() - at))}"
         }
-        let dropsJSON = drops.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
+        let dropsJSON = dropsNow.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
+        var fastJSON = ""
+        if let f = fastStats {
+            fastJSON = ",\"fast_detector\":{\"peer_up\":\(f.peerUp),\"probes_sent\":\(f.probesSent),\"probes_received\":\(f.probesReceived)," +
+                "\"peer_downs\":\(f.peerDowns),\"own_stalls\":\(f.ownStalls),\"worst_own_stall_ms\":\(Self.milliseconds(f.worstOwnStall))," +
+                "\"worst_probe_gap_ms\":\(Self.milliseconds(f.worstProbeGap)),\"realtime_priority\":\(f.realtimePriority.map { "\($0)" } ?? "null")}"
+        }
         let json = """
         {"vrid":\(options.config.vrid),"state":"\(machine.state)","priority":\(options.config.priority),\
         "reason":"\(lastRecord.map { "\($0.reason)" } ?? "")","since":"\(lastRecord?.at ?? "")",\
         "transitions":\(machine.transitions),"peer_last_seen":\(peer),"adverts_sent":\(advertsSent),\
-        "adverts_received":\(advertsReceived),"drops":{\(dropsJSON)}}
+        "adverts_received":\(advertsReceived),"drops":{\(dropsJSON)}\(fastJSON)}
 
         """
         let tmp = path + ".tmp"
@@ -537,4 +536,9 @@ public final class VRRPInstance: @unchecked Sendable {
         return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
                       tmv.tm_hour, tmv.tm_min, tmv.tm_sec, Int(ts.tv_nsec / 1_000_000))
     }
+}
+
+/// The detector thread's "peer down" signal to the loop thread.
+private final class PeerDownFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }

@@ -37,6 +37,8 @@ struct TandemVRRP: ParsableCommand {
     @Option(help: "Delay before repeating gratuitous ARP / NA after takeover, ms (0: no repeat).") var announceRepeatMs: Int = 2000
     @Option(help: "Enable the fast detector: probe interval in milliseconds.") var fastDetectorMs: Int?
     @Option(help: "Fast detector: missed probes before the peer is declared down.") var fastDetectorMisses: Int = 3
+    @Option(help: "Fast detector: SCHED_FIFO priority of its probe thread (1-99; 0 = normal priority). Falls back to normal priority, with a log line, where not permitted.")
+    var fastDetectorPriority: Int = Int(FastDetectorOptions.defaultRealtimePriority)
     @Option(help: "Override the pair's priority for this node (1-255; testing).") var priority: Int?
     @Option(help: "Override the pair's advert interval in milliseconds (testing).") var advertIntervalMs: Int?
     @Flag(help: "Log dropped packets.") var verbose = false
@@ -58,6 +60,7 @@ struct TandemVRRP: ParsableCommand {
         o.announceRepeat = announceRepeatMs > 0 ? .milliseconds(announceRepeatMs) : nil
         o.fastDetectorInterval = fastDetectorMs.map { .milliseconds($0) }
         o.fastDetectorMisses = fastDetectorMisses
+        o.fastDetectorRealtimePriority = fastDetectorPriority == 0 ? nil : Int32(clamping: fastDetectorPriority)
         o.priority = priority
         o.advertInterval = advertIntervalMs.map { .milliseconds($0) }
         o.statusFile = statusFile

@@ -1,4 +1,5 @@
 // Interop with a real keepalived 2.2.7 in network namespaces, driven by scripts/vrrp-interop.
+// IPv4 and IPv6 (VRRPv3 over ff02::12, hop limit 255): each side takes over when the other dies.
 //
 // Each test runs one scenario of the script against the tandem-vrrp this package just built and
 // asserts the script's PASS line. Needs root, keepalived and iproute2; a missing one fails the test
@@ -65,4 +66,6 @@ final class KeepalivedInteropTests: XCTestCase {
     func testFastDetectorTakesOverWellBeforeMasterDownInterval() throws { try run("tandem-fast-detector") }
     func testHeartbeatCutWithWitnessGivesNoDualMasterButDeathStillFailsOver() throws { try run("tandem-witness-partition") }
     func testIPv6PairElectsAndFailsOver() throws { try run("tandem-ipv6-pair") }
+    func testIPv6KeepalivedMasterTandemBackupThenTandemTakesOver() throws { try run("ka6-master-tandem6-backup") }
+    func testIPv6TandemMasterKeepalivedBackupThenKeepalivedTakesOver() throws { try run("tandem6-master-ka6-backup") }
 }

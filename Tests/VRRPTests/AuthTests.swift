@@ -143,6 +143,78 @@ final class FastDetectorTests: XCTestCase {
         XCTAssertFalse(d.on(.timerFired(now: .milliseconds(80))).contains { if case .peerDown = $0 { true } else { false } })
     }
 
+    private func isDown(_ a: [FastDetectorAction]) -> Bool { a.contains { if case .peerDown = $0 { true } else { false } } }
+
+    /// A detector that heard the peer at 5 ms and ticked on time at 20 ms.
+    private func heardDetector(tolerance: Duration? = nil) -> FastDetector {
+        var d = FastDetector(probeInterval: .milliseconds(20), missLimit: 3, sequenceStart: 0, stallTolerance: tolerance)
+        _ = d.on(.start(now: .zero))
+        XCTAssertEqual(d.on(.probeReceived(sequence: 1, now: .milliseconds(5))), [.peerUp])
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(20))), [.sendProbe(sequence: 1), .setTimer(deadline: .milliseconds(40))])
+        return d
+    }
+
+    func testOwnStallIsNoEvidenceAndRestartsTheCount() {
+        var d = heardDetector()
+        // The 40 ms tick fires at 100 ms: we were not scheduled for 60 ms. That silence is ours.
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(100))),
+                       [.sendProbe(sequence: 2), .setTimer(deadline: .milliseconds(120)), .ownStall(late: .milliseconds(60))])
+        XCTAssertEqual(d.misses, 0); XCTAssertTrue(d.peerUp); XCTAssertEqual(d.stalls, 1)
+        XCTAssertEqual(d.worstStall, .milliseconds(60))
+        // Then three on-time ticks without a probe: now it is evidence, and the peer is down.
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(120))), [.sendProbe(sequence: 3), .setTimer(deadline: .milliseconds(140))])
+        XCTAssertEqual(d.misses, 1)
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(140))), [.sendProbe(sequence: 4), .setTimer(deadline: .milliseconds(160))])
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(160))),
+                       [.sendProbe(sequence: 5), .setTimer(deadline: .milliseconds(180)), .peerDown(misses: 3, lastHeard: .milliseconds(5))])
+    }
+
+    func testMissesBeforeAStallDoNotAddToMissesAfterIt() {
+        var d = heardDetector()
+        _ = d.on(.timerFired(now: .milliseconds(40))); _ = d.on(.timerFired(now: .milliseconds(60)))
+        XCTAssertEqual(d.misses, 2)
+        // The 80 ms tick fires 41 ms late: the count starts again instead of reaching 3.
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(121))).last, .ownStall(late: .milliseconds(41)))
+        XCTAssertEqual(d.misses, 0)
+        XCTAssertFalse(isDown(d.on(.timerFired(now: .milliseconds(141)))))
+        XCTAssertFalse(isDown(d.on(.timerFired(now: .milliseconds(161)))))
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(181))).last, .peerDown(misses: 3, lastHeard: .milliseconds(5)))
+    }
+
+    func testAProbeQueuedDuringTheStallKeepsThePeerUp() {
+        var d = heardDetector()
+        _ = d.on(.timerFired(now: .milliseconds(40))); _ = d.on(.timerFired(now: .milliseconds(60)))
+        // We slept from 60 to 130 ms; the peer's probes waited in the socket and are drained first.
+        XCTAssertEqual(d.on(.probeReceived(sequence: 2, now: .milliseconds(130))), [])
+        XCTAssertEqual(d.worstGap, .milliseconds(125))
+        let out = d.on(.timerFired(now: .milliseconds(130)))
+        XCTAssertEqual(out.last, .ownStall(late: .milliseconds(50)))
+        XCTAssertFalse(isDown(out)); XCTAssertTrue(d.peerUp); XCTAssertEqual(d.misses, 0)
+    }
+
+    func testLatenessWithinToleranceStillCounts() {
+        // A tick 15 ms late (under the 20 ms default tolerance) is judged normally.
+        var d = heardDetector()
+        _ = d.on(.timerFired(now: .milliseconds(55)))
+        _ = d.on(.timerFired(now: .milliseconds(75)))
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(95))).last, .peerDown(misses: 3, lastHeard: .milliseconds(5)))
+        XCTAssertEqual(d.stalls, 0); XCTAssertEqual(d.worstStall, .milliseconds(15))
+        // A tighter tolerance makes the same 15 ms a stall.
+        var t = heardDetector(tolerance: .milliseconds(5))
+        XCTAssertEqual(t.on(.timerFired(now: .milliseconds(55))).last, .ownStall(late: .milliseconds(15)))
+        XCTAssertEqual(t.misses, 0)
+    }
+
+    func testEarlyOrRepeatedTimerDoesNothing() {
+        var d = heardDetector()
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(39))), [])   // before the 40 ms deadline
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(40))).count, 2)
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(40))), [])   // the same deadline again
+        XCTAssertEqual(d.misses, 1)
+        XCTAssertEqual(d.on(.stop), [.cancelTimer])
+        XCTAssertEqual(d.on(.timerFired(now: .milliseconds(60))), [])
+    }
+
     func testNeverHeardPeerIsNeverDeclaredDown() {
         var d = FastDetector(probeInterval: .milliseconds(10), missLimit: 2, sequenceStart: 0)
         _ = d.on(.start(now: .zero))

@@ -40,6 +40,12 @@ lab_up() {
   LAB="tandem-vrrp-$$-$RANDOM"
   LAB_DIR=$(mktemp -d /tmp/tandem-vrrp-lab.XXXXXX)
   ip netns add "$LAB-sw"; ip netns add "$LAB-a"; ip netns add "$LAB-b"
+  # No duplicate address detection in the lab: link-local addresses (keepalived's IPv6 advert source)
+  # are usable as soon as a link is up. Set before the links exist, so `default` applies to them.
+  local ns
+  for ns in sw a b; do
+    ip netns exec "$LAB-$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 2>/dev/null || true
+  done
   ip -n "$LAB-sw" link add br0 type bridge
   ip -n "$LAB-sw" link set br0 type bridge forward_delay 0 mcast_snooping 0
   ip -n "$LAB-sw" link set br0 up
@@ -124,7 +130,7 @@ vrrp_instance VI_$VRRP_VRID {
   advert_int $adv
   ${extra}
   virtual_ipaddress {
-    $VRRP_VIP/32 dev ${side}0
+    $VRRP_VIP/$(case $VRRP_VIP in *:*) echo 128 ;; *) echo 32 ;; esac) dev ${side}0
   }
 }
 CONF
@@ -133,6 +139,27 @@ CONF
   LAB_PIDS+=($!)
   eval "KA_PID_$side=$!"
   disown $!   # no "Killed" job notices when a scenario kill -9s it
+}
+
+# lab_require_ipv6: the lab's IPv6 is usable (IPv6 enabled in both director namespaces, the global
+# fd00:99::/64 addresses and a link-local address on a0/b0, not tentative, and ff02::12 reachable
+# as a group). Prints "FAIL prerequisites: ..." naming what is missing and returns 1 otherwise.
+lab_require_ipv6() {
+  local n dev out
+  [ -d /proc/sys/net/ipv6 ] || { echo "FAIL prerequisites: this kernel has no IPv6 (/proc/sys/net/ipv6 missing)"; return 1; }
+  for n in a b; do
+    dev=${n}0
+    if [ "$(ip netns exec "$LAB-$n" cat /proc/sys/net/ipv6/conf/$dev/disable_ipv6 2>/dev/null)" != 0 ]; then
+      echo "FAIL prerequisites: IPv6 is disabled on $dev in namespace $LAB-$n (net.ipv6.conf.$dev.disable_ipv6)"; return 1
+    fi
+    local i ok=0
+    for i in $(seq 1 40); do
+      out=$(ip -n "$LAB-$n" -6 -o addr show dev "$dev" 2>&1)
+      if grep -q 'fd00:99::' <<<"$out" && grep -q 'fe80::' <<<"$out" && ! grep -q tentative <<<"$out"; then ok=1; break; fi
+      sleep 0.05
+    done
+    [ $ok = 1 ] || { echo "FAIL prerequisites: $dev in $LAB-$n has no usable IPv6 global + link-local address (ip -6 addr: $(tr '\n' ' ' <<<"$out"))"; return 1; }
+  done
 }
 
 # The VRRP child keepalived forks (its PID file appears shortly after start).
@@ -287,7 +314,12 @@ stress_start() {
 # stress_wait SECONDS: waits (bounded) for the running tandem-stress.
 stress_wait() {
   local i
-  for i in $(seq 1 $(( ($1 + 10) * 20 ))); do kill -0 "$STRESS_PID" 2>/dev/null || break; sleep 0.05; done
+  local limit=$(( $(ms_now) + ($1 + 10) * 1000 ))
+  while [ "$(ms_now)" -lt "$limit" ]; do kill -0 "$STRESS_PID" 2>/dev/null || break; sleep 0.05; done
+  if kill -0 "$STRESS_PID" 2>/dev/null; then
+    echo "stress_wait: tandem-stress still running $(( $1 + 10 )) s into the wait; killed" >&2
+    kill -9 "$STRESS_PID" 2>/dev/null
+  fi
   wait "$STRESS_PID" 2>/dev/null
 }
 
