@@ -37,8 +37,10 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
 
     /// The subject exactly as given.
     public let text: String
-    /// The parsed attributes, in order.
-    public let attributes: [Attribute]
+
+    /// The parsed attributes, in order (computed from ``text`` on demand: the request path only needs the
+    /// validation, so it does not pay for an array of strings per request).
+    public var attributes: [Attribute] { (try? Self.parseAttributes(text)) ?? [] }
 
     /// The string form, identical to ``text``.
     public var description: String { text }
@@ -47,7 +49,19 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
     public var commonName: String { attributes.first { $0.key == "CN" }!.value }
 
     /// Parses and validates a subject; throws ``DNError`` saying what is wrong and where.
+    ///
+    /// A byte-level check accepts the common case (printable ASCII, every rule met) without allocating;
+    /// anything else goes through ``parseAttributes(_:)``, which gives the precise error. The fast check only
+    /// ever accepts subjects that the full parse accepts too.
     public init(_ text: String) throws(DNError) {
+        var t = text
+        let fast = t.withUTF8 { Self.isPlainValid($0) }
+        if !fast { _ = try Self.parseAttributes(text) }
+        self.text = text
+    }
+
+    /// The subject's attributes; throws the first problem found.
+    static func parseAttributes(_ text: String) throws(DNError) -> [Attribute] {
         let utf8 = text.utf8
         guard !utf8.isEmpty else { throw DNError(code: .empty, offset: 0, detail: "the subject is empty") }
         guard utf8.count <= Self.maxLength else {
@@ -102,8 +116,66 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
         guard attrs.contains(where: { $0.key == "CN" }) else {
             throw DNError(code: .missingCommonName, offset: 0, detail: "the subject has no CN attribute")
         }
-        self.text = text
-        self.attributes = attrs
+        return attrs
+    }
+
+    /// ``knownKeys`` as bytes, for the byte-level check.
+    private static let knownKeyBytes: [[UInt8]] = knownKeys.map { Array($0.utf8) }
+
+    /// Whether `u[start..<end]` is one of ``knownKeys``; sets `isCN` when it is `CN`.
+    private static func isKnownKey(_ u: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, isCN: inout Bool) -> Bool {
+        let n = end - start
+        if n == 2, u[start] == UInt8(ascii: "C"), u[start + 1] == UInt8(ascii: "N") { isCN = true; return true }
+        isCN = false
+        for k in knownKeyBytes where k.count == n {
+            var same = true
+            for i in 0..<n where u[start + i] != k[i] { same = false; break }
+            if same { return true }
+        }
+        return false
+    }
+
+    /// The byte-level check: true only for a subject of printable ASCII that meets every rule of the type
+    /// (the same rules as ``parseAttributes(_:)``); false means "let the full parse decide".
+    static func isPlainValid(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = u.count
+        guard n >= 1, n <= maxLength, u[0] == UInt8(ascii: "/") else { return false }
+        for c in u where c < 0x20 || c >= 0x7F { return false }
+        var attrs = 0
+        var hasCN = false
+        var valueStart = 0, valueEnd = 0
+        func valueOK() -> Bool {
+            valueEnd > valueStart && u[valueStart] != 0x20 && u[valueEnd - 1] != 0x20
+        }
+        var segStart = 1
+        while segStart <= n {
+            var segEnd = segStart
+            var eq = -1
+            while segEnd < n, u[segEnd] != UInt8(ascii: "/") {
+                if eq < 0, u[segEnd] == UInt8(ascii: "=") { eq = segEnd }
+                segEnd += 1
+            }
+            var isCN = false
+            if eq >= 0, isKnownKey(u, segStart, eq, isCN: &isCN) {
+                if attrs > 0, !valueOK() { return false }
+                attrs += 1
+                if isCN { hasCN = true }
+                valueStart = eq + 1
+                valueEnd = segEnd
+            } else if eq >= 0, eq > segStart, (u[segStart] | 0x20) >= UInt8(ascii: "a"), (u[segStart] | 0x20) <= UInt8(ascii: "z"),
+                      (segStart..<eq).allSatisfy({ i in
+                          let c = u[i]
+                          return ((c | 0x20) >= UInt8(ascii: "a") && (c | 0x20) <= UInt8(ascii: "z")) || (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: ".")
+                      }) {
+                return false  // an unknown attribute type: an error
+            } else if attrs > 0, segEnd > segStart {
+                valueEnd = segEnd  // glued onto the previous value
+            } else {
+                return false
+            }
+            segStart = segEnd + 1
+        }
+        return attrs > 0 && valueOK() && hasCN
     }
 }
 
@@ -151,12 +223,82 @@ public struct FQAN: Sendable, Hashable, CustomStringConvertible {
     public let group: String
     /// Role, or nil for none.
     public let role: String?
+    /// ``description``, built once (it is the GUMS cache key and part of every answer).
+    private let canonical: String
 
     /// Canonical text: group, then `/Role=role` if any.
-    public var description: String { role.map { "\(group)/Role=\($0)" } ?? group }
+    public var description: String { canonical }
 
     /// Parses an FQAN; throws ``FQANError`` naming the problem.
+    ///
+    /// The canonical form (`/vo/group…[/Role=r]` with `r` not `NULL`, no `Capability`) is recognised at
+    /// byte level and reuses `text` for ``group`` when there is no role; anything else (normalisation or
+    /// an error) goes through the full parse.
     public init(_ text: String) throws(FQANError) {
+        var t = text
+        if let (voEnd, groupEnd) = t.withUTF8({ Self.canonicalParts($0) }) {
+            let u = text.utf8
+            let vo = String(text[text.index(after: text.startIndex)..<u.index(u.startIndex, offsetBy: voEnd)])
+            if groupEnd == u.count {
+                self.init(vo: vo, group: text, role: nil, canonical: text)
+            } else {
+                let g = u.index(u.startIndex, offsetBy: groupEnd)
+                self.init(vo: vo, group: String(text[..<g]), role: String(text[u.index(g, offsetBy: 6)...]), canonical: text)
+            }
+            return
+        }
+        try self.init(parsing: text)
+    }
+
+    /// For a canonical FQAN, the end of its VO name and of its group path (the role, if any, follows
+    /// `/Role=`); nil for anything the full parse must look at.
+    static func canonicalParts(_ u: UnsafeBufferPointer<UInt8>) -> (Int, Int)? {
+        let n = u.count
+        guard n >= 2, n <= 255, u[0] == UInt8(ascii: "/") else { return nil }
+        var voEnd = -1
+        var start = 1
+        while start <= n {
+            var end = start
+            var plain = true
+            while end < n, u[end] != UInt8(ascii: "/") {
+                let c = u[end]
+                if !((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2E || c == 0x2D) {
+                    plain = false
+                }
+                end += 1
+            }
+            let len = end - start
+            if plain {
+                guard len >= 1, len <= 64 else { return nil }
+                if voEnd < 0 { voEnd = end }
+            } else {
+                // Only a final `Role=name` (name not NULL) after at least one group.
+                guard voEnd >= 0, end == n, len > 5, len <= 69,
+                      u[start] == UInt8(ascii: "R"), u[start + 1] == UInt8(ascii: "o"), u[start + 2] == UInt8(ascii: "l"),
+                      u[start + 3] == UInt8(ascii: "e"), u[start + 4] == UInt8(ascii: "=") else { return nil }
+                for i in (start + 5)..<end {
+                    let c = u[i]
+                    guard (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2E || c == 0x2D else { return nil }
+                }
+                if len == 9, u[start + 5] == UInt8(ascii: "N"), u[start + 6] == UInt8(ascii: "U"), u[start + 7] == UInt8(ascii: "L"), u[start + 8] == UInt8(ascii: "L") {
+                    return nil
+                }
+                return (voEnd, start - 1)
+            }
+            start = end + 1
+        }
+        return voEnd >= 0 ? (voEnd, n) : nil
+    }
+
+    private init(vo: String, group: String, role: String?, canonical: String) {
+        self.vo = vo
+        self.group = group
+        self.role = role
+        self.canonical = canonical
+    }
+
+    /// The full parse: normalises `Role=NULL` and `Capability=NULL`, and names what is wrong.
+    init(parsing text: String) throws(FQANError) {
         guard text.utf8.count <= 255 else { throw FQANError(fqan: String(text.prefix(64)), detail: "longer than 255 bytes") }
         guard text.first == "/" else { throw FQANError(fqan: text, detail: "an FQAN starts with '/', e.g. /cms/Role=production") }
         var groups: [Substring] = []
@@ -179,9 +321,11 @@ public struct FQAN: Sendable, Hashable, CustomStringConvertible {
             }
         }
         guard let first = groups.first else { throw FQANError(fqan: text, detail: "no VO name") }
+        let group = "/" + groups.joined(separator: "/")
         self.vo = String(first)
-        self.group = "/" + groups.joined(separator: "/")
+        self.group = group
         self.role = role
+        self.canonical = role.map { "\(group)/Role=\($0)" } ?? group
     }
 
     /// Builds an FQAN from parts already known to be valid.
@@ -189,6 +333,7 @@ public struct FQAN: Sendable, Hashable, CustomStringConvertible {
         self.group = group
         self.vo = String(group.dropFirst().split(separator: "/").first ?? "")
         self.role = role
+        self.canonical = role.map { r in "\(group)/Role=\(r)" } ?? group
     }
 
     /// The FQANs this one falls back to, most specific first: itself, its group without the role, then each

@@ -3,7 +3,6 @@ import Glibc
 #endif
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
@@ -170,7 +169,6 @@ public struct GridHTTPServer: Service {
                 .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withOutboundHeaderValidation: false)
                         try channel.pipeline.syncOperations.addHandler(GridHTTPHandler(responder: responder, maxBody: maxBody))
                     }
                 }
@@ -208,17 +206,30 @@ public struct GridHTTPServer: Service {
     }
 }
 
-/// Collects one request (head and bounded body) and hands it to the responder; writes the answer with
-/// `Content-Length`, keeping the connection open unless the client asked to close it.
-final class GridHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+/// One connection: parses requests with ``GridHTTPWire`` straight from the received bytes, hands each to
+/// the responder and writes each answer as one pre-encoded buffer. Answers ready at once are written
+/// without a flush and flushed once per read burst (pipelined requests share one `writev`); while a
+/// ``GridHTTPReply/later(_:)`` answer is pending, further requests wait in the buffer and reading stops, so
+/// answers leave in request order and a pipelining client cannot make the buffer grow without bound.
+final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let responder: any GridHTTPResponder
     private let maxBody: Int
-    private var head: HTTPRequestHead?
-    private var body: ByteBuffer?
-    private var tooLarge = false
+    /// Received bytes not parsed yet.
+    private var pending: ByteBuffer?
+    /// Body bytes of a too-large request still to drop.
+    private var skip = 0
+    /// A `later` answer is being computed.
+    private var waiting = false
+    /// The connection closes after the answer being written.
+    private var closing = false
+    /// A `read` was held back while waiting.
+    private var readHeld = false
+    /// Written since the last flush.
+    private var unflushed = false
 
     init(responder: any GridHTTPResponder, maxBody: Int) {
         self.responder = responder
@@ -226,62 +237,105 @@ final class GridHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            head = h
-            body = nil
-            tooLarge = false
-            if let len = h.headers.first(name: "content-length").flatMap({ Int($0) }), len > maxBody { tooLarge = true }
-        case .body(var part):
-            guard !tooLarge else { return }
-            if body == nil { body = part } else { body!.writeBuffer(&part) }
-            if body!.readableBytes > maxBody {
-                tooLarge = true
-                body = nil
+        var bytes = unwrapInboundIn(data)
+        if closing { return }
+        if skip > 0 {
+            let n = min(skip, bytes.readableBytes)
+            bytes.moveReaderIndex(forwardBy: n)
+            skip -= n
+            if bytes.readableBytes == 0 { return }
+        }
+        if pending == nil || pending!.readableBytes == 0 {
+            pending = bytes
+        } else {
+            // Drop the bytes already parsed first: a client whose requests keep arriving split across
+            // reads would otherwise grow this buffer for as long as the connection lives.
+            pending!.discardReadBytes()
+            pending!.writeBuffer(&bytes)
+        }
+        process(context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // Hold reading while an answer is pending (the pipelined requests already read wait in `pending`).
+        if waiting || closing { readHeld = true; return }
+        context.read()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func flushIfNeeded(context: ChannelHandlerContext) {
+        if unflushed {
+            unflushed = false
+            context.flush()
+        }
+    }
+
+    /// Answers every complete request in `pending`, in order, until one is `later` or the bytes run out.
+    private func process(context: ChannelHandlerContext) {
+        while !waiting, !closing, var buf = pending, buf.readableBytes > 0 {
+            if skip > 0 {
+                let n = min(skip, buf.readableBytes)
+                buf.moveReaderIndex(forwardBy: n)
+                skip -= n
+                pending = buf
+                continue
             }
-        case .end:
-            guard let h = head else { return }
-            head = nil
-            let keepAlive = h.isKeepAlive
-            var path = h.uri
-            if let q = path.utf8.firstIndex(of: UInt8(ascii: "?")) { path = String(path[..<q]) }
-            let request = GridHTTPRequest(
-                method: h.method.rawValue, path: path, contentType: h.headers.first(name: "content-type"),
-                contentLength: h.headers.first(name: "content-length").flatMap { Int($0) },
-                body: body ?? ByteBuffer(), bodyTooLarge: tooLarge)
-            body = nil
-            let isHead = h.method == .HEAD
-            switch responder.respond(request) {
-            case .now(let r):
-                write(context: context, r, keepAlive: keepAlive, isHead: isHead)
-            case .later(let work):
-                let promise = context.eventLoop.makePromise(of: GridHTTPResponse.self)
-                promise.completeWithTask(work)
-                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                promise.futureResult.whenSuccess { r in
-                    let (handler, context) = bound.value
-                    handler.write(context: context, r, keepAlive: keepAlive, isHead: isHead)
+            switch GridHTTPWire.parse(buf, maxBody: maxBody) {
+            case .incomplete:
+                return
+            case .invalid(let status, let message):
+                pending = nil
+                write(context: context, GridHTTPWire.errorResponse(status: status, message: message), keepAlive: false, isHead: false)
+                return
+            case .request(let parsed):
+                buf.moveReaderIndex(forwardBy: parsed.consumed)
+                skip = parsed.skip
+                pending = buf.readableBytes > 0 ? buf : nil
+                let keepAlive = parsed.keepAlive, isHead = parsed.isHead
+                switch responder.respond(parsed.request) {
+                case .now(let r):
+                    write(context: context, r, keepAlive: keepAlive, isHead: isHead)
+                case .later(let work):
+                    waiting = true
+                    let promise = context.eventLoop.makePromise(of: GridHTTPResponse.self)
+                    promise.completeWithTask(work)
+                    let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                    promise.futureResult.whenSuccess { r in
+                        let (handler, context) = bound.value
+                        handler.waiting = false
+                        handler.write(context: context, r, keepAlive: keepAlive, isHead: isHead)
+                        handler.process(context: context)
+                        handler.flushIfNeeded(context: context)
+                        if !handler.waiting, !handler.closing, handler.readHeld {
+                            handler.readHeld = false
+                            context.read()
+                        }
+                    }
                 }
             }
         }
     }
 
     private func write(context: ChannelHandlerContext, _ r: GridHTTPResponse, keepAlive: Bool, isHead: Bool) {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(3 + r.headers.count)
-        headers.add(name: "Content-Type", value: r.contentType)
-        headers.add(name: "Content-Length", value: String(r.body.count))
-        for (n, v) in r.headers { headers.add(name: n, value: v) }
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: r.status), headers: headers))), promise: nil)
-        if !r.body.isEmpty, !isHead {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: r.body)))), promise: nil)
-        }
+        var out = context.channel.allocator.buffer(capacity: GridHTTPWire.encodedSizeBound(r))
+        GridHTTPWire.encode(r, keepAlive: keepAlive, isHead: isHead, into: &out)
         if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.write(wrapOutboundOut(out), promise: nil)
+            unflushed = true
         } else {
+            closing = true
+            pending = nil
+            unflushed = false
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in bound.value.close(promise: nil) }
         }
     }
 }

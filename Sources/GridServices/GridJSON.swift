@@ -6,7 +6,9 @@
 /// nesting is bounded), so a body the services do not understand is reported, never misread.
 public enum GridJSON {
     /// A parsed JSON value. Objects keep their members in order (the last duplicate wins on lookup).
-    public indirect enum Value: Sendable, Equatable {
+    /// Not `indirect`: arrays already hold their elements out of line, and a boxed case would cost one
+    /// allocation per value parsed.
+    public enum Value: Sendable, Equatable {
         /// A string.
         case string(String)
         /// A number, kept as its text.
@@ -96,6 +98,7 @@ public enum GridJSON {
             case UInt8(ascii: "{"):
                 pos += 1
                 var members: [(String, Value)] = []
+                members.reserveCapacity(4)
                 skipSpace()
                 if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(members) }
                 while true {
@@ -116,6 +119,7 @@ public enum GridJSON {
             case UInt8(ascii: "["):
                 pos += 1
                 var items: [Value] = []
+                items.reserveCapacity(4)
                 skipSpace()
                 if pos < bytes.count, bytes[pos] == UInt8(ascii: "]") { pos += 1; return .array(items) }
                 while true {
@@ -172,15 +176,24 @@ public enum GridJSON {
         mutating func string() throws(SyntaxError) -> String {
             pos += 1
             let start = pos
-            // Fast path: no escapes.
+            // Fast path: no escapes. ASCII text needs no UTF-8 validation (and `String(validating:)` is a
+            // generic call that looks its metadata up at run time, a measurable cost per request).
+            var ascii = true
             while pos < bytes.count {
                 let c = bytes[pos]
                 if c == UInt8(ascii: "\"") {
                     let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<pos])
-                    guard let s = String(validating: slice, as: UTF8.self) else { throw SyntaxError(offset: start, detail: "string is not valid UTF-8") }
+                    let s: String
+                    if ascii {
+                        s = String(decoding: slice, as: UTF8.self)
+                    } else {
+                        guard let v = String(validating: slice, as: UTF8.self) else { throw SyntaxError(offset: start, detail: "string is not valid UTF-8") }
+                        s = v
+                    }
                     pos += 1
                     return s
                 }
+                if c >= 0x80 { ascii = false }
                 if c == UInt8(ascii: "\\") { break }
                 if c < 0x20 { throw fail("control character in a string") }
                 pos += 1

@@ -68,12 +68,48 @@ public struct BanSnapshot: Sendable, Equatable {
 
     /// Deny if the DN, the CA or any FQAN (or one of its parent groups) is banned; permit otherwise.
     public func decide(dn: String, ca: String?, fqans requested: [FQAN]) -> SAZDecision {
-        if let r = dns[dn] { return SAZDecision(decision: "deny", reason: "dn banned: \(r)") }
-        if let ca, let r = cas[ca] { return SAZDecision(decision: "deny", reason: "ca banned: \(r)") }
+        if !dns.isEmpty, let r = dns[dn] { return SAZDecision(decision: "deny", reason: "dn banned: \(r)") }
+        if let ca, !cas.isEmpty, let r = cas[ca] { return SAZDecision(decision: "deny", reason: "ca banned: \(r)") }
+        guard !fqans.isEmpty else { return .permit }
         for f in requested {
-            for g in f.fallbacks { if let r = fqans[g] { return SAZDecision(decision: "deny", reason: "fqan \(g) banned: \(r)") } }
+            if fqans.count <= Self.linearScanLimit {
+                // Few group bans (the usual case): compare each ban with the FQAN's fallbacks in place
+                // instead of building the fallback strings; the most specific match wins, as below.
+                if let (g, r) = Self.mostSpecificBan(f, fqans) { return SAZDecision(decision: "deny", reason: "fqan \(g) banned: \(r)") }
+            } else {
+                for g in f.fallbacks { if let r = fqans[g] { return SAZDecision(decision: "deny", reason: "fqan \(g) banned: \(r)") } }
+            }
         }
         return .permit
+    }
+
+    /// Up to this many FQAN bans, ``decide(dn:ca:fqans:)`` scans them instead of looking fallbacks up.
+    static let linearScanLimit = 32
+
+    /// The ban in `bans` that is the first of `f.fallbacks` (the FQAN itself, its group, then each parent
+    /// group up to the VO), without building those strings: a ban matches the FQAN itself, or is its group
+    /// or a parent group (a prefix of the group ending at a `/`), and longer prefixes are more specific.
+    static func mostSpecificBan(_ f: FQAN, _ bans: [String: String]) -> (String, String)? {
+        var best: (String, String)?
+        var bestLength = -1
+        let group = f.group.utf8
+        for (k, r) in bans {
+            let ku = k.utf8
+            if let role = f.role {
+                // The FQAN itself: group + "/Role=" + role.
+                if ku.count == group.count + 6 + role.utf8.count, ku.starts(with: group),
+                   ku.dropFirst(group.count).starts(with: "/Role=".utf8), ku.dropFirst(group.count + 6).elementsEqual(role.utf8) {
+                    return (k, r)
+                }
+            }
+            guard ku.count >= 2, ku.count <= group.count, ku.first == UInt8(ascii: "/"), group.starts(with: ku) else { continue }
+            if ku.count < group.count, group[group.index(group.startIndex, offsetBy: ku.count)] != UInt8(ascii: "/") { continue }
+            if ku.count > bestLength {
+                best = (k, r)
+                bestLength = ku.count
+            }
+        }
+        return best
     }
 }
 
