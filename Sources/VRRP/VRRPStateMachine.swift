@@ -278,17 +278,20 @@ public struct VRRPStateMachine: Sendable {
             return []
         case .master:
             if a.priority == 0 {
-                // §6.4.3: another master stopped; assert ourselves at once.
-                return [.sendAdvert(priority: config.priority), arm(.advert, now + config.advertInterval)]
+                // §6.4.3: another master stopped; assert ourselves at once. We also re-announce the
+                // VIPs: a master that resigns while we are master held them too (a healed partition,
+                // see stepDown), and neighbours may still send the VIPs' traffic to its MAC.
+                return [.sendAdvert(priority: config.priority), .announceVIPs(config.virtualAddresses),
+                        arm(.advert, now + config.advertInterval)]
             }
             lastAdvert = (a, now)
             if a.priority > config.priority {
                 masterAdverInterval = a.interval
-                return becomeBackup(now, reason: .higherPriority(from: a.from, priority: a.priority))
+                return stepDown(now, reason: .higherPriority(from: a.from, priority: a.priority))
             }
             if a.priority == config.priority && Self.isHigher(a.from, than: config.primaryAddress) {
                 masterAdverInterval = a.interval
-                return becomeBackup(now, reason: .equalPriorityHigherAddress(from: a.from))
+                return stepDown(now, reason: .equalPriorityHigherAddress(from: a.from))
             }
             // Another master that loses to us: a partition has healed (or a peer started as owner of
             // nothing). RFC 5798 §6.4.3 says discard; we also advertise at once, so the loser steps down
@@ -375,6 +378,21 @@ public struct VRRPStateMachine: Sendable {
             out.append(arm(.announceRepeat, now + d))
         }
         if case .witness(let every) = config.splitBrain { out.append(arm(.witnessCheck, now + every)) }
+        return out
+    }
+
+    /// A master that hears a better master steps down. RFC 5798 §6.4.3 has it go to Backup silently;
+    /// we first send one priority-0 advert. Two masters at once means a partition has healed, and
+    /// the clients and switches may have learned *our* MAC for the VIPs. If the winner heard our
+    /// lower-priority advert it re-announces them (see `advert`); if we heard its advert first, ours
+    /// never reaches it, and without this notice nobody would tell the network the VIPs moved back
+    /// (seen in scripts/drill-failover's flap drill: clients stuck on the loser for 7-15 s). A master
+    /// answers priority 0 with an advert and a re-announcement; a plain RFC peer (keepalived) answers
+    /// with an advert, which is harmless.
+    private mutating func stepDown(_ now: Duration, reason: TransitionReason) -> [VRRPAction] {
+        var out = becomeBackup(now, reason: reason)
+        let at = out.firstIndex { if case .transition = $0 { return true } else { return false } } ?? 0
+        out.insert(.sendAdvert(priority: 0), at: at)
         return out
     }
 

@@ -206,7 +206,45 @@ final class StateMachineTests: XCTestCase {
         var r = Rig(config(100, a1))
         _ = r.on { .startup(now: $0) }; _ = r.advance(to: .seconds(4))
         XCTAssertEqual(r.on { .advertReceived(.init(from: a2, priority: 0, interval: .seconds(1)), now: $0) },
-                       [.sendAdvert(priority: 100), .setTimer(.advert, deadline: .seconds(5))])
+                       [.sendAdvert(priority: 100), .announceVIPs([vip]), .setTimer(.advert, deadline: .seconds(5))])
+    }
+
+    /// Partition heal where the loser hears the winner first: the loser sends priority 0 before it
+    /// goes to Backup, and the winner answers with an advert and a re-announcement of the VIPs, so
+    /// neighbours that learned the loser's MAC during the partition learn the winner's again.
+    func testMasterSteppingDownForABetterMasterSendsPriorityZeroAndTheWinnerReannounces() {
+        var loser = Rig(config(100, a2))
+        _ = loser.on { .startup(now: $0) }; _ = loser.advance(to: .seconds(4))
+        XCTAssertEqual(loser.m.state, .master)
+        let out = loser.on { .advertReceived(.init(from: a1, priority: 200, interval: .seconds(1)), now: $0) }
+        let zero = out.firstIndex(of: .sendAdvert(priority: 0))
+        let toBackup = out.firstIndex { if case .transition(.master, .backup, _) = $0 { return true } else { return false } }
+        XCTAssertNotNil(zero, "the loser must send priority 0: \(out)")
+        XCTAssertNotNil(toBackup)
+        if let zero, let toBackup { XCTAssertLessThan(zero, toBackup) }
+        XCTAssertTrue(out.contains(.removeVIPs([vip])))
+        XCTAssertFalse(out.contains(.sendAdvert(priority: 100)), "a backup sends no advert of its own")
+
+        var winner = Rig(config(200, a1))
+        _ = winner.on { .startup(now: $0) }; _ = winner.advance(to: .seconds(4))
+        XCTAssertEqual(winner.m.state, .master)
+        XCTAssertEqual(winner.on { .advertReceived(.init(from: a2, priority: 0, interval: .seconds(1)), now: $0) },
+                       [.sendAdvert(priority: 200), .announceVIPs([vip]), .setTimer(.advert, deadline: .seconds(5))])
+        XCTAssertEqual(winner.m.state, .master)
+    }
+
+    /// Losing the witness is not a better master: the self-fencing master goes to Backup without a
+    /// priority-0 advert (the unchanged RFC path).
+    func testSelfFencingSendsNoPriorityZero() {
+        var r = Rig(config(100, a1, split: .witness(checkInterval: .seconds(1))))
+        _ = r.on { .startup(now: $0) }; _ = r.advance(to: .seconds(4))
+        XCTAssertEqual(r.m.state, .master)
+        var out: [VRRPAction] = []
+        for _ in 0..<SplitBrainRule.masterWitnessLossLimit {
+            out = r.on { .witnessResult(.init(witnessReachable: false, peerReachable: false), now: $0) }
+        }
+        XCTAssertEqual(r.m.state, .backup)
+        XCTAssertFalse(out.contains(.sendAdvert(priority: 0)))
     }
 
     func testMasterAdvertisesEveryIntervalAndRepeatsAnnouncementOnce() {
