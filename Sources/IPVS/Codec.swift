@@ -31,8 +31,15 @@ public enum IPVSCodec {
         default: return nil
         }
     }
-    /// `union nf_inet_addr`: 16 bytes, IPv4 in the first four.
-    static func wireAddress(_ a: InetAddress) -> [UInt8] { a.bytes + [UInt8](repeating: 0, count: 16 - a.bytes.count) }
+    /// Writes `a` as `union nf_inet_addr`: 16 bytes, IPv4 in the first four.
+    static func putAddress(_ type: UInt16, _ a: InetAddress, into m: NetlinkMessage) throws(NetlinkError) {
+        try a.withWireBytes { (raw) throws(NetlinkError) in try m.put(type, raw: raw) }
+    }
+    /// The address in the first `family.byteCount` bytes of an attribute payload, without copying it out.
+    static func address(_ payload: ArraySlice<UInt8>, family: InetFamily) -> InetAddress? {
+        guard payload.count >= family.byteCount else { return nil }
+        return payload.withUnsafeBytes { InetAddress(networkBytes: UnsafeRawBufferPointer(rebasing: $0.prefix(family.byteCount))) }
+    }
 
     static func fwd(_ m: ForwardingMethod) -> UInt32 {
         switch m {
@@ -75,7 +82,7 @@ public enum IPVSCodec {
         switch key {
         case .address(let p, let a, let port):
             try m.put(S.protocol, u16: wireProtocol(p))
-            try m.put(S.addr, bytes: wireAddress(a))
+            try putAddress(S.addr, a, into: m)
             try m.put(S.port, be16: port)
         case .fwmark(let mark, _):
             try m.put(S.fwmark, u32: mark)
@@ -89,7 +96,7 @@ public enum IPVSCodec {
         var flags = s.flags.rawValue & ServiceFlags.all.rawValue
         if s.persistence != nil { flags |= IPVSWire.ServiceFlag.persistent }
         // struct ip_vs_flags { flags; mask }: the mask says which bits this request sets.
-        try m.put(S.flags, bytes: le(flags) + le(UInt32.max))
+        try withUnsafeBytes(of: (flags.littleEndian, UInt32.max)) { (raw) throws(NetlinkError) in try m.put(S.flags, raw: raw) }
         let p = s.persistence
         try m.put(S.timeout, u32: p?.timeout ?? 0)
         let mask = p?.netmask ?? Persistence.hostMask(s.key.family)
@@ -103,7 +110,7 @@ public enum IPVSCodec {
     /// Writes a destination (inside `IPVS_CMD_ATTR_DEST`); `full` adds everything but the key.
     public static func putDestination(_ d: IPVSDestination, full: Bool, into m: NetlinkMessage) throws(NetlinkError) {
         try m.put(D.addrFamily, u16: wireFamily(d.address.family))
-        try m.put(D.addr, bytes: wireAddress(d.address))
+        try putAddress(D.addr, d.address, into: m)
         try m.put(D.port, be16: d.port)
         guard full else { return }
         try m.put(D.fwdMethod, u32: fwd(d.forwarding))
@@ -117,47 +124,57 @@ public enum IPVSCodec {
         }
     }
 
-    private static func le(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
-
     static func malformed(_ what: String) -> NetlinkError {
         NetlinkError(code: .malformedReply, operation: "IPVS decode", message: what)
     }
 
     /// Decodes a service nest (`IPVS_CMD_ATTR_SERVICE` of a reply).
     public static func decodeService(_ a: Attributes) throws(NetlinkError) -> (IPVSService, IPVSStats) {
+        let svc = try decodeServiceConfiguration(a)
+        return (svc, try decodeStats(a, stats64: S.stats64, stats: S.stats))
+    }
+
+    /// The configuration part of a service nest, without parsing its counters.
+    static func decodeServiceConfiguration(_ a: Attributes) throws(NetlinkError) -> IPVSService {
         guard let afw = a.u16(S.af), let family = family(wire: afw) else { throw malformed("service without a known address family") }
         let key: ServiceKey
         if let mark = a.u32(S.fwmark), mark != 0 {
             key = .fwmark(mark, family: family)
         } else {
             guard let pw = a.u16(S.protocol), let p = proto(wire: pw),
-                  let raw = a.payload(S.addr), raw.count >= family.byteCount,
-                  let addr = InetAddress(bytes: Array(raw.prefix(family.byteCount))),
+                  let raw = a.payload(S.addr), let addr = address(raw, family: family),
                   let port = a.be16(S.port) else { throw malformed("service without protocol/address/port or fwmark") }
             key = .address(p, addr, port: port)
         }
         guard let sched = a.string(S.schedName) else { throw malformed("service \(key) without a scheduler") }
         var rawFlags: UInt32 = 0
         if let f = a.payload(S.flags), f.count >= 4 {
-            let b = Array(f.prefix(4))
-            rawFlags = UInt32(b[0]) | UInt32(b[1]) << 8 | UInt32(b[2]) << 16 | UInt32(b[3]) << 24
+            let b = f.startIndex
+            rawFlags = UInt32(f[b]) | UInt32(f[b + 1]) << 8 | UInt32(f[b + 2]) << 16 | UInt32(f[b + 3]) << 24
         }
         var persistence: Persistence?
         if rawFlags & IPVSWire.ServiceFlag.persistent != 0 {
             let mask = family == .inet ? (a.be32(S.netmask) ?? 0xffff_ffff) : (a.u32(S.netmask) ?? 128)
             persistence = Persistence(timeout: a.u32(S.timeout) ?? 0, netmask: mask)
         }
-        let svc = IPVSService(key: key, scheduler: sched,
-                              flags: ServiceFlags(rawValue: rawFlags & ServiceFlags.all.rawValue),
-                              persistence: persistence)
-        return (svc, try decodeStats(a, stats64: S.stats64, stats: S.stats))
+        return IPVSService(key: key, scheduler: sched,
+                           flags: ServiceFlags(rawValue: rawFlags & ServiceFlags.all.rawValue),
+                           persistence: persistence)
     }
 
     /// Decodes a destination nest (`IPVS_CMD_ATTR_DEST` of a reply) of a service of `serviceFamily`.
     public static func decodeDestination(_ a: Attributes, serviceFamily: InetFamily) throws(NetlinkError) -> DestinationSnapshot {
+        DestinationSnapshot(destination: try decodeDestinationConfiguration(a, serviceFamily: serviceFamily),
+                            activeConnections: a.u32(D.activeConns) ?? 0,
+                            inactiveConnections: a.u32(D.inactConns) ?? 0,
+                            persistentConnections: a.u32(D.persistConns) ?? 0,
+                            stats: try decodeStats(a, stats64: D.stats64, stats: D.stats))
+    }
+
+    /// The configuration part of a destination nest, without parsing its counters.
+    static func decodeDestinationConfiguration(_ a: Attributes, serviceFamily: InetFamily) throws(NetlinkError) -> IPVSDestination {
         let family = a.u16(D.addrFamily).flatMap { IPVSCodec.family(wire: $0) } ?? serviceFamily
-        guard let raw = a.payload(D.addr), raw.count >= family.byteCount,
-              let addr = InetAddress(bytes: Array(raw.prefix(family.byteCount))),
+        guard let raw = a.payload(D.addr), let addr = address(raw, family: family),
               let port = a.be16(D.port) else { throw malformed("destination without address/port") }
         guard let fw = a.u32(D.fwdMethod), let method = fwd(wire: fw) else { throw malformed("destination \(addr) without a known forwarding method") }
         var d = IPVSDestination(address: addr, port: port, forwarding: method,
@@ -168,10 +185,7 @@ public enum IPVSCodec {
             d.tunnelPort = a.be16(D.tunPort) ?? 0
             d.tunnelFlags = a.u16(D.tunFlags) ?? 0
         }
-        return DestinationSnapshot(destination: d, activeConnections: a.u32(D.activeConns) ?? 0,
-                                   inactiveConnections: a.u32(D.inactConns) ?? 0,
-                                   persistentConnections: a.u32(D.persistConns) ?? 0,
-                                   stats: try decodeStats(a, stats64: D.stats64, stats: D.stats))
+        return d
     }
 
     static func decodeStats(_ a: Attributes, stats64: UInt16, stats: UInt16) throws(NetlinkError) -> IPVSStats {

@@ -17,40 +17,75 @@ public enum InetFamily: String, Sendable, Hashable, Comparable, CustomStringConv
 }
 
 /// An IPv4 or IPv6 address as IPVS carries it (network-order bytes).
+///
+/// Stored inline as two integers, so hashing, comparing and copying an address (which the
+/// reconciler does for every destination of every service) never touches the heap; ``bytes``
+/// builds the byte array on demand for callers that want one.
 public struct InetAddress: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
-    /// Family, from the byte count.
+    /// Bytes 0–7 as a big-endian integer (an IPv4 address fills the top 32 bits).
+    let high: UInt64
+    /// Bytes 8–15 as a big-endian integer (0 for IPv4).
+    let low: UInt64
+    /// Family, from the byte count. (Declared last: the enclosing values pack into the 7 bytes after it.)
     public let family: InetFamily
+
     /// 4 or 16 network-order bytes.
-    public let bytes: [UInt8]
+    public var bytes: [UInt8] { withWireBytes { Array($0.prefix(family.byteCount)) } }
 
     /// An address from 4 or 16 network-order bytes.
     public init?(bytes: [UInt8]) {
-        switch bytes.count {
-        case 4: family = .inet
-        case 16: family = .inet6
-        default: return nil
+        guard let a = bytes.withUnsafeBytes({ InetAddress(networkBytes: $0) }) else { return nil }
+        self = a
+    }
+
+    /// An address from 4 or 16 network-order bytes in `raw`; `nil` for any other length.
+    init?(networkBytes raw: UnsafeRawBufferPointer) {
+        switch raw.count {
+        case 4:
+            family = .inet
+            high = UInt64(UInt32(bigEndian: raw.loadUnaligned(as: UInt32.self))) << 32
+            low = 0
+        case 16:
+            family = .inet6
+            high = UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self))
+            low = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        default:
+            return nil
         }
-        self.bytes = bytes
+    }
+
+    /// An IPv4 address from its host-order value (`0x0a000001` is `10.0.0.1`).
+    public init(ipv4 value: UInt32) {
+        family = .inet; high = UInt64(value) << 32; low = 0
     }
 
     /// Parses text with `inet_pton` (IPv6 if it contains a colon).
     public init?(_ text: String) {
+        let parsed: InetAddress?
         if text.contains(":") {
             var a = in6_addr()
             guard inet_pton(AF_INET6, text, &a) == 1 else { return nil }
-            self.init(bytes: withUnsafeBytes(of: a) { Array($0) })
+            parsed = Swift.withUnsafeBytes(of: a) { InetAddress(networkBytes: $0) }
         } else {
             var a = in_addr()
             guard inet_pton(AF_INET, text, &a) == 1 else { return nil }
-            self.init(bytes: withUnsafeBytes(of: a) { Array($0) })
+            parsed = Swift.withUnsafeBytes(of: a) { InetAddress(networkBytes: $0) }
         }
+        guard let parsed else { return nil }
+        self = parsed
+    }
+
+    /// Calls `body` with the address as `union nf_inet_addr` carries it: 16 network-order bytes,
+    /// an IPv4 address in the first four and zeros after.
+    func withWireBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try Swift.withUnsafeBytes(of: (high.bigEndian, low.bigEndian), body)
     }
 
     /// Text form (`inet_ntop`), e.g. `10.0.0.1` or `fd00::1`.
     public var description: String {
         var buf = [CChar](repeating: 0, count: 64)
         let af = family == .inet ? AF_INET : AF_INET6
-        let ok = bytes.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &buf, socklen_t(buf.count)) } != nil
+        let ok = withWireBytes { inet_ntop(af, $0.baseAddress, &buf, socklen_t(buf.count)) } != nil
         return ok ? String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
     }
 
@@ -73,11 +108,24 @@ public struct InetAddress: Sendable, Hashable, Comparable, CustomStringConvertib
         try c.encode(description)
     }
 
-    /// Orders IPv4 before IPv6, then bytewise.
-    public static func < (a: InetAddress, b: InetAddress) -> Bool {
-        if a.family != b.family { return a.family < b.family }
-        return a.bytes.lexicographicallyPrecedes(b.bytes)
+    /// Same family and bytes.
+    public static func == (a: InetAddress, b: InetAddress) -> Bool {
+        a.high == b.high && a.low == b.low && a.isV4 == b.isV4
     }
+    /// Hashes the family and bytes as three integers.
+    public func hash(into h: inout Hasher) {
+        h.combine(high)
+        h.combine(low)
+        h.combine(isV4)
+    }
+    /// Orders IPv4 before IPv6, then bytewise (the big-endian integers compare like the bytes).
+    public static func < (a: InetAddress, b: InetAddress) -> Bool {
+        if a.isV4 != b.isV4 { return a.isV4 }
+        return a.high != b.high ? a.high < b.high : a.low < b.low
+    }
+
+    /// `family == .inet`, without going through the enum's raw value.
+    private var isV4: Bool { if case .inet = family { return true } else { return false } }
 }
 
 /// Transport protocol of an address-keyed service.
@@ -90,6 +138,14 @@ public enum IPVSProtocol: String, Sendable, Hashable, Comparable, CaseIterable, 
     case sctp
     /// Orders by raw value.
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    /// A small distinct number per case, for hashing without building the raw-value string.
+    var code: UInt8 {
+        switch self {
+        case .tcp: return 1
+        case .udp: return 2
+        case .sctp: return 3
+        }
+    }
 }
 
 /// What identifies an IPVS virtual service to the kernel: protocol + address + port, or a firewall
@@ -113,6 +169,20 @@ public enum ServiceKey: Sendable, Hashable, Comparable, CustomStringConvertible,
         switch self {
         case .address(let p, let a, let port): return "\(p.rawValue.uppercased()) \(a.withPort(port))"
         case .fwmark(let m, let f): return f == .inet ? "FWM \(m)" : "FWM \(m) IPv6"
+        }
+    }
+
+    /// Hashes the identity as a few integers (a `String`-backed enum would hash its raw value text).
+    public func hash(into h: inout Hasher) {
+        switch self {
+        case .address(let p, let a, let port):
+            h.combine(p.code)
+            a.hash(into: &h)
+            h.combine(port)
+        case .fwmark(let m, let f):
+            h.combine(UInt8(0))
+            h.combine(m)
+            h.combine(f == .inet)
         }
     }
 

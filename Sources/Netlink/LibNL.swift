@@ -66,43 +66,6 @@ enum LibNL {
                                message: String(cString: strerror(Glibc.errno)))
         }
     }
-    /// `nlmsg_alloc_size`.
-    static func messageAlloc(size: Int) -> OpaquePointer {
-        guard let m = nlmsg_alloc_size(size) else { fatalError("nlmsg_alloc_size: out of memory") }
-        return m
-    }
-    /// `nlmsg_free`.
-    static func messageFree(_ m: OpaquePointer) { nlmsg_free(m) }
-    /// `genlmsg_put`.
-    static func genlmsgPut(_ m: OpaquePointer, family: Int32, flags: Int32, command: UInt8, version: UInt8) throws(NetlinkError) {
-        guard genlmsg_put(m, UInt32(NL_AUTO_PORT), UInt32(NL_AUTO_SEQ), family, 0, flags, command, version) != nil else {
-            throw NetlinkError(code: .libnl, operation: "genlmsg_put", libnlCode: NLE_NOMEM,
-                               message: "no room for the generic netlink header")
-        }
-    }
-    /// `nla_put`.
-    static func nlaPut(_ m: OpaquePointer, _ type: UInt16, _ bytes: [UInt8]) throws(NetlinkError) {
-        try check("nla_put") {
-            bytes.withUnsafeBytes { nla_put(m, Int32(type), Int32($0.count), $0.baseAddress) }
-        }
-    }
-    /// `nla_nest_start`.
-    static func nestStart(_ m: OpaquePointer, _ type: UInt16) throws(NetlinkError) -> UnsafeMutablePointer<nlattr> {
-        guard let a = nla_nest_start(m, Int32(type)) else {
-            throw NetlinkError(code: .libnl, operation: "nla_nest_start", libnlCode: NLE_NOMEM,
-                               message: "no room for nested attribute \(type)")
-        }
-        return a
-    }
-    /// `nla_nest_end`.
-    static func nestEnd(_ m: OpaquePointer, _ a: UnsafeMutablePointer<nlattr>) throws(NetlinkError) {
-        try check("nla_nest_end") { nla_nest_end(m, a) }
-    }
-    /// `nlmsg_hdr`.
-    static func header(_ m: OpaquePointer) -> UnsafeMutablePointer<nlmsghdr> {
-        guard let h = nlmsg_hdr(m) else { fatalError("nlmsg_hdr returned NULL for an allocated message") }
-        return h
-    }
     /// `nl_sendto`: sends raw bytes (possibly many concatenated messages) in one `sendmsg`.
     static func sendto(_ s: OpaquePointer, _ buffer: UnsafeMutableRawBufferPointer) throws(NetlinkError) {
         let sent = try check("nl_sendto") { nl_sendto(s, buffer.baseAddress, buffer.count) }

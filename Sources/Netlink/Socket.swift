@@ -123,7 +123,7 @@ public final class GenericNetlinkSocket {
         var off = 0
         for m in msgs {
             let len = m.length
-            buffer.baseAddress!.advanced(by: off).copyMemory(from: UnsafeRawPointer(m.headerPointer), byteCount: len)
+            m.withBytes { buffer.baseAddress!.advanced(by: off).copyMemory(from: $0.baseAddress!, byteCount: len) }
             off += (len + 3) & ~3
         }
         try LibNL.sendto(sock, buffer)

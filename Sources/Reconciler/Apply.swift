@@ -42,15 +42,9 @@ public func apply(_ ops: [IPVSOperation], to client: IPVSClient, logger: Logger?
 }
 
 /// Observes the services `desired` owns: one service dump plus a destination dump per owned
-/// service the kernel has. Unowned services are not read beyond the dump.
+/// service the kernel has (``IPVSClient/state(of:)``). Unowned services are not read beyond the dump.
 public func observeOwned(_ desired: IPVSState, client: IPVSClient) throws(NetlinkError) -> IPVSState {
-    var s = IPVSState()
-    for (svc, _) in try client.services() where desired.services[svc.key] != nil {
-        var d: [DestinationKey: IPVSDestination] = [:]
-        for ds in try client.destinations(of: svc.key) { d[ds.destination.key] = ds.destination }
-        s.services[svc.key] = ServiceState(service: svc, destinations: d)
-    }
-    return s
+    try client.state(of: desired.services.keys)
 }
 
 /// Observe, plan, apply: one reconcile pass. Throws ``ReconcileError`` if any operation failed.

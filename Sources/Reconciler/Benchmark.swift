@@ -9,11 +9,14 @@ public enum IPVSBenchmark {
         var s = IPVSState()
         s.services.reserveCapacity(services)
         for i in 0..<services {
-            let b1 = UInt8((i >> 16) & 0xff), b2 = UInt8((i >> 8) & 0xff), b3 = UInt8(i & 0xff)
-            let key = ServiceKey.address(.tcp, InetAddress(bytes: [10, b1, b2, b3])!, port: 80)
+            let b1 = UInt32((i >> 16) & 0xff), b2 = UInt32((i >> 8) & 0xff), b3 = UInt32(i & 0xff)
+            let key = ServiceKey.address(.tcp, InetAddress(ipv4: 10 << 24 | b1 << 16 | b2 << 8 | b3), port: 80)   // 10.b1.b2.b3
             var d: [DestinationKey: IPVSDestination] = [:]
+            d.reserveCapacity(destinations)
             for j in 0..<destinations {
-                let dest = IPVSDestination(address: InetAddress(bytes: [172, UInt8(16 + j), b2 &+ b1, b3])!, port: 8080, weight: 1)
+                // 172.(16+j).(b2+b1).b3
+                let a = InetAddress(ipv4: 172 << 24 | UInt32(UInt8(truncatingIfNeeded: 16 + j)) << 16 | ((b2 + b1) & 0xff) << 8 | b3)
+                let dest = IPVSDestination(address: a, port: 8080, weight: 1)
                 d[dest.key] = dest
             }
             s.services[key] = ServiceState(service: IPVSService(key: key, scheduler: "rr"), destinations: d)

@@ -45,7 +45,8 @@ public final class IPVSReconciler {
         public var operations: [IPVSOperation]
         /// Operations the kernel refused.
         public var failures: [IPVSOperationFailure]
-        /// Seconds spent reading the kernel before planning (0 when the remembered state was used).
+        /// Seconds spent deciding whether to read the kernel and reading it before planning (only
+        /// the check that every desired key is remembered when the remembered state was used).
         public var observeSeconds: Double
         /// Seconds spent planning.
         public var planSeconds: Double
@@ -68,12 +69,11 @@ public final class IPVSReconciler {
     public func pass(_ desired: IPVSState, resync: Bool = false) throws(NetlinkError) -> Pass {
         let clock = ContinuousClock()
         var t0 = clock.now
-        var observeS = 0.0
         if resync || observed == nil || desired.services.keys.contains(where: { !knownKeys.contains($0) }) {
             observed = try observeOwned(desired, client: client)
             knownKeys = Set(desired.services.keys)
-            observeS = seconds(clock.now - t0)
         }
+        let observeS = seconds(clock.now - t0)
         t0 = clock.now
         // `plan` only looks at the services `desired` owns, so the remembered state needs no filtering.
         let ops = plan(desired: desired, observed: observed!)
@@ -92,9 +92,10 @@ public final class IPVSReconciler {
         var next: IPVSState
         if failures.isEmpty {
             // Every operation was acknowledged, so every owned service is now exactly as desired
-            // (cheaper than replaying 60,000 operations onto the remembered state).
-            next = observed!
-            for (k, v) in desired.services { next.services[k] = v }
+            // (cheaper than replaying 60,000 operations onto the remembered state). Starting from
+            // `desired` shares its storage; only remembered services it no longer owns are added.
+            next = desired
+            for (k, v) in observed!.services where desired.services[k] == nil { next.services[k] = v }
         } else {
             let failedOps = Set(failures.map(\.operation))
             next = applying(ops.filter { !failedOps.contains($0) }, to: observed!)

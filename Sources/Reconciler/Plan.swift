@@ -18,22 +18,30 @@ public func plan(desired: IPVSState, observed: IPVSState) -> [IPVSOperation] {
     // Equal services cost one comparison; only the ones that differ are sorted and expanded, so a
     // no-op pass over 10,000 services stays a linear scan (scripts/bench-ipvs measures it).
     var differing: [ServiceKey] = []
-    for (key, want) in desired.services where observed.services[key] != want { differing.append(key) }
+    var expected = 0
+    for (key, want) in desired.services where observed.services[key] != want {
+        differing.append(key)
+        expected += 1 + want.destinations.count
+    }
     differing.sort()
     var ops: [IPVSOperation] = []
+    ops.reserveCapacity(expected)
+    var wanted: [(key: DestinationKey, destination: IPVSDestination)] = []   // reused for every service
     for key in differing {
         let want = desired.services[key]!
+        wanted.removeAll(keepingCapacity: true)
+        for (dk, d) in want.destinations { wanted.append((dk, d)) }
+        wanted.sort { $0.key < $1.key }
         guard let have = observed.services[key] else {
             ops.append(.addService(want.service))
-            for dk in want.destinations.keys.sorted() { ops.append(.addDestination(key, want.destinations[dk]!)) }
+            for w in wanted { ops.append(.addDestination(key, w.destination)) }
             continue
         }
         if have.service != want.service { ops.append(.editService(want.service)) }
         for dk in have.destinations.keys.sorted() where want.destinations[dk] == nil {
             ops.append(.deleteDestination(key, dk))
         }
-        for dk in want.destinations.keys.sorted() {
-            let d = want.destinations[dk]!
+        for (dk, d) in wanted {
             if let h = have.destinations[dk] {
                 if !sameDestination(h, d) { ops.append(.editDestination(key, d)) }
             } else {
