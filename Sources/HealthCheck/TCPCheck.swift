@@ -10,7 +10,8 @@ import Glibc
 ///
 /// Non-blocking connect on SwiftNIO's shared event loops (never a blocking call on the cooperative
 /// pool). A refused connection or a reset is the member's own kernel saying nothing listens: it is
-/// reported `immediate` and drains at once. A silent member costs `timeout`.
+/// reported `immediate` and drains at once, as is an unreachable host or network (no route, no
+/// ARP/ND answer, an ICMP unreachable). A silent member costs `timeout`.
 ///
 /// **Connection watch.** The connection a successful check opened is kept open, idle, until the next
 /// check replaces it (closed with `SO_LINGER 0`, a reset, so no `TIME_WAIT` piles up). When the member's
@@ -38,11 +39,15 @@ public final class TCPChecker: HealthChecker, ConnectionWatching {
         }
     }
 
-    /// Returns `true` when the held connection closes, `false` at once when none is held.
+    /// Returns `true` when the held connection closes (at once if it closed since the last check),
+    /// `false` at once when none is held.
     public func waitForHeldConnectionLoss() async -> Bool { await held.waitForLoss() }
 
     /// Closes the held connection.
     public func shutdown() { held.replace(with: nil) }
+
+    /// True while a connection from the last check is held open (tests).
+    var holdsConnectionForTesting: Bool { held.isHolding }
 }
 
 /// A checker that keeps a connection to its member open between checks and can tell when it closes.
@@ -51,8 +56,9 @@ public final class TCPChecker: HealthChecker, ConnectionWatching {
 /// is the earliest sign of a crash there is. ``HealthMonitor`` races this against its interval sleep
 /// and runs a confirming check at once; the check's outcome, not the closure itself, feeds rise/fall.
 public protocol ConnectionWatching: Sendable {
-    /// Suspends until the connection held from the last check closes and returns `true`; returns
-    /// `false` at once when no connection is held. Cancellation returns `false` and leaves the
+    /// Suspends until the connection held from the last check closes and returns `true` — at once
+    /// when it already closed after the check and no wait saw it (a crash between the check and
+    /// this wait is not lost); returns `false` at once when no connection is held. Cancellation returns `false` and leaves the
     /// connection open.
     func waitForHeldConnectionLoss() async -> Bool
     /// Closes whatever connection is held (the monitor calls it when the check stops).
@@ -71,6 +77,9 @@ final class HeldConnection: Sendable {
         var waiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
         /// A waiter cancelled before it parked (waits on one checker are sequential: one slot is enough).
         var cancelledEarly: UInt64?
+        /// The connection held from the last check closed while nobody was waiting (e.g. the member
+        /// died between the check and the monitor's next wait): the next wait reports it at once.
+        var lostUnseen = false
     }
     private let state = Mutex(State())
 
@@ -79,6 +88,7 @@ final class HeldConnection: Sendable {
         let (old, register): ((any Channel)?, Bool) = state.withLock { s in
             let o = s.channel
             s.channel = new
+            s.lostUnseen = false
             guard let new else { return (o, false) }
             let id = ObjectIdentifier(new)
             if s.registered == id { return (o, false) }
@@ -92,6 +102,9 @@ final class HeldConnection: Sendable {
         }
     }
 
+    /// True while a connection is held.
+    var isHolding: Bool { state.withLock { $0.channel != nil } }
+
     /// Takes the held connection out (the caller now owns it), or nil.
     func take() -> (any Channel)? { state.withLock { s in let o = s.channel; s.channel = nil; return o } }
 
@@ -101,6 +114,7 @@ final class HeldConnection: Sendable {
             guard let c = s.channel, ObjectIdentifier(c) == id else { return [] }
             s.channel = nil
             let w = Array(s.waiters.values); s.waiters = [:]
+            if w.isEmpty { s.lostUnseen = true }
             return w
         }
         for w in waiters { w.resume(returning: true) }
@@ -108,12 +122,14 @@ final class HeldConnection: Sendable {
 
     /// See ``ConnectionWatching/waitForHeldConnectionLoss()``.
     func waitForLoss() async -> Bool {
-        let id: UInt64? = state.withLock { s in
+        let id: UInt64?? = state.withLock { s in
+            if s.lostUnseen { s.lostUnseen = false; return .some(nil) }
             guard s.channel != nil else { return nil }
             s.nextWaiter += 1
             return s.nextWaiter
         }
-        guard let id else { return false }
+        guard let parked = id else { return false }
+        guard let id = parked else { return true }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
                 let now: Bool? = state.withLock { s in
@@ -164,6 +180,11 @@ enum ProbeSocket {
     }
 
     /// Maps a connect or I/O error to an outcome: refused/reset are immediate, timeouts are timeouts.
+    ///
+    /// An unreachable host or network (`EHOSTUNREACH`, `ENETUNREACH`) is immediate too: it is an
+    /// answer, not silence — the director's own kernel found no route or no neighbour (ARP/ND went
+    /// unanswered for its whole probe sequence), or a router on the path said so with an ICMP
+    /// unreachable. Waiting `fall` checks would only repeat what is already known.
     static func outcome(of error: any Error) -> CheckOutcome {
         if let e = error as? ChannelError {
             if case .connectTimeout = e { return .timedOut }
@@ -173,6 +194,8 @@ enum ProbeSocket {
             switch e.errnoCode {
             case ECONNREFUSED: return .failure(reason: "connection refused", immediate: true)
             case ECONNRESET: return .failure(reason: "connection reset", immediate: true)
+            case EHOSTUNREACH: return .failure(reason: "host unreachable", immediate: true)
+            case ENETUNREACH: return .failure(reason: "network unreachable", immediate: true)
             case ETIMEDOUT: return .timedOut
             default: return .failure(reason: "\(e)", immediate: false)
             }

@@ -1,6 +1,7 @@
 import Digest
 @testable import HealthCheck
 import Foundation
+import NIOCore
 import Topology
 import XCTest
 #if canImport(Glibc)
@@ -24,6 +25,32 @@ final class CheckerTests: XCTestCase {
         let port = try closedPort()
         let out = await TCPChecker(address: loopback, port: port).check(timeout: .seconds(2))
         XCTAssertEqual(out, .failure(reason: "connection refused", immediate: true))
+    }
+
+    func testUnreachableHostOrNetworkCountsAtOnceLikeARefusal() {
+        // Definitive answers (the member's kernel, ours, or a router said so) are immediate;
+        // anything unknown counts toward fall.
+        let cases: [(Int32, CheckOutcome)] = [
+            (ECONNREFUSED, .failure(reason: "connection refused", immediate: true)),
+            (ECONNRESET, .failure(reason: "connection reset", immediate: true)),
+            (EHOSTUNREACH, .failure(reason: "host unreachable", immediate: true)),
+            (ENETUNREACH, .failure(reason: "network unreachable", immediate: true)),
+            (ETIMEDOUT, .timedOut),
+        ]
+        for (errno, want) in cases {
+            XCTAssertEqual(ProbeSocket.outcome(of: IOError(errnoCode: errno, reason: "connect")), want, "errno \(errno)")
+        }
+        guard case .failure(_, let immediate) = ProbeSocket.outcome(of: IOError(errnoCode: EACCES, reason: "connect")) else {
+            return XCTFail("EACCES should be a failure")
+        }
+        XCTAssertFalse(immediate, "an unexpected errno must count toward fall, not drain at once")
+    }
+
+    func testTCPCheckOfAnUnroutableAddressIsImmediate() async throws {
+        // Linux refuses a TCP connect to the limited broadcast address with ENETUNREACH at once
+        // (tcp_v4_connect: broadcast/multicast route), a real unreachable answer without touching routes.
+        let out = await TCPChecker(address: IPAddress("255.255.255.255")!, port: 80).check(timeout: .seconds(2))
+        XCTAssertEqual(out, .failure(reason: "network unreachable", immediate: true))
     }
 
     func testTCPCheckAgainstASilentPeerCostsTheTimeout() async throws {
@@ -116,6 +143,26 @@ final class CheckerTests: XCTestCase {
         let watched = await checker.waitForHeldConnectionLoss()
         XCTAssertFalse(watched)
         await server.stop()
+    }
+
+    func testTCPWatchReportsALossThatHappenedBeforeTheWait() async throws {
+        // The member dies between a successful check and the monitor's next wait: the close must not
+        // be swallowed as "nothing held".
+        let l = try RawListener(backlog: 16)
+        let checker = TCPChecker(address: loopback, port: l.port)
+        let out = await checker.check(timeout: .seconds(2))
+        XCTAssertEqual(out, .success)
+        l.close()
+        // Bounded wait until NIO has seen the reset, without racing the watch.
+        for _ in 0..<200 where checker.holdsConnectionForTesting {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        XCTAssertFalse(checker.holdsConnectionForTesting, "the reset never reached the held connection within 2 s")
+        let sawLoss = await checker.waitForHeldConnectionLoss()
+        XCTAssertTrue(sawLoss, "a connection lost before the wait began must still wake the monitor")
+        let again = await checker.waitForHeldConnectionLoss()
+        XCTAssertFalse(again, "the loss is reported once, then nothing is held")
+        checker.shutdown()
     }
 
     func testTCPWatchSeesTheMemberCloseItsConnection() async throws {
