@@ -226,7 +226,7 @@ let daemonTargets: [Target] = [
         swiftSettings: swift6),
     .testTarget(
         name: "DaemonTests",
-        dependencies: ["Daemon", "HealthCheck", "Topology", "IPVS", "Reconciler", "VRRP", "VRRPTransport"],
+        dependencies: ["Daemon", "HealthCheck", "Topology", "IPVS", "Reconciler", "VRRP", "VRRPTransport", "RingHealth"],
         exclude: ["Fixtures"],
         swiftSettings: swift6),
 ]

@@ -97,7 +97,7 @@ public enum DaemonRunner {
         }
         let monitors = ring.map { [$0] } ?? []
         let daemon = TandemDaemon(topology: topology, topologyFile: o.topologyPath, node: o.node, kernel: kernel,
-                                  dryRun: o.dryRunKernel, clock: ContinuousClock(), seed: o.seed, logger: logger,
+                                  dryRun: o.dryRunKernel, clock: ContinuousClock(), seed: o.seed, logger: logger, ring: ring,
                                   makeChecker: { RingCheckerFactory.make($0, monitors: monitors) })
         // The director half is built (sockets opened, flags checked) before the first reconcile, so a
         // bad VRRP setting stops tandemd before it touches anything.
@@ -118,6 +118,7 @@ public enum DaemonRunner {
             .init(service: ReconcileService(daemon: daemon, resync: o.resync)),
             .init(service: ReloadService(daemon: daemon, path: o.topologyPath)),
         ]
+        if let ring { services.append(.init(service: SingleWriterService(daemon: daemon, period: ring.config.policy.heartbeatInterval))) }
         if let sync = director?.sync { services.append(.init(service: sync)) }
         services += extraServices.map { .init(service: $0) }
         services.append(.init(service: app))

@@ -3,6 +3,7 @@ import HealthCheck
 import IPVS
 import Logging
 import Reconciler
+import RingHealth
 import ServiceLifecycle
 import UnixSignals
 import Synchronization
@@ -29,6 +30,9 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         var kernelView = IPVSState()
         var lastReconcile: String?
         var lastReload: String?
+        /// Single-writer database services: their controllers and last decisions (see ``refreshWriters()``).
+        var writerControllers: [String: SingleWriterController] = [:]
+        var writerDecisions: [String: WriterDecision] = [:]
     }
 
     /// This director's name (`--node`).
@@ -41,6 +45,8 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     public let kernel: any KernelTable
     /// True for `--dry-run-kernel`.
     public let dryRun: Bool
+    /// The database ring monitor, when a service checks the ring.
+    public let ring: RingMonitor?
     private let logger: Logger
     private let state: Mutex<State>
     private let startedAt = Date()
@@ -50,8 +56,9 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     /// Creates the daemon around an already validated topology. Call ``start()`` before running
     /// the services.
     public init(topology: Topology, topologyFile: String, node: String, kernel: any KernelTable, dryRun: Bool,
-                clock: C, seed: UInt64, logger: Logger, makeChecker: @escaping HealthMonitor<C>.CheckerMaker = CheckerFactory.make) {
-        self.node = node; self.kernel = kernel; self.dryRun = dryRun; self.logger = logger
+                clock: C, seed: UInt64, logger: Logger, ring: RingMonitor? = nil,
+                makeChecker: @escaping HealthMonitor<C>.CheckerMaker = CheckerFactory.make) {
+        self.node = node; self.kernel = kernel; self.dryRun = dryRun; self.logger = logger; self.ring = ring
         let metrics = DaemonMetrics()
         self.metrics = metrics
         state = Mutex(State(topology: topology, topologyFile: topologyFile))
@@ -71,7 +78,8 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         let t = topology
         let observed = try await kernel.observe(WeightPolicy.table(t, WeightDecision()))
         let initial = WeightPolicy.initialStates(t, observed: observed)
-        state.withLock { $0.kernelView = observed }
+        let writers = makeWriterControllers(t, keeping: [:], observed: observed)
+        state.withLock { $0.kernelView = observed; $0.writerControllers = writers }
         monitor.update(targets: CheckTarget.all(in: t)) { k in initial[MemberRef(service: k.service, member: k.member)] ?? .unknown }
         requestReconcile()
     }
@@ -91,9 +99,63 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
 
     /// The current weight decision.
     public func decision() -> WeightDecision {
-        let (t, drained) = state.withLock { ($0.topology, $0.drained) }
-        return WeightPolicy.decide(t, states: memberStates(), drained: drained)
+        let (t, drained, writers) = state.withLock { ($0.topology, $0.drained, $0.writerDecisions) }
+        return WeightPolicy.decide(t, states: memberStates(), drained: drained, writers: writers)
     }
+
+    // MARK: Single writer
+
+    /// Controllers for the topology's single-writer services (`SingleWriterController.isSingleWriter`),
+    /// when a ring monitor runs. An unchanged service keeps its controller (and so its writer); a new
+    /// or changed one starts with the writer it had, else the one member the kernel gives weight.
+    private func makeWriterControllers(_ t: Topology, keeping old: [String: (VirtualService, SingleWriterController, String?)],
+                                       observed: IPVSState?) -> [String: SingleWriterController] {
+        guard let ring else { return [:] }
+        var out: [String: SingleWriterController] = [:]
+        for s in t.services where SingleWriterController.isSingleWriter(s) {
+            if let (svc, c, _) = old[s.name], svc == s { out[s.name] = c; continue }
+            var writer = old[s.name]?.2
+            if writer == nil, let observed {
+                let dests = observed.services[TopologyMapping.serviceKey(s)]?.destinations ?? [:]
+                let weighted = s.members.filter { m in
+                    guard let a = t.address(of: m, in: s) else { return false }
+                    return (dests[DestinationKey(address: TopologyMapping.inetAddress(a), port: m.port)]?.weight ?? 0) > 0
+                }
+                if weighted.count == 1 { writer = weighted[0].vm }
+            }
+            out[s.name] = SingleWriterController(service: s, monitor: ring, writer: writer)
+        }
+        return out
+    }
+
+    /// Feeds the ring monitor's latest report to every single-writer controller and asks for a
+    /// reconcile when a writer's weights changed. Until every node has been probed once the
+    /// controllers are not fed (a not-yet-probed writer would look lost), and such a service keeps
+    /// the ordinary health weights. Called by ``SingleWriterService`` every ring heartbeat.
+    public func refreshWriters() {
+        guard let ring else { return }
+        let controllers = state.withLock { $0.writerControllers }
+        guard !controllers.isEmpty else { return }
+        let report = ring.report()
+        guard !report.nodes.contains(where: { $0.reachability == .notYetProbed }) else { return }
+        var changed: [(String, WriterDecision)] = []
+        for (name, c) in controllers.sorted(by: { $0.key < $1.key }) {
+            let d = c.decide()
+            let before = state.withLock { s -> WriterDecision? in
+                let b = s.writerDecisions[name]
+                s.writerDecisions[name] = d
+                return b
+            }
+            if before?.weights != d.weights || before?.writer != d.writer { changed.append((name, d)) }
+        }
+        for (name, d) in changed {
+            logger.notice("single writer", metadata: ["service": "\(name)", "writer": "\(d.writer ?? "none")", "reason": "\(d.reason)"])
+        }
+        if !changed.isEmpty { requestReconcile() }
+    }
+
+    /// The writer of each single-writer service (nil while the writes wait for a node to catch up).
+    public func writers() -> [String: WriterDecision] { state.withLock { $0.writerDecisions } }
 
     /// The table the kernel should hold now.
     public func desiredTable() -> (IPVSState, WeightDecision) {
@@ -146,8 +208,17 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             previous[MemberRef(service: k.service, member: k.member)] ?? .unknown
         }
         let members = Set(new.services.flatMap { s in s.members.map { MemberRef(service: s.name, member: $0.vm) } })
+        let old = state.withLock { s in
+            Dictionary(uniqueKeysWithValues: s.writerControllers.compactMap { name, c -> (String, (VirtualService, SingleWriterController, String?))? in
+                guard let svc = s.topology.service(named: name) else { return nil }
+                return (name, (svc, c, s.writerDecisions[name]?.writer ?? nil))
+            })
+        }
+        let writers = makeWriterControllers(new, keeping: old, observed: nil)
         state.withLock {
             $0.topology = new; $0.topologyFile = path
+            $0.writerControllers = writers
+            $0.writerDecisions = $0.writerDecisions.filter { writers[$0.key] != nil && writers[$0.key] === old[$0.key]?.1 }
             $0.drained = $0.drained.filter { members.contains($0) }
             $0.lastReload = "\(Self.iso(Date())): applied \(path): \(diff.kept.count) checks kept, \(diff.added.count) started, \(diff.removed.count) stopped"
         }
@@ -211,7 +282,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         let s = state.withLock { $0 }
         let health = monitor.health()
         let byRef = Dictionary(health.map { (MemberRef(service: $0.key.service, member: $0.key.member), $0.value) }, uniquingKeysWith: { a, _ in a })
-        let decision = WeightPolicy.decide(s.topology, states: byRef.mapValues(\.state), drained: s.drained)
+        let decision = WeightPolicy.decide(s.topology, states: byRef.mapValues(\.state), drained: s.drained, writers: s.writerDecisions)
         var services: [StatusReport.Service] = []
         for svc in s.topology.services {
             let key = TopologyMapping.serviceKey(svc)
@@ -240,6 +311,9 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             var action: String?
             if decision.keptByLastMemberPolicy.contains(svc.name) { action = "every member failed: keep_last keeps them in at their weight" }
             if let sorry = decision.sorry[svc.name] { action = "every member failed: clients go to sorry server \(Self.hostPort(sorry.address, sorry.port))" }
+            if let w = s.writerDecisions[svc.name] {
+                action = w.writer.map { "single writer: \($0) has the writes (\(w.reason))" } ?? "single writer: no member has the writes: \(w.reason)"
+            }
             let policy: String
             switch svc.lastMember {
             case .keepLast: policy = "keep_last"
@@ -299,6 +373,25 @@ public struct ReconcileService<C: Clock>: Service where C.Duration == Duration {
                 await daemon.reconcileOnce()
             }
             group.cancelAll()
+        }
+    }
+}
+
+/// Feeds the single-writer controllers at the ring monitor's heartbeat (see
+/// ``TandemDaemon/refreshWriters()``).
+public struct SingleWriterService<C: Clock>: Service where C.Duration == Duration {
+    let daemon: TandemDaemon<C>
+    let period: Duration
+
+    /// Creates the loop; `period` should be the ring monitor's heartbeat interval.
+    public init(daemon: TandemDaemon<C>, period: Duration) { self.daemon = daemon; self.period = period }
+
+    /// Runs until shutdown.
+    public func run() async throws {
+        while !Task.isCancelled {
+            daemon.refreshWriters()
+            do { try await Task.sleep(for: period) } catch { return }
+            if Task.isShuttingDownGracefully { return }
         }
     }
 }

@@ -1,6 +1,7 @@
 import HealthCheck
 import IPVS
 import Reconciler
+import RingHealth
 import Topology
 
 /// A sorry server a service falls back to when every member failed.
@@ -21,6 +22,8 @@ public struct WeightDecision: Sendable, Equatable {
     public var sorry: [String: SorryServer] = [:]
     /// Services where every member failed and `keep_last` keeps them in at their weight.
     public var keptByLastMemberPolicy: Set<String> = []
+    /// Single-writer services: who has the writes, or nil while the writes wait for a node to catch up.
+    public var writers: [String: String?] = [:]
     /// Creates an empty decision.
     public init() {}
 }
@@ -40,11 +43,22 @@ public enum WeightPolicy {
     ///   at their weight (a degraded answer beats none), `sorry_server` sets them to 0 and adds the
     ///   sorry server at weight 1.
     /// - a service the operator drained completely stays empty: that is a decision, not an accident.
+    ///
+    /// A **single-writer** database service (one with an entry in `writers`, see
+    /// `SingleWriterController`) takes its weights from the writer decision instead: the writer at
+    /// its weight, every other member 0, and an operator drain still wins. While the writes wait for
+    /// a node to catch up every member is 0 and no last-member policy applies: clients get errors
+    /// rather than a node that lacks acknowledged writes — a decision, not an accident.
     public static func decide(_ topology: Topology, states: [MemberRef: RiseFall.State],
-                              drained: Set<MemberRef>) -> WeightDecision {
+                              drained: Set<MemberRef>, writers: [String: WriterDecision] = [:]) -> WeightDecision {
         var d = WeightDecision()
         for s in topology.services {
             let refs = s.members.map { MemberRef(service: s.name, member: $0.vm) }
+            if let w = writers[s.name] {
+                for r in refs { d.weights[r] = drained.contains(r) ? 0 : (w.weights[r.member] ?? 0) }
+                d.writers[s.name] = .some(w.writer)
+                continue
+            }
             let undrained = zip(s.members, refs).filter { !drained.contains($0.1) }
             let anyUp = undrained.contains { states[$0.1] == .up }
             for (m, r) in zip(s.members, refs) {

@@ -129,4 +129,9 @@ public struct WriterDecision: Sendable, Hashable, Codable {
     public var reason: String
     /// The writer changed with this decision.
     public var changed: Bool
+
+    /// Creates a decision.
+    public init(writer: String?, weights: [String: Int], candidates: [String], reason: String, changed: Bool) {
+        self.writer = writer; self.weights = weights; self.candidates = candidates; self.reason = reason; self.changed = changed
+    }
 }

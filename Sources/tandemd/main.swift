@@ -28,6 +28,7 @@ struct Tandemd: AsyncParsableCommand {
     @Option(help: "VRRP: preempt delay in milliseconds.") var preemptDelayMs: Int = 0
     @Option(help: "VRRP: fast detector probe interval in milliseconds (off by default).") var fastDetectorMs: Int?
     @Option(help: "VRRP: fast detector missed probes before the peer is declared down.") var fastDetectorMisses: Int = 3
+    @Option(help: "VRRP: SCHED_FIFO priority of the fast detector and VRRP loop threads (1-99, 0 = normal).") var fastDetectorPriority: Int = 10
     @Option(help: "VRRP: override the pair's advert interval in milliseconds.") var advertIntervalMs: Int?
     @Option(help: "VRRP: override this node's priority (1-255).") var priority: Int?
     @Flag(help: "Do not run the IPVS connection-sync daemons.") var noConnectionSync = false
@@ -52,6 +53,7 @@ struct Tandemd: AsyncParsableCommand {
         o.director.preemptDelay = .milliseconds(preemptDelayMs)
         o.director.fastDetectorInterval = fastDetectorMs.map { .milliseconds($0) }
         o.director.fastDetectorMisses = fastDetectorMisses
+        o.director.fastDetectorRealtimePriority = fastDetectorPriority == 0 ? nil : Int32(clamping: fastDetectorPriority)
         o.director.advertInterval = advertIntervalMs.map { .milliseconds($0) }
         o.director.priority = priority
         o.authKeyFile = authKeyFile

@@ -2,6 +2,7 @@ import Daemon
 import HealthCheck
 import IPVS
 import Reconciler
+import RingHealth
 import Topology
 import XCTest
 
@@ -31,6 +32,27 @@ final class WeightPolicyTests: XCTestCase {
         let table = WeightPolicy.table(site(), d)
         let dests = table.services.values.first!.destinations.values.sorted { $0.key < $1.key }
         XCTAssertEqual(dests.map(\.weight), [100, 0, 10])
+    }
+
+    /// A single-writer service takes its weights from the writer decision, not from health: the
+    /// writer at its weight, the others 0 even when healthy; an operator drain still wins; while
+    /// the writes wait for a node to catch up the service is empty on purpose (no keep_last).
+    func testSingleWriterServiceTakesItsWeightsFromTheWriterDecision() {
+        let toB = WriterDecision(writer: "fg6x2", weights: ["fg5x2": 0, "fg6x2": 50, "fg7x2": 0], candidates: ["fg6x2"],
+                                 reason: "writes move", changed: true)
+        let d = WeightPolicy.decide(site(), states: [a: .up, b: .up, c: .up], drained: [], writers: ["gums": toB])
+        XCTAssertEqual(d.weights, [a: 0, b: 50, c: 0])
+        XCTAssertEqual(d.writers["gums"], .some("fg6x2"))
+        let drainedWriter = WeightPolicy.decide(site(), states: [a: .up, b: .up, c: .up], drained: [b], writers: ["gums": toB])
+        XCTAssertEqual(drainedWriter.weights, [a: 0, b: 0, c: 0])
+        let waiting = WriterDecision(writer: nil, weights: ["fg5x2": 0, "fg6x2": 0, "fg7x2": 0], candidates: [],
+                                     reason: "waiting for fg6x2 to apply heartbeat 9", changed: true)
+        let w = WeightPolicy.decide(site(), states: [a: .down, b: .down, c: .down], drained: [], writers: ["gums": waiting])
+        XCTAssertEqual(w.weights, [a: 0, b: 0, c: 0])
+        XCTAssertTrue(w.keptByLastMemberPolicy.isEmpty, "no last-member policy for a single writer that waits")
+        XCTAssertEqual(w.writers["gums"], .some(nil))
+        // Without a writer decision the same service follows health as before.
+        XCTAssertEqual(WeightPolicy.decide(site(), states: [a: .up, b: .up, c: .up], drained: []).weights, [a: 100, b: 50, c: 10])
     }
 
     func testOperatorDrainWinsOverHealth() {
