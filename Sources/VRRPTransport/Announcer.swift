@@ -47,12 +47,18 @@ public final class Announcer {
 
     deinit { close(packetFD); close(icmp6FD) }
 
-    /// Announces each address in the way its family needs.
+    /// Packets per announcement: keepalived's default burst (`vrrp_garp_master_repeat 5`, no
+    /// interval), so one lost or late frame does not leave a neighbour on the old master's MAC.
+    public static let burst = 5
+
+    /// Announces each address in the way its family needs, ``burst`` times back to back.
     public func announce(_ addresses: [IPAddress]) throws(SystemCallError) {
-        for a in addresses {
-            switch a.family {
-            case .v4: try gratuitousARP(a)
-            case .v6: try unsolicitedNA(a)
+        for _ in 0..<Self.burst {
+            for a in addresses {
+                switch a.family {
+                case .v4: try gratuitousARP(a)
+                case .v6: try unsolicitedNA(a)
+                }
             }
         }
     }
