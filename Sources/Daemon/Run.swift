@@ -112,11 +112,13 @@ public enum DaemonRunner {
 
         // The service group, in start order; graceful shutdown runs in reverse. Extra services (for
         // example the database ring monitor) go in `extraServices`, after the core and before the API.
+        // What follows a SIGHUP beside the checks and weights (prepared first, so any of them can refuse).
+        let followers: [ReloadFollower] = []
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = ring.map { [.init(service: $0)] } ?? []
         services += [
             .init(service: daemon.monitor),
             .init(service: ReconcileService(daemon: daemon, resync: o.resync)),
-            .init(service: ReloadService(daemon: daemon, path: o.topologyPath)),
+            .init(service: ReloadService(daemon: daemon, path: o.topologyPath, followers: followers)),
         ]
         if let ring { services.append(.init(service: SingleWriterService(daemon: daemon, period: ring.config.policy.heartbeatInterval))) }
         if let sync = director?.sync { services.append(.init(service: sync)) }

@@ -17,6 +17,27 @@ public enum ReloadOutcome: Sendable {
     case refused(String)
 }
 
+/// A part of `tandemd` that follows a SIGHUP reload beside the health checks and weights: the
+/// VRRP instance, the database ring monitor.
+///
+/// A reload runs in two phases so that a refusal leaves everything as it was. First every follower's
+/// ``prepare`` sees the old and the new topology and either throws (the whole reload is refused, with
+/// its message) or returns a commit that changes nothing yet. Only when every follower has prepared
+/// are the checks, the weights and then each commit applied.
+public struct ReloadFollower: Sendable {
+    /// Applies a prepared change; returns a one-line summary of what changed, or `nil` for nothing.
+    public typealias Commit = @Sendable () async -> String?
+    /// Name in logs and in `/status` ("vrrp", "ring").
+    public var name: String
+    /// Checks the new topology against the old without changing anything.
+    public var prepare: @Sendable (_ old: Topology, _ new: Topology) throws -> Commit
+
+    /// Creates a follower.
+    public init(name: String, prepare: @escaping @Sendable (_ old: Topology, _ new: Topology) throws -> Commit) {
+        self.name = name; self.prepare = prepare
+    }
+}
+
 /// The daemon's state and the operations on it: the topology in force, operator drains, the
 /// health monitor, and the weights and kernel view that follow from them.
 ///
@@ -191,11 +212,21 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     /// Validates `path` and, if it is good, applies it as a diff: unchanged checks keep running with
     /// their state; a member whose check changed keeps its last state; new members start
     /// `unknown`. A bad file changes nothing and the validator's messages come back.
+    ///
+    /// `followers` (``ReloadFollower``) prepare first; any of them can refuse the file, and then
+    /// nothing changes either. Their commits run after the checks and weights are updated.
     @discardableResult
-    public func reload(path: String) -> ReloadOutcome {
+    public func reload(path: String, followers: [ReloadFollower] = []) async -> ReloadOutcome {
         let new: Topology
+        var commits: [(String, ReloadFollower.Commit)] = []
         do {
             new = try TopologyLoader.load(path: path)
+            let old = topology
+            for f in followers {
+                do { commits.append((f.name, try f.prepare(old, new))) } catch {
+                    throw DaemonStartError(description: "\(path): \(f.name): \(error)")
+                }
+            }
         } catch {
             let text = "\(error)"
             metrics.reload(accepted: false)
@@ -226,6 +257,13 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         logger.notice("reload applied", metadata: ["file": "\(path)", "kept": "\(diff.kept.count)",
                                                    "started": "\(diff.added.count)", "stopped": "\(diff.removed.count)"])
         requestReconcile()
+        var changed: [String] = []
+        for (name, commit) in commits {
+            guard let summary = await commit() else { continue }
+            changed.append("\(name): \(summary)")
+            logger.notice("reload applied", metadata: ["part": "\(name)", "change": "\(summary)"])
+        }
+        if !changed.isEmpty { state.withLock { $0.lastReload! += "; " + changed.joined(separator: "; ") } }
         return .applied(diff)
     }
 
@@ -401,15 +439,18 @@ public struct SingleWriterService<C: Clock>: Service where C.Duration == Duratio
 public struct ReloadService<C: Clock>: Service where C.Duration == Duration {
     let daemon: TandemDaemon<C>
     let path: String
+    let followers: [ReloadFollower]
 
-    /// Creates the service.
-    public init(daemon: TandemDaemon<C>, path: String) { self.daemon = daemon; self.path = path }
+    /// Creates the service; `followers` reload with the daemon (``ReloadFollower``).
+    public init(daemon: TandemDaemon<C>, path: String, followers: [ReloadFollower] = []) {
+        self.daemon = daemon; self.path = path; self.followers = followers
+    }
 
     /// Waits for SIGHUP until shutdown.
     public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
-            daemon.reload(path: path)
+            await daemon.reload(path: path, followers: followers)
         }
     }
 }

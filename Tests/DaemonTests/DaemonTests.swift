@@ -81,7 +81,7 @@ final class DaemonTests: XCTestCase {
             // A bad file is refused with the validator's messages; nothing changes.
             let before = kernel.operations.count
             try "services: [ {name: gums, vip: nope} ]\n".write(toFile: path, atomically: true, encoding: .utf8)
-            guard case .refused(let why) = daemon.reload(path: path) else { return XCTFail("bad file accepted") }
+            guard case .refused(let why) = await daemon.reload(path: path) else { return XCTFail("bad file accepted") }
             XCTAssertTrue(why.contains(path), why)
             await daemon.reconcileOnce()
             XCTAssertEqual(kernel.operations.count, before, "a refused reload writes nothing")
@@ -93,7 +93,7 @@ final class DaemonTests: XCTestCase {
                 .replacingOccurrences(of: "- {vm: fg6x2, port: 8443, weight: 100}",
                                       with: "- {vm: fg6x2, port: 8443, weight: 100}\n      - {vm: fg7x2, port: 8443, weight: 100}"))
                 .write(toFile: path, atomically: true, encoding: .utf8)
-            let outcome = daemon.reload(path: path)
+            let outcome = await daemon.reload(path: path)
             guard case .applied(let diff) = outcome else { return XCTFail("good file refused: \(outcome)") }
             XCTAssertEqual(diff.kept.map(\.member), ["fg5x2", "fg6x2"])
             XCTAssertEqual(diff.added.map(\.member), ["fg7x2"])
