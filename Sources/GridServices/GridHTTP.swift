@@ -211,6 +211,9 @@ public struct GridHTTPServer: Service {
 /// without a flush and flushed once per read burst (pipelined requests share one `writev`); while a
 /// ``GridHTTPReply/later(_:)`` answer is pending, further requests wait in the buffer and reading stops, so
 /// answers leave in request order and a pipelining client cannot make the buffer grow without bound.
+/// The same holds for the output: while the channel is not writable (a client that pipelines and does
+/// not read its answers, past the write-buffer high-water mark), parsing and reading stop until it is.
+/// A request with `Expect: 100-continue` gets `100 Continue` once its head is in and its body is not.
 final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -230,6 +233,8 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readHeld = false
     /// Written since the last flush.
     private var unflushed = false
+    /// `100 Continue` went out for the request at the front of `pending`.
+    private var continueSent = false
 
     init(responder: any GridHTTPResponder, maxBody: Int) {
         self.responder = responder
@@ -262,9 +267,22 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        // Hold reading while an answer is pending (the pipelined requests already read wait in `pending`).
-        if waiting || closing { readHeld = true; return }
+        // Hold reading while an answer is pending (the pipelined requests already read wait in `pending`)
+        // or while answers already written wait for the client to read them.
+        if waiting || closing || !context.channel.isWritable { readHeld = true; return }
         context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            process(context: context)
+            flushIfNeeded(context: context)
+            if !waiting, !closing, readHeld, context.channel.isWritable {
+                readHeld = false
+                context.read()
+            }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -281,6 +299,12 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Answers every complete request in `pending`, in order, until one is `later` or the bytes run out.
     private func process(context: ChannelHandlerContext) {
         while !waiting, !closing, var buf = pending, buf.readableBytes > 0 {
+            if !context.channel.isWritable {
+                // The client is not reading its answers: stop here (flushing what is written, so the
+                // channel can drain) and go on from `channelWritabilityChanged`.
+                flushIfNeeded(context: context)
+                return
+            }
             if skip > 0 {
                 let n = min(skip, buf.readableBytes)
                 buf.moveReaderIndex(forwardBy: n)
@@ -291,11 +315,21 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             switch GridHTTPWire.parse(buf, maxBody: maxBody) {
             case .incomplete:
                 return
+            case .awaitingBody:
+                if !continueSent {
+                    continueSent = true
+                    var out = context.channel.allocator.buffer(capacity: GridHTTPWire.continueResponse.count)
+                    out.writeBytes(GridHTTPWire.continueResponse)
+                    context.write(wrapOutboundOut(out), promise: nil)
+                    unflushed = true
+                }
+                return
             case .invalid(let status, let message):
                 pending = nil
                 write(context: context, GridHTTPWire.errorResponse(status: status, message: message), keepAlive: false, isHead: false)
                 return
             case .request(let parsed):
+                continueSent = false
                 buf.moveReaderIndex(forwardBy: parsed.consumed)
                 skip = parsed.skip
                 pending = buf.readableBytes > 0 ? buf : nil
@@ -314,7 +348,7 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                         handler.write(context: context, r, keepAlive: keepAlive, isHead: isHead)
                         handler.process(context: context)
                         handler.flushIfNeeded(context: context)
-                        if !handler.waiting, !handler.closing, handler.readHeld {
+                        if !handler.waiting, !handler.closing, handler.readHeld, context.channel.isWritable {
                             handler.readHeld = false
                             context.read()
                         }

@@ -17,6 +17,9 @@ public enum GridHTTPWire {
     /// The largest request head (request line and headers) accepted; beyond it the answer is 431.
     public static let maxHeadBytes = 16 * 1024
 
+    /// The interim answer to `Expect: 100-continue`.
+    public static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
     /// One parsed request and how to continue on the connection.
     public struct Parsed: Sendable {
         /// The request for the responder.
@@ -36,6 +39,9 @@ public enum GridHTTPWire {
     public enum Outcome: Sendable {
         /// More bytes are needed.
         case incomplete
+        /// The head is complete and asks `Expect: 100-continue`; its body has not all arrived. The caller
+        /// sends ``continueResponse`` once for this request and keeps reading (RFC 9110 section 10.1.1).
+        case awaitingBody
         /// One complete request.
         case request(Parsed)
         /// Not HTTP/1.x that this server takes: answer `status` with `message` and close the connection.
@@ -53,6 +59,8 @@ public enum GridHTTPWire {
     private static let hContentType = Array("content-type".utf8)
     private static let hConnection = Array("connection".utf8)
     private static let hTransferEncoding = Array("transfer-encoding".utf8)
+    private static let hExpect = Array("expect".utf8)
+    private static let hContinue = Array("100-continue".utf8)
 
     private static func equalsFolded(_ raw: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ lower: [UInt8]) -> Bool {
         guard end - start == lower.count else { return false }
@@ -162,6 +170,7 @@ public enum GridHTTPWire {
         var contentType: String?
         var close = !http11
         var chunked = false
+        var expectContinue = false
         var line = lineEnd + 1
         while line < headEnd {
             var e = line
@@ -206,6 +215,14 @@ public enum GridHTTPWire {
                     return .invalid(status: 501, message: "only the chunked transfer coding is accepted")
                 }
                 chunked = true
+            case 6 where equalsFolded(raw, line, c, hExpect):
+                // RFC 9110 section 10.1.1: 100-continue is the only expectation defined; an HTTP/1.0
+                // request's Expect is ignored. Anything else cannot be met.
+                guard http11 else { break }
+                guard ve - vs == 12, equalsFolded(raw, vs, ve, hContinue) else {
+                    return .invalid(status: 417, message: "the only expectation served is 'Expect: 100-continue'")
+                }
+                expectContinue = true
             default:
                 break
             }
@@ -220,6 +237,15 @@ public enum GridHTTPWire {
         let isHead = m - p == 4 && raw[p] == UInt8(ascii: "H") && raw[p + 1] == UInt8(ascii: "E") && raw[p + 2] == UInt8(ascii: "A") && raw[p + 3] == UInt8(ascii: "D")
         var request = GridHTTPRequest(method: method, path: path, contentType: contentType, contentLength: contentLength)
 
+        if expectContinue {
+            // A body over the limit is refused before the client sends it; the client may or may not send
+            // it anyway, so the connection cannot be framed afterwards and closes.
+            if let length = contentLength, length > maxBody {
+                request.bodyTooLarge = true
+                return .request(Parsed(request: request, keepAlive: false, isHead: isHead, consumed: n, skip: 0))
+            }
+        }
+
         if chunked {
             // Decoded in one pass once complete; a body that grows past the limit is cut off (the caller
             // answers and closes, as the rest of the connection cannot be framed without reading it all).
@@ -230,7 +256,7 @@ public enum GridHTTPWire {
                 while s < n, raw[s] != 0x0A { s += 1 }
                 guard s < n else {
                     if n - headEnd > 2 * maxBody + 4096 { return tooLargeChunked(request, keepAlive: false, isHead: isHead, consumed: n) }
-                    return .incomplete
+                    return expectContinue ? .awaitingBody : .incomplete
                 }
                 var size = 0
                 var k = q
@@ -257,7 +283,7 @@ public enum GridHTTPWire {
                     while true {
                         var e = q
                         while e < n, raw[e] != 0x0A { e += 1 }
-                        guard e < n else { return .incomplete }
+                        guard e < n else { return expectContinue ? .awaitingBody : .incomplete }
                         let empty = e == q || (e == q + 1 && raw[q] == 0x0D)
                         q = e + 1
                         if empty { break }
@@ -271,13 +297,13 @@ public enum GridHTTPWire {
                 }
                 guard q + size <= n else {
                     if n - headEnd > 2 * maxBody + 4096 { return tooLargeChunked(request, keepAlive: false, isHead: isHead, consumed: n) }
-                    return .incomplete
+                    return expectContinue ? .awaitingBody : .incomplete
                 }
                 if body.count <= maxBody { body.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[q..<(q + size)])) }
                 q += size
                 // CRLF after the chunk data.
-                guard q < n else { return .incomplete }
-                if raw[q] == 0x0D { q += 1; guard q < n else { return .incomplete } }
+                guard q < n else { return expectContinue ? .awaitingBody : .incomplete }
+                if raw[q] == 0x0D { q += 1; guard q < n else { return expectContinue ? .awaitingBody : .incomplete } }
                 guard raw[q] == 0x0A else { return .invalid(status: 400, message: "missing line end after chunk data") }
                 q += 1
             }
@@ -290,7 +316,7 @@ public enum GridHTTPWire {
             let here = min(length, n - headEnd)
             return .request(Parsed(request: request, keepAlive: !close, isHead: isHead, consumed: headEnd + here, skip: length - here))
         }
-        guard n - headEnd >= length else { return .incomplete }
+        guard n - headEnd >= length else { return expectContinue ? .awaitingBody : .incomplete }
         if length > 0, let slice = buffer.getSlice(at: buffer.readerIndex + headEnd, length: length) {
             request.body = slice
         }

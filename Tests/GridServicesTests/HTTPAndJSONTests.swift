@@ -230,4 +230,183 @@ final class GridHTTPServerTests: XCTestCase {
             group.cancelAll()
         }
     }
+
+    /// Starts a one-thread server with ``Echo`` (body limit 64), runs `body` with its port, then stops it.
+    private func withServer(_ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let (stream, cont) = AsyncStream<Int>.makeStream()
+        let server = GridHTTPServer(host: "127.0.0.1", port: 0, threads: 1, maxBodyBytes: 64, responder: Echo(), logger: logger,
+                                    onRunning: { cont.yield($0); cont.finish() })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            var it = stream.makeAsyncIterator()
+            guard let port = await it.next() else { return XCTFail("server did not start") }
+            try await body(port)
+            group.cancelAll()
+        }
+    }
+
+    func testExpectContinueGetsOneInterimAnswerAndTooLargeIsRefusedBeforeTheBody() async throws {
+        try await withServer { port in
+            let c = try RawClient(port: port)
+            defer { c.close() }
+            try c.send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n")
+            XCTAssertEqual(try c.readHead(), "HTTP/1.1 100 Continue")
+            try c.send("{\"k\":1}")
+            let final = try c.readHead()
+            XCTAssertTrue(final.hasPrefix("HTTP/1.1 200"), final)
+            XCTAssertEqual(try c.readBody(of: final), "POST /b 7 false")
+            // Over the limit: answered at once (Echo reports the body as too large; the services answer 413),
+            // without 100 Continue, and the connection closes.
+            try c.send("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
+            let refused = try c.readHead()
+            XCTAssertTrue(refused.hasPrefix("HTTP/1.1 200"), refused)
+            XCTAssertEqual(try c.readBody(of: refused), "POST /c 0 true")
+            XCTAssertTrue(try c.readsEOF(), "the connection closes after refusing an expected body")
+        }
+    }
+
+    /// A client that pipelines requests and never reads its answers must not make the server buffer
+    /// without bound: the server stops reading once its output is past the high-water mark, so the client
+    /// cannot send everything; once it reads, every complete request it sent is answered.
+    func testPipeliningClientThatDoesNotReadIsHeldBackAndThenFullyAnswered() async throws {
+        try await withServer { port in
+            let c = try RawClient(port: port, receiveBuffer: 4096)
+            defer { c.close() }
+            // Long paths make long answers (Echo repeats the path), so the output fills after few requests.
+            let request = Array("GET /\(String(repeating: "p", count: 1000)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            let total = 16_000 * request.count  // 16.5 MB, more than the kernel's socket buffers hold
+            let sent = c.sendRepeated(request, upTo: total, stallTimeoutMs: 2000, deadline: .now + .seconds(20))
+            XCTAssertLessThan(sent, total, "the server kept reading although its answers were not read")
+            XCTAssertGreaterThan(sent, 0)
+            let complete = sent / request.count
+            let t0 = ContinuousClock.now
+            let answered = c.countAnswers(expecting: complete, prefix: "HTTP/1.1 200", deadline: .now + .seconds(60))
+            XCTAssertEqual(answered, complete, "every complete pipelined request is answered once the client reads")
+            print("pipelining client: sent \(sent) of \(total) bytes (\(complete) requests) before the server stopped reading; answered \(answered) in \(ContinuousClock.now - t0)")
+        }
+    }
 }
+
+/// A blocking loopback client for the server tests above, on raw sockets.
+final class RawClient: @unchecked Sendable {
+    struct Failure: Error, CustomStringConvertible { var description: String }
+    private let fd: Int32
+    private var inbox: [UInt8] = []
+
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+        if var size = receiveBuffer {
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0 else { Glibc.close(fd); throw Failure(description: "connect to 127.0.0.1:\(port): errno \(errno)") }
+    }
+
+    func close() { Glibc.close(fd) }
+
+    func send(_ s: String) throws {
+        let bytes = Array(s.utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw Failure(description: "send: errno \(errno)") }
+            off += n
+        }
+    }
+
+    /// Reads more bytes into the inbox; false at EOF.
+    private func fill() throws -> Bool {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n < 0 { throw Failure(description: "recv: errno \(errno) (timed out?)") }
+        if n == 0 { return false }
+        inbox += buf[0..<n]
+        return true
+    }
+
+    /// The next head's status line (the head is consumed up to its empty line); the header lines stay
+    /// readable through ``readBody(of:)``.
+    private var lastHeaders: [String] = []
+    func readHead() throws -> String {
+        while true {
+            if let r = inbox.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let lines = String(decoding: inbox[..<r.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+                inbox.removeSubrange(..<r.upperBound)
+                lastHeaders = Array(lines.dropFirst())
+                return lines[0]
+            }
+            guard try fill() else { throw Failure(description: "EOF before a response head") }
+        }
+    }
+
+    func readBody(of status: String) throws -> String {
+        let length = lastHeaders.compactMap { line -> Int? in
+            let p = line.split(separator: ":", maxSplits: 1)
+            return p.count == 2 && p[0].lowercased() == "content-length" ? Int(p[1].trimmingCharacters(in: .whitespaces)) : nil
+        }.first ?? 0
+        while inbox.count < length { guard try fill() else { throw Failure(description: "EOF in the body of \(status)") } }
+        defer { inbox.removeSubrange(..<length) }
+        return String(decoding: inbox[..<length], as: UTF8.self)
+    }
+
+    func readsEOF() throws -> Bool { inbox.isEmpty ? !(try fill()) : false }
+
+    /// Sends `unit` again and again, without reading, until `upTo` bytes went out, or the socket takes
+    /// nothing for `stallTimeoutMs`, or the deadline. Returns the bytes sent.
+    func sendRepeated(_ unit: [UInt8], upTo total: Int, stallTimeoutMs: Int32, deadline: ContinuousClock.Instant) -> Int {
+        let block = Array([[UInt8]](repeating: unit, count: 2048).joined())
+        var sent = 0
+        while sent < total, ContinuousClock.now < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            guard poll(&p, 1, stallTimeoutMs) == 1 else { break }
+            let start = sent % block.count
+            let want = min(block.count - start, total - sent)
+            let n = block[start..<(start + want)].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            if n > 0 { sent += n } else if errno != EAGAIN && errno != EWOULDBLOCK { break }
+        }
+        return sent
+    }
+
+    /// Reads until `expecting` status lines starting with `prefix` were seen (or EOF / the deadline).
+    func countAnswers(expecting: Int, prefix: String, deadline: ContinuousClock.Instant) -> Int {
+        let needle = Array(prefix.utf8)
+        var count = 0
+        // [carry of needle.count - 1 bytes][received], scanned with memchr/memcmp (a debug build's generic search is slow).
+        let keep = needle.count - 1
+        var buf = [UInt8](repeating: 0, count: keep + (1 << 20))
+        var carried = 0
+        while count < expecting, ContinuousClock.now < deadline {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + carried, $0.count - carried, 0) }
+            if n <= 0 { break }
+            let end = carried + n
+            buf.withUnsafeBytes { raw in
+                needle.withUnsafeBytes { nd in
+                    var at = raw.baseAddress!
+                    let stop = raw.baseAddress! + end
+                    // memchr for the first byte, memcmp for the rest (memmem is not in Glibc's Swift module).
+                    while stop - at >= nd.count, let hit = memchr(at, Int32(needle[0]), stop - at - nd.count + 1) {
+                        if memcmp(hit, nd.baseAddress!, nd.count) == 0 {
+                            count += 1
+                            at = UnsafeRawPointer(hit) + nd.count
+                        } else {
+                            at = UnsafeRawPointer(hit) + 1
+                        }
+                    }
+                }
+            }
+            carried = min(keep, end)
+            buf.withUnsafeMutableBytes { raw in raw.baseAddress!.copyMemory(from: raw.baseAddress! + end - carried, byteCount: carried) }
+        }
+        return count
+    }
+}
+

@@ -10,6 +10,7 @@ final class GridHTTPWireTests: XCTestCase {
         switch GridHTTPWire.parse(buffer(s), maxBody: maxBody) {
         case .request(let p): return p
         case .incomplete: XCTFail("incomplete: \(s.debugDescription)", file: file, line: line)
+        case .awaitingBody: XCTFail("awaiting body: \(s.debugDescription)", file: file, line: line)
         case .invalid(let status, let message): XCTFail("invalid \(status) \(message): \(s.debugDescription)", file: file, line: line)
         }
         return nil
@@ -69,6 +70,26 @@ final class GridHTTPWireTests: XCTestCase {
         guard case .incomplete = GridHTTPWire.parse(buffer("POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"k"), maxBody: 64) else {
             return XCTFail("a cut chunk must be incomplete")
         }
+    }
+
+    func testExpectContinueWaitsForTheBodyAndOtherExpectationsFail() {
+        let head = "POST /b HTTP/1.1\r\nContent-Length: 7\r\nExpect: 100-Continue\r\n\r\n"
+        guard case .awaitingBody = GridHTTPWire.parse(buffer(head), maxBody: 64) else { return XCTFail("head alone must await the body") }
+        guard case .awaitingBody = GridHTTPWire.parse(buffer(head + "{\"k\""), maxBody: 64) else { return XCTFail("part of the body must await the rest") }
+        XCTAssertEqual(request(head + "{\"k\":1}").map { String(buffer: $0.request.body) }, "{\"k\":1}")
+        // Without Expect the same head is merely incomplete; a cut head is incomplete either way.
+        guard case .incomplete = GridHTTPWire.parse(buffer("POST /b HTTP/1.1\r\nContent-Length: 7\r\n\r\n"), maxBody: 64) else { return XCTFail("no Expect") }
+        guard case .incomplete = GridHTTPWire.parse(buffer("POST /b HTTP/1.1\r\nExpect: 100-continue\r\n"), maxBody: 64) else { return XCTFail("cut head") }
+        let chunked = "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"
+        guard case .awaitingBody = GridHTTPWire.parse(buffer(chunked), maxBody: 64) else { return XCTFail("chunked head alone must await the body") }
+        // A body over the limit is refused before it is sent, and the connection closes.
+        let big = request("POST /c HTTP/1.1\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", maxBody: 64)
+        XCTAssertEqual(big?.request.bodyTooLarge, true)
+        XCTAssertEqual(big?.keepAlive, false)
+        XCTAssertEqual(big?.skip, 0)
+        XCTAssertEqual(invalidStatus("POST /b HTTP/1.1\r\nContent-Length: 7\r\nExpect: fast\r\n\r\n"), 417)
+        // HTTP/1.0 has no Expect (RFC 9110 section 10.1.1): ignored.
+        XCTAssertEqual(request("POST /b HTTP/1.0\r\nContent-Length: 2\r\nExpect: fast\r\n\r\nhi")?.request.body.readableBytes, 2)
     }
 
     func testBodyOverTheLimitIsDroppedAndTheRestSkipped() {
