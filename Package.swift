@@ -226,7 +226,8 @@ let daemonTargets: [Target] = [
         swiftSettings: swift6),
     .testTarget(
         name: "DaemonTests",
-        dependencies: ["Daemon", "HealthCheck", "Topology", "IPVS", "Reconciler", "VRRP", "VRRPTransport", "RingHealth"],
+        dependencies: ["Daemon", "HealthCheck", "Topology", "IPVS", "Reconciler", "VRRP", "VRRPTransport", "RingHealth",
+                       "MariaDB", "RingTestSupport"],
         exclude: ["Fixtures"],
         swiftSettings: swift6),
 ]

@@ -155,13 +155,14 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     /// the ordinary health weights. Called by ``SingleWriterService`` every ring heartbeat.
     public func refreshWriters() {
         guard let ring else { return }
-        let controllers = state.withLock { $0.writerControllers }
+        let (controllers, drained) = state.withLock { ($0.writerControllers, $0.drained) }
         guard !controllers.isEmpty else { return }
         let report = ring.report()
         guard !report.nodes.contains(where: { $0.reachability == .notYetProbed }) else { return }
         var changed: [(String, WriterDecision)] = []
         for (name, c) in controllers.sorted(by: { $0.key < $1.key }) {
-            let d = c.decide()
+            // An operator drain of the writer moves the writes too (to a member that has caught up).
+            let d = c.decide(drained: Set(drained.filter { $0.service == name }.map(\.member)))
             let before = state.withLock { s -> WriterDecision? in
                 let b = s.writerDecisions[name]
                 s.writerDecisions[name] = d
@@ -280,6 +281,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         state.withLock { if drained { $0.drained.insert(ref) } else { $0.drained.remove(ref) } }
         logger.notice(drained ? "member drained by operator" : "member undrained by operator",
                       metadata: ["service": "\(ref.service)", "backend": "\(ref.member)"])
+        refreshWriters()
         requestReconcile()
     }
 

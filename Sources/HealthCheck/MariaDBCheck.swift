@@ -81,8 +81,12 @@ public struct MariaDBChecker: HealthChecker {
 public enum RingCheckerFactory {
     /// The checker for `target`.
     public static func make(_ target: CheckTarget, monitors: [RingMonitor]) -> any HealthChecker {
+        // With one monitor, a target it does not know yet still gets it: a node that a SIGHUP adds to the
+        // ring gets its checker before the ring monitor's reload commit runs, and the checker resolves
+        // its node name again on every check.
         guard case .mariadb(let user, let passwordFile) = target.spec.kind,
               let ring = monitors.first(where: { $0.nodeName(host: target.address.description, port: target.port) != nil })
+                ?? (monitors.count == 1 ? monitors.first : nil)
         else { return CheckerFactory.make(target) }
         return MariaDBChecker(address: target.address, port: target.port, user: user, passwordFile: passwordFile, ring: ring)
     }

@@ -104,14 +104,31 @@ func readPassword(_ path: String) throws -> String {
 /// the MariaDB module's executor threads, never on the cooperative pool.
 ///
 /// A swift-service-lifecycle `Service`: `run()` probes until graceful shutdown or cancellation.
+///
+/// A reload (``reconfigure(_:)``, or ``prepareReload(_:old:new:)`` for tandemd's SIGHUP) changes
+/// the ring in place: a loop starts for an added node, the loop of a removed node ends, a changed
+/// address, account or policy is used from the next probe, and nodes that stay keep their state
+/// and heartbeat history (the run id does not change).
 public final class RingMonitor: Service, Sendable {
-    /// The ring being watched.
-    public let ring: Ring
-    /// Configuration.
-    public let config: RingMonitorConfig
+    /// The ring being watched (changes only by ``reconfigure(_:)``).
+    public var ring: Ring { live.withLock { $0.ring } }
+    /// Configuration (changes only by ``reconfigure(_:)``).
+    public var config: RingMonitorConfig { live.withLock { $0.config } }
     /// This run's id, written in every heartbeat row.
     public let runID: UInt64
     private let model: Mutex<RingHealthModel>
+    private let live: Mutex<Live>
+
+    /// What the probe loops read at every probe, and which loops should run.
+    private struct Live: Sendable {
+        var config: RingMonitorConfig
+        var ring: Ring
+        /// Node → token of its running probe loop; a loop whose token is gone ends.
+        var loops: [String: UInt64] = [:]
+        var nextToken: UInt64 = 0
+        /// Last heartbeat sequence written per node, so a loop started again continues it.
+        var seqs: [String: UInt64] = [:]
+    }
     private let clock = ContinuousClock()
     private let start: ContinuousClock.Instant
     private let logger: Logger
@@ -133,13 +150,17 @@ public final class RingMonitor: Service, Sendable {
     /// Creates a monitor (nothing runs until `run()`).
     /// - Throws: ``RingDefinitionError`` for fewer than two nodes or duplicate names.
     public init(config: RingMonitorConfig, logger: Logger = Logger(label: "tandem.ring"), executor: BlockingExecutor = .shared) throws {
-        ring = try Ring(nodes: config.members.map { RingNode(name: $0.name, endpoint: $0.endpoint) })
-        self.config = config
+        let ring = try Self.ring(of: config)
+        live = Mutex(Live(config: config, ring: ring))
         self.logger = logger
         self.executor = executor
         runID = UInt64.random(in: 1...UInt64(Int64.max))
         start = clock.now
         model = Mutex(RingHealthModel(ring: ring, policy: config.policy, runID: runID, start: .zero))
+    }
+
+    private static func ring(of config: RingMonitorConfig) throws(RingDefinitionError) -> Ring {
+        try Ring(nodes: config.members.map { RingNode(name: $0.name, endpoint: $0.endpoint) })
     }
 
     /// Monitor time now.
@@ -158,7 +179,7 @@ public final class RingMonitor: Service, Sendable {
 
     /// Ring node name of `host:port`, if it is one of the ring's nodes.
     public func nodeName(host: String, port: UInt16) -> String? {
-        config.members.first { $0.host == host && $0.port == port }?.name
+        live.withLock { $0.config.members.first { $0.host == host && $0.port == port }?.name }
     }
 
     /// The health-check outcome of one member: success when trusted, a failure with the verdict's
@@ -183,15 +204,154 @@ public final class RingMonitor: Service, Sendable {
         }
     }
 
-    /// Probes every node until graceful shutdown or cancellation.
+    /// Probes every node until graceful shutdown or cancellation. One loop per node; loops for
+    /// nodes a ``reconfigure(_:)`` adds start within one heartbeat interval.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
-                for m in self.config.members {
-                    group.addTask { await self.probeLoop(m) }
+                while !Task.isCancelled {
+                    for (name, token) in self.claimLoops() {
+                        group.addTask { await self.probeLoop(name, token: token) }
+                    }
+                    let interval = self.live.withLock { $0.config.policy.heartbeatInterval }
+                    do { try await self.clock.sleep(for: interval) } catch { break }
                 }
             }
         }
+        live.withLock { $0.loops = [:] }
+    }
+
+    /// Tokens for the nodes that have no probe loop yet (marked as running).
+    private func claimLoops() -> [(String, UInt64)] {
+        live.withLock { s in
+            s.config.members.compactMap { m -> (String, UInt64)? in
+                guard s.loops[m.name] == nil else { return nil }
+                s.nextToken += 1
+                s.loops[m.name] = s.nextToken
+                return (m.name, s.nextToken)
+            }
+        }
+    }
+
+    // MARK: Reload
+
+    /// What ``reconfigure(_:)`` would change, by node name. Pure.
+    public struct ConfigChange: Sendable, Equatable {
+        /// Nodes that get a probe loop.
+        public var added: [String] = []
+        /// Nodes whose loop ends.
+        public var removed: [String] = []
+        /// Nodes whose address changed (their loop reconnects).
+        public var moved: [String] = []
+        /// The ring order changed (links are judged along the new order).
+        public var reordered = false
+        /// Account, password, policy or probe timeout changed (every loop uses it from its next probe).
+        public var settings: [String] = []
+
+        /// True when nothing changes.
+        public var isEmpty: Bool { added.isEmpty && removed.isEmpty && moved.isEmpty && !reordered && settings.isEmpty }
+
+        /// One line for logs and `/status` (`lastReload`), or nil when nothing changes.
+        public var summary: String? {
+            guard !isEmpty else { return nil }
+            var parts: [String] = []
+            if !added.isEmpty { parts.append("probing \(added.joined(separator: ", ")) (added)") }
+            if !removed.isEmpty { parts.append("stopped probing \(removed.joined(separator: ", ")) (removed)") }
+            if !moved.isEmpty { parts.append("new address for \(moved.joined(separator: ", "))") }
+            if reordered { parts.append("new ring order") }
+            if !settings.isEmpty { parts.append("new \(settings.joined(separator: ", "))") }
+            return parts.joined(separator: "; ")
+        }
+
+        /// The change from `old` to `new`. Pure.
+        public static func between(_ old: RingMonitorConfig, _ new: RingMonitorConfig) -> ConfigChange {
+            var c = ConfigChange()
+            let before = Dictionary(old.members.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let after = Set(new.members.map(\.name))
+            c.added = new.members.map(\.name).filter { before[$0] == nil }
+            c.removed = old.members.map(\.name).filter { !after.contains($0) }
+            c.moved = new.members.filter { m in before[m.name].map { $0 != m } ?? false }.map(\.name)
+            let kept = new.members.map(\.name).filter { before[$0] != nil }
+            c.reordered = kept != old.members.map(\.name).filter { after.contains($0) }
+            if old.user != new.user { c.settings.append("account") }
+            if old.password != new.password { c.settings.append("password") }
+            if old.policy != new.policy { c.settings.append("policy") }
+            if old.probeTimeout != new.probeTimeout { c.settings.append("probe timeout") }
+            if old.monitorName != new.monitorName { c.settings.append("monitor name") }
+            return c
+        }
+    }
+
+    /// Validates `new` for this monitor without changing anything.
+    /// - Throws: ``RingMonitorError`` (fewer than two nodes, duplicate names).
+    public func check(_ new: RingMonitorConfig) throws {
+        do { _ = try Self.ring(of: new) } catch {
+            throw RingMonitorError(message: "the new database ring cannot be monitored: \(error)")
+        }
+    }
+
+    /// Changes what the monitor watches, in place, while it runs (see the type's documentation).
+    /// Returns what changed, or nil when nothing did. The monitor name must stay (it names the
+    /// heartbeat rows); a new name is ignored.
+    /// - Throws: ``RingMonitorError`` when `new` is not a ring (nothing changes then).
+    @discardableResult
+    public func reconfigure(_ new: RingMonitorConfig) throws -> String? {
+        var new = new
+        let ring: Ring
+        do { ring = try Self.ring(of: new) } catch {
+            throw RingMonitorError(message: "the new database ring cannot be monitored: \(error)")
+        }
+        let t = now
+        let change = live.withLock { s -> ConfigChange in
+            new.monitorName = s.config.monitorName
+            let change = ConfigChange.between(s.config, new)
+            s.config = new
+            s.ring = ring
+            for name in change.removed { s.loops[name] = nil }
+            return change
+        }
+        model.withLock { $0.reconfigure(ring: ring, policy: new.policy, at: t) }
+        if let summary = change.summary {
+            logger.notice("ring monitor reconfigured", metadata: ["change": "\(summary)"])
+        }
+        return change.summary
+    }
+
+    /// The ring monitor's part of tandemd's SIGHUP reload (a `ReloadFollower` in `Daemon`): checks
+    /// the new topology and returns the commit that applies it, without changing anything yet.
+    ///
+    /// - With a monitor: the new ring and its monitor account come from `new` as at start
+    ///   (``RingMonitorConfig/from(topology:monitorName:policy:)``); the monitor name and policy stay.
+    ///   An unreadable password file, a ring that lost its `mariadb` check service, or a ring of fewer
+    ///   than two nodes refuse the reload: a running monitor is never dropped by a reload (restart
+    ///   tandemd to run without one).
+    /// - Without a monitor (tandemd started with no checked ring): a ring cannot gain a monitor at
+    ///   runtime, because the monitor is a service of the daemon's service group, fixed at start.
+    ///   The rest of the reload applies and the commit's summary says to restart tandemd.
+    ///
+    /// The commit returns a one-line summary, or nil when the ring monitor has nothing to change.
+    public static func prepareReload(_ monitor: RingMonitor?, old: Topology, new: Topology) throws -> @Sendable () async -> String? {
+        guard let monitor else {
+            guard new.database != nil, RingMonitorConfig.ringCheckService(in: new) != nil else { return { nil } }
+            return { "the database ring is checked now, but tandemd started without a ring monitor: restart tandemd to monitor the ring (its mariadb checks are member-local until then)" }
+        }
+        let current = monitor.config
+        let next: RingMonitorConfig
+        do {
+            guard let c = try RingMonitorConfig.from(topology: new, monitorName: current.monitorName, policy: current.policy) else {
+                throw RingMonitorError(message: "the new file has no database ring, but the ring monitor runs: a reload cannot stop it; restore the database section or restart tandemd")
+            }
+            next = c
+        } catch let e as RingMonitorError {
+            throw e
+        } catch {
+            throw RingMonitorError(message: "\(error)")
+        }
+        var withTimeout = next
+        withTimeout.probeTimeout = current.probeTimeout
+        try monitor.check(withTimeout)
+        let final = withTimeout
+        return { (try? monitor.reconfigure(final)) ?? nil }
     }
 
     /// Runs the probes for `duration`, then returns the report: a one-shot look for `tandemctl`.
@@ -208,24 +368,39 @@ public final class RingMonitor: Service, Sendable {
 
     private struct ProbeState {
         var connection: MariaDBConnection?
+        /// Address and account the connection was opened with (a reload may change them).
+        var connectedAs: (RingMemberAddress, String, String)?
         var tableReady = false
         var seq: UInt64 = 0
     }
 
-    private func probeLoop(_ member: RingMemberAddress) async {
+    private func probeLoop(_ name: String, token: UInt64) async {
         var state = ProbeState()
-        let interval = config.policy.heartbeatInterval
+        state.seq = live.withLock { $0.seqs[name] ?? 0 }
         var next = clock.now
         while !Task.isCancelled {
             do { try await clock.sleep(until: next, tolerance: .milliseconds(5)) } catch { break }
-            await probe(member, &state)
-            next = next.advanced(by: interval)
+            // Read what to probe now: a reload may have moved, changed or removed this node.
+            let current = live.withLock { s -> (RingMemberAddress, RingMonitorConfig)? in
+                guard s.loops[name] == token, let m = s.config.members.first(where: { $0.name == name }) else { return nil }
+                return (m, s.config)
+            }
+            guard let (member, config) = current else { break }
+            if let (m, u, p) = state.connectedAs, m != member || u != config.user || p != config.password, let c = state.connection {
+                state.connection = nil
+                await c.close()
+            }
+            await probe(member, config, &state)
+            let seq = state.seq
+            live.withLock { $0.seqs[name] = max($0.seqs[name] ?? 0, seq) }
+            next = next.advanced(by: config.policy.heartbeatInterval)
             if next < clock.now { next = clock.now }
         }
         await state.connection?.close()
+        live.withLock { s in if s.loops[name] == token { s.loops[name] = nil } }
     }
 
-    private func probe(_ m: RingMemberAddress, _ s: inout ProbeState, retry: Bool = true) async {
+    private func probe(_ m: RingMemberAddress, _ config: RingMonitorConfig, _ s: inout ProbeState, retry: Bool = true) async {
         let began = clock.now
         let reused = s.connection.map { !$0.isBroken } ?? false
         do {
@@ -240,6 +415,7 @@ public final class RingMonitor: Service, Sendable {
                                   writeTimeout: config.probeTimeout),
                     executor: executor)
                 s.connection = c
+                s.connectedAs = (m, config.user, config.password)
                 s.tableReady = false
             }
             if !s.tableReady {
@@ -275,24 +451,24 @@ public final class RingMonitor: Service, Sendable {
             if let c = s.connection { s.connection = nil; await c.close() }
             // A kept connection that breaks at once (server killed: EOF/RST on the open socket)
             // says little; one fresh connect in the same probe tells refused from the rest.
-            if retry, reused, (error as? MariaDBError)?.isConnectionLevel == true, elapsed < timeoutFloor {
-                await probe(m, &s, retry: false)
+            if retry, reused, (error as? MariaDBError)?.isConnectionLevel == true, elapsed < timeoutFloor(config) {
+                await probe(m, config, &s, retry: false)
                 return
             }
-            let failure = classify(error, elapsed: elapsed)
+            let failure = classify(error, elapsed: elapsed, config: config)
             record(.probeFailed(node: m.name, at: now, failure: failure))
             logger.debug("ring probe failed", metadata: ["node": "\(m.name)", "db": "\(m.endpoint)", "error": "\(error)"])
         }
     }
 
     /// A call that took this long used up libmariadb's timeout (whole seconds, at least 1 s).
-    private var timeoutFloor: Duration { MariaDBConfig.clampedTimeout(config.probeTimeout) * 0.9 }
+    private func timeoutFloor(_ config: RingMonitorConfig) -> Duration { MariaDBConfig.clampedTimeout(config.probeTimeout) * 0.9 }
 
     /// Refused when the server's kernel said so at once; timed out when the call used up the
     /// probe timeout (a hung server accepts TCP and then never answers).
-    private func classify(_ error: any Error, elapsed: Duration) -> ProbeFailure {
+    private func classify(_ error: any Error, elapsed: Duration, config: RingMonitorConfig) -> ProbeFailure {
         let text = "\(error)"
-        if elapsed >= timeoutFloor { return .timedOut(text) }
+        if elapsed >= timeoutFloor(config) { return .timedOut(text) }
         if let e = error as? MariaDBError {
             if e.errno == MariaDBError.connectionError || e.errno == MariaDBError.connHostError { return .refused(text) }
         }
@@ -351,15 +527,17 @@ public final class SingleWriterController: Sendable {
     public init(service: VirtualService, monitor: RingMonitor, writer: String? = nil) {
         self.service = service.name
         self.monitor = monitor
-        let members = service.members.filter { monitor.ring.node($0.vm) != nil }
-            .map { SingleWriter.Member(name: $0.vm, weight: Int($0.weight)) }
+        // Every member, ring node or not: one the ring does not know never answers the monitor, so
+        // it never gets the writes; a node a reload adds to the ring can get them from then on.
+        let members = service.members.map { SingleWriter.Member(name: $0.vm, weight: Int($0.weight)) }
         machine = Mutex(SingleWriter(members: members, writer: writer))
     }
 
-    /// The decision for the ring as it is now.
-    public func decide() -> WriterDecision {
+    /// The decision for the ring as it is now. `drained`: members the operator drained; they
+    /// cannot take the writes, and a drained writer hands them to a member that has caught up.
+    public func decide(drained: Set<String> = []) -> WriterDecision {
         let r = monitor.report()
-        return machine.withLock { $0.on(r) }
+        return machine.withLock { $0.on(r, drained: drained) }
     }
 
     /// Operator override: give the writes to `member` at the next decision.

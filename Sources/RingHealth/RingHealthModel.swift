@@ -41,9 +41,9 @@ public struct RingHealthPolicy: Sendable, Hashable, Codable {
 /// own heartbeats at B, whatever both nodes' `SHOW SLAVE STATUS` claims.
 public struct RingHealthModel: Sendable {
     /// The ring.
-    public let ring: Ring
+    public private(set) var ring: Ring
     /// Thresholds.
-    public let policy: RingHealthPolicy
+    public private(set) var policy: RingHealthPolicy
     /// This monitor run's id (heartbeat rows of other runs are ignored).
     public let runID: UInt64
     /// Monitor time at start: a node never answered is silent from here.
@@ -51,6 +51,8 @@ public struct RingHealthModel: Sendable {
 
     private struct Write: Sendable { var seq: UInt64; var at: Duration }
     private struct NodeState: Sendable {
+        /// Since when the node is watched: a node never answered is silent from here.
+        var since: Duration
         var lastAnswer: Duration?
         var last: NodeObservation?
         var failure: (at: Duration, failure: ProbeFailure)?
@@ -62,7 +64,23 @@ public struct RingHealthModel: Sendable {
     /// Creates a model with no observations.
     public init(ring: Ring, policy: RingHealthPolicy = .init(), runID: UInt64, start: Duration = .zero) {
         self.ring = ring; self.policy = policy; self.runID = runID; self.start = start
-        state = Dictionary(uniqueKeysWithValues: ring.nodes.map { ($0.name, NodeState()) })
+        state = Dictionary(uniqueKeysWithValues: ring.nodes.map { ($0.name, NodeState(since: start)) })
+    }
+
+    /// Changes the ring or the thresholds in place (a reload), for the same monitor run. A node that
+    /// keeps its name keeps its observations and heartbeat history, even if its endpoint changed (its
+    /// next probe replaces the observation); a new node is watched from `now` (silent only after
+    /// `silentAfter` from then); a removed node is forgotten.
+    public mutating func reconfigure(ring: Ring, policy: RingHealthPolicy, at now: Duration) {
+        var next: [String: NodeState] = [:]
+        for n in ring.nodes {
+            var s = state[n.name] ?? NodeState(since: now)
+            if s.writes.count > policy.historyLimit { s.writes.removeFirst(s.writes.count - policy.historyLimit) }
+            next[n.name] = s
+        }
+        state = next
+        self.ring = ring
+        self.policy = policy
     }
 
     /// Applies one event. Events for unknown nodes are ignored; events may arrive out of order
@@ -102,7 +120,7 @@ public struct RingHealthModel: Sendable {
             let quiet = now - a
             return quiet > policy.silentAfter ? .silent(forSeconds: quiet.seconds) : .answering
         }
-        let quiet = now - start
+        let quiet = now - s.since
         return quiet > policy.silentAfter ? .silent(forSeconds: quiet.seconds) : .notYetProbed
     }
 

@@ -11,7 +11,10 @@
 /// remembers its last committed heartbeat (and GTID position in its own domain) and gives the
 /// writes to the best answering member that has applied both; until one has, no member gets
 /// writes (weights all 0): clients see errors rather than a node that lacks acknowledged writes.
-/// An operator can force a move with ``force(_:)``.
+/// An operator can force a move with ``force(_:)``, or drain the writer: a drained member is
+/// never a candidate, and a drained writer hands the writes over like a lost one, to the best
+/// undrained answering member that has applied its last heartbeat (the drained node still answers,
+/// so the hand-over waits at most for replication of that one heartbeat, not for a timeout).
 ///
 /// For such a service the daemon uses these weights instead of the per-member ring verdicts.
 public struct SingleWriter: Sendable, Hashable {
@@ -55,9 +58,10 @@ public struct SingleWriter: Sendable, Hashable {
     /// up (accepting that writes the old writer acknowledged may be missing there).
     public mutating func force(_ name: String) { forced = name }
 
-    /// Decides the writer for this report.
-    public mutating func on(_ report: RingReport) -> WriterDecision {
-        let answering = members.filter { report.node($0.name)?.reachability.isAnswering == true }
+    /// Decides the writer for this report. `drained` names members an operator drained: they
+    /// cannot take the writes, and a drained writer gives them up (see the type's documentation).
+    public mutating func on(_ report: RingReport, drained: Set<String> = []) -> WriterDecision {
+        let answering = members.filter { report.node($0.name)?.reachability.isAnswering == true && !drained.contains($0.name) }
         func best(_ ms: [Member]) -> Member? {
             ms.enumerated().max { a, b in (a.element.weight, -a.offset) < (b.element.weight, -b.offset) }?.element
         }
@@ -83,25 +87,33 @@ public struct SingleWriter: Sendable, Hashable {
             return decision("\(b.name) takes the writes (highest-weight answering member)", changed: true, candidates: [b.name])
         }
         var changed = false
+        var why = "lost the writes"
         if let w = writer {
             waiting = catchUp(of: w, in: report)
             writer = nil
             changed = true
+            if drained.contains(w) { why = "was drained by the operator" }
+        } else if let t = waiting, drained.contains(t.from) {
+            why = "was drained by the operator"
         }
         let target = waiting!
         let ready = answering.filter { caughtUp($0.name, target, report) }
         if let b = best(ready) {
             writer = b.name; waiting = nil
+            if b.name == target.from {
+                return decision("\(b.name) takes the writes back (no other member had caught up)", changed: true, candidates: ready.map(\.name))
+            }
             return decision("writes move from \(target.from) to \(b.name): it applied \(target.from)'s heartbeat \(target.seq)"
                             + (target.gtidSeq.map { " and GTID \(target.domain!)-…-\($0)" } ?? ""),
                             changed: true, candidates: ready.map(\.name))
         }
         let behind = members.filter { $0.name != target.from }.map { m -> String in
             guard let n = report.node(m.name) else { return "\(m.name) unknown" }
+            if drained.contains(m.name) { return "\(m.name) drained" }
             if !n.reachability.isAnswering { return "\(m.name) \(n.reachability)" }
             return "\(m.name) at heartbeat \(n.appliedHeartbeats[target.from] ?? 0)"
         }
-        return decision("\(target.from) lost the writes; waiting for an answering member to apply its heartbeat \(target.seq) ("
+        return decision("\(target.from) \(why); waiting for an answering member to apply its heartbeat \(target.seq) ("
                         + behind.joined(separator: ", ") + ")", changed: changed, candidates: [])
     }
 

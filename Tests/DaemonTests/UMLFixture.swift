@@ -1,6 +1,27 @@
 import Foundation
 import XCTest
 
+/// The `tandemd` built next to the test bundle; a missing one fails the test with what to do
+/// (never a skip) and gives nil.
+func tandemdBinary(file: StaticString = #filePath, line: UInt = #line) -> URL? {
+    let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    var tandemd = binDir.appendingPathComponent("tandemd")
+    for _ in 0..<4 where !FileManager.default.isExecutableFile(atPath: tandemd.path) {
+        tandemd = tandemd.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("tandemd")
+    }
+    guard FileManager.default.isExecutableFile(atPath: tandemd.path) else {
+        XCTFail("tandemd binary not found next to the test bundle (\(binDir.path)): build it first (swift build --product tandemd)",
+                file: file, line: line)
+        return nil
+    }
+    return tandemd
+}
+
+/// `Fixtures/<name>` of this test target.
+func fixturePath(_ name: String) -> String {
+    URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("Fixtures/\(name)").path
+}
+
 /// One run of a `Fixtures/*.sh` script inside a real IPVS kernel (`scripts/uml-run`), with the
 /// `tandemd` built next to the test bundle. Shared by the daemon's UML tests.
 struct UMLFixtureRun {
@@ -27,16 +48,7 @@ struct UMLFixtureRun {
         }
         let uml = try XCTUnwrap(umlRun, "scripts/uml-run not found above \(fixture.path): it is needed to boot an IPVS kernel",
                                 file: file, line: line)
-        let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        var tandemd = binDir.appendingPathComponent("tandemd")
-        for _ in 0..<4 where !FileManager.default.isExecutableFile(atPath: tandemd.path) {
-            tandemd = tandemd.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("tandemd")
-        }
-        guard FileManager.default.isExecutableFile(atPath: tandemd.path) else {
-            XCTFail("tandemd binary not found next to the test bundle (\(binDir.path)): build it first (swift build --product tandemd)",
-                    file: file, line: line)
-            return nil
-        }
+        guard var tandemd = tandemdBinary(file: file, line: line) else { return nil }
         // Inside the UML, /tmp, /var/tmp, /run, /dev/shm and /mnt are fresh tmpfs mounts (uml-run):
         // a binary built under one of them is invisible there, so copy it under $HOME for the run.
         var copyDir: URL?

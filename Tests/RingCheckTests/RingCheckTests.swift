@@ -219,6 +219,12 @@ final class RingCheckTests: XCTestCase {
                                          check: HealthCheckSpec(kind: .mariadb(user: "monitor", passwordFile: nil)))
             XCTAssertTrue(SingleWriterController.isSingleWriter(service))
             let sw = SingleWriterController(service: service, monitor: monitor)
+            // Let a few of node1's heartbeats go round first: a kill -9 within a millisecond of the
+            // very first commit (the monitor calls a fresh ring healthy after ~30 ms) can beat its
+            // shipping, and then, by design, no node ever qualifies.
+            try await waitFor(monitor, "node1's third heartbeat applied everywhere", within: 10) { r in
+                ["node2", "node3"].allSatisfy { (r.node($0)?.appliedHeartbeats["node1"] ?? 0) >= 3 }
+            }
             let first = sw.decide()
             XCTAssertEqual(first.writer, "node1", first.reason)
             XCTAssertEqual(first.weights, ["node1": 100, "node2": 0, "node3": 0])
@@ -235,6 +241,48 @@ final class RingCheckTests: XCTestCase {
             print("DETECT single writer moved node1→node2 after kill -9 node1: \(ms((ContinuousClock.now - t0).secondsDouble)) (\(d.reason))")
             let r = monitor.report()
             XCTAssertGreaterThanOrEqual(r.node("node2")!.appliedHeartbeats["node1"] ?? 0, r.node("node1")!.lastHeartbeatWritten ?? .max, r.rendered())
+        }
+    }
+
+    /// A reload (`RingMonitor.reconfigure`, what tandemd's SIGHUP commits) that removes node3 stops
+    /// its probes (its own heartbeat row stops advancing); one that adds it back starts them again and
+    /// the ring is judged healthy on its three links. node1 keeps its heartbeat history throughout.
+    func testReloadAddingAndRemovingANodeChangesWhatTheMonitorProbes() async throws {
+        try await withRing { ring, monitor in
+            let full = monitor.config
+            let seqBefore = try XCTUnwrap(monitor.report().node("node1")?.lastHeartbeatWritten)
+            let node3 = try await ring.monitor(3)
+            defer { Task { await node3.close() } }
+            func ownRow() async throws -> UInt64 {
+                let rows = try await node3.execute("SELECT seq FROM tandem_monitor.heartbeat WHERE origin_server_id = 3 AND monitor = ?",
+                                                   [.text(full.monitorName)]).rows
+                return UInt64(clamping: rows.first?.int("seq") ?? 0)
+            }
+
+            var smaller = full
+            smaller.members.removeAll { $0.name == "node3" }
+            XCTAssertEqual(try monitor.reconfigure(smaller), "stopped probing node3 (removed)")
+            XCTAssertEqual(monitor.report().nodes.map(\.name), ["node1", "node2"])
+            // Let a probe that was already running finish, then node3's row must stand still.
+            try await Task.sleep(for: policy.heartbeatInterval * 3)
+            let frozen = try await ownRow()
+            try await Task.sleep(for: policy.heartbeatInterval * 4)
+            let stillFrozen = try await ownRow()
+            XCTAssertEqual(stillFrozen, frozen, "node3 is no longer probed: its heartbeat row must not advance")
+            let seqMid = try XCTUnwrap(monitor.report().node("node1")?.lastHeartbeatWritten)
+            XCTAssertGreaterThan(seqMid, seqBefore, "node1's loop kept running through the reload")
+
+            let t0 = ContinuousClock.now
+            XCTAssertEqual(try monitor.reconfigure(full), "probing node3 (added)")
+            let t = try await waitFor(monitor, "node3 probed again and the ring healthy", within: 10, from: t0) { r in
+                allUp(r) && r.nodes.count == 3 && (r.node("node3")?.lastHeartbeatWritten ?? 0) > frozen
+            }
+            print("DETECT reload adding node3: probed and ring healthy after \(ms(t))")
+            let advanced = try await ownRow()
+            XCTAssertGreaterThan(advanced, frozen, "node3's heartbeat row advances again (its sequence continues)")
+            let r = monitor.report()
+            XCTAssertGreaterThan(r.node("node1")?.lastHeartbeatWritten ?? 0, seqMid, "node1's history was kept, not restarted")
+            XCTAssertEqual(r.links.map(\.id.description), ["node3→node1", "node1→node2", "node2→node3"])
         }
     }
 

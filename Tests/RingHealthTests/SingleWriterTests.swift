@@ -103,4 +103,48 @@ final class SingleWriterTests: XCTestCase {
         XCTAssertNil(d.writer)
         XCTAssertEqual(d.weights, ["A": 0, "B": 0])
     }
+
+    func testDrainedWriterHandsTheWritesToACaughtUpMemberAndDrainedMembersNeverTakeThem() throws {
+        var sim = try RingSim(["A", "B", "C"])
+        var w = SingleWriter(members: members)
+        sim.ticks(2)
+        XCTAssertEqual(w.on(sim.report()).writer, "A")
+        // The operator drains A: it still answers, so B and C hold its heartbeat 2 and B (first in
+        // ring order among equal weights) takes the writes at once.
+        let d = w.on(sim.report(), drained: ["A"])
+        XCTAssertEqual(d.writer, "B", d.reason)
+        XCTAssertEqual(d.weights, ["A": 0, "B": 50, "C": 0])
+        XCTAssertTrue(d.changed)
+        XCTAssertTrue(d.reason.contains("from A to B"), d.reason)
+        // Undraining A does not bounce the writes back.
+        sim.tick()
+        let back = w.on(sim.report())
+        XCTAssertEqual(back.writer, "B", back.reason)
+        XCTAssertFalse(back.changed)
+        // B is killed while C is drained: nobody may take the writes but A.
+        sim.refused.insert("B")
+        sim.tick()
+        let next = w.on(sim.report(), drained: ["C"])
+        XCTAssertEqual(next.writer, "A", next.reason)
+        XCTAssertEqual(next.weights, ["A": 100, "B": 0, "C": 0])
+    }
+
+    func testDrainedWriterWithNoCaughtUpCandidateLeavesTheWritesWaiting() throws {
+        var sim = try RingSim(["A", "B", "C"])
+        var w = SingleWriter(members: members)
+        sim.ticks(2)
+        XCTAssertEqual(w.on(sim.report()).writer, "A")
+        // Nothing of A's reaches B (and C behind it) any more: neither has A's heartbeat 3.
+        sim.blocked.insert(RingLinkID(from: "A", to: "B"))
+        sim.tick()
+        let d = w.on(sim.report(), drained: ["A"])
+        XCTAssertNil(d.writer, d.reason)
+        XCTAssertEqual(d.weights, ["A": 0, "B": 0, "C": 0])
+        XCTAssertTrue(d.reason.contains("A was drained by the operator; waiting"), d.reason)
+        XCTAssertTrue(d.reason.contains("B at heartbeat 2"), d.reason)
+        // The link delivers again: B catches up and takes the writes.
+        sim.blocked = []
+        sim.tick()
+        XCTAssertEqual(w.on(sim.report(), drained: ["A"]).writer, "B")
+    }
 }

@@ -186,6 +186,13 @@ public final class RealRing: @unchecked Sendable {
     /// killed after `timeout` seconds. posix_spawn + waitpid: Foundation's Process on Linux missed
     /// this script's exit here (it stayed a zombie).
     public static func run(_ args: [String], timeout: Double) -> (status: Int32, output: String) {
+        runProcess(["/bin/bash", script] + args, timeout: timeout, what: "scripts/ring \(args.first ?? "")")
+    }
+
+    /// Runs `argv` (argv[0] an absolute path) with stdin from /dev/null and stdout+stderr in a temp
+    /// file, killed (SIGTERM) after `timeout` seconds; returns its exit status (128+signal when
+    /// killed, -1 when it could not run) and output. `what` names it in the timeout message.
+    public static func runProcess(_ argv: [String], timeout: Double, what: String) -> (status: Int32, output: String) {
         let outPath = NSTemporaryDirectory() + "tandem-ring-out-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { unlink(outPath) }
         var actions = posix_spawn_file_actions_t()
@@ -194,12 +201,11 @@ public final class RealRing: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = ["/bin/bash", script] + args
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for a in cArgs { free(a) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, "/bin/bash", &actions, nil, &cArgs, environ)
-        guard rc == 0 else { return (-1, "posix_spawn /bin/bash \(script) failed: errno \(rc)") }
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
+        guard rc == 0 else { return (-1, "posix_spawn \(argv.joined(separator: " ")) failed: errno \(rc)") }
         let output = { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
         let deadline = Date().addingTimeInterval(timeout)
         var status: Int32 = 0
@@ -210,7 +216,7 @@ public final class RealRing: @unchecked Sendable {
             if Date() >= deadline {
                 kill(pid, SIGTERM)
                 _ = waitpid(pid, &status, 0)
-                return (-1, "scripts/ring \(args.first ?? "") timed out after \(timeout) s\n" + output())
+                return (-1, "\(what) timed out after \(timeout) s\n" + output())
             }
             usleep(20_000)
         }

@@ -1,22 +1,40 @@
 #!/bin/bash
 # Runs INSIDE a UML kernel (scripts/uml-run): tandemd against two tiny HTTP servers, read back
-# through ipvsadm. Prints RESULT lines the Swift test parses. Every wait is bounded.
+# from the kernel's /proc/net/ip_vs. Prints RESULT lines the Swift test parses. Every wait is bounded.
 # usage: uml-daemon.sh /path/to/tandemd
+#
+# The polls fork nothing: a fork+exec (ipvsadm, date, sleep) costs 200-500 ms inside the UML and
+# would inflate the times measured. /proc/net/ip_vs is read with bash's `read`, the clock is
+# $EPOCHREALTIME, and the 50 ms pause is a `read -t` on a private fifo.
 set -u
 TANDEMD=$1
 work=$(mktemp -d /tmp/tandemd-uml.XXXXXX)
 ip link set lo up
 ip addr add 127.0.0.2/8 dev lo 2>/dev/null || true
-ms() { date +%s%3N; }
-weight() { # weight of real server $1 in ipvsadm -Ln, or "none"
-    ipvsadm -Ln | awk -v rs="$1" '$2 == rs { print $4; found=1 } END { if (!found) print "none" }'
+now_ms() { T=${EPOCHREALTIME/./}; T=${T:0:13}; }   # sets T: epoch ms, no fork
+mkfifo "$work/tick" && exec 9<>"$work/tick"
+pause() { read -t 0.05 -u 9 _ || true; }            # ~50 ms, no fork
+h2a() { # HEXADDR:HEXPORT (as in /proc/net/ip_vs) -> R=dotted:port
+    local h=${1%%:*} p=${1##*:}
+    printf -v R '%d.%d.%d.%d:%d' "0x${h:0:2}" "0x${h:2:2}" "0x${h:4:2}" "0x${h:6:2}" "0x$p"
 }
-wait_weight() { # $1 server, $2 weight, $3 max ms; prints elapsed ms or TIMEOUT
-    local start=$(ms) now
-    for _ in $(seq 1 2000); do
-        [ "$(weight "$1")" = "$2" ] && { echo $(( $(ms) - start )); return 0; }
-        now=$(ms); [ $(( now - start )) -gt "$3" ] && { echo TIMEOUT; return 1; }
-        sleep 0.05
+read_weight() { # sets W to the weight of real server $1 (dotted:port) in /proc/net/ip_vs, or "none"
+    local p a b c rest
+    W=none
+    while read -r p a b c rest; do
+        [ "$p" = "->" ] && [ "$b" != Forward ] || continue
+        h2a "$a"; [ "$R" = "$1" ] && { W=$c; return 0; }
+    done < /proc/net/ip_vs
+}
+weight() { read_weight "$1"; echo "$W"; }
+wait_weight() { # $1 server, $2 weight, $3 max ms [, $4 start epoch ms]; prints elapsed ms or TIMEOUT
+    local start
+    now_ms; start=${4:-$T}
+    for _ in {1..2000}; do
+        read_weight "$1"; now_ms
+        [ "$W" = "$2" ] && { echo $(( T - start )); return 0; }
+        [ $(( T - start )) -gt "$3" ] && { echo TIMEOUT; return 1; }
+        pause
     done
     echo TIMEOUT; return 1
 }
@@ -51,11 +69,13 @@ echo "RESULT up1_ms=$(wait_weight 127.0.0.1:18081 100 30000)"
 echo "RESULT up2_ms=$(wait_weight 127.0.0.2:18082 100 30000)"
 sleep 1
 
+now_ms; t0=$T
 kill -9 "$p1"; wait "$p1" 2>/dev/null
-echo "RESULT drain_ms=$(wait_weight 127.0.0.1:18081 0 10000)"
+echo "RESULT drain_ms=$(wait_weight 127.0.0.1:18081 0 10000 "$t0")"
 echo "RESULT other_weight=$(weight 127.0.0.2:18082)"
+now_ms; t0=$T
 p1=$(serve 18081 127.0.0.1)
-echo "RESULT back_ms=$(wait_weight 127.0.0.1:18081 100 15000)"
+echo "RESULT back_ms=$(wait_weight 127.0.0.1:18081 100 15000 "$t0")"
 
 ipvsadm -Ln > "$work/before"
 cp "$work/topo.yaml" "$work/good.yaml"
