@@ -3,7 +3,8 @@
 # INSIDE one user-mode-linux kernel (scripts/uml-run), after scripts/lib/vrrp-lab.sh, whose namespaces,
 # links and helpers it reuses:
 #
-#   from vrrp-lab.sh  lab_up (namespaces $LAB-sw/-a/-b, bridges br0 + br1, witness 10.99.0.3),
+#   from vrrp-lab.sh  its lab (namespaces $LAB-sw/-a/-b, bridges br0 + br1, witness 10.99.0.3; built
+#                     here by drill_lab_up with the same names, in one `ip -batch` per namespace),
 #                     vip_on, wait_vip, stop_side, stress_wait, outage_ms, lab_down, and its interface
 #                     names (a0/b0 service, ah0/bh0 heartbeat; bridge ports a1, ah1 in $LAB-sw).
 #                     Its kill_side / cut_side / cut_heartbeat fork an `ip` per command (0.5-1 s each in
@@ -195,26 +196,79 @@ PY
     drill_pause 0   # makes the FIFO of drill_pause in this (the main) shell
 }
 
-# The client and the two DR backends, on br0 of vrrp-lab's switch namespace.
-drill_net_up() {
-    local b n addr i
-    ip netns add "$LAB-c"
-    ip -n "$LAB-c" link add c0 type veth peer name c1 netns "$LAB-sw"
-    ip -n "$LAB-sw" link set c1 master br0 up
-    ip -n "$LAB-c" link set lo up
-    ip -n "$LAB-c" addr add "$DRILL_CLIENT_ADDR/24" dev c0
-    ip -n "$LAB-c" link set c0 up
+# drill_lab_up: the whole lab in about ten forks instead of vrrp-lab's lab_up + forty `ip` commands
+# (each fork takes 0.5-1 s in a starved UML): one `ip -batch` per namespace. The same names and
+# addresses as vrrp-lab's lab_up, which lab_down then tears down ($LAB, $LAB_DIR; namespaces a b c
+# sw), minus its IPv6 addresses and tandem-vrrp topology file, which the drill does not use:
+#   $LAB-sw  br0 10.99.0.3/24 (service + witness), br1 (heartbeat); ports a1 b1 c1 w1 w2 / ah1 bh1
+#   $LAB-a   a0 10.99.0.1/24, ah0 10.98.0.1/24      $LAB-b  b0 10.99.0.2/24, bh0 10.98.0.2/24
+#   $LAB-c   c0 10.99.0.9/24 (client)               $LAB-w1/-w2  eth0 .11/.12, the VIP on lo (DR)
+drill_lab_up() {
+    local n addr b
+    LAB="tandem-vrrp-$$-$RANDOM"
+    LAB_DIR=$(mktemp -d /tmp/tandem-vrrp-lab.XXXXXX) || return 1
+    printf 'netns add %s\n' "$LAB-sw" "$LAB-a" "$LAB-b" "$LAB-c" "$LAB-w1" "$LAB-w2" | ip -batch - || return 1
+    DRILL_NETNS+=("$LAB-w1" "$LAB-w2")
+    ip -n "$LAB-sw" -batch - <<EOB || return 1
+link add br0 type bridge forward_delay 0 mcast_snooping 0
+link set br0 up
+addr add 10.99.0.3/24 dev br0
+link add br1 type bridge forward_delay 0 mcast_snooping 0
+link set br1 up
+link set lo up
+EOB
+    for n in a b; do
+        [ $n = a ] && addr=1 || addr=2
+        ip -n "$LAB-$n" -batch - <<EOB || return 1
+link add ${n}0 type veth peer name ${n}1 netns $LAB-sw
+link add ${n}h0 type veth peer name ${n}h1 netns $LAB-sw
+link set lo up
+addr add 10.99.0.$addr/24 dev ${n}0
+addr add 10.98.0.$addr/24 dev ${n}h0
+link set ${n}0 up
+link set ${n}h0 up
+EOB
+    done
+    ip -n "$LAB-c" -batch - <<EOB || return 1
+link add c0 type veth peer name c1 netns $LAB-sw
+link set lo up
+addr add $DRILL_CLIENT_ADDR/24 dev c0
+link set c0 up
+EOB
     for b in "${DRILL_BACKENDS[@]}"; do
         read -r n addr <<< "$b"
-        ip netns add "$LAB-$n"
-        DRILL_NETNS+=("$LAB-$n")
-        ip -n "$LAB-$n" link add eth0 type veth peer name "$n" netns "$LAB-sw"
-        ip -n "$LAB-sw" link set "$n" master br0 up
-        ip -n "$LAB-$n" link set lo up
-        ip -n "$LAB-$n" addr add "$addr/24" dev eth0
-        ip -n "$LAB-$n" link set eth0 up
         # Direct routing: the VIP is local on lo and never answered for by ARP.
-        ip -n "$LAB-$n" addr add "$DRILL_VIP/32" dev lo
+        ip -n "$LAB-$n" -batch - <<EOB || return 1
+link add eth0 type veth peer name $n netns $LAB-sw
+link set lo up
+addr add $addr/24 dev eth0
+addr add $DRILL_VIP/32 dev lo
+link set eth0 up
+EOB
+    done
+    ip -n "$LAB-sw" -batch - <<EOB || return 1
+link set a1 master br0
+link set b1 master br0
+link set c1 master br0
+link set w1 master br0
+link set w2 master br0
+link set ah1 master br1
+link set bh1 master br1
+link set a1 up
+link set b1 up
+link set c1 up
+link set w1 up
+link set w2 up
+link set ah1 up
+link set bh1 up
+EOB
+}
+
+# The two DR backends' ARP sysctls and `gridsvc static` servers (the namespaces come from drill_lab_up).
+drill_net_up() {
+    local b n addr i
+    for b in "${DRILL_BACKENDS[@]}"; do
+        read -r n addr <<< "$b"
         ip netns exec "$LAB-$n" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
             net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
         ip netns exec "$LAB-$n" "$DRILL_GRIDSVC" static --listen "0.0.0.0:$DRILL_PORT" > "$LAB_DIR/gridsvc-$n.log" 2>&1 &
@@ -317,13 +371,21 @@ drill_stress_running() {
 }
 
 # Everything one trial started: samplers stop, vrrp-lab's lab_down (processes by PID, namespaces
-# a b c sw, its temp dir), then the backend namespaces.
+# a b c sw, its temp dir), keepalived's children, then the backend namespaces.
 drill_down() {
     [ -n "${LAB_DIR:-}" ] && touch "$LAB_DIR/stop" 2>/dev/null
-    local fd
+    local fd f pid ka_kids=()
     for fd in "${DRILL_IPFDS[@]}"; do exec {fd}>&-; done
     DRILL_IPFDS=()
+    # keepalived's children by their PID files, read before lab_down removes them; killed after it has
+    # TERMed their parents (a live keepalived parent would respawn a child killed under it).
+    if [ -n "${LAB_DIR:-}" ]; then
+        for f in "$LAB_DIR"/ka-*.vrrp.pid "$LAB_DIR"/ka-*.chk.pid; do
+            [ -r "$f" ] && read -r pid < "$f" && [ -n "$pid" ] && ka_kids+=("$pid")
+        done
+    fi
     lab_down
+    [ ${#ka_kids[@]} -gt 0 ] && kill -9 "${ka_kids[@]}" 2>/dev/null
     local n
     for n in "${DRILL_NETNS[@]}"; do
         for pid in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
@@ -333,36 +395,45 @@ drill_down() {
 }
 DRILL_NETNS=()
 
-# drill_trial DRILL N: one trial; prints one result line "DRILL N key=value ..." on stdout.
-#   kill       the master's links down (service and heartbeat), then kill -9 of its tandemd
-#   graceful   SIGTERM of the master's tandemd (priority-0 advert; vrrp-lab stop_side)
-#   partition  the master's heartbeat-only link off its bridge for DRILL_CUT_S while both live (witness rule)
+# drill_trial DIRECTOR DRILL N: one trial with the tandemd or the keepalived pair (DIRECTOR tandemd or
+# keepalived); prints one result line "DIRECTOR DRILL N key=value ..." on stdout.
+#   kill       the master's links down (service and heartbeat), then kill -9 of its director daemon
+#              (keepalived: parent, VRRP and checker children at once)
+#   graceful   SIGTERM of the master's director daemon (priority-0 advert; vrrp-lab stop_side)
+#   partition  the master's heartbeat-only link off its bridge for DRILL_CUT_S while both live (tandemd:
+#              witness rule; keepalived has no split-brain protection to turn on)
 #   flap       the master's service link off the bridge 300 ms / back 700 ms, 5 times (carrier stays up)
-#   nosync     the control: kill, with both tandemds run with --no-connection-sync
+#   nosync     the control: kill, with both directors run without connection sync
 drill_trial() {
+    local director=$1; shift
     local drill=$1 trial=$2 why="" pre_s=3 ev_s post_s=5 t_b t_load t_ev t_ev_end t_end
     local a_args=(--vrrp-interface a0) b_args=(--vrrp-interface b0) ifa=a0 ifb=b0
+    # keepalived: VRRP interface, VIP interface, sync interface (- = no lvs_sync_daemon), per side.
+    local ka_a=(a0 a0 a0) ka_b=(b0 b0 b0)
     case "$drill" in
         kill|graceful) ev_s=0 ;;
-        nosync) ev_s=0; a_args+=(--no-connection-sync); b_args+=(--no-connection-sync) ;;
+        nosync) ev_s=0; a_args+=(--no-connection-sync); b_args+=(--no-connection-sync); ka_a=(a0 a0 -); ka_b=(b0 b0 -) ;;
         partition) ev_s=$DRILL_CUT_S
                    a_args=(--vrrp-interface ah0 --vip-interface a0 --primary-address 10.98.0.1 --sync-interface a0)
-                   b_args=(--vrrp-interface bh0 --vip-interface b0 --primary-address 10.98.0.2 --sync-interface b0) ;;
+                   b_args=(--vrrp-interface bh0 --vip-interface b0 --primary-address 10.98.0.2 --sync-interface b0)
+                   ka_a=(ah0 a0 a0); ka_b=(bh0 b0 b0) ;;
         flap) ev_s=5 ;;
     esac
     local dur=$(( pre_s + ev_s + post_s ))
-    lab_up 100 150 100
     [ "$drill" = partition ] && DRILL_WITNESS=1 || DRILL_WITNESS=""
-    drill_net_up || why="backends-did-not-start"
+    if ! drill_lab_up 2> "$DRILL_WORK/lab-up.err"; then why="lab-up-failed($(tail -n 1 "$DRILL_WORK/lab-up.err" | tr ' ' _))"
+    elif ! drill_net_up; then why="backends-did-not-start"; fi
     if [ -z "$why" ]; then
         drill_ip_start sw; drill_ip_start a
         drill_sampler a "$ifa"; drill_sampler b "$ifb"
-        drill_start_tandemd a "${a_args[@]}"
-        wait_vip a 30000 > /dev/null || why="da-never-master"
+        if [ "$director" = keepalived ]; then drill_start_keepalived a "${ka_a[@]}" || why="keepalived-config"
+        else drill_start_tandemd a "${a_args[@]}"; fi
+        [ -z "$why" ] && { wait_vip a 30000 > /dev/null || why="da-never-master"; }
     fi
     if [ -z "$why" ]; then
         t_b=$(drill_now)
-        drill_start_tandemd b "${b_args[@]}"
+        if [ "$director" = keepalived ]; then drill_start_keepalived b "${ka_b[@]}"
+        else drill_start_tandemd b "${b_args[@]}"; fi
         drill_wait 30 drill_served a || why="da-ipvs-not-programmed"
     fi
     [ -z "$why" ] && { drill_wait 30 drill_served b || why="db-ipvs-not-programmed"; }
@@ -381,11 +452,15 @@ drill_trial() {
         port=$(awk '$1 == "connected" { print $3 }' "$LAB_DIR/conn.log")
         drill_wait 6 drill_conn_in b "$port" && synced=yes
     fi
-    # db must be backup after all that (da started first, with the higher priority).
-    if [ -z "$why" ] && vip_on b; then why="db-master-before-the-event"; fi
+    # db must be backup after all that (da started first, with the higher priority). A UML stall
+    # longer than Master_Down_Interval can make db take the VIP for a moment (counted as a false
+    # takeover); da preempts it at its next advert, so give that up to 5 s before giving up.
+    if [ -z "$why" ] && vip_on b; then
+        drill_wait 5 drill_not_vip_on b || why="db-master-before-the-event"
+    fi
     if [ -n "$why" ]; then
-        echo "$drill $trial setup=$why"
-        drill_keep "$drill" "$trial"
+        echo "$director $drill $trial setup=$why"
+        drill_keep "$director-$drill" "$trial"
         drill_down
         return
     fi
@@ -406,7 +481,7 @@ drill_trial() {
                      # da's kernel cannot keep forwarding for the VIP after its tandemd is gone.
                      drill_ip a "link set a0 down"; drill_ip a "link set ah0 down"
                      drill_wait 3 drill_sampled_down a "$t_ev" || drill_log "drill: da's link not seen down within 3 s; killing anyway"
-                     kill -9 "$TV_PID_a" ;;
+                     if [ "$director" = keepalived ]; then drill_ka_kill9 a; else kill -9 "$TV_PID_a"; fi ;;
         graceful) stop_side a > /dev/null 2>&1 & ;;   # stop_side waits for the exit (<= 5 s); the clock runs on
         partition) c0=$(drill_now); drill_ip sw "link set ah1 nomaster"; drill_pause "$ev_s"
                    h0=$(drill_now); drill_ip sw "link set ah1 master br1"; cuts+=("$(( h0 - c0 ))") ;;
@@ -433,7 +508,8 @@ drill_trial() {
     outage=$(outage_ms tt "$(awk -v a="$at" 'BEGIN { printf "%.3f", a - 0.2 }')")
     res=$("$DRILL_PY" "$DRILL_WORK/analyse.py" "$drill" "$LAB_DIR/vip-a.log" "$LAB_DIR/vip-b.log" "$t_b" "$t_load" "$t_ev" \
         "$t_ev_end" "$t_end" "$LAB_DIR/conn.log" "$LAB_DIR/stress.json" 2>&1 | tr '\n' ' ')
-    masters_b=$(grep 'vrrp transition' "$LAB_DIR/tandemd-b.log" 2>/dev/null | grep -c ' to=master ')
+    if [ "$director" = keepalived ]; then masters_b=$(grep -c 'Entering MASTER STATE' "$LAB_DIR/ka-b.log" 2>/dev/null)
+    else masters_b=$(grep 'vrrp transition' "$LAB_DIR/tandemd-b.log" 2>/dev/null | grep -c ' to=master '); fi
     # Whose MAC the client has for the VIP at the end (after a flap, the client must follow the winner).
     local arp mac_a mac_b
     mac_a=$(ip -n "$LAB-a" -o link show a0 2>/dev/null | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
@@ -443,11 +519,12 @@ drill_trial() {
         { print who "(" $NF ")"; exit }')
     local covered=yes
     [ "$t_ev_end" -gt $(( STRESS_T0 + (dur - 2) * 1000 )) ] && covered=no
-    echo "$drill $trial outage_ms=$outage $res synced_before=$synced db_to_master_log=${masters_b:-0} event_s=$at event_ms=$(( t_ev_end - t_ev )) cuts_ms=$(IFS=,; echo "${cuts[*]:-none}") client_arp=${arp:-none} load_covered_event=$covered series_aligned=$aligned"
-    drill_keep "$drill" "$trial"
+    echo "$director $drill $trial outage_ms=$outage $res synced_before=$synced db_to_master_log=${masters_b:-0} event_s=$at event_ms=$(( t_ev_end - t_ev )) cuts_ms=$(IFS=,; echo "${cuts[*]:-none}") client_arp=${arp:-none} load_covered_event=$covered series_aligned=$aligned"
+    drill_keep "$director-$drill" "$trial"
     drill_down
 }
 
+drill_not_vip_on() { ! vip_on "$1"; }
 # Epoch ms without a fork (a fork costs milliseconds in a UML on a loaded machine).
 drill_now() { local t=${EPOCHREALTIME/./}; echo "${t:0:13}"; }
 # Is the client's connection from PORT in SIDE's IPVS connection table?
@@ -460,16 +537,25 @@ drill_keep() {
     return 0
 }
 
-# drill_summary RESULTS_FILE: per-trial lines and per-drill medians, from drill_trial's result lines.
+# drill_summary RESULTS_FILE [INVALID_FILE]: per-trial lines, per-director per-drill medians, and the
+# comparison (keepalived median / tandemd median) from drill_trial's result lines; the trials in
+# INVALID_FILE (load ended before the event: the UML starved) are listed, not counted.
 drill_summary() {
-    "$DRILL_PY" - "$1" <<'PY'
+    "$DRILL_PY" - "$1" "${2:-/dev/null}" <<'PY'
 import sys
+invalid = [l.split() for l in open(sys.argv[2]) if l.strip()]
+if invalid:
+    print("== invalid trials (the load ended before the event did: the UML starved); run again, not counted")
+    for p in invalid:
+        kv = dict(x.split("=", 1) for x in p[3:] if "=" in x)
+        print("%-10s %-9s #%s  event at %s s into the load (planned 3 s), outage %s ms" % (p[0], p[1], p[2], kv.get("event_s"), kv.get("outage_ms")))
+    print()
 rows = []
 for line in open(sys.argv[1]):
     p = line.split()
-    if len(p) < 2: continue
-    kv = dict(x.split("=", 1) for x in p[2:] if "=" in x)
-    rows.append((p[0], p[1], kv))
+    if len(p) < 3: continue
+    kv = dict(x.split("=", 1) for x in p[3:] if "=" in x)
+    rows.append((p[0], p[1], p[2], kv))
 
 def num(v):
     try: return int(v)
@@ -477,24 +563,30 @@ def num(v):
 
 def median(xs):
     xs = sorted(xs)
-    if not xs: return "n/a"
+    if not xs: return None
     n = len(xs)
-    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) // 2
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+def fmt(x):
+    if x is None: return "n/a"
+    return ("%d" % x) if x == int(x) else ("%.1f" % x)
 
 names = {"kill": "kill -9 of the master + its links down", "graceful": "graceful stop (SIGTERM) of the master",
-         "partition": "heartbeat link cut while both live (witness rule)", "flap": "master's link flaps 300 ms down / 700 ms up x5",
-         "nosync": "CONTROL: kill as above, both tandemds with --no-connection-sync (the connection must break)"}
-order = [d for d in ["kill", "graceful", "partition", "flap", "nosync"] if any(r[0] == d for r in rows)]
+         "partition": "heartbeat link cut 5 s while both live (tandemd: witness rule; keepalived: none exists)",
+         "flap": "master's link flaps 300 ms down / 700 ms up x5",
+         "nosync": "CONTROL: kill as above, both directors without connection sync (the connection must break)"}
+order = [d for d in ["kill", "graceful", "partition", "flap", "nosync"] if any(r[1] == d for r in rows)]
+dirs = [x for x in ["tandemd", "keepalived"] if any(r[0] == x for r in rows)]
 print("== per trial")
-for d, t, kv in rows:
+for who, d, t, kv in rows:
     if "setup" in kv:
-        print("%-9s #%s  SETUP FAILED: %s" % (d, t, kv["setup"])); continue
+        print("%-10s %-9s #%s  SETUP FAILED: %s" % (who, d, t, kv["setup"])); continue
     conn = kv.get("conn", "?")
     if conn == "broken": conn += " (%s)" % kv.get("conn_error", "?").replace("_", " ")
-    print("%-9s #%s  outage %s ms  takeover %s ms%s  dual-master %s (%s ms)  false takeovers start/load %s/%s"
+    print("%-10s %-9s #%s  outage %s ms  takeover %s ms%s  dual-master %s (%s ms)  false takeovers start/load %s/%s"
           "  db took over %s%s  | long-lived conn: %s, synced before %s, gap %s ms, %s answers after"
           "  | calls %s ok %s (%s/s) errors %s  | at the end VIP on %s, client ARP -> %s" % (
-          d, t, kv.get("outage_ms"), kv.get("takeover_ms"),
+          who, d, t, kv.get("outage_ms"), kv.get("takeover_ms"),
           (" (da let go %s ms after the event)" % kv["da_let_go_ms"]) if "da_let_go_ms" in kv else "",
           kv.get("dual_episodes"), kv.get("dual_ms"),
           kv.get("false_start"), kv.get("false_load"), kv.get("b_takeovers"),
@@ -505,41 +597,79 @@ for d, t, kv in rows:
           {"a": "da", "b": "db", "ab": "both"}.get(kv.get("holder_at_end"), kv.get("holder_at_end")), kv.get("client_arp")))
 print()
 print("== medians over trials (min-max); counts are per trial")
+table = {}
 for d in order:
-    rs = [kv for dd, _, kv in rows if dd == d]
-    good = [kv for kv in rs if "setup" not in kv]
-    o = [num(kv.get("outage_ms")) for kv in good]
-    on = [x for x in o if x is not None]
-    other = [kv.get("outage_ms") for kv in good if num(kv.get("outage_ms")) is None]
-    tk = [num(kv.get("takeover_ms")) for kv in good if num(kv.get("takeover_ms")) is not None]
-    de = [num(kv.get("dual_episodes")) or 0 for kv in good]
-    dm = [num(kv.get("dual_ms")) or 0 for kv in good]
-    fs = sum(num(kv.get("false_start")) or 0 for kv in good)
-    fl = sum(num(kv.get("false_load")) or 0 for kv in good)
-    fc = sum(num(kv.get("b_during_event")) or 0 for kv in good) if d == "partition" else 0
-    surv = sum(1 for kv in good if kv.get("conn") == "survived")
-    syn = sum(1 for kv in good if kv.get("synced_before") == "yes")
     print("%s: %s" % (d, names[d]))
-    print("  trials %d (setup failed %d)" % (len(rs), len(rs) - len(good)))
-    print("  client outage     median %s ms (%s-%s)%s" % (median(on), min(on) if on else "n/a", max(on) if on else "n/a",
-          ("  not numeric: %s" % ",".join(other)) if other else ""))
-    if d != "partition":
-        print("  takeover          VIP on db, median %s ms (%s)%s" % (median(tk), ",".join(map(str, tk)) or "none",
-              "  [from da losing the VIP; da let go %s ms after the event]" % ",".join(str(kv.get("da_let_go_ms")) for kv in good)
-              if d in ("kill", "nosync", "graceful") else "  [from the first cut]"))
-    print("  dual-master       episodes per trial %s, ms per trial %s, median %s ms" % (
-          ",".join(map(str, de)), ",".join(map(str, dm)), median(dm)))
-    print("  false takeovers   db entered master while da lived: start-up %d, under load before the event %d%s" % (
-          fs, fl, (", during the cut %d" % fc) if d == "partition" else ""))
-    if d == "flap":
-        print("  db took over      per trial %s" % ",".join(str(kv.get("b_takeovers")) for kv in good))
-    if d in ("flap", "partition"):
-        print("  cuts as done      ms from cut to heal command, per trial: %s" % "  ".join(kv.get("cuts_ms", "?") for kv in good))
-    print("  long-lived conn   survived %d/%d, in db's table before the event %d/%d, gaps %s ms" % (
-          surv, len(good), syn, len(good), ",".join(str(kv.get("conn_gap_ms")) for kv in good)))
-    if d == "nosync":
-        broke = sum(1 for kv in good if kv.get("conn") == "broken")
-        print("  control           %s" % ("the connection broke without sync in %d/%d, as it must: the survival check can fail" % (broke, len(good))
-              if good and broke == len(good) else "CONTROL FAILED: without sync the connection did not break (%d/%d broke)" % (broke, len(good))))
+    for who in dirs:
+        rs = [kv for w, dd, _, kv in rows if dd == d and w == who]
+        if not rs: continue
+        good = [kv for kv in rs if "setup" not in kv]
+        o = [num(kv.get("outage_ms")) for kv in good]
+        on = [x for x in o if x is not None]
+        other = [kv.get("outage_ms") for kv in good if num(kv.get("outage_ms")) is None]
+        tk = [num(kv.get("takeover_ms")) for kv in good if num(kv.get("takeover_ms")) is not None]
+        de = [num(kv.get("dual_episodes")) or 0 for kv in good]
+        dm = [num(kv.get("dual_ms")) or 0 for kv in good]
+        fs = sum(num(kv.get("false_start")) or 0 for kv in good)
+        fl = sum(num(kv.get("false_load")) or 0 for kv in good)
+        fc = sum(num(kv.get("b_during_event")) or 0 for kv in good) if d == "partition" else 0
+        surv = sum(1 for kv in good if kv.get("conn") == "survived")
+        syn = sum(1 for kv in good if kv.get("synced_before") == "yes")
+        print("  [%s] trials %d (setup failed %d)" % (who, len(rs), len(rs) - len(good)))
+        # An unrecovered outage counts as the longest possible one for the median (the series ended
+        # inside it), so it cannot make a median look better; its trials are named.
+        unrec = sum(1 for x in other if x == "unrecovered")
+        pen = on + [10 ** 9] * unrec
+        med = median(pen) if pen else None
+        print("    client outage     median %s (%s-%s ms)%s" % (
+              "unrecovered" if med is not None and med >= 10 ** 9 else fmt(med) + " ms",
+              min(on) if on else "n/a", max(on) if on else "n/a",
+              ("  not numeric: %s" % ",".join(other)) if other else ""))
+        if d != "partition":
+            print("    takeover          VIP on db, median %s ms (%s)%s" % (fmt(median(tk)), ",".join(map(str, tk)) or "none",
+                  "  [from da losing the VIP; da let go %s ms after the event]" % ",".join(str(kv.get("da_let_go_ms")) for kv in good)
+                  if d in ("kill", "nosync", "graceful") else "  [from the first cut]"))
+        print("    dual-master       episodes per trial %s, ms per trial %s, median %s ms" % (
+              ",".join(map(str, de)), ",".join(map(str, dm)), fmt(median(dm))))
+        print("    false takeovers   db entered master while da lived: start-up %d, under load before the event %d%s" % (
+              fs, fl, (", during the cut %d" % fc) if d == "partition" else ""))
+        if d == "flap":
+            print("    db took over      per trial %s" % ",".join(str(kv.get("b_takeovers")) for kv in good))
+        if d in ("flap", "partition"):
+            print("    cuts as done      ms from cut to heal command, per trial: %s" % "  ".join(kv.get("cuts_ms", "?") for kv in good))
+        print("    long-lived conn   survived %d/%d, in db's table before the event %d/%d, gaps %s ms" % (
+              surv, len(good), syn, len(good), ",".join(str(kv.get("conn_gap_ms")) for kv in good)))
+        if d == "nosync":
+            broke = sum(1 for kv in good if kv.get("conn") == "broken")
+            print("    control           %s" % ("the connection broke without sync in %d/%d, as it must: the survival check can fail" % (broke, len(good))
+                  if good and broke == len(good) else "CONTROL FAILED: without sync the connection did not break (%d/%d broke)" % (broke, len(good))))
+        table[(d, who)] = dict(med=med, n=len(good), de=de, dm=dm, surv=surv, syn=syn, unrec=unrec)
+
+if len(dirs) == 2:
+    print()
+    print("== tandemd vs keepalived, same UML, same lab, same load, same advert interval")
+    print("   ratio = keepalived median outage / tandemd median outage (above 1 = tandemd better);")
+    print("   dual-master = median ms per trial (episodes per trial); conn = long-lived connection survived/trials")
+    print("%-10s | %-13s | %-13s | %-6s | %-22s | %-22s | %-12s | %s" % (
+          "drill", "tandemd ms", "keepalived ms", "ratio", "dual-master tandemd", "dual-master keepalived", "conn tandemd", "conn keepalived"))
+    for d in order:
+        t, k = table.get((d, "tandemd")), table.get((d, "keepalived"))
+        if not t or not k: continue
+        def show(x):
+            if x["med"] is None: return "n/a"
+            return "unrecovered" if x["med"] >= 10 ** 9 else fmt(x["med"])
+        tm, km = t["med"], k["med"]
+        if tm is None or km is None: r = "n/a"
+        elif tm >= 10 ** 9 and km >= 10 ** 9: r = "n/a"
+        elif tm >= 10 ** 9: r = "<1"
+        elif km >= 10 ** 9: r = ">1"
+        elif tm == 0: r = "inf" if km > 0 else "1.00"
+        else: r = "%.2f" % (km / tm)
+        def dual(x): return "%s ms (%s)" % (fmt(median(x["dm"])), ",".join(map(str, x["de"])))
+        print("%-10s | %-13s | %-13s | %-6s | %-22s | %-22s | %-12s | %s" % (
+              d, show(t), show(k), r, dual(t), dual(k), "%d/%d" % (t["surv"], t["n"]), "%d/%d" % (k["surv"], k["n"])))
+    for who in dirs:
+        bad = [(d, t, kv["setup"]) for w, d, t, kv in rows if w == who and "setup" in kv]
+        print("setup failures, %s: %s" % (who, ", ".join("%s #%s %s" % b for b in bad) if bad else "none"))
 PY
 }
