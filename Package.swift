@@ -158,7 +158,7 @@ let directorTargets: [Target] = [
         swiftSettings: swift6),
     .testTarget(
         name: "VRRPTests",
-        dependencies: ["VRRP", "Topology", "Digest"],
+        dependencies: ["VRRP", "VRRPTransport", "Topology", "Digest"],
         swiftSettings: swift6),
     .testTarget(
         name: "DirectorInteropTests",

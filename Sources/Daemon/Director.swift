@@ -12,8 +12,10 @@ import VRRPTransport
 /// takeover only moves the VIPs. On graceful shutdown a master sends priority 0 and removes its VIPs,
 /// and the peer takes over after Skew_Time.
 public final class DirectorService: Service, Sendable {
-    /// The pair as this node sees it.
-    public let setup: DirectorSetup
+    /// The pair as this node sees it (as of the last applied reload).
+    public var setup: DirectorSetup { current.withLock { $0 } }
+    private let current: Mutex<DirectorSetup>
+    private let logger: Logger
     private let instance: VRRPInstance
     private let metrics: DaemonMetrics
     private let reported = Mutex<VRRPCounters>(.init())
@@ -21,7 +23,8 @@ public final class DirectorService: Service, Sendable {
     /// Opens the instance's sockets (root: raw sockets, rtnetlink, AF_PACKET). Transitions are logged
     /// at notice level with their reason and counted in `tandem_vrrp_transitions_total`.
     public init(setup: DirectorSetup, metrics: DaemonMetrics, logger: Logger) throws(DaemonStartError) {
-        self.setup = setup
+        self.current = Mutex(setup)
+        self.logger = logger
         self.metrics = metrics
         let vrid = setup.pair.vrid
         do {
@@ -37,12 +40,64 @@ public final class DirectorService: Service, Sendable {
     }
 
     /// Runs the VRRP loop until graceful shutdown or cancellation.
+    ///
+    /// SIGTERM and SIGINT also reach the instance directly, from a signal source of its own on a
+    /// dispatch queue rather than through the service group's task: a master resigns (priority-0
+    /// advert, VIPs off) within milliseconds of the signal even when the cooperative pool is busy.
+    /// The group's graceful shutdown then finds it already stopping (``VRRPInstance/shutdown()`` is
+    /// idempotent).
     public func run() async throws {
         let instance = self.instance
+        let queue = DispatchQueue(label: "tandem.vrrp.signals", qos: .userInteractive)
+        let sources = [SIGTERM, SIGINT].map { sig in
+            // As the service group does for its own signal sources: the source, not the default
+            // action, handles the signal.
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            s.setEventHandler { instance.shutdown() }
+            s.resume()
+            return s
+        }
+        defer { sources.forEach { $0.cancel() } }
         await withGracefulShutdownHandler {
             await instance.runOnDedicatedThread()
         } onGracefulShutdown: {
             instance.shutdown()
+        }
+    }
+
+    /// The VRRP part of a SIGHUP reload (``ReloadFollower``), for `Run.swift`'s `followers`.
+    ///
+    /// `prepare` rebuilds the pair with ``DirectorSetup/make(topology:node:overrides:authKey:)`` from the
+    /// new topology and the same per-node `overrides` and key, and refuses (throws, naming the key
+    /// and saying a restart is needed) what the running instance cannot change: leaving the pair,
+    /// VRID, interfaces, the primary address and its family, unicast peers, the key. The commit
+    /// applies the rest live (priority, preempt and its delay, advert interval, VIPs, witness, fast
+    /// detector; see ``VRRPStateMachine``, "Reconfiguration") and returns a one-line summary, or `nil`
+    /// when the pair did not change.
+    public func reloadFollower(overrides: DirectorOverrides, authKey: [UInt8]?) -> ReloadFollower {
+        ReloadFollower(name: "vrrp") { [self] _, new in
+            let running = setup
+            let next: DirectorSetup
+            let changes: [String]
+            do {
+                next = try DirectorSetup.make(topology: new, node: running.node, overrides: overrides, authKey: authKey)
+                changes = try DirectorSetup.liveChanges(from: running, to: next)
+            } catch {
+                if DirectorSetup.pair(of: running.node, in: new) == nil {
+                    throw DirectorSetupError(description: "\(running.node) is no longer a member of a director pair: leaving the pair needs a " +
+                                             "restart of tandemd (with --no-vrrp, or after the peer took over)")
+                }
+                throw error
+            }
+            return { [self] in
+                guard !changes.isEmpty else { return nil }
+                current.withLock { $0 = next }
+                instance.reconfigure(next.options)
+                let line = "vrrp: " + changes.joined(separator: ", ")
+                logger.notice("vrrp reload", metadata: ["changes": "\(changes.joined(separator: "; "))"])
+                return line
+            }
         }
     }
 

@@ -56,6 +56,10 @@ public enum VRRPEvent: Sendable, Equatable {
     case peerDownDetected(now: Duration)
     /// The answer to a ``VRRPAction/checkWitness`` request or a periodic check while master.
     case witnessResult(SplitBrainEvidence, now: Duration)
+    /// A live configuration change (SIGHUP reload). The VRID and the primary address cannot change
+    /// live: a configuration that changes either is ignored (no actions); the edge refuses it first.
+    /// See ``VRRPStateMachine`` ("Reconfiguration") for what changes when.
+    case reconfigure(VRRPConfiguration, now: Duration)
 }
 
 /// Why a transition happened; printed to the log and the status file.
@@ -167,9 +171,25 @@ public struct VRRPConfiguration: Sendable, Equatable {
 ///
 /// It owns no socket and no clock. The edge (``VRRPTransport``'s runner) decodes packets, runs the
 /// timers it is told to set, and calls ``on(_:)`` with the current monotonic time in every event.
+///
+/// ## Reconfiguration
+/// ``VRRPEvent/reconfigure(_:now:)`` changes the configuration without a state change. RFC 5798 has
+/// no such event; the rule here is that every parameter takes effect where the RFC next reads it:
+/// - **Priority, preempt, preempt delay** are read at the next advert comparison. A master whose
+///   priority drops below its peer's keeps the VIPs: a preempting backup discards the (now lower)
+///   adverts, its Master_Down_Timer fires and its own advert makes this master step down (§6.4.3).
+///   A backup keeps its armed Master_Down_Timer; the new Skew_Time applies from the next advert.
+/// - **Advertisement_Interval**: a master sends one advert at once (it carries the new Max Adver Int,
+///   from which the backup learns it, §6.4.2) and re-arms Adver_Timer with the new interval. A backup
+///   only uses it when it becomes master.
+/// - **Priority** alone, while master: one advert at once, so the peer sees the new value now.
+/// - **Virtual addresses**: a master removes the dropped ones, adds the new ones, announces the new
+///   ones (gratuitous ARP / NA) and sends an advert with the new list. A backup holds none.
+/// - **Split-brain policy**: a master arms or cancels its witness check.
+/// - **Announce repeat**: used at the next takeover.
 public struct VRRPStateMachine: Sendable {
-    /// Static configuration.
-    public let config: VRRPConfiguration
+    /// The configuration in force (changed only by ``VRRPEvent/reconfigure(_:now:)``).
+    public private(set) var config: VRRPConfiguration
     /// Current state.
     public private(set) var state: VRRPState = .initialize
     /// Master_Adver_Interval (§6.1): our own interval as master, the master's as backup.
@@ -221,7 +241,42 @@ public struct VRRPStateMachine: Sendable {
             guard state == .backup, !awaitingWitness else { return [] }
             return masterSilent(now, reason: .fastDetector)
         case .witnessResult(let e, let now): return witness(e, now)
+        case .reconfigure(let c, let now): return reconfigure(c, now)
         }
+    }
+
+    // MARK: - Reconfiguration (not in the RFC; see the type's documentation)
+
+    private mutating func reconfigure(_ new: VRRPConfiguration, _ now: Duration) -> [VRRPAction] {
+        guard new.vrid == config.vrid, new.primaryAddress == config.primaryAddress else { return [] }
+        let old = config
+        config = new
+        guard state == .master else {
+            // Backup / Initialize: everything takes effect at the next advert, timer or takeover.
+            if state == .backup, new.splitBrain == .none { awaitingWitness = false }
+            return []
+        }
+        var out: [VRRPAction] = []
+        let dropped = old.virtualAddresses.filter { !new.virtualAddresses.contains($0) }
+        let added = new.virtualAddresses.filter { !old.virtualAddresses.contains($0) }
+        if !dropped.isEmpty { out.append(.removeVIPs(dropped)) }
+        if !added.isEmpty { out.append(.addVIPs(added)) }
+        if old.priority != new.priority || old.advertInterval != new.advertInterval || !dropped.isEmpty || !added.isEmpty {
+            masterAdverInterval = new.advertInterval
+            out.append(.sendAdvert(priority: new.priority))
+            if !added.isEmpty { out.append(.announceVIPs(added)) }
+            out.append(arm(.advert, now + new.advertInterval))
+        }
+        if old.splitBrain != new.splitBrain {
+            witnessFailures = 0
+            if case .witness(let every) = new.splitBrain {
+                out.append(arm(.witnessCheck, now + every))
+            } else if deadlines[.witnessCheck] != nil {
+                deadlines[.witnessCheck] = nil
+                out.append(.cancelTimer(.witnessCheck))
+            }
+        }
+        return out
     }
 
     // MARK: - §6.4.1 Initialize

@@ -45,6 +45,8 @@ public struct DirectorOverrides: Sendable {
 public struct DirectorSetupError: Error, CustomStringConvertible, Equatable {
     /// What is wrong and what to do.
     public var description: String
+    /// Creates an error with its message.
+    public init(description: String) { self.description = description }
 }
 
 /// The director pair as one node sees it, plus the instance options to run its VRRP.
@@ -135,5 +137,67 @@ public struct DirectorSetup: Sendable {
                                           unicastPeers: peers, authKey: authKey, fastDetector: fast, witness: witness,
                                           statusFile: o.statusFile, realtimePriority: fast?.realtimePriority)
         return DirectorSetup(pair: pair, node: node, peer: peerName, options: options)
+    }
+}
+
+// MARK: - Live reload
+
+extension DirectorSetup {
+    /// What a reload may change in a running instance, and what it may not. Pure.
+    ///
+    /// Throws, naming the key, when `new` changes something the running instance cannot take without
+    /// a restart: the VRID, the interfaces, the primary address or its family, the unicast peers or
+    /// the key (their sockets and sequence state are opened at start), or the pair itself (another
+    /// pair, or this node no longer in it — ``make(topology:node:overrides:authKey:)`` fails first).
+    /// Otherwise returns one short phrase per live change (`priority 100 -> 120`, `vips +10.0.0.5`),
+    /// empty when nothing changed.
+    public static func liveChanges(from old: DirectorSetup, to new: DirectorSetup) throws(DirectorSetupError) -> [String] {
+        let o = old.options, n = new.options
+        func refuse(_ key: String, _ from: String, _ to: String) -> DirectorSetupError {
+            DirectorSetupError(description: "\(key) changed from \(from) to \(to): the running VRRP instance cannot change it live; " +
+                               "restart tandemd to apply it (or put the old value back and reload)")
+        }
+        if old.pair.name != new.pair.name { throw refuse("the director pair of \(old.node)", old.pair.name, new.pair.name) }
+        if o.config.vrid != n.config.vrid { throw refuse("directors.vrid", "\(o.config.vrid)", "\(n.config.vrid)") }
+        if o.interface != n.interface { throw refuse("directors.interface", o.interface, n.interface) }
+        if o.vipInterface != n.vipInterface { throw refuse("the VIP interface", o.vipInterface ?? "none", n.vipInterface ?? "none") }
+        if o.config.primaryAddress.family != n.config.primaryAddress.family {
+            throw refuse("the address family of \(old.node)'s primary address", "\(o.config.primaryAddress)", "\(n.config.primaryAddress)")
+        }
+        if o.config.primaryAddress != n.config.primaryAddress {
+            throw refuse("\(old.node)'s primary address (its first address in `vms`)", "\(o.config.primaryAddress)", "\(n.config.primaryAddress)")
+        }
+        if o.unicastPeers != n.unicastPeers {
+            throw refuse("the unicast peers", o.unicastPeers.map(\.description).joined(separator: ","), n.unicastPeers.map(\.description).joined(separator: ","))
+        }
+        if o.authKey != n.authKey { throw refuse("the advert key", "the key at start", "another key") }
+
+        var out: [String] = []
+        let (a, b) = (o.config, n.config)
+        if a.priority != b.priority { out.append("priority \(a.priority) -> \(b.priority)") }
+        if a.advertInterval != b.advertInterval { out.append("advert interval \(a.advertInterval) -> \(b.advertInterval)") }
+        if a.preempt != b.preempt { out.append("preempt \(a.preempt) -> \(b.preempt)") }
+        if a.preemptDelay != b.preemptDelay { out.append("preempt delay \(a.preemptDelay) -> \(b.preemptDelay)") }
+        if a.announceRepeatDelay != b.announceRepeatDelay || a.announceRepeatCount != b.announceRepeatCount {
+            out.append("announce repeat \(a.announceRepeatDelay.map { "\($0)" } ?? "off") -> \(b.announceRepeatDelay.map { "\($0)" } ?? "off")")
+        }
+        let added = b.virtualAddresses.filter { !a.virtualAddresses.contains($0) }
+        let dropped = a.virtualAddresses.filter { !b.virtualAddresses.contains($0) }
+        if !added.isEmpty || !dropped.isEmpty {
+            out.append("vips " + (added.map { "+\($0)" } + dropped.map { "-\($0)" }).joined(separator: " "))
+        }
+        func witness(_ w: WitnessProbe?) -> String {
+            guard let w else { return "none" }
+            return "\(w.witness)" + (w.fenceCommand.map { " fence \($0.joined(separator: " "))" } ?? "")
+        }
+        if witness(o.witness) != witness(n.witness) || a.splitBrain != b.splitBrain {
+            out.append("witness \(witness(o.witness)) -> \(witness(n.witness))")
+        }
+        func fast(_ f: FastDetectorOptions?) -> String {
+            guard let f else { return "off" }
+            return "\(f.interval) x\(f.missLimit) peer \(f.peer)"
+        }
+        if o.fastDetector != n.fastDetector { out.append("fast detector \(fast(o.fastDetector)) -> \(fast(n.fastDetector))") }
+        return out
     }
 }

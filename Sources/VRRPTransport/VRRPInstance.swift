@@ -10,7 +10,7 @@ import Topology
 import VRRP
 
 /// Options of the fast detector.
-public struct FastDetectorOptions: Sendable {
+public struct FastDetectorOptions: Sendable, Equatable {
     /// Probe period.
     public var interval: Duration
     /// Missed periods before the peer is declared down.
@@ -150,6 +150,8 @@ public struct VRRPStatus: Sendable, Equatable {
     public var witness: String?
     /// The fast detector's counters (probes, peer downs, own stalls, worst gap), when it runs.
     public var fastDetectorStats: FastDetectorStats?
+    /// How punctual the VRRP loop itself has been (timers, adverts, slow steps).
+    public var loop = VRRPLoopStats()
 
     /// Creates a snapshot (the instance makes them; tests and status pages may too).
     public init(vrid: Int, state: String, priority: Int, vips: [String], vipsHeld: Bool, transitions: Int, recent: [Transition],
@@ -162,6 +164,23 @@ public struct VRRPStatus: Sendable, Equatable {
     }
 }
 
+/// How punctual the VRRP loop thread has been since start: the evidence for telling a late sender, a
+/// late receiver and a slow step apart when a backup took over although the master lived.
+public struct VRRPLoopStats: Sendable, Equatable {
+    /// The latest any timer (Adver_Timer, Master_Down_Timer, …) was handled past its deadline.
+    public var worstTimerLate: Duration = .zero
+    /// Longest time between two adverts this node sent while master.
+    public var worstSendGap: Duration = .zero
+    /// Longest time between two adverts accepted from the master while backup.
+    public var worstReceiveGap: Duration = .zero
+    /// The slowest single step of the loop (handling an event, the status snapshot) and its name.
+    public var worstStep: Duration = .zero
+    /// Name of ``worstStep`` (`advert`, `timer:advert`, `status`, …).
+    public var worstStepName = ""
+    /// Creates empty stats.
+    public init() {}
+}
+
 /// Runs a ``VRRPStateMachine`` against real sockets and the monotonic clock, on one dedicated thread
 /// with a `poll` loop: blocking calls never touch the cooperative pool, and the machine is only ever
 /// touched by that thread. The optional ``FastDetector`` runs on a second thread of its own
@@ -171,7 +190,7 @@ public struct VRRPStatus: Sendable, Equatable {
 /// (inside ``run()``), except `stopRequested`, `peerDown` and `mailbox`, which are
 /// `Mutex`/`Atomic`-protected, and the wake pipe, whose `write` is thread-safe.
 public final class VRRPInstance: @unchecked Sendable {
-    private let options: VRRPInstanceOptions
+    private var options: VRRPInstanceOptions
     private var logger: Logger
     private let onTransition: @Sendable (TransitionRecord) -> Void
     private var machine: VRRPStateMachine
@@ -187,7 +206,14 @@ public final class VRRPInstance: @unchecked Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let stopRequested = Atomic<Bool>(false)
+    /// Monotonic nanoseconds (since `epoch`) of the first ``shutdown()`` call; 0 = none.
+    private let stopRequestedAt = Atomic<Int64>(0)
     private let mailbox = Mutex<[VRRPEvent]>([])
+    private let pendingOptions = Mutex<VRRPInstanceOptions?>(nil)
+    private let statusWriter: StatusFileWriter?
+    private var loopStats = VRRPLoopStats()
+    private var lastSent: Duration?
+    private var lastReceived: Duration?
     private var vipsHeld = false
     private let snapshot: Mutex<VRRPStatus>
     private var recent: [VRRPStatus.Transition] = []
@@ -222,19 +248,22 @@ public final class VRRPInstance: @unchecked Sendable {
         wakeRead = p[0]; wakeWrite = p[1]
         // Non-blocking both ways: a full pipe must never block a signal handler or the loop.
         for f in p { _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK); _ = fcntl(f, F_SETFD, FD_CLOEXEC) }
-        if let fd = options.fastDetector {
-            // The detector thread reaches the loop only through the flag and the wake pipe (no
-            // reference back to self, so no cycle).
-            let flag = peerDown, wake = wakeWrite, epoch = self.epoch
-            fastLoop = try FastDetectorLoop(
-                options: fd, vrid: options.config.vrid, interface: options.interface, source: options.config.primaryAddress,
-                key: options.authKey ?? [], logger: self.logger, clock: { Clocks.monotonic() - epoch },
-                onPeerDown: { _, _ in
-                    flag.value.store(true, ordering: .sequentiallyConsistent)
-                    var b: UInt8 = 4
-                    _ = write(wake, &b, 1)
-                })
-        }
+        statusWriter = options.statusFile.map { StatusFileWriter(path: $0, logger: logger) }
+        if let fd = options.fastDetector { fastLoop = try makeFastLoop(fd, options) }
+    }
+
+    /// The detector thread reaches the loop only through the flag and the wake pipe (no reference
+    /// back to self, so no cycle).
+    private func makeFastLoop(_ fd: FastDetectorOptions, _ options: VRRPInstanceOptions) throws(SystemCallError) -> FastDetectorLoop {
+        let flag = peerDown, wake = wakeWrite, epoch = self.epoch
+        return try FastDetectorLoop(
+            options: fd, vrid: options.config.vrid, interface: options.interface, source: options.config.primaryAddress,
+            key: options.authKey ?? [], logger: self.logger, clock: { Clocks.monotonic() - epoch },
+            onPeerDown: { _, _ in
+                flag.value.store(true, ordering: .sequentiallyConsistent)
+                var b: UInt8 = 4
+                _ = write(wake, &b, 1)
+            })
     }
 
     deinit { close(wakeRead); close(wakeWrite) }
@@ -249,8 +278,21 @@ public final class VRRPInstance: @unchecked Sendable {
     /// Asks the loop to shut down cleanly (priority-0 advert if master, VIPs removed). Thread-safe and
     /// async-signal-safe apart from the atomic store.
     public func shutdown() {
+        let t = Int64(Self.nanoseconds(now()))
+        _ = stopRequestedAt.compareExchange(expected: 0, desired: max(1, t), ordering: .sequentiallyConsistent)
         stopRequested.store(true, ordering: .sequentiallyConsistent)
         var b: UInt8 = 1
+        _ = write(wakeWrite, &b, 1)
+    }
+
+    /// Applies new options live (SIGHUP reload), on the loop thread at its next wake-up; thread-safe.
+    /// Interface, VRID, primary address, unicast peers and key must be those the instance was opened
+    /// with (``DirectorSetup/liveChange(from:to:)`` refuses the others); what changes: the election
+    /// parameters and VIPs (through ``VRRPEvent/reconfigure(_:now:)``), the fast detector (restarted
+    /// with the new settings), the witness and the status file's contents.
+    public func reconfigure(_ new: VRRPInstanceOptions) {
+        pendingOptions.withLock { $0 = new }
+        var b: UInt8 = 5
         _ = write(wakeWrite, &b, 1)
     }
 
@@ -275,28 +317,58 @@ public final class VRRPInstance: @unchecked Sendable {
         apply(machine.on(.startup(now: now())))
         fastLoop?.start()
         writeStatus()
-        var iterations = 0
         while !stopping {
-            iterations &+= 1
             var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
             _ = poll(&fds, nfds_t(fds.count), timeoutMilliseconds())
             if fds[1].revents != 0 { drainWakePipe() }
             if stopping { break }
-            for e in mailbox.withLock({ m in defer { m.removeAll() }; return m }) { apply(machine.on(e)) }
+            if let new = pendingOptions.withLock({ p in defer { p = nil }; return p }) { timed("reconfigure") { applyOptions(new) } }
+            for e in mailbox.withLock({ m in defer { m.removeAll() }; return m }) { timed("witness") { apply(machine.on(e)) } }
             // Adverts first: one that arrived together with a peer-down keeps the master a master.
-            if fds[0].revents != 0 { receiveAdverts() }
+            // Read the socket on every wake-up, not only when poll said so: an advert that arrived
+            // after poll returned (say, on a timeout) must still count before Master_Down_Timer is judged.
+            receiveAdverts()
             if peerDown.value.exchange(false, ordering: .sequentiallyConsistent) {
-                apply(machine.on(.peerDownDetected(now: now())))
+                timed("peer-down") { apply(machine.on(.peerDownDetected(now: now()))) }
             }
             fireDueTimers()
             // Counters and "peer last seen" stay fresh in the status file without a write per packet.
-            if now() - lastStatusWrite >= .seconds(1) { writeStatus() }
+            if now() - lastStatusWrite >= .seconds(1) { timed("status") { writeStatus() } }
         }
-        apply(machine.on(.shutdown(now: now())))
+        resign(noticed: now())
         fastLoop?.shutdown()
-        if vipsHeld { removeVIPs() }
-        writeStatus()
+        statusWriter?.stop()
+    }
+
+    /// The clean stop: priority-0 advert if master, VIPs off, then one line saying how long after the
+    /// stop request that took: from the ``shutdown()`` call, or, for a ``stopWhen(_:)`` condition (a
+    /// signal handler's flag), from when the loop noticed it.
+    private func resign(noticed: Duration) {
+        let was = machine.state
+        apply(machine.on(.shutdown(now: now())))
+        if vipsHeld { removeVIPs(options.config.virtualAddresses) }
+        let requested = stopRequestedAt.load(ordering: .sequentiallyConsistent)
+        let since = requested > 0 ? now() - .nanoseconds(requested) : now() - noticed
+        logger.notice("vrrp stopped", metadata: [
+            "was": "\(was)",
+            "resigned_ms": "\(String(format: "%.1f", Self.secondsValue(since) * 1000))",
+            "adverts_sent": "\(advertsSent)", "adverts_received": "\(advertsReceived)"])
+        writeStatus(sync: true)
+    }
+
+    /// Runs `body` and records it in ``VRRPLoopStats/worstStep`` if it is the slowest step yet; a new
+    /// worst above a third of the advert interval gets a log line, since such a stall on a master
+    /// delays its adverts and on a backup its reading of them.
+    private func timed(_ name: String, _ body: () -> Void) {
+        let t0 = now()
+        body()
+        let took = now() - t0
+        guard took > loopStats.worstStep else { return }
+        loopStats.worstStep = took; loopStats.worstStepName = name
+        if took > options.config.advertInterval / 3 {
+            logger.notice("vrrp loop: slow step", metadata: ["step": "\(name)", "ms": "\(Self.milliseconds(took))"])
+        }
     }
 
     /// Runs the instance on a dedicated thread and returns when it stops; cancelling the task shuts it down.
@@ -317,8 +389,13 @@ public final class VRRPInstance: @unchecked Sendable {
 
     private func now() -> Duration { Clocks.monotonic() - epoch }
 
+    static func nanoseconds(_ d: Duration) -> Int64 {
+        let (s, a) = d.components
+        return s * 1_000_000_000 + a / 1_000_000_000
+    }
+
     private func timeoutMilliseconds() -> Int32 {
-        // Rounded up so we never wake just before a deadline and spin.
+        // Rounded up so we never wake just before a deadline and spin (so a timer fires up to 1 ms late).
         FastDetectorLoop.timeoutMilliseconds(until: machine.nextDeadline?.deadline, now: now())
     }
 
@@ -331,7 +408,20 @@ public final class VRRPInstance: @unchecked Sendable {
         for _ in 0..<64 {
             let t = now()
             if let (timer, d) = machine.nextDeadline, d <= t {
-                apply(machine.on(.timerFired(timer, now: t)))
+                if t - d > loopStats.worstTimerLate {
+                    loopStats.worstTimerLate = t - d
+                    if t - d > options.config.advertInterval / 3 {
+                        logger.notice("vrrp loop: timer fired late", metadata: ["timer": "\(timer)", "late_ms": "\(Self.milliseconds(t - d))"])
+                    }
+                }
+                if timer == .masterDown, machine.state == .backup {
+                    // The evidence for a takeover on silence: when we last heard the master, and what we dropped.
+                    logger.notice("vrrp: Master_Down_Timer expired", metadata: [
+                        "last_advert_ms_ago": "\(lastReceived.map { "\(Self.milliseconds(t - $0))" } ?? "never")",
+                        "late_ms": "\(Self.milliseconds(t - d))", "adverts_received": "\(advertsReceived)",
+                        "drops": "\(drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"])
+                }
+                timed("timer:\(timer)") { apply(machine.on(.timerFired(timer, now: t))) }
             } else {
                 return
             }
@@ -367,13 +457,26 @@ public final class VRRPInstance: @unchecked Sendable {
             }
             guard packet.vrid == options.config.vrid else { drop("wrong_vrid", VRRPDecodeError.wrongVRID(packet.vrid), from: d.source); continue }
             advertsReceived += 1
-            apply(machine.on(.advertReceived(.init(from: d.source, priority: packet.priority, interval: packet.advertInterval), now: now())))
+            let t = now()
+            if machine.state == .backup, let last = lastReceived, t - last > loopStats.worstReceiveGap {
+                loopStats.worstReceiveGap = t - last
+                if t - last > options.config.advertInterval * 2 {
+                    logger.notice("vrrp: long gap between the master's adverts", metadata: ["gap_ms": "\(Self.milliseconds(t - last))"])
+                }
+            }
+            lastReceived = t
+            timed("advert") { apply(machine.on(.advertReceived(.init(from: d.source, priority: packet.priority, interval: packet.advertInterval), now: t))) }
         }
     }
 
     // MARK: - Actions
 
+    /// Performs the machine's actions in order, except that transitions are only *reported* (the
+    /// callback, which logs or prints, and the status snapshot) after the batch's effects: at a
+    /// takeover the VIPs, the advert and the gratuitous ARP go out first, and a slow log write can
+    /// delay nothing but the log.
     private func apply(_ actions: [VRRPAction]) {
+        var reports: [TransitionRecord] = []
         for a in actions {
             switch a {
             case .sendAdvert(let prio): sendAdvert(priority: prio)
@@ -382,25 +485,70 @@ public final class VRRPInstance: @unchecked Sendable {
                     do { try addresses.add(v) } catch { logger.error("adding VIP failed: \(error)", metadata: ["vip": "\(v)"]) }
                 }
                 vipsHeld = true
-            case .removeVIPs: removeVIPs()
+            case .removeVIPs(let vips): removeVIPs(vips)
             case .announceVIPs(let vips):
                 do { try announcer.announce(vips) } catch { logger.warning("announce failed: \(error)") }
             case .setTimer, .cancelTimer:
                 break  // the machine keeps its deadlines; the loop polls `nextDeadline`
             case .checkWitness: startWitnessCheck()
             case .transition(let from, let to, let reason):
-                let rec = TransitionRecord(from: from, to: to, reason: reason, at: Self.timestamp(), vrid: options.config.vrid)
-                onTransition(rec)
-                writeStatus(last: rec)
+                reports.append(TransitionRecord(from: from, to: to, reason: reason, at: Self.timestamp(), vrid: options.config.vrid))
             }
+        }
+        for rec in reports {
+            onTransition(rec)
+            writeStatus(last: rec)
         }
     }
 
-    private func removeVIPs() {
-        for v in options.config.virtualAddresses {
+    /// Removes `vips`; the instance holds no VIP afterwards when they were all of them.
+    private func removeVIPs(_ vips: [IPAddress]) {
+        for v in vips {
             do { try addresses.remove(v) } catch { logger.error("removing VIP failed: \(error)", metadata: ["vip": "\(v)"]) }
         }
-        vipsHeld = false
+        if Set(options.config.virtualAddresses).isSubset(of: Set(vips)) { vipsHeld = false }
+    }
+
+    /// Applies reloaded options on the loop thread: the machine gets the new configuration, the fast
+    /// detector restarts if its settings changed, and the snapshot shows the new values.
+    private func applyOptions(_ new: VRRPInstanceOptions) {
+        let old = options
+        options.config = new.config
+        options.witness = new.witness
+        apply(machine.on(.reconfigure(new.config, now: now())))
+        if old.fastDetector != new.fastDetector {
+            fastLoop?.shutdown()
+            fastLoop = nil
+            options.fastDetector = nil
+            if let fd = new.fastDetector {
+                do {
+                    fastLoop = try makeFastLoop(fd, options)
+                    options.fastDetector = fd
+                    fastLoop?.start()
+                } catch {
+                    logger.error("fast detector could not restart with the reloaded settings; running without it", metadata: ["error": "\(error)"])
+                }
+            }
+            if options.realtimePriority != new.realtimePriority {
+                options.realtimePriority = new.realtimePriority
+                if new.realtimePriority != nil {
+                    RealtimeScheduling.raiseCurrentThread(to: new.realtimePriority, what: "VRRP loop", logger: logger)
+                } else {
+                    RealtimeScheduling.lowerCurrentThread()
+                }
+            }
+        }
+        let c = options.config
+        let fast = options.fastDetector.map { "\(Self.milliseconds($0.interval))ms x\($0.missLimit)" }
+        let witness = options.witness.map { "\($0.witness)" }
+        snapshot.withLock { s in
+            s.priority = Int(c.priority); s.vips = c.virtualAddresses.map(\.description); s.fastDetector = fast; s.witness = witness
+        }
+        logger.notice("vrrp reconfigured", metadata: [
+            "priority": "\(c.priority)", "interval": "\(c.advertInterval)", "preempt": "\(c.preempt)",
+            "vips": "\(c.virtualAddresses.map(\.description).joined(separator: ","))", "fast_detector": "\(fast ?? "off")",
+            "witness": "\(witness ?? "none")", "state": "\(machine.state)"])
+        writeStatus()
     }
 
     private func sendAdvert(priority: UInt8) {
@@ -414,6 +562,14 @@ public final class VRRPInstance: @unchecked Sendable {
             if let hmac { bytes = AuthenticatedAdvert.seal(bytes, source: c.primaryAddress, sequence: sequence.take(), hmac: hmac) }
             do { try socket.send(bytes, to: dst); advertsSent += 1 } catch { logger.warning("advert send failed: \(error)") }
         }
+        let t = now()
+        if priority != 0, let last = lastSent, t - last > loopStats.worstSendGap {
+            loopStats.worstSendGap = t - last
+            if t - last > c.advertInterval * 2 {
+                logger.notice("vrrp: long gap between our adverts", metadata: ["gap_ms": "\(Self.milliseconds(t - last))"])
+            }
+        }
+        lastSent = priority == 0 ? nil : t
     }
 
     private func startWitnessCheck() {
@@ -449,7 +605,10 @@ public final class VRRPInstance: @unchecked Sendable {
     private var lastRecord: TransitionRecord?
     private var lastStatusWrite: Duration = .zero
 
-    private func writeStatus(last: TransitionRecord? = nil) {
+    /// Refreshes the snapshot and hands the status file's text to the writer thread (`sync`: writes it
+    /// on this thread, for the last one at shutdown). The loop never waits on the file system: a write
+    /// that blocked in the kernel (dirty-page throttling on a busy disk) used to delay a master's adverts.
+    private func writeStatus(last: TransitionRecord? = nil, sync: Bool = false) {
         if let last {
             lastRecord = last
             recent.append(.init(at: last.at, from: "\(last.from)", to: "\(last.to)", reason: "\(last.reason)", reasonCode: Self.code(last.reason)))
@@ -461,7 +620,7 @@ public final class VRRPInstance: @unchecked Sendable {
         let fastStats = fastLoop?.snapshot
         var dropsNow = drops
         for (k, v) in fastStats?.drops ?? [:] { dropsNow[k, default: 0] += v }
-        let recentNow = recent, held = vipsHeld, sent = advertsSent, received = advertsReceived
+        let recentNow = recent, held = vipsHeld, sent = advertsSent, received = advertsReceived, loopNow = loopStats
         let st = machine.state, count = machine.transitions
         let peerNow: VRRPStatus.Peer? = machine.lastAdvert.map { (a, at) in
             .init(address: "\(a.from)", priority: Int(a.priority), lastSeenUnix: Double(wall) / 1e6 - Self.secondsValue(t - at))
@@ -469,8 +628,9 @@ public final class VRRPInstance: @unchecked Sendable {
         snapshot.withLock { s in
             s.state = "\(st)"; s.vipsHeld = held; s.transitions = count; s.recent = recentNow; s.peer = peerNow
             s.advertsSent = sent; s.advertsReceived = received; s.drops = dropsNow; s.fastDetectorStats = fastStats
+            s.loop = loopNow
         }
-        guard let path = options.statusFile else { return }
+        guard let statusWriter else { return }
         var peer = "null"
         if let (a, at) = machine.lastAdvert {
             peer = "{\"address\":\"\(a.from)\",\"priority\":\(a.priority),\"seconds_ago\":\(Self.seconds(now() - at))}"
@@ -482,18 +642,18 @@ public final class VRRPInstance: @unchecked Sendable {
                 "\"peer_downs\":\(f.peerDowns),\"own_stalls\":\(f.ownStalls),\"worst_own_stall_ms\":\(Self.milliseconds(f.worstOwnStall))," +
                 "\"worst_probe_gap_ms\":\(Self.milliseconds(f.worstProbeGap)),\"realtime_priority\":\(f.realtimePriority.map { "\($0)" } ?? "null")}"
         }
+        let loopJSON = ",\"loop\":{\"worst_timer_late_ms\":\(Self.milliseconds(loopNow.worstTimerLate)),\"worst_send_gap_ms\":\(Self.milliseconds(loopNow.worstSendGap))," +
+            "\"worst_receive_gap_ms\":\(Self.milliseconds(loopNow.worstReceiveGap)),\"worst_step_ms\":\(Self.milliseconds(loopNow.worstStep))," +
+            "\"worst_step\":\"\(loopNow.worstStepName)\",\"worst_status_write_ms\":\(Self.milliseconds(statusWriter.worstWrite))}"
+
         let json = """
         {"vrid":\(options.config.vrid),"state":"\(machine.state)","priority":\(options.config.priority),\
         "reason":"\(lastRecord.map { "\($0.reason)" } ?? "")","since":"\(lastRecord?.at ?? "")",\
         "transitions":\(machine.transitions),"peer_last_seen":\(peer),"adverts_sent":\(advertsSent),\
-        "adverts_received":\(advertsReceived),"drops":{\(dropsJSON)}\(fastJSON)}
+        "adverts_received":\(advertsReceived),"drops":{\(dropsJSON)}\(fastJSON)\(loopJSON)}
 
         """
-        let tmp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(json.utf8)) else {
-            logger.warning("cannot write status file \(path)"); return
-        }
-        rename(tmp, path)
+        if sync { statusWriter.writeNow(json) } else { statusWriter.submit(json) }
     }
 
     static func secondsValue(_ d: Duration) -> Double {

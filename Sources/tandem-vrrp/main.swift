@@ -4,7 +4,9 @@
 import Glibc
 #endif
 import ArgumentParser
+import Dispatch
 import Logging
+import Synchronization
 import Topology
 import VRRP
 import VRRPTransport
@@ -21,7 +23,7 @@ struct TandemVRRP: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tandem-vrrp",
         abstract: "Run one director's VRRPv3 instance from the topology's director pair.",
-        discussion: "Prints each state transition with its reason on stdout. SIGTERM/SIGINT stop cleanly: a master sends priority 0 and removes its VIPs.")
+        discussion: "Prints each state transition with its reason on stdout. SIGTERM/SIGINT stop cleanly: a master sends priority 0 and removes its VIPs. SIGHUP re-reads the topology and applies what can change live (priority, interval, preempt, VIPs, witness, fast detector); a change that needs a restart (VRID, interface, primary address) is refused with a message and nothing changes.")
 
     @Option(help: "Topology file (YAML).") var topology: String
     @Option(help: "This director's VM name (a member of the director pair).") var node: String
@@ -93,6 +95,32 @@ struct TandemVRRP: ParsableCommand {
         signal(SIGTERM, handler)
         signal(SIGINT, handler)
         signal(SIGPIPE, SIG_IGN)
+        // SIGHUP: the same live reload as tandemd's (DirectorSetup.liveChanges, VRRPInstance.reconfigure).
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "tandem-vrrp.reload"))
+        let path = topology, node = self.node, overrides = o, authKey = key
+        let running = Mutex(setup)
+        hup.setEventHandler {
+            let text: String
+            do {
+                let topo = try TopologyLoader.load(path: path)
+                let next = try DirectorSetup.make(topology: topo, node: node, overrides: overrides, authKey: authKey)
+                let old = running.withLock { $0 }
+                let changes = try DirectorSetup.liveChanges(from: old, to: next)
+                if changes.isEmpty {
+                    text = "tandem-vrrp: reload: nothing changed"
+                } else {
+                    running.withLock { $0 = next }
+                    instance.reconfigure(next.options)
+                    text = "tandem-vrrp: reload applied: " + changes.joined(separator: ", ")
+                }
+            } catch {
+                text = "tandem-vrrp: reload refused, running configuration unchanged: \(error)"
+            }
+            print(text)
+            fflush(nil)
+        }
+        hup.resume()
         // The loop stops when the wake pipe fires and either shutdown() was called or a signal arrived.
         instance.stopWhen { signalStop != 0 }
         instance.run()

@@ -68,4 +68,5 @@ final class KeepalivedInteropTests: XCTestCase {
     func testIPv6PairElectsAndFailsOver() throws { try run("tandem-ipv6-pair") }
     func testIPv6KeepalivedMasterTandemBackupThenTandemTakesOver() throws { try run("ka6-master-tandem6-backup") }
     func testIPv6TandemMasterKeepalivedBackupThenKeepalivedTakesOver() throws { try run("tandem6-master-ka6-backup") }
+    func testSIGHUPChangesTheMastersVIPsLiveAndRefusesAVRIDChange() throws { try run("tandem-reload-vips") }
 }
