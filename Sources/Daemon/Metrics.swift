@@ -81,6 +81,15 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
+    /// Passive silence detection found `member` of `service` silent (one per episode).
+    public func passiveSilence(service: String, member: String) {
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_passive_silences", unitName: "total",
+                              helpText: "Members found silent by passive detection (new connections unanswered)"),
+            labels: [("service", service), ("member", member)]
+        ).increment()
+    }
+
     /// A reload attempt.
     public func reload(accepted: Bool) {
         registry.makeCounter(

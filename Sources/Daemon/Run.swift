@@ -113,13 +113,25 @@ public enum DaemonRunner {
         // The service group, in start order; graceful shutdown runs in reverse. Extra services (for
         // example the database ring monitor) go in `extraServices`, after the core and before the API.
         // What follows a SIGHUP beside the checks and weights (prepared first, so any of them can refuse).
-        let followers: [ReloadFollower] = []
+        var followers: [ReloadFollower] = [
+            ReloadFollower(name: "ring") { old, new in try RingMonitor.prepareReload(ring, old: old, new: new) },
+        ]
+        if let d = director { followers.append(d.vrrp.reloadFollower(overrides: o.director, authKey: d.vrrp.setup.options.authKey)) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = ring.map { [.init(service: $0)] } ?? []
         services += [
             .init(service: daemon.monitor),
             .init(service: ReconcileService(daemon: daemon, resync: o.resync)),
             .init(service: ReloadService(daemon: daemon, path: o.topologyPath, followers: followers)),
         ]
+        // Passive silence detection reads the real kernel's connection table; it idles while no service
+        // has `passive:` and follows reloads. A dry run has no traffic to read.
+        if let ipvs {
+            var passiveLogger = logger
+            passiveLogger[metadataKey: "component"] = "passive"
+            services.append(.init(service: PassiveWatch(daemon: daemon, source: ipvs, clock: ContinuousClock(), logger: passiveLogger)))
+        } else if topology.services.contains(where: { $0.passive != nil }) {
+            logger.notice("passive detection is off with --dry-run-kernel: there is no connection table to read")
+        }
         if let ring { services.append(.init(service: SingleWriterService(daemon: daemon, period: ring.config.policy.heartbeatInterval))) }
         if let sync = director?.sync { services.append(.init(service: sync)) }
         services += extraServices.map { .init(service: $0) }

@@ -72,6 +72,9 @@ public final class HealthMonitor<C: Clock>: Service, Sendable where C.Duration =
         var lastLatency: Duration?
         var lastTransition: HealthTransition?
         var checks = 0
+        /// When the last external failure was injected (``injectFailure(_:reason:)``): a success from
+        /// a check that started before it is stale and does not count toward `rise`.
+        var injectedAt: C.Instant?
     }
 
     private struct Start: Sendable {
@@ -146,6 +149,45 @@ public final class HealthMonitor<C: Clock>: Service, Sendable where C.Duration =
         }
     }
 
+    /// Fails `key` now on evidence from outside its check (passive silence detection, see
+    /// ``PassiveSilence``), exactly as a refused connection would: the failure counts at once, an
+    /// up or unknown member goes down, and the transition (with `reason`) goes through the same
+    /// logging and `onTransition` path as a check's. Recovery stays with the check: `rise`
+    /// consecutive successes, counting only checks that started after this call.
+    ///
+    /// - Returns: the transition, or `nil` when `key` is not monitored or already down.
+    @discardableResult
+    public func injectFailure(_ key: CheckKey, reason: String) -> HealthTransition? {
+        let now = clock.now
+        let elapsed = startInstant.duration(to: now)
+        let transition: HealthTransition? = table.withLock { t in
+            guard var e = t.entries[key] else { return nil }
+            let before = e.machine.state
+            let actions = e.machine.on(.checkFailed(reason: reason, immediate: true))
+            e.injectedAt = now
+            var out: HealthTransition?
+            for case .markDown(let r) in actions {
+                let tr = HealthTransition(key: key, from: before, to: e.machine.state, reason: r, elapsed: elapsed, wallTime: Date())
+                e.lastTransition = tr
+                e.lastOutcome = .failure(reason: reason, immediate: true)
+                out = tr
+            }
+            t.entries[key] = e
+            return out
+        }
+        if let tr = transition { report(tr) }
+        return transition
+    }
+
+    private func report(_ tr: HealthTransition) {
+        let key = tr.key
+        logger.notice("health transition", metadata: [
+            "service": "\(key.service)", "backend": "\(key.member)", "address": "\(key.address):\(key.port)",
+            "from": "\(tr.from)", "to": "\(tr.to)", "reason": "\(tr.reason)",
+        ])
+        onTransition(tr)
+    }
+
     /// Runs check loops until graceful shutdown or cancellation.
     public func run() async throws {
         await withDiscardingTaskGroup { group in
@@ -218,7 +260,10 @@ public final class HealthMonitor<C: Clock>: Service, Sendable where C.Duration =
             let transitions: [HealthTransition]? = table.withLock { t in
                 guard var e = t.entries[key], e.generation == generation else { return nil }
                 let before = e.machine.state
-                let actions = e.machine.on(outcome.event)
+                // A success from a check that began before an injected failure saw the member
+                // before the evidence: it must not count toward `rise`.
+                let stale = outcome.isSuccess && e.injectedAt.map { started < $0 } == true
+                let actions = stale ? [] : e.machine.on(outcome.event)
                 e.checks += 1
                 e.lastOutcome = outcome
                 e.lastLatency = latency
@@ -238,13 +283,7 @@ public final class HealthMonitor<C: Clock>: Service, Sendable where C.Duration =
                 return out
             }
             guard let transitions else { return }
-            for tr in transitions {
-                logger.notice("health transition", metadata: [
-                    "service": "\(key.service)", "backend": "\(key.member)", "address": "\(key.address):\(key.port)",
-                    "from": "\(tr.from)", "to": "\(tr.to)", "reason": "\(tr.reason)",
-                ])
-                onTransition(tr)
-            }
+            for tr in transitions { report(tr) }
             if woke == .slot { next = next.advanced(by: interval) }
             if next < now { next = now }
         }

@@ -192,14 +192,37 @@ public struct VirtualService: Sendable, Equatable, Codable {
     public var members: [ServiceMember]
     public var check: HealthCheckSpec
     public var lastMember: LastMemberPolicy
+    /// Passive silence detection from the director's own connection table (`nil`: off).
+    /// Only with NAT forwarding; see docs/health-checks.md, "Passive silence detection".
+    public var passive: PassiveDetection?
 
     public init(name: String, vip: IPAddress, port: UInt16, proto: ServiceProtocol = .tcp, fwmark: UInt32? = nil,
                 scheduler: Scheduler = .wlc, schedulerFlags: [SchedulerFlag] = [], forwarding: ForwardingMethod = .nat,
                 persistence: Persistence? = nil, members: [ServiceMember], check: HealthCheckSpec,
-                lastMember: LastMemberPolicy = .keepLast) {
+                lastMember: LastMemberPolicy = .keepLast, passive: PassiveDetection? = nil) {
         self.name = name; self.vip = vip; self.port = port; self.proto = proto; self.fwmark = fwmark
         self.scheduler = scheduler; self.schedulerFlags = schedulerFlags; self.forwarding = forwarding
         self.persistence = persistence; self.members = members; self.check = check; self.lastMember = lastMember
+        self.passive = passive
+    }
+}
+
+/// Settings of passive silence detection for one service (`passive:` in the topology file).
+///
+/// The director sees every client connection to a NAT service. A member that leaves
+/// `minConnections` new connections unanswered (no SYN-ACK back) for `window` is drained at once,
+/// as if its check had been refused; its active check brings it back (`rise`).
+public struct PassiveDetection: Sendable, Equatable, Codable {
+    /// Smallest accepted window, in milliseconds.
+    public static let minWindowMs = 50
+    /// Largest accepted window, in milliseconds.
+    public static let maxWindowMs = 10_000
+    /// How long a new connection may wait for the member's answer, in milliseconds.
+    public var windowMs: Int
+    /// How many unanswered new connections make the member silent (at least 1).
+    public var minConnections: Int
+    public init(windowMs: Int = 300, minConnections: Int = 3) {
+        self.windowMs = windowMs; self.minConnections = minConnections
     }
 }
 

@@ -206,7 +206,7 @@ struct TopologyDraft {
     static func readService(_ node: Node, _ path: String, _ r: YAMLReader, _ d: inout TopologyDraft) -> VirtualService? {
         guard let m = r.mapping(node, path, required: ["name", "vip", "members", "check"],
                                 optional: ["port", "protocol", "fwmark", "scheduler", "scheduler_flags", "forwarding",
-                                           "persistence", "last_member", "sorry_server"]) else { return nil }
+                                           "persistence", "last_member", "sorry_server", "passive"]) else { return nil }
         var ok = true
         func need<T>(_ v: T?) -> T? { if v == nil { ok = false }; return v }
         let name = need(m["name"].flatMap { r.name($0, "\(path).name") })
@@ -277,10 +277,45 @@ struct TopologyDraft {
                 ok = false
             }
         }
+        var passive: PassiveDetection?
+        if let pn = m["passive"] {
+            passive = need(readPassive(pn, "\(path).passive", forwarding: fwd, proto: proto, r))
+        }
         guard ok, let name, let vip, let port, let proto, let sched, let fwd, let check else { return nil }
         return VirtualService(name: name, vip: vip, port: port, proto: proto, fwmark: fwmark, scheduler: sched,
                               schedulerFlags: flags, forwarding: fwd, persistence: persistence, members: members,
-                              check: check, lastMember: last)
+                              check: check, lastMember: last, passive: passive)
+    }
+
+    /// `passive: {window: 300ms, min_connections: 3}`. Only NAT services qualify: with DR or TUN the
+    /// members' replies go straight to the clients, so the director cannot see an answer. UDP has no
+    /// handshake to judge.
+    static func readPassive(_ node: Node, _ path: String, forwarding: ForwardingMethod?, proto: ServiceProtocol?, _ r: YAMLReader) -> PassiveDetection? {
+        guard let m = r.mapping(node, path, required: [], optional: ["window", "min_connections"]) else { return nil }
+        var ok = true
+        let window = m["window"].map { n -> Int? in
+            let v = r.duration(n, "\(path).window", min: PassiveDetection.minWindowMs, max: PassiveDetection.maxWindowMs)
+            if v == nil { ok = false }
+            return v
+        } ?? 300
+        let minConns = m["min_connections"].map { n -> Int? in
+            let v = r.int(n, "\(path).min_connections", in: 1...10_000)
+            if v == nil { ok = false }
+            return v
+        } ?? 3
+        if let forwarding, forwarding != .nat {
+            r.error(.badValue, at: path, node: node,
+                    "passive detection needs forwarding: nat, this service uses \(forwarding.rawValue)",
+                    hint: "with \(forwarding.rawValue) the members answer clients directly and the director never sees a reply; remove `passive:` or use forwarding: nat")
+            ok = false
+        }
+        if proto == .udp {
+            r.error(.badValue, at: path, node: node, "passive detection judges TCP handshakes; this service is UDP",
+                    hint: "remove `passive:` from this service (its active check still runs)")
+            ok = false
+        }
+        guard ok, let window, let minConns else { return nil }
+        return PassiveDetection(windowMs: window, minConnections: minConns)
     }
 
     /// IPv4: a dotted mask (`255.255.255.0`) or `/24`; IPv6: a prefix length (`64` or `/64`).
