@@ -39,26 +39,15 @@ public final class DirectorService: Service, Sendable {
         }
     }
 
-    /// Runs the VRRP loop until graceful shutdown or cancellation.
+    /// Runs the VRRP loop until graceful shutdown or cancellation. The service group stops this
+    /// service first on SIGTERM (it is last in start order), so a master resigns (priority-0 advert,
+    /// VIPs off) while everything else still runs.
     ///
-    /// SIGTERM and SIGINT also reach the instance directly, from a signal source of its own on a
-    /// dispatch queue rather than through the service group's task: a master resigns (priority-0
-    /// advert, VIPs off) within milliseconds of the signal even when the cooperative pool is busy.
-    /// The group's graceful shutdown then finds it already stopping (``VRRPInstance/shutdown()`` is
-    /// idempotent).
+    /// (A second SIGTERM dispatch source here, beside the service group's, was tried to make the
+    /// resignation independent of the group: in the UML drill tandemd then ignored SIGTERM entirely
+    /// and kept the VIPs, so it was taken out. See docs/director.md.)
     public func run() async throws {
         let instance = self.instance
-        let queue = DispatchQueue(label: "tandem.vrrp.signals", qos: .userInteractive)
-        let sources = [SIGTERM, SIGINT].map { sig in
-            // As the service group does for its own signal sources: the source, not the default
-            // action, handles the signal.
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            s.setEventHandler { instance.shutdown() }
-            s.resume()
-            return s
-        }
-        defer { sources.forEach { $0.cancel() } }
         await withGracefulShutdownHandler {
             await instance.runOnDedicatedThread()
         } onGracefulShutdown: {
