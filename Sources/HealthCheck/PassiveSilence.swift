@@ -31,6 +31,12 @@
 /// Connections that were waiting when it re-armed are never judged again, so their leftover
 /// entries (the kernel keeps `SYN_RECV` entries for up to 60 s) cannot raise a second event.
 ///
+/// A read of the kernel's connection table is not a snapshot: the file is produced a page at a
+/// time, and entries expiring between two pages shift the rest, so one read can miss live entries.
+/// A connection missing from a sample is therefore remembered (first-seen time and excuse) for a
+/// window; only one absent for a whole window is forgotten. Otherwise an excused leftover skipped
+/// once would come back as a "new" connection and, a window later, drain a member that answers.
+///
 /// Connections already waiting in the first sample are never judged: their age is unknown, and they
 /// may be leftovers of an episode the member has since recovered from (a restarted `tandemd`, a
 /// member just added by a reload). Counters that go down mean the destination was removed and added
@@ -101,10 +107,19 @@ public struct PassiveSilence: Sendable, Equatable {
     public let config: Config
     /// Current phase.
     public private(set) var phase = Phase.armed
-    /// Waiting connections by the time they were first seen waiting.
-    private var firstSeen: [UInt64: Duration] = [:]
-    /// Connections never judged again (they were waiting when the machine re-armed).
-    private var excused: Set<UInt64> = []
+    /// One connection the machine knows: seen waiting now, or lately (see ``observe(_:)``).
+    private struct Known: Sendable, Equatable {
+        /// When it was first seen waiting, on the machine's time line.
+        var firstSeen: Duration
+        /// When it was last seen waiting.
+        var lastSeen: Duration
+        /// Never judged (it was waiting when the machine re-armed or started).
+        var excused: Bool
+    }
+    /// Connections seen waiting now or within the last window, by identifier.
+    private var known: [UInt64: Known] = [:]
+    /// The connections waiting at the last sample.
+    private var present: Set<UInt64> = []
     /// Counters of the previous sample that had them.
     private var lastCounters: Counters?
     /// After an event: counters at the event, and at the first kernel refresh after it.
@@ -120,51 +135,63 @@ public struct PassiveSilence: Sendable, Equatable {
     public init(config: Config) { self.config = config }
 
     /// Connections waiting now that count toward the rule.
-    public var judgedWaiting: Int { firstSeen.keys.filter { !excused.contains($0) }.count }
+    public var judgedWaiting: Int { present.filter { known[$0]?.excused == false }.count }
 
     /// Judged connections that had waited at least the window at the last sample (in either phase):
     /// what the caller compares across the members of a service.
     public var agedWaiting: Int {
-        firstSeen.reduce(0) { n, e in n + (!excused.contains(e.key) && virtualNow - e.value >= config.window ? 1 : 0) }
+        present.reduce(0) { n, id in
+            guard let k = known[id], !k.excused, virtualNow - k.firstSeen >= config.window else { return n }
+            return n + 1
+        }
     }
 
     /// Feeds one sample and returns the actions it causes (at most one `silent` per episode).
+    ///
+    /// A connection missing from one sample is not taken as gone: the kernel's connection table is
+    /// read in page-sized pieces, and entries that expire or arrive between two pieces shift the
+    /// rest, so a read can skip live entries. A connection absent for less than a window that shows
+    /// up again keeps its first-seen time and its excuse; only one absent for a whole window is
+    /// forgotten (and starts over if it ever waits again).
     public mutating func observe(_ s: Sample) -> [Action] {
-        if !started {
-            started = true
-            excused = s.waiting
-        }
+        let first = !started
+        started = true
         if let last = lastTime { virtualNow += min(max(.zero, s.time - last), config.window / 2) }
         lastTime = s.time
         let now = virtualNow
+        // Track the waiting set: keep first-seen times and excuses, forget connections absent a window.
+        for id in s.waiting {
+            if known[id] != nil {
+                known[id]!.lastSeen = now
+            } else {
+                known[id] = Known(firstSeen: now, lastSeen: now, excused: first)
+            }
+        }
+        known = known.filter { now - $0.value.lastSeen < config.window || s.waiting.contains($0.key) }
+        present = s.waiting
         if let c = s.counters {
-            if let last = lastCounters, c.wentBack(from: last) { restart(excusing: s.waiting) }
+            if let last = lastCounters, c.wentBack(from: last) { restart() }
             defer { lastCounters = c }
             if phase == .reported, let at = atEvent {
                 if firstRefresh == nil {
                     if c != at { firstRefresh = c }
                 } else if let f = firstRefresh, c.outPackets > f.outPackets {
-                    rearm(waiting: s.waiting)
+                    rearm()
                 }
             } else if phase == .reported {
                 atEvent = c
             }
         }
-        // Track the waiting set: keep first-seen times, forget connections that left SYN_RECV.
-        var seen: [UInt64: Duration] = [:]
-        seen.reserveCapacity(s.waiting.count)
-        for id in s.waiting { seen[id] = firstSeen[id] ?? now }
-        firstSeen = seen
-        excused.formIntersection(s.waiting)
         switch phase {
         case .reported:
-            if firstSeen.isEmpty { rearm(waiting: []) }
+            if present.isEmpty { rearm() }
             return []
         case .armed:
             var old = 0
             var longest = Duration.zero
-            for (id, t) in firstSeen where !excused.contains(id) {
-                let waited = now - t
+            for id in present {
+                guard let k = known[id], !k.excused else { continue }
+                let waited = now - k.firstSeen
                 if waited >= config.window {
                     old += 1
                     longest = max(longest, waited)
@@ -179,27 +206,31 @@ public struct PassiveSilence: Sendable, Equatable {
     }
 
     /// The member's active check found it healthy again (its `rise` was met): an answer, so a
-    /// reported episode ends now. Connections waiting at the last sample are excused.
+    /// reported episode ends now. Connections waiting at the last sample, or seen lately, are excused.
     public mutating func checkRecovered() {
         guard phase == .reported else { return }
-        rearm(waiting: Set(firstSeen.keys))
+        rearm()
     }
 
-    /// The destination was re-created: judge afresh from the next sample.
-    private mutating func restart(excusing waiting: Set<UInt64>) {
+    /// The destination was re-created: judge afresh; what waits now or lately is excused.
+    private mutating func restart() {
+        excuseAllKnown()
         phase = .armed
-        firstSeen = [:]
-        excused = waiting
         atEvent = nil
         firstRefresh = nil
         lastCounters = nil
     }
 
-    private mutating func rearm(waiting: Set<UInt64>) {
+    /// The member answers again: armed, with every connection known so far excused.
+    private mutating func rearm() {
+        excuseAllKnown()
         phase = .armed
-        excused = waiting
         atEvent = nil
         firstRefresh = nil
+    }
+
+    private mutating func excuseAllKnown() {
+        for id in known.keys { known[id]!.excused = true }
     }
 
     static func ms(_ d: Duration) -> Int64 {

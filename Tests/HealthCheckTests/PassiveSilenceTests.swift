@@ -78,15 +78,72 @@ final class PassiveSilenceTests: XCTestCase {
         XCTAssertEqual(m.observe(.init(time: ms(3300), waiting: leftovers.union([6, 7, 8]), counters: c(9, 9, 9))).count, 1)
     }
 
-    func testAConnectionThatLeavesWaitingAndComesBackStartsOver() {
+    func testAConnectionAbsentForAWindowThatComesBackStartsOver() {
         var m = PassiveSilence(config: PassiveSilence.Config(window: ms(300), minConnections: 1))
         XCTAssertEqual(m.observe(.init(time: ms(-50), waiting: [])), [])
         XCTAssertEqual(m.observe(.init(time: ms(0), waiting: [7])), [])
-        XCTAssertEqual(m.observe(.init(time: ms(200), waiting: [])), [])
-        XCTAssertEqual(m.observe(.init(time: ms(250), waiting: [7])), [])
-        XCTAssertEqual(m.observe(.init(time: ms(400), waiting: [7])), [])
-        XCTAssertEqual(m.observe(.init(time: ms(500), waiting: [7])), [], "waited 250 ms since it came back")
-        XCTAssertEqual(m.observe(.init(time: ms(550), waiting: [7])).count, 1)
+        XCTAssertEqual(m.observe(.init(time: ms(100), waiting: [])), [])
+        XCTAssertEqual(m.observe(.init(time: ms(250), waiting: [])), [])
+        XCTAssertEqual(m.observe(.init(time: ms(400), waiting: [])), [], "absent for 300 ms: forgotten")
+        XCTAssertEqual(m.observe(.init(time: ms(450), waiting: [7])), [])
+        XCTAssertEqual(m.observe(.init(time: ms(600), waiting: [7])), [])
+        XCTAssertEqual(m.observe(.init(time: ms(700), waiting: [7])), [], "waited 250 ms since it came back")
+        XCTAssertEqual(m.observe(.init(time: ms(750), waiting: [7])).count, 1)
+    }
+
+    func testAConnectionMissingFromOneReadKeepsItsAge() {
+        // /proc/net/ip_vs_conn is produced a page at a time; entries expiring between two pages shift
+        // the rest, so one read can skip a live entry. Missing once is not "answered".
+        var m = PassiveSilence(config: PassiveSilence.Config(window: ms(300), minConnections: 1))
+        XCTAssertEqual(m.observe(.init(time: ms(-75), waiting: [])), [])
+        XCTAssertEqual(m.observe(.init(time: ms(0), waiting: [7])), [])
+        XCTAssertEqual(m.observe(.init(time: ms(75), waiting: [7])), [])
+        XCTAssertEqual(m.observe(.init(time: ms(150), waiting: [])), [], "a torn read")
+        XCTAssertEqual(m.observe(.init(time: ms(225), waiting: [7])), [])
+        XCTAssertEqual(m.observe(.init(time: ms(300), waiting: [7])).count, 1, "waiting 300 ms since first seen")
+    }
+
+    /// The bench-health false drains (be2 drained within a second of coming back from linkdown or
+    /// silent, before the next event): dozens of excused SYN_RECV leftovers of the episode stay in
+    /// the table for up to 60 s, and reads of the table that skip some of them made those come back
+    /// as new connections, unanswered a window later.
+    func testExcusedLeftoversSkippedByATornReadAreNotJudgedAgain() {
+        var m = PassiveSilence(config: config)
+        let leftovers = Set<UInt64>(1...40)
+        _ = m.observe(.init(time: ms(-75), waiting: [], counters: c(5, 5, 5)))
+        _ = m.observe(.init(time: ms(0), waiting: leftovers, counters: c(5, 5, 5)))
+        _ = m.observe(.init(time: ms(150), waiting: leftovers, counters: c(5, 5, 5)))
+        XCTAssertEqual(m.observe(.init(time: ms(300), waiting: leftovers, counters: c(5, 5, 5))).count, 1)
+        // Drained; the active check brings the member back, the leftovers are excused.
+        _ = m.observe(.init(time: ms(1000), waiting: leftovers, counters: c(5, 5, 5)))
+        m.checkRecovered()
+        XCTAssertEqual(m.phase, .armed)
+        // Torn reads: a few leftovers missing from one sample each, back in the next.
+        let fired = run(&m, (0..<20).map { i in
+            let skipped: Set<UInt64> = i % 3 == 0 ? [UInt64(i + 1), UInt64(i + 2), UInt64(i + 3)] : []
+            return .init(time: ms(1075 + i * 75), waiting: leftovers.subtracting(skipped), counters: c(5, 5, 5))
+        })
+        XCTAssertEqual(fired.filter { $0 }.count, 0, "excused leftovers missed by a read are still excused")
+        XCTAssertEqual(m.judgedWaiting, 0)
+        // A real new silence still fires.
+        _ = m.observe(.init(time: ms(2700), waiting: leftovers.union([100, 101, 102]), counters: c(5, 5, 5)))
+        _ = m.observe(.init(time: ms(2850), waiting: leftovers.union([100, 101, 102]), counters: c(5, 5, 5)))
+        XCTAssertEqual(m.observe(.init(time: ms(3000), waiting: leftovers.union([100, 101, 102]), counters: c(5, 5, 5))).count, 1)
+    }
+
+    func testAReadThatMissesEveryLeftoverDoesNotUnExcuseThem() {
+        // While reported, an empty read re-arms ("nothing waits any more"); if it was a read that
+        // skipped every leftover, they must still be excused when they show up again.
+        var m = PassiveSilence(config: config)
+        let leftovers: Set<UInt64> = [1, 2, 3, 4]
+        _ = m.observe(.init(time: ms(-75), waiting: []))
+        _ = m.observe(.init(time: ms(0), waiting: leftovers))
+        _ = m.observe(.init(time: ms(150), waiting: leftovers))
+        XCTAssertEqual(m.observe(.init(time: ms(300), waiting: leftovers)).count, 1)
+        XCTAssertEqual(m.observe(.init(time: ms(375), waiting: [])), [])
+        XCTAssertEqual(m.phase, .armed)
+        let fired = run(&m, (6..<30).map { .init(time: ms($0 * 75), waiting: leftovers) })
+        XCTAssertFalse(fired.contains(true))
     }
 
     func testRearmsOnlyOnceOutPacketsMoveAcrossTwoRefreshesAndIgnoresLeftovers() {
