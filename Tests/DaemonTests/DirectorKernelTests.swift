@@ -52,4 +52,25 @@ final class DirectorKernelTests: XCTestCase {
         XCTAssertNotEqual(r["nosync.client_rc"], "0", "without sync the connection should not survive")
         XCTAssertTrue(r["nosync.client_last"]?.hasPrefix("error") == true, r["nosync.client_last"] ?? "-")
     }
+
+    /// SIGTERM of the master's tandemd: it resigns (priority-0 advert, VIP off its interface), exits, and
+    /// the backup takes over at once on the RFC's Skew_Time, not after Master_Down_Interval; the client's
+    /// connection carries on (connection sync).
+    func testSIGTERMMakesTheMasterResignAndExitAndTheBackupTakeOver() throws {
+        for tool in ["/usr/bin/curl", "/usr/bin/python3"] {
+            XCTAssertTrue(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is needed inside the UML (packages curl, python3)")
+        }
+        guard let run = try UMLFixtureRun.run("uml-director.sh", arguments: ["graceful"], timeoutSeconds: 200) else { return }
+        let text = run.text, r = run.results
+        print(text)
+        XCTAssertEqual(run.status, 0, "uml-run failed:\n\(text)")
+        XCTAssertNotNil(Int(r["graceful.d1_master_ms"] ?? ""), "d1 (priority 150) never held the VIP")
+        XCTAssertNotNil(Int(r["graceful.d1_vip_gone_ms"] ?? ""), "d1 kept the VIP after SIGTERM: \(r["graceful.d1_vip_gone_ms"] ?? "-")")
+        XCTAssertNotNil(Int(r["graceful.d1_exit_ms"] ?? ""), "d1's tandemd did not exit after SIGTERM")
+        XCTAssertNotNil(Int(r["graceful.takeover_ms"] ?? ""), "d2 never took the VIP over")
+        XCTAssertEqual(r["graceful.d2_status_state"], "master", "/status on d2")
+        XCTAssertTrue(r["graceful.d2_status_reason"]?.contains("sent priority 0") == true,
+                      "d2 must take over on the priority-0 advert, not a timeout; reason was \(r["graceful.d2_status_reason"] ?? "-")")
+        XCTAssertEqual(r["graceful.client_rc"], "0", "the connection broke: \(r["graceful.client_last"] ?? "-")")
+    }
 }

@@ -8,7 +8,8 @@
 #   ns d1 : director, prio 150    ns d2 : director, prio 100     (eth0 10.0.0.11 / .12, VIP 10.0.0.100)
 #   ns rs : real server 10.0.0.21, VIP on lo (DR), a TCP echo server on :7000
 #
-# usage: uml-director.sh /path/to/tandemd MODE...   (MODE: sync | nosync; one phase per mode)
+# usage: uml-director.sh /path/to/tandemd MODE...   (MODE: sync | nosync | graceful; one phase per mode;
+#        graceful: with sync, and the master gets SIGTERM instead of kill -9 and link down)
 # Prints `RESULT <mode>.<key>=<value>` lines the Swift test parses. Every wait is bounded.
 set -u
 TANDEMD=$1; shift
@@ -101,6 +102,8 @@ wait_for() { # $1 max ms, rest: command; prints elapsed ms or TIMEOUT
     echo TIMEOUT; return 1
 }
 served() { ip netns exec "$1" ipvsadm -Ln 2>/dev/null | grep -q '10.0.0.21:7000 *Route *100'; }
+no_vip() { ! has_vip "$1"; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
 
 phase() {
     local mode=$1 P="td$RANDOM" n
@@ -152,8 +155,16 @@ phase() {
     conn=$(ip netns exec "$P-d2" ipvsadm -Lnc 2>/dev/null | grep -c '10.0.0.2:.*10.0.0.100:7000')
     echo "$R.backup_conn_entries=$conn"
     local kill_ms; kill_ms=$(ms)
-    kill -9 "$pid_d1"; ip -n "$P-d1" link set eth0 down
-    echo "$R.takeover_ms=$(wait_for 10000 has_vip "$P-d2")"
+    if [ "$mode" = graceful ]; then
+        # A clean stop: tandemd resigns (priority 0, VIPs off) and exits; the link stays up.
+        kill -TERM "$pid_d1"
+        echo "$R.d1_vip_gone_ms=$(wait_for 10000 no_vip "$P-d1")"
+        echo "$R.takeover_ms=$(wait_for 10000 has_vip "$P-d2")"
+        echo "$R.d1_exit_ms=$(wait_for 10000 gone "$pid_d1")"
+    else
+        kill -9 "$pid_d1"; ip -n "$P-d1" link set eth0 down
+        echo "$R.takeover_ms=$(wait_for 10000 has_vip "$P-d2")"
+    fi
     wait "$client"; echo "$R.client_rc=$?"
     echo "$R.client_last=$(tail -n 1 "$work/$mode-client.log")"
     # The longest gap between echoes, and how many echoes came after the kill.
