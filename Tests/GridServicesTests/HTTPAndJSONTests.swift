@@ -197,15 +197,7 @@ final class GridHTTPServerTests: XCTestCase {
     }
 
     func testServesKeepAliveNowAndLaterAnswersAndBoundsBodies() async throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let (stream, cont) = AsyncStream<Int>.makeStream()
-        let server = GridHTTPServer(host: "127.0.0.1", port: 0, threads: 1, maxBodyBytes: 64, responder: Echo(), logger: logger,
-                                    onRunning: { cont.yield($0); cont.finish() })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            var it = stream.makeAsyncIterator()
-            guard let port = await it.next() else { return XCTFail("server did not start") }
+        try await withServer { port in
             let calls: [ParallelCaller.Call] = [
                 .get(port: port, path: "/a?x=1"),
                 .post(port: port, path: "/b", json: "{\"k\":1}"),
@@ -227,7 +219,6 @@ final class GridHTTPServerTests: XCTestCase {
             let closed = await ParallelCaller.runAsync([close], concurrency: 1)
             XCTAssertEqual(closed.first?.status, 200)
             XCTAssertEqual(closed.first?.header("Connection"), "close")
-            group.cancelAll()
         }
     }
 
