@@ -28,29 +28,14 @@ echo "director: tandemd pid $td (inside the UML)"
 # The kernel table poller: pure bash builtins (no fork per sample: a fork costs milliseconds in a
 # UML on a loaded machine), reading /proc/net/ip_vs every ~50 ms and appending the whole table,
 # timestamped, whenever anything in it changed.
-h2a() { # HEXADDR:HEXPORT -> R=dotted:port
-    local h=${1%%:*} p=${1##*:}
-    printf -v R '%d.%d.%d.%d:%d' "0x${h:0:2}" "0x${h:2:2}" "0x${h:4:2}" "0x${h:6:2}" "0x$p"
-}
-now_ms() { T=${EPOCHREALTIME/./}; T=${T:0:13}; }
+. "$LAB_REPO/scripts/lib/ipvs-sampler.sh"
 mkfifo /tmp/lab-tick && exec 9<>/tmp/lab-tick
 now_ms; deadline=$(( T + LAB_UML_MAX_S * 1000 ))
-last=""
 while [ ! -e "$C/stop" ]; do
     now_ms
     [ "$T" -gt "$deadline" ] && { echo "director: LAB_UML_MAX_S=${LAB_UML_MAX_S}s reached, stopping"; break; }
     kill -0 "$td" 2>/dev/null || { echo "director: tandemd exited"; td=""; break; }
-    snap=""
-    while read -r p a b c d e; do
-        case "$p" in
-            TCP|UDP) h2a "$a"; svc=$R ;;
-            "->") [ "$b" = Forward ] && continue; h2a "$a"; snap+="$T $svc $R $c $d $e"$'\n' ;;
-        esac
-    done < /proc/net/ip_vs
-    if [ "${snap//$T /}" != "$last" ]; then
-        printf '%s' "$snap" >> "$C/ipvs.log"
-        last=${snap//$T /}
-    fi
+    ipvs_sample "$C/ipvs.log"
     read -t 0.05 -u 9 _ || true
 done
 if [ -n "$td" ]; then

@@ -120,8 +120,8 @@ database:
 YAML
 TD_DIR=$(cd "$(dirname "$TANDEMD")" && pwd -P)
 {
-    printf 'SW_WORK=%q\nSW_TANDEMD_DIR=%q\nSW_ADDR=%q\nSW_VIP=%q\nSW_STATUS_LISTEN=%q\nSW_MAX_S=%q\n' \
-        "$W" "$TD_DIR" "$DIRECTOR/24" "$VIP" "$DIRECTOR:9595" "$MAX_S"
+    printf 'SW_WORK=%q\nSW_TANDEMD_DIR=%q\nSW_ADDR=%q\nSW_VIP=%q\nSW_STATUS_LISTEN=%q\nSW_MAX_S=%q\nSW_REPO=%q\n' \
+        "$W" "$TD_DIR" "$DIRECTOR/24" "$VIP" "$DIRECTOR:9595" "$MAX_S" "$(cd "$HERE/../../.." && pwd -P)"
 } > "$W/env"
 [ "$(basename "$TANDEMD")" = tandemd ] || die "the binary must be named tandemd (got $TANDEMD)"
 

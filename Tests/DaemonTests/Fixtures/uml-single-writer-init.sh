@@ -36,7 +36,7 @@ echo /mnt/modprobe > /proc/sys/kernel/modprobe
     modprobe -d /mnt ip_vs || echo "init: modprobe ip_vs failed"
     modprobe -d /mnt ip_vs_fo || echo "init: modprobe ip_vs_fo failed"
 } > "$C/setup.log" 2>&1
-now_ms() { T=${EPOCHREALTIME/./}; T=${T:0:13}; }
+. "$SW_REPO/scripts/lib/ipvs-sampler.sh"   # now_ms, h2a, ipvs_sample
 now_ms; echo "director: up at $T, kernel $(uname -r)"
 ip link set lo up
 ip link set vec0 up && ip addr add "$SW_ADDR" dev vec0
@@ -45,30 +45,15 @@ ip addr add "$SW_VIP/32" dev lo
     --token-file "$SW_WORK/token" --resync-seconds 2 > "$C/tandemd.log" 2>&1 &
 td=$!
 echo "director: tandemd pid $td"
-h2a() { # HEXADDR:HEXPORT -> R=dotted:port
-    local h=${1%%:*} p=${1##*:}
-    printf -v R '%d.%d.%d.%d:%d' "0x${h:0:2}" "0x${h:2:2}" "0x${h:4:2}" "0x${h:6:2}" "0x$p"
-}
 mkfifo /tmp/tick && exec 9<>/tmp/tick
 now_ms; deadline=$(( T + SW_MAX_S * 1000 ))
-last=""
 hup=1   # the host asks for a SIGHUP by creating $C/hup.1, hup.2, ... (tandemd runs in here)
 while [ ! -e "$C/stop" ]; do
     [ -e "$C/hup.$hup" ] && { kill -HUP "$td"; echo "director: SIGHUP $hup"; hup=$(( hup + 1 )); }
     now_ms
     [ "$T" -gt "$deadline" ] && { echo "director: SW_MAX_S=${SW_MAX_S}s reached, stopping"; break; }
     kill -0 "$td" 2>/dev/null || { echo "director: tandemd exited"; td=""; break; }
-    snap=""
-    while read -r p a b c d e; do
-        case "$p" in
-            TCP|UDP) h2a "$a"; svc=$R ;;
-            "->") [ "$b" = Forward ] && continue; h2a "$a"; snap+="$T $svc $R $c $d $e"$'\n' ;;
-        esac
-    done < /proc/net/ip_vs
-    if [ "${snap//$T /}" != "$last" ]; then
-        printf '%s' "$snap" >> "$C/ipvs.log"
-        last=${snap//$T /}
-    fi
+    ipvs_sample "$C/ipvs.log"
     read -t 0.05 -u 9 _ || true
 done
 if [ -n "$td" ]; then
