@@ -120,9 +120,11 @@ database:
 YAML
 TD_DIR=$(cd "$(dirname "$TANDEMD")" && pwd -P)
 {
-    printf 'SW_WORK=%q\nSW_TANDEMD_DIR=%q\nSW_ADDR=%q\nSW_VIP=%q\nSW_STATUS_LISTEN=%q\nSW_MAX_S=%q\nSW_REPO=%q\n' \
-        "$W" "$TD_DIR" "$DIRECTOR/24" "$VIP" "$DIRECTOR:9595" "$MAX_S" "$(cd "$HERE/../../.." && pwd -P)"
+    printf 'SW_WORK=%q\nSW_TANDEMD_DIR=%q\nSW_ADDR=%q\nSW_VIP=%q\nSW_STATUS_LISTEN=%q\nSW_MAX_S=%q\n' \
+        "$W" "$TD_DIR" "$DIRECTOR/24" "$VIP" "$DIRECTOR:9595" "$MAX_S"
 } > "$W/env"
+# The UML's /tmp is its own tmpfs, so a clone under /tmp is invisible in there: the sampler goes to $W.
+cp "$HERE/../../../scripts/lib/ipvs-sampler.sh" "$W/ipvs-sampler.sh" || die "scripts/lib/ipvs-sampler.sh not found"
 [ "$(basename "$TANDEMD")" = tandemd ] || die "the binary must be named tandemd (got $TANDEMD)"
 
 # --- the director: user-mode-linux on tap0 ----------------------------------------------------------

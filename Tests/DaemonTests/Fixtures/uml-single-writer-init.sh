@@ -36,7 +36,7 @@ echo /mnt/modprobe > /proc/sys/kernel/modprobe
     modprobe -d /mnt ip_vs || echo "init: modprobe ip_vs failed"
     modprobe -d /mnt ip_vs_fo || echo "init: modprobe ip_vs_fo failed"
 } > "$C/setup.log" 2>&1
-. "$SW_REPO/scripts/lib/ipvs-sampler.sh"   # now_ms, h2a, ipvs_sample
+. "$SW_WORK/ipvs-sampler.sh"   # now_ms, h2a, ipvs_sample
 now_ms; echo "director: up at $T, kernel $(uname -r)"
 ip link set lo up
 ip link set vec0 up && ip addr add "$SW_ADDR" dev vec0
