@@ -1,235 +1,137 @@
 // swift-tools-version:6.1
 // Tandem: an LVS director controller and active-active service fabric for grid services.
 //
-// Targets are grouped by area. Each area owns its own array below, so work on one area
-// does not touch another's lines. See docs/architecture.md for what each module does.
+// Targets are grouped by layer, as the folders are (docs/architecture.md draws the same tree):
+//   Sources/Core      the pure core: model, placement, protocols, policies, planners (no I/O)
+//   Sources/System    the system edges: C shims, one syscall wrapper, netlink, IPVS, MariaDB, VRRP transport
+//   Sources/Services  the long-lived services: health checks, the ring monitor, the daemon
+//   Sources/Grid      the grid services (VOMS/GUMS/SAZ-like) and their stress client
+//   Sources/Apps      the executables: thin, they parse flags and wire modules
+//   Tests/Support     shared test support: ManualClock, the real-ring fixture
+// A module may import its own layer and the layers above it in this list, never one below.
 import PackageDescription
 
 let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let log = Target.Dependency.product(name: "Logging", package: "swift-log")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 
-// MARK: - Shared: small pure helpers more than one area needs
-let sharedTargets: [Target] = [
-    // SHA-256 and HMAC-SHA256, for VRRP's authenticated adverts and HTTP checks' body digests.
-    .target(name: "Digest", swiftSettings: swift6),
-    .testTarget(name: "DigestTests", dependencies: ["Digest"], swiftSettings: swift6),
+func core(_ name: String, _ deps: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: deps, path: "Sources/Core/\(name)", swiftSettings: swift6)
+}
+func system(_ name: String, _ deps: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: deps, path: "Sources/System/\(name)", swiftSettings: swift6)
+}
+func service(_ name: String, _ deps: [Target.Dependency]) -> Target {
+    .target(name: name, dependencies: deps, path: "Sources/Services/\(name)", swiftSettings: swift6)
+}
+func grid(_ name: String, _ deps: [Target.Dependency]) -> Target {
+    .target(name: name, dependencies: deps, path: "Sources/Grid/\(name)", swiftSettings: swift6)
+}
+func app(_ name: String, _ deps: [Target.Dependency]) -> Target {
+    .executableTarget(name: name, dependencies: deps, path: "Sources/Apps/\(name)", swiftSettings: swift6)
+}
+func tests(_ name: String, _ deps: [Target.Dependency], exclude: [String] = [], resources: [Resource]? = nil) -> Target {
+    .testTarget(name: name, dependencies: deps, exclude: exclude, resources: resources, swiftSettings: swift6)
+}
+
+// MARK: - Core: pure, no I/O
+let coreTargets: [Target] = [
+    // The one address type, duration formatting, the seeded generator.
+    core("Net"),
+    // SHA-256, HMAC-SHA256 and a constant-time compare for VRRP's authenticated adverts and HTTP
+    // checks' body digests.
+    core("Digest"),
+    core("Topology", ["Net", .product(name: "Yams", package: "Yams")]),
+    core("Placement", ["Topology", "Net"]),
+    // VRRPv3 (RFC 5798) codec and election, the fast detector, the split-brain rule.
+    core("VRRP", ["Net", "Digest"]),
+    // The kernel IPVS table as values: services, destinations, operations, the access protocol.
+    core("IPVSModel", ["Net"]),
+    // desired(topology, weights) → plan(desired, observed) → the one reconcile engine.
+    core("Reconcile", ["IPVSModel", "Topology", "Net"]),
+    // Judges a MariaDB ring from observations; the single-writer policy.
+    core("RingHealth"),
+    // Rise/fall, jitter, the passive-silence judge, health → weights.
+    core("Health", ["Topology", "IPVSModel", "Reconcile", "RingHealth", "Net"]),
+    // What tandemd's API answers, shared by the daemon and tandemctl.
+    core("DaemonAPI", ["RingHealth"]),
 ]
 
-// MARK: - Foundation: topology model, validation, placement (issue 2)
-let topologyTargets: [Target] = [
-    .target(
-        name: "Topology",
-        dependencies: [.product(name: "Yams", package: "Yams")],
-        swiftSettings: swift6),
-    .target(
-        name: "Placement",
-        dependencies: ["Topology"],
-        swiftSettings: swift6),
-    .testTarget(
-        name: "TopologyTests",
-        dependencies: ["Topology"],
-        resources: [.copy("Fixtures")],
-        swiftSettings: swift6),
-    .testTarget(name: "PlacementTests", dependencies: ["Placement", "Topology"], swiftSettings: swift6),
+// MARK: - System edges: the only code that talks to the kernel, libraries and the network
+let systemTargets: [Target] = [
+    .systemLibrary(name: "CLibNL", path: "Sources/System/CLibNL", pkgConfig: "libnl-genl-3.0",
+                   providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev"])]),
+    .systemLibrary(name: "CMariaDB", path: "Sources/System/CMariaDB", pkgConfig: "libmariadb",
+                   providers: [.apt(["libmariadb-dev"])]),
+    // The system OpenSSL (Debian libssl-dev): HTTPS checks' client handshake over memory BIOs. A
+    // system library costs no C build, unlike swift-nio-ssl's bundled BoringSSL.
+    .systemLibrary(name: "CTandemOpenSSL", path: "Sources/System/CTandemOpenSSL", pkgConfig: "openssl",
+                   providers: [.apt(["libssl-dev"])]),
+    // One wrapper for system calls: typed errors naming the call, EINTR retried.
+    system("Syscall"),
+    system("Netlink", ["CLibNL"]),
+    system("IPVS", ["Netlink", "IPVSModel", "Net"]),
+    system("MariaDB", ["CMariaDB", log]),
+    system("VRRPTransport", ["VRRP", "Topology", "Syscall", "Net", "Digest", log]),
 ]
 
-// MARK: - Kernel: libnl, IPVS, reconciler (issue 3)
-let kernelTargets: [Target] = [
-    .systemLibrary(
-        name: "CLibNL",
-        pkgConfig: "libnl-genl-3.0",
-        providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev"])]),
-    .target(
-        name: "Netlink",
-        dependencies: ["CLibNL"],
-        swiftSettings: swift6),
-    .target(
-        name: "IPVS",
-        dependencies: ["Netlink"],
-        swiftSettings: swift6),
-    .target(
-        name: "Reconciler",
-        dependencies: ["IPVS", "Topology", .product(name: "Logging", package: "swift-log")],
-        swiftSettings: swift6),
-    .testTarget(
-        name: "IPVSTests",
-        dependencies: ["IPVS", "Netlink"],
-        swiftSettings: swift6),
-    .testTarget(
-        name: "ReconcilerTests",
-        dependencies: ["Reconciler", "IPVS", "Topology"],
-        swiftSettings: swift6),
-    .testTarget(
-        name: "KernelTests",
-        dependencies: ["Reconciler", "IPVS", "Netlink", "Topology"],
-        swiftSettings: swift6),
+// MARK: - Services: long-lived parts of tandemd
+let serviceTargets: [Target] = [
+    service("HealthCheck", ["Health", "Syscall", "Topology", "MariaDB", "Digest", "CTandemOpenSSL", "Net", log, lifecycle, nioCore, nioPosix]),
+    service("RingMonitoring", ["HealthCheck", "Syscall", "Health", "RingHealth", "MariaDB", "Topology", log, lifecycle]),
+    service("Daemon", [
+        "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile", "Netlink",
+        "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall",
+        nioPosix, log, lifecycle,
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+    ]),
 ]
 
-// MARK: - Database: libmariadb client layer (issue 4)
-let databaseTargets: [Target] = [
-    .systemLibrary(
-        name: "CMariaDB",
-        pkgConfig: "libmariadb",
-        providers: [.apt(["libmariadb-dev"])]),
-    .target(
-        name: "MariaDB",
-        dependencies: ["CMariaDB", "RingHealth", .product(name: "Logging", package: "swift-log")],
-        swiftSettings: swift6),
-    // The real-ring fixture (scripts/ring up) that MariaDBTests, GridServicesTests and RingCheckTests share.
-    .target(
-        name: "RingTestSupport",
-        dependencies: ["MariaDB"],
-        path: "Tests/RingTestSupport",
-        swiftSettings: swift6),
-    .testTarget(
-        name: "MariaDBTests",
-        dependencies: ["MariaDB", "RingTestSupport"],
-        swiftSettings: swift6),
-]
-
-// MARK: - Grid services and the stress client (issue 4)
+// MARK: - Grid services and their stress client
 let gridTargets: [Target] = [
-    .target(
-        name: "GridServices",
-        dependencies: [
-            "MariaDB",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ],
-        swiftSettings: swift6),
-    .target(
-        name: "StressClient",
-        dependencies: ["GridServices", .product(name: "Histogram", package: "hdrhistogram-swift")],
-        swiftSettings: swift6),
-    .executableTarget(
-        name: "gridsvc",
-        dependencies: [
-            "GridServices", "MariaDB",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ],
-        swiftSettings: swift6),
-    .executableTarget(
-        name: "tandem-stress",
-        dependencies: ["StressClient", "GridServices", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-        swiftSettings: swift6),
-    .testTarget(
-        name: "GridServicesTests",
-        dependencies: ["GridServices", "StressClient", "MariaDB", "RingTestSupport", .product(name: "Logging", package: "swift-log"),
-                       .product(name: "NIOCore", package: "swift-nio")],
-        swiftSettings: swift6),
-    .testTarget(
-        name: "StressClientTests",
-        dependencies: ["StressClient", "GridServices"],
-        swiftSettings: swift6),
+    // Pure grid logic both sides share: the seeded data set, DNs, lease partitions.
+    grid("GridModel", ["Net"]),
+    grid("GridServices", ["GridModel", "MariaDB", "Syscall", nioCore, nioPosix, log, lifecycle]),
+    grid("StressClient", ["GridModel", "Net", "Syscall", .product(name: "Histogram", package: "hdrhistogram-swift")]),
 ]
 
 // MARK: - Executables (thin: parse flags, wire modules, run)
-let executableTargets: [Target] = [
-    .executableTarget(
-        name: "tandemctl",
-        dependencies: [
-            "Topology", "Placement", "IPVS", "Reconciler", "Daemon", "HealthCheck", "RingHealth",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ],
-        swiftSettings: swift6),
-    .executableTarget(name: "tandem-bench-placement", dependencies: ["Topology", "Placement"], path: "Sources/Benchmarks/PlacementBench", swiftSettings: swift6),
+let appTargets: [Target] = [
+    app("tandemd", ["Daemon", argumentParser, log]),
+    app("tandemctl", ["Topology", "Placement", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Net", "Syscall", argumentParser]),
+    app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", argumentParser, log]),
+    app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", argumentParser, log, lifecycle]),
+    app("tandem-stress", ["StressClient", "GridModel", argumentParser]),
+    app("tandem-bench-placement", ["Topology", "Placement", "Net"]),
+    app("tandem-bench-health", ["HealthCheck", "Health", "Topology", "Net", nioCore, nioPosix]),
+    app("tandem-bench-ipvs", ["IPVS", "IPVSModel", "Reconcile", "Net", argumentParser]),
 ]
 
-// MARK: - Director pair: VRRP (issue 6)
-let directorTargets: [Target] = [
-    .target(
-        name: "VRRP",
-        dependencies: ["Topology", "Digest"],
-        swiftSettings: swift6),
-    .target(
-        name: "VRRPTransport",
-        dependencies: ["VRRP", "Topology", "Digest", .product(name: "Logging", package: "swift-log")],
-        swiftSettings: swift6),
-    .executableTarget(
-        name: "tandem-vrrp",
-        dependencies: [
-            "VRRP", "VRRPTransport", "Topology",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-        ],
-        swiftSettings: swift6),
-    .testTarget(
-        name: "VRRPTests",
-        dependencies: ["VRRP", "VRRPTransport", "Topology", "Digest"],
-        swiftSettings: swift6),
-    .testTarget(
-        name: "DirectorInteropTests",
-        dependencies: ["tandem-vrrp"],
-        swiftSettings: swift6),
-]
-
-// MARK: - Health checks and the daemon (issue 5)
-let daemonTargets: [Target] = [
-    .target(
-        name: "HealthCheck",
-        dependencies: [
-            "Topology", "MariaDB", "Digest", "RingHealth", "CTandemOpenSSL",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            // Non-blocking sockets for the checks. swift-nio is already in the graph through
-            // Hummingbird, so naming it costs no build time; it keeps the dependency explicit.
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
-        ],
-        swiftSettings: swift6),
-    .target(
-        name: "Daemon",
-        dependencies: [
-            "HealthCheck", "Topology", "IPVS", "Reconciler", "Netlink", "VRRP", "VRRPTransport", "RingHealth",
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-        ],
-        swiftSettings: swift6),
-    .executableTarget(
-        name: "tandemd",
-        dependencies: [
-            "Daemon",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-        ],
-        swiftSettings: swift6),
-    .executableTarget(
-        name: "tandem-bench-health",
-        dependencies: ["HealthCheck", "Topology", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
-        path: "Sources/Benchmarks/HealthBench",
-        swiftSettings: swift6),
-    // The system OpenSSL (Debian libssl-dev) for HTTPS checks: client handshake over memory BIOs.
-    // A system library costs no C build, unlike swift-nio-ssl's bundled BoringSSL.
-    .systemLibrary(
-        name: "CTandemOpenSSL",
-        pkgConfig: "openssl",
-        providers: [.apt(["libssl-dev"])]),
-    // Pure judgement of a MariaDB replication ring from heartbeats and slave status (no I/O).
-    .target(name: "RingHealth", swiftSettings: swift6),
-    .testTarget(name: "RingHealthTests", dependencies: ["RingHealth"], swiftSettings: swift6),
-    // The ring monitor against a real 3-node ring started with scripts/ring.
-    .testTarget(
-        name: "RingCheckTests",
-        dependencies: ["HealthCheck", "RingHealth", "MariaDB", "Topology", "RingTestSupport"],
-        swiftSettings: swift6),
-    .testTarget(
-        name: "HealthCheckTests",
-        dependencies: ["HealthCheck", "Topology", "Digest"],
-        swiftSettings: swift6),
-    .testTarget(
-        name: "DaemonTests",
-        dependencies: ["Daemon", "HealthCheck", "Topology", "IPVS", "Reconciler", "VRRP", "VRRPTransport", "RingHealth",
-                       "MariaDB", "RingTestSupport"],
-        exclude: ["Fixtures"],
-        swiftSettings: swift6),
+// MARK: - Tests: one target per library, real-kernel and real-MariaDB tiers included
+let testTargets: [Target] = [
+    .target(name: "TestSupport", dependencies: ["MariaDB"], path: "Tests/Support", swiftSettings: swift6),
+    tests("DigestTests", ["Digest"]),
+    tests("TopologyTests", ["Topology", "Net"], resources: [.copy("Fixtures")]),
+    tests("PlacementTests", ["Placement", "Topology", "Net"]),
+    tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Digest", "Net"]),
+    tests("IPVSTests", ["IPVS", "IPVSModel", "Netlink", "Net"]),
+    tests("ReconcileTests", ["Reconcile", "IPVSModel", "Topology", "Net"]),
+    tests("KernelTests", ["Reconcile", "IPVS", "IPVSModel", "Netlink", "Topology", "Net"]),
+    tests("RingHealthTests", ["RingHealth"]),
+    tests("MariaDBTests", ["MariaDB", "TestSupport"]),
+    tests("HealthCheckTests", ["HealthCheck", "Health", "Topology", "Digest", "Net", "TestSupport"]),
+    tests("RingMonitoringTests", ["RingMonitoring", "HealthCheck", "Health", "RingHealth", "MariaDB", "Topology", "TestSupport"]),
+    tests("DaemonTests", ["Daemon", "HealthCheck", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
+                          "VRRP", "VRRPTransport", "RingHealth", "RingMonitoring", "MariaDB", "Net", "TestSupport"],
+          exclude: ["Fixtures"]),
+    tests("DirectorInteropTests", ["tandem-vrrp"]),
+    tests("GridServicesTests", ["GridServices", "GridModel", "StressClient", "MariaDB", "Syscall", "TestSupport", log, nioCore]),
+    tests("StressClientTests", ["StressClient", "GridModel"]),
 ]
 
 let package = Package(
@@ -252,5 +154,5 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
-    targets: sharedTargets + topologyTargets + kernelTargets + databaseTargets + gridTargets + executableTargets + directorTargets + daemonTargets
+    targets: coreTargets + systemTargets + serviceTargets + gridTargets + appTargets + testTargets
 )

@@ -2,10 +2,12 @@ import Daemon
 import Foundation
 import HealthCheck
 import IPVS
-import Reconciler
+import Reconcile
 import Synchronization
 import Topology
 import XCTest
+import Health
+import TestSupport
 
 /// A checker whose answer a test sets per member; it records how many checkers were built.
 final class Switchboard: Sendable {

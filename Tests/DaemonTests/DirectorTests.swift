@@ -5,6 +5,9 @@ import Topology
 import VRRP
 import VRRPTransport
 import XCTest
+import DaemonAPI
+import IPVSModel
+import Net
 
 /// The director half of tandemd without root: the connection-sync policy, the VRRP setup read from
 /// the topology, and the `/status` block built from an instance snapshot.
@@ -79,7 +82,7 @@ final class DirectorTests: XCTestCase {
         // The kernel reports its defaults (length, group, port, TTL): still a match, nothing written.
         let asKernelSaysIt = want.map { d in
             SyncDaemon(role: d.role, interface: d.interface, syncID: d.syncID, maxLength: 1472,
-                       group: InetAddress("224.0.0.81"), port: 8848, ttl: 1)
+                       group: IPAddress("224.0.0.81"), port: 8848, ttl: 1)
         }
         XCTAssertEqual(ConnectionSyncPolicy.changes(running: asKernelSaysIt, desired: want), [])
         let wrongID = [SyncDaemon(role: .master, interface: "eth0", syncID: 7), want[1]]

@@ -3,9 +3,13 @@ import Foundation
 import HealthCheck
 import IPVS
 import Logging
-import Reconciler
+import Reconcile
 import Topology
 import XCTest
+import Health
+import IPVSModel
+import Net
+import TestSupport
 
 /// Passive silence detection in the daemon: ``PassiveWatch`` over a ``RecordingKernel`` whose
 /// traffic the test scripts (manual clock, no sleeping), the connection-table parser on the kernel's
@@ -66,8 +70,8 @@ final class PassiveWatchTests: XCTestCase {
         XCTAssertEqual(PassiveWatch<ManualClock>.period(t), .milliseconds(75))
 
         let sk = TopologyMapping.serviceKey(t.services[0])
-        let da = DestinationKey(address: InetAddress("10.10.5.12")!, port: 8443)
-        let db = DestinationKey(address: InetAddress("10.10.6.12")!, port: 8443)
+        let da = DestinationKey(address: IPAddress("10.10.5.12")!, port: 8443)
+        let db = DestinationKey(address: IPAddress("10.10.6.12")!, port: 8443)
         // Nothing waits when the watch starts (what waits then is never judged: its age is unknown).
         kernel.setTraffic([sk: [da: MemberTraffic(waiting: [], stats: stats(40, 90)),
                                 db: MemberTraffic(waiting: [], stats: stats(40, 90))]])
@@ -137,8 +141,8 @@ final class PassiveWatchTests: XCTestCase {
         try await daemon.start()
         let watch = PassiveWatch(daemon: daemon, source: kernel, clock: clock, logger: Logger(label: "test"))
         let sk = TopologyMapping.serviceKey(t.services[0])
-        let da = DestinationKey(address: InetAddress("10.10.5.12")!, port: 8443)
-        let db = DestinationKey(address: InetAddress("10.10.6.12")!, port: 8443)
+        let da = DestinationKey(address: IPAddress("10.10.5.12")!, port: 8443)
+        let db = DestinationKey(address: IPAddress("10.10.6.12")!, port: 8443)
         func passes(_ n: Int, _ a: Set<UInt64>, _ b: Set<UInt64>) async -> [MemberRef] {
             kernel.setTraffic([sk: [da: MemberTraffic(waiting: a), db: MemberTraffic(waiting: b)]])
             var out: [MemberRef] = []
@@ -171,7 +175,7 @@ final class PassiveWatchTests: XCTestCase {
         let watch = PassiveWatch(daemon: daemon, source: kernel, clock: clock, logger: Logger(label: "test"))
         let sk = TopologyMapping.serviceKey(t.services[0])
         // Waiting connections reported for an address that is not a member of the service.
-        kernel.setTraffic([sk: [DestinationKey(address: InetAddress("10.10.9.9")!, port: 8443): MemberTraffic(waiting: [1, 2, 3, 4])]])
+        kernel.setTraffic([sk: [DestinationKey(address: IPAddress("10.10.9.9")!, port: 8443): MemberTraffic(waiting: [1, 2, 3, 4])]])
         for _ in 0..<8 {
             let none = await watch.pass()
             XCTAssertTrue(none.isEmpty)
@@ -198,12 +202,12 @@ final class PassiveWatchTests: XCTestCase {
         let w = IPVSConnectionTable.waiting(in: Array(text.utf8))
         XCTAssertEqual(w.count, 4)
         XCTAssertEqual(Set(w.map(\.id)).count, 4, "ids differ per connection")
-        let svc = ServiceKey.address(.tcp, InetAddress("10.99.0.1")!, port: 80)
-        let other = ServiceKey.address(.tcp, InetAddress("10.99.0.2")!, port: 80)
-        let v6 = ServiceKey.address(.tcp, InetAddress("2001:db8::1")!, port: 80)
-        let be1 = DestinationKey(address: InetAddress("10.0.1.2")!, port: 8080)
-        let be2 = DestinationKey(address: InetAddress("10.0.2.2")!, port: 8080)
-        let be6 = DestinationKey(address: InetAddress("2001:db8::202")!, port: 8080)
+        let svc = ServiceKey.address(.tcp, IPAddress("10.99.0.1")!, port: 80)
+        let other = ServiceKey.address(.tcp, IPAddress("10.99.0.2")!, port: 80)
+        let v6 = ServiceKey.address(.tcp, IPAddress("2001:db8::1")!, port: 80)
+        let be1 = DestinationKey(address: IPAddress("10.0.1.2")!, port: 8080)
+        let be2 = DestinationKey(address: IPAddress("10.0.2.2")!, port: 8080)
+        let be6 = DestinationKey(address: IPAddress("2001:db8::202")!, port: 8080)
         let g = IPVSConnectionTable.group(w, services: [svc, other, v6], destinations: [svc: [be1, be2], other: [be2], v6: [be6]])
         XCTAssertEqual(g[svc]?[be2]?.count, 2)
         XCTAssertNil(g[svc]?[be1], "established, closing and closed entries are not waiting")

@@ -2,10 +2,12 @@ import Daemon
 import Foundation
 import HealthCheck
 import IPVS
-import Reconciler
+import Reconcile
 import RingHealth
 import Topology
 import XCTest
+import RingMonitoring
+import TestSupport
 
 /// tandemd's single-writer and ring-reload wiring in memory: a `RingMonitor` that never connects
 /// (its report is fed with the events its probes would record), `RecordingKernel`, `ManualClock`.
@@ -16,6 +18,7 @@ final class SingleWriterDaemonTests: XCTestCase {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("sw-daemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try "secret\n".write(to: dir.appendingPathComponent("monitor.pw"), atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: dir.appendingPathComponent("monitor.pw").path)
     }
     override func tearDown() { try? FileManager.default.removeItem(at: dir) }
 

@@ -1,5 +1,5 @@
 import Foundation
-import RingTestSupport
+import TestSupport
 import XCTest
 
 /// Single writer end to end: the built `tandemd` inside a user-mode-linux kernel (real IPVS), a

@@ -1,10 +1,13 @@
 import Daemon
 import HealthCheck
 import IPVS
-import Reconciler
+import Reconcile
 import RingHealth
 import Topology
 import XCTest
+import Health
+import IPVSModel
+import Net
 
 func site(lastMember: LastMemberPolicy = .keepLast) -> Topology {
     let vms = ["fg5x2", "fg6x2", "fg7x2"].enumerated().map { i, n in
@@ -75,7 +78,7 @@ final class WeightPolicyTests: XCTestCase {
         XCTAssertEqual(d.weights, [a: 0, b: 0, c: 0])
         XCTAssertEqual(d.sorry["gums"], SorryServer(address: IPAddress("10.10.9.9")!, port: 80))
         let dests = WeightPolicy.table(t, d).services.values.first!.destinations
-        XCTAssertEqual(dests[DestinationKey(address: InetAddress("10.10.9.9")!, port: 80)]?.weight, 1)
+        XCTAssertEqual(dests[DestinationKey(address: IPAddress("10.10.9.9")!, port: 80)]?.weight, 1)
         XCTAssertEqual(dests.count, 4)
         // One member back: the sorry server leaves the table.
         let back = WeightPolicy.decide(t, states: [a: .up, b: .down, c: .down], drained: [])
@@ -99,8 +102,8 @@ final class WeightPolicyTests: XCTestCase {
         let t = site()
         var observed = WeightPolicy.table(t, WeightPolicy.decide(t, states: [a: .up, b: .up, c: .up], drained: []))
         let key = observed.services.keys.first!
-        observed.services[key]!.destinations[DestinationKey(address: InetAddress("10.10.6.12")!, port: 8443)]!.weight = 0
-        observed.services[key]!.destinations[DestinationKey(address: InetAddress("10.10.7.12")!, port: 8443)] = nil
+        observed.services[key]!.destinations[DestinationKey(address: IPAddress("10.10.6.12")!, port: 8443)]!.weight = 0
+        observed.services[key]!.destinations[DestinationKey(address: IPAddress("10.10.7.12")!, port: 8443)] = nil
         XCTAssertEqual(WeightPolicy.initialStates(t, observed: observed), [a: .up, b: .unknown, c: .unknown])
         XCTAssertEqual(WeightPolicy.initialStates(t, observed: IPVSState()), [a: .unknown, b: .unknown, c: .unknown])
     }

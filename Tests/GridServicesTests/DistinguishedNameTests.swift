@@ -1,5 +1,7 @@
 import XCTest
 @testable import GridServices
+@testable import GridModel
+
 
 final class DistinguishedNameTests: XCTestCase {
     func testPersonSubjectParsesIntoAttributesInOrder() throws {

@@ -4,6 +4,8 @@ import NIOCore
 import StressClient
 import XCTest
 @testable import GridServices
+@testable import GridModel
+import Syscall
 
 final class GridJSONTests: XCTestCase {
     private func parse(_ s: String) throws -> GridJSON.Value { try GridJSON.parse(Array(s.utf8)) }

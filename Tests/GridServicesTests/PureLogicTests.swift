@@ -1,6 +1,8 @@
 import XCTest
 import Synchronization
 @testable import GridServices
+@testable import GridModel
+
 
 final class LeasePartitionTests: XCTestCase {
     func testSlicesCoverEveryAccountOnceAndBalance() {

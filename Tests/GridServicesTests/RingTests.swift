@@ -4,6 +4,7 @@ import MariaDB
 import StressClient
 import Synchronization
 import XCTest
+import GridModel
 
 /// One seeded 2-node ring shared by the tests of ``GridServicesRingTests``.
 actor SharedRing {
@@ -299,8 +300,8 @@ func assertReplicationRunning(_ ring: TestRing, file: StaticString = #filePath, 
         await c.close()
         XCTAssertFalse(status.isEmpty, "node \(n) has no replication channel", file: file, line: line)
         for s in status {
-            XCTAssertEqual(s.ioRunning, .yes, "node \(n) IO thread: \(s.lastIOErrno) \(s.lastIOError)", file: file, line: line)
-            XCTAssertEqual(s.sqlRunning, .yes, "node \(n) SQL thread: \(s.lastSQLErrno) \(s.lastSQLError)", file: file, line: line)
+            XCTAssertEqual(s.ioRunning, "Yes", "node \(n) IO thread: \(s.lastIOErrno) \(s.lastIOError)", file: file, line: line)
+            XCTAssertEqual(s.sqlRunning, "Yes", "node \(n) SQL thread: \(s.lastSQLErrno) \(s.lastSQLError)", file: file, line: line)
             XCTAssertEqual(s.lastSQLErrno, 0, "node \(n) SQL error \(s.lastSQLError)", file: file, line: line)
         }
     }

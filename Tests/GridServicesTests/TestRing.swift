@@ -1,8 +1,9 @@
+import GridModel
 import Foundation
 import GridServices
 import Logging
 import MariaDB
-import RingTestSupport
+import TestSupport
 import XCTest
 
 /// Why a real-ring test could not even start; the message names what is missing and how to get it.

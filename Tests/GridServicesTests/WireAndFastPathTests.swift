@@ -1,6 +1,8 @@
 import NIOCore
 import XCTest
 @testable import GridServices
+@testable import GridModel
+
 
 /// The byte-level HTTP/1.1 parser and encoder of gridsvc (no sockets).
 final class GridHTTPWireTests: XCTestCase {

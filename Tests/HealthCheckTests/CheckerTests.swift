@@ -4,6 +4,8 @@ import Foundation
 import NIOCore
 import Topology
 import XCTest
+import Health
+import Net
 #if canImport(Glibc)
 import Glibc
 #endif

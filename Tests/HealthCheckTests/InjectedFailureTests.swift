@@ -2,6 +2,9 @@ import HealthCheck
 import Synchronization
 import Topology
 import XCTest
+import Health
+import Net
+import TestSupport
 
 /// ``HealthMonitor/injectFailure(_:reason:)``: evidence from outside the check (passive silence
 /// detection) fails a member exactly like a refused connection, and only the check brings it back.

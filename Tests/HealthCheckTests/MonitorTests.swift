@@ -2,6 +2,9 @@ import HealthCheck
 import Synchronization
 import Topology
 import XCTest
+import Health
+import Net
+import TestSupport
 
 /// A scripted backend: the checker reads its mode and, when silent, burns the timeout on the
 /// manual clock exactly like a real silent peer burns it on the real one.

@@ -1,5 +1,6 @@
 import HealthCheck
 import XCTest
+import Health
 
 /// Passive silence detection as event → action lines on an injected clock: each test feeds samples
 /// (time, waiting connections, counters) and checks exactly which `silent` actions come out.

@@ -1,5 +1,6 @@
 import HealthCheck
 import XCTest
+import Health
 
 /// Rise/fall as lines of event → expected actions.
 final class RiseFallTests: XCTestCase {

@@ -1,12 +1,14 @@
 import IPVS
 import Netlink
 import XCTest
+import IPVSModel
+import Net
 
 /// Pure wire-format tests: no socket, no kernel.
 final class CodecTests: XCTestCase {
     let family: Int32 = 42 // any family id: encoding does not need a socket
 
-    func a(_ s: String) -> InetAddress { InetAddress(s)! }
+    func a(_ s: String) -> IPAddress { IPAddress(s)! }
 
     func testServiceKeyComparesIdentityOnly() {
         let k1 = ServiceKey.address(.tcp, a("10.0.0.1"), port: 80)
@@ -14,8 +16,8 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(k1, k2)
         XCTAssertNotEqual(k1, .address(.udp, a("10.0.0.1"), port: 80))
         XCTAssertNotEqual(k1, .address(.tcp, a("10.0.0.1"), port: 81))
-        XCTAssertNotEqual(ServiceKey.fwmark(7, family: .inet), .fwmark(7, family: .inet6))
-        XCTAssertEqual(ServiceKey.address(.tcp, a("fd00::1"), port: 80).family, .inet6)
+        XCTAssertNotEqual(ServiceKey.fwmark(7, family: .v4), .fwmark(7, family: .v6))
+        XCTAssertEqual(ServiceKey.address(.tcp, a("fd00::1"), port: 80).family, .v6)
         let s1 = IPVSService(key: k1, scheduler: "rr"), s2 = IPVSService(key: k2, scheduler: "wlc")
         XCTAssertEqual(s1.key, s2.key)
         XCTAssertNotEqual(s1, s2)
@@ -25,7 +27,7 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(a("10.1.2.3").bytes, [10, 1, 2, 3])
         XCTAssertEqual(a("fd00::1").description, "fd00::1")
         XCTAssertEqual(a("fd00::1").withPort(80), "[fd00::1]:80")
-        XCTAssertNil(InetAddress("10.0.0.256"))
+        XCTAssertNil(IPAddress("10.0.0.256"))
         XCTAssertEqual(DestinationKey(address: a("10.0.0.2"), port: 8080),
                        IPVSDestination(address: a("10.0.0.2"), port: 8080, weight: 5).key)
     }
@@ -56,8 +58,8 @@ final class CodecTests: XCTestCase {
         let services = [
             IPVSService(key: .address(.udp, a("2001:db8::53"), port: 53), scheduler: "sh", flags: [.schedFlag2],
                         persistence: Persistence(timeout: 60, netmask: 64)),
-            IPVSService(key: .fwmark(99, family: .inet), scheduler: "fo"),
-            IPVSService(key: .fwmark(100, family: .inet6), scheduler: "lblcr", flags: [.onePacket]),
+            IPVSService(key: .fwmark(99, family: .v4), scheduler: "fo"),
+            IPVSService(key: .fwmark(100, family: .v6), scheduler: "lblcr", flags: [.onePacket]),
         ]
         for svc in services {
             let m = try IPVSCodec.encode(.editService(svc), family: family)
@@ -79,7 +81,7 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(nest.u32(IPVSWire.DestAttr.weight), 7)
         XCTAssertEqual(nest.be16(IPVSWire.DestAttr.port), 8080)
         XCTAssertEqual(nest.be16(IPVSWire.DestAttr.tunPort), 6080)
-        XCTAssertEqual(try IPVSCodec.decodeDestination(nest, serviceFamily: .inet).destination, d)
+        XCTAssertEqual(try IPVSCodec.decodeDestination(nest, serviceFamily: .v4).destination, d)
         // A delete carries only the identity.
         let del = try IPVSCodec.encode(.deleteDestination(key, d.key), family: family)
         let dn = try XCTUnwrap(try del.parsedAttributes().nested(IPVSWire.CmdAttr.dest))
@@ -157,7 +159,7 @@ final class CodecTests: XCTestCase {
             0x64, 0x00, 0x00, 0x00, 0x08, 0x00, 0x06, 0x00, 0x0a, 0x00, 0x00, 0x00,
         ])
         let deleteDestination = try IPVSCodec.encode(.deleteDestination(
-            .fwmark(7, family: .inet6), DestinationKey(address: a("fd00::5"), port: 0)), family: family)
+            .fwmark(7, family: .v6), DestinationKey(address: a("fd00::5"), port: 0)), family: family)
         XCTAssertEqual(deleteDestination.bytes, [
             0x50, 0x00, 0x00, 0x00, 0x2a, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
             0x07, 0x01, 0x00, 0x00, 0x14, 0x00, 0x01, 0x80, 0x06, 0x00, 0x01, 0x00, 0x0a, 0x00, 0x00, 0x00,
@@ -198,12 +200,12 @@ final class CodecTests: XCTestCase {
         let v4 = a("10.1.2.3"), v6 = a("2001:db8::102:304")
         XCTAssertEqual(v4.bytes, [10, 1, 2, 3])
         XCTAssertEqual(v6.bytes, [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 8) + [1, 2, 3, 4])
-        XCTAssertEqual(InetAddress(bytes: v6.bytes), v6)
-        XCTAssertEqual(InetAddress(ipv4: 0x0a01_0203), v4)
-        XCTAssertNil(InetAddress(bytes: [1, 2, 3]))
+        XCTAssertEqual(IPAddress(bytes: v6.bytes), v6)
+        XCTAssertEqual(IPAddress(ipv4: 0x0a01_0203), v4)
+        XCTAssertNil(IPAddress(bytes: [1, 2, 3]))
         // Same low bytes, different family: different addresses, IPv4 first.
-        let v4mapped = InetAddress(bytes: [10, 1, 2, 3] + [UInt8](repeating: 0, count: 12))!
-        XCTAssertEqual(v4mapped.family, .inet6)
+        let v4mapped = IPAddress(bytes: [10, 1, 2, 3] + [UInt8](repeating: 0, count: 12))!
+        XCTAssertEqual(v4mapped.family, .v6)
         XCTAssertNotEqual(v4, v4mapped)
         XCTAssertEqual(Set([v4, v4mapped, a("10.1.2.3")]).count, 2)
         XCTAssertLessThan(a("255.255.255.255"), a("::"))

@@ -2,10 +2,12 @@ import Foundation
 import IPVS
 import Netlink
 import XCTest
+import IPVSModel
+import Net
 
 /// The real peer, ipvsadm, reads what we wrote and we read what it wrote, in a real kernel.
 final class RoundTripTests: XCTestCase {
-    static func a(_ s: String) -> InetAddress { InetAddress(s)! }
+    static func a(_ s: String) -> IPAddress { IPAddress(s)! }
     static let schedulers = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"]
 
     /// What we program: IPv4, IPv6, fwmark (both families), NAT/DR/TUN (ipip, gue, gre),
@@ -22,10 +24,10 @@ final class RoundTripTests: XCTestCase {
         ops.append(.addDestination(dns6, IPVSDestination(address: a("2001:db8::10"), port: 53, forwarding: .tunnel, weight: 1)))
         ops.append(.addDestination(dns6, IPVSDestination(address: a("2001:db8::11"), port: 53, forwarding: .tunnel, weight: 4, tunnelType: .gue, tunnelPort: 6080)))
         ops.append(.addDestination(dns6, IPVSDestination(address: a("2001:db8::12"), port: 5353, forwarding: .masquerade, weight: 1)))
-        let fw4 = ServiceKey.fwmark(7, family: .inet)
+        let fw4 = ServiceKey.fwmark(7, family: .v4)
         ops.append(.addService(IPVSService(key: fw4, scheduler: "wlc", persistence: Persistence(timeout: 120, netmask: 0xffff_ffff))))
         ops.append(.addDestination(fw4, IPVSDestination(address: a("10.0.3.1"), port: 0, forwarding: .directRoute, weight: 1)))
-        let fw6 = ServiceKey.fwmark(8, family: .inet6)
+        let fw6 = ServiceKey.fwmark(8, family: .v6)
         ops.append(.addService(IPVSService(key: fw6, scheduler: "mh", flags: [.schedFlag2])))
         ops.append(.addDestination(fw6, IPVSDestination(address: a("2001:db8::20"), port: 0, forwarding: .directRoute, weight: 3)))
         let syslog = ServiceKey.address(.udp, a("10.0.0.4"), port: 514)
@@ -92,10 +94,10 @@ final class RoundTripTests: XCTestCase {
         put(IPVSService(key: .address(.udp, a("fd00:5::1"), port: 123), scheduler: "mh", flags: [.schedFlag1, .onePacket]), [
             IPVSDestination(address: a("fd00:6::1"), port: 123, forwarding: .masquerade, weight: 1),
         ])
-        put(IPVSService(key: .fwmark(42, family: .inet), scheduler: "dh", persistence: Persistence(timeout: 30, netmask: 0xffff_ffff)), [
+        put(IPVSService(key: .fwmark(42, family: .v4), scheduler: "dh", persistence: Persistence(timeout: 30, netmask: 0xffff_ffff)), [
             IPVSDestination(address: a("192.168.7.1"), port: 0, forwarding: .directRoute, weight: 9),
         ])
-        put(IPVSService(key: .fwmark(43, family: .inet6), scheduler: "sed", persistence: Persistence(timeout: 60, netmask: 48)), [
+        put(IPVSService(key: .fwmark(43, family: .v6), scheduler: "sed", persistence: Persistence(timeout: 60, netmask: 48)), [
             IPVSDestination(address: a("fd00:7::1"), port: 0, forwarding: .tunnel, weight: 1),
         ])
         for (i, s) in schedulers.enumerated() {

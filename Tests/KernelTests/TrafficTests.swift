@@ -1,8 +1,10 @@
 import Foundation
 import IPVS
-import Reconciler
+import Reconcile
 import Topology
 import XCTest
+import IPVSModel
+import Net
 
 /// Real TCP through a NAT VIP: a client namespace, the director (the UML's root namespace) and two
 /// real-server namespaces, all inside one UML.
@@ -87,10 +89,10 @@ final class TrafficTests: XCTestCase {
             """)
             note("namespaces ready")
             let client = try IPVSClient()
-            let vip = ServiceKey.address(.tcp, InetAddress("10.9.9.9")!, port: 80)
+            let vip = ServiceKey.address(.tcp, IPAddress("10.9.9.9")!, port: 80)
 
             // Round robin, equal weights: an even split.
-            try reconcile(desired(topology(scheduler: .rr)), client: client)
+            try reconcile(desired(topology(scheduler: .rr)), table: client)
             XCTAssertEqual(try counts(20), ["r1": 10, "r2": 10])
             let snap = try XCTUnwrap(try client.snapshot().first { $0.service.key == vip })
             XCTAssertEqual(snap.destinations.map { $0.activeConnections + $0.inactiveConnections }, [10, 10],
@@ -98,12 +100,12 @@ final class TrafficTests: XCTestCase {
 
             // Weighted round robin 3:1 via weight overrides: an edit in place, then a 15/5 split.
             let weighted = desired(topology(scheduler: .wrr), weights: [MemberRef(service: "web", member: "r1"): 3])
-            let ops = try reconcile(weighted, client: client)
+            let ops = try reconcile(weighted, table: client)
             XCTAssertEqual(ops.count, 2, "\(ops)") // edit-service + edit-destination
             XCTAssertEqual(try counts(20), ["r1": 15, "r2": 5])
 
             // Drain r2: weight 0, destination kept, no new connections go there.
-            try reconcile(desired(topology(scheduler: .wrr), weights: [MemberRef(service: "web", member: "r2"): 0]), client: client)
+            try reconcile(desired(topology(scheduler: .wrr), weights: [MemberRef(service: "web", member: "r2"): 0]), table: client)
             XCTAssertEqual(try client.state(of: [vip]).services[vip]?.destinations.count, 2)
             XCTAssertEqual(try counts(10), ["r1": 10])
 

@@ -1,6 +1,6 @@
 import Foundation
 import MariaDB
-import RingTestSupport
+import TestSupport
 import XCTest
 
 /// Tests against real mariadbd processes (see TestRing). Each test creates its own table names so

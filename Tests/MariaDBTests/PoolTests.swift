@@ -1,6 +1,6 @@
 import Foundation
 import MariaDB
-import RingTestSupport
+import TestSupport
 import XCTest
 
 final class MariaDBPoolTests: XCTestCase {

@@ -1,6 +1,6 @@
 import Foundation
 import MariaDB
-import RingTestSupport
+import TestSupport
 import XCTest
 
 final class ReplicationTests: XCTestCase {
@@ -22,8 +22,8 @@ final class ReplicationTests: XCTestCase {
             XCTAssertEqual(status.count, 1, "node \(node) should have exactly one incoming stream")
             let s = try XCTUnwrap(status.first)
             XCTAssertEqual(s.connectionName, "")
-            XCTAssertEqual(s.ioRunning, .yes)
-            XCTAssertEqual(s.sqlRunning, .yes)
+            XCTAssertEqual(s.ioRunning, "Yes")
+            XCTAssertEqual(s.sqlRunning, "Yes")
             XCTAssertEqual(s.lastIOErrno, 0)
             XCTAssertEqual(s.lastSQLErrno, 0)
             XCTAssertNotNil(s.secondsBehindMaster)
@@ -71,8 +71,8 @@ final class ReplicationTests: XCTestCase {
         do {
             let v12 = try await m2.replicationStatus().first
             let s2 = try XCTUnwrap(v12)
-            XCTAssertEqual(s2.ioRunning, .no)
-            XCTAssertEqual(s2.sqlRunning, .no)
+            XCTAssertEqual(s2.ioRunning, "No")
+            XCTAssertEqual(s2.sqlRunning, "No")
             XCTAssertNil(s2.secondsBehindMaster, "Seconds_Behind_Master must be NULL with threads stopped")
             // The notes' gotcha: node 1 still looks healthy although its writes no longer reach node 2.
             let v13 = try await m1.replicationStatus().first

@@ -1,5 +1,5 @@
 import Foundation
-import RingTestSupport
+import TestSupport
 import XCTest
 
 /// The MariaDB tests share one 2-node ring for the whole test process (starting one costs 1-2 s;

@@ -1,6 +1,6 @@
 import Foundation
 import MariaDB
-import RingTestSupport
+import TestSupport
 import XCTest
 
 /// Prints round-trip rates so regressions show up in the log; asserts only a loose floor because

@@ -2,6 +2,8 @@ import Foundation
 import Placement
 import Topology
 import XCTest
+import Net
+import Reconcile
 
 /// Repository root, found from this file's path, so tests read the shipped topology files.
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -2,6 +2,8 @@ import Foundation
 import Placement
 import Topology
 import XCTest
+import Net
+import Reconcile
 
 final class PlannerTests: XCTestCase {
     // MARK: - The FermiGrid site

@@ -1,6 +1,8 @@
 import Placement
 import Topology
 import XCTest
+import Net
+import Reconcile
 
 /// Random sites from a seeded generator: every failure message below names its seed, so a
 /// failing case can be rebuilt with `randomSite(&SplitMix64(seed: …), …)`.

@@ -1,6 +1,7 @@
 import XCTest
-import GridServices
 @testable import StressClient
+import GridModel
+import Net
 
 final class StressAnalysisTests: XCTestCase {
     func testPercentilesOfAUniformSetMatchWithinHdrPrecision() {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Topology
+import Net
 
 final class IPAddressTests: XCTestCase {
     func testIPv4ParsesAndPrints() {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Topology
+import Net
 
 final class LoaderTests: XCTestCase {
     func testBaseSiteIsValidAndResolvesEverything() throws {

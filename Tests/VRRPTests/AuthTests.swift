@@ -2,6 +2,7 @@ import Digest
 import Topology
 import XCTest
 @testable import VRRP
+import Net
 
 private func hex(_ s: String) -> [UInt8] {
     var out: [UInt8] = []; var it = s.makeIterator()

@@ -1,6 +1,7 @@
 import Topology
 import XCTest
 @testable import VRRP
+import Net
 
 private let src4 = IPAddress("10.0.0.1")!
 private let src6 = IPAddress("fe80::1")!

@@ -2,6 +2,7 @@ import Digest
 import Topology
 import XCTest
 @testable import VRRP
+import Net
 
 /// SplitMix64: a tiny seeded PRNG so a failing fuzz run can be replayed exactly.
 struct SplitMix64: RandomNumberGenerator {

@@ -1,6 +1,7 @@
 import Topology
 import XCTest
 @testable import VRRP
+import Net
 
 private let a1 = IPAddress("10.0.0.1")!
 private let a2 = IPAddress("10.0.0.2")!

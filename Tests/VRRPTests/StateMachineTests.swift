@@ -1,6 +1,7 @@
 import Topology
 import XCTest
 @testable import VRRP
+import Net
 
 /// A manual clock: tests move `now` by hand and deliver due timers themselves.
 private struct Rig {

@@ -1,0 +1,162 @@
+// gridsvc: the VOMS-, GUMS- and SAZ-like grid services over a MariaDB ring (issue 4).
+// Thin: parses flags, wires GridServices, runs. See docs/gridservices.md.
+import ArgumentParser
+import Foundation
+import Syscall
+import GridServices
+import Logging
+import MariaDB
+import ServiceLifecycle
+import GridModel
+
+struct DBOptions: ParsableArguments {
+    @Option(help: "Ring nodes, in preference order: HOST:PORT[,HOST:PORT].")
+    var db: String = "127.0.0.1:3306"
+    @Option(name: .customLong("db-user"), help: "MariaDB user.")
+    var dbUser: String = "gridsvc"
+    @Option(name: .customLong("db-password-file"), help: "File holding the password (mode 0600).")
+    var dbPasswordFile: String
+    @Option(name: .customLong("db-name"), help: "Database.")
+    var dbName: String = "grid"
+    @Option(name: .customLong("db-pool"), help: "Connections per ring node.")
+    var dbPool: Int = 8
+
+    func password() throws -> String {
+        do { return try SecretFile.text(dbPasswordFile, what: "--db-password-file") } catch {
+            throw ValidationError("\(error) (scripts/ring writes it under <state-dir>/secrets/)")
+        }
+    }
+
+    func cluster(acquireTimeout: Duration = .milliseconds(500)) throws -> DatabaseCluster {
+        let endpoints: [DatabaseEndpoint]
+        do { endpoints = try DatabaseEndpoint.list(db) } catch { throw ValidationError("--db: \(error)") }
+        return DatabaseCluster(endpoints: endpoints, user: dbUser, password: try password(), database: dbName,
+                               maxConnections: dbPool, acquireTimeout: acquireTimeout)
+    }
+}
+
+func parseListen(_ s: String) throws -> (String, Int) {
+    guard let c = s.lastIndex(of: ":"), let port = Int(s[s.index(after: c)...]), (0...65535).contains(port) else {
+        throw ValidationError("--listen '\(s)' is not ADDR:PORT (e.g. 127.0.0.1:8443)")
+    }
+    return (String(s[..<c]), port)
+}
+
+@main
+struct GridSvc: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gridsvc",
+        abstract: "VOMS-, GUMS- and SAZ-like grid services over a MariaDB ring.",
+        subcommands: [Serve.self, Migrate.self, Seed.self, Static.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve one role over HTTP/1.1 JSON (the default subcommand).")
+
+    @Option(help: "voms | gums | saz")
+    var role: String
+    @Option(help: "ADDR:PORT to listen on (port 0 picks one; the bound port is printed).")
+    var listen: String = "127.0.0.1:8080"
+    @OptionGroup var dbOptions: DBOptions
+    @Option(name: .customLong("max-in-flight"), help: "Requests worked on at once; more get 503 + Retry-After.")
+    var maxInFlight: Int = 64
+    @Option(name: .customLong("cache-size"), help: "GUMS mapping cache entries (0 = off).")
+    var cacheSize: Int = 100_000
+    @Option(name: .customLong("saz-mode"), help: "db (query per request) | snapshot (in-memory ban lists).")
+    var sazMode: String = "db"
+    @Option(name: .customLong("poll-ms"), help: "Data version poll interval (cache invalidation, ban reload).")
+    var pollMillis: Int = 500
+    @Option(name: .customLong("max-body"), help: "Largest request body in bytes.")
+    var maxBody: Int = 16 * 1024
+    @Option(help: "Event loop threads (0 = one per CPU this process may run on, e.g. 1 under 'taskset -c 0').")
+    var threads: Int = 0
+
+    func run() async throws {
+        guard let role = GridRole(rawValue: role) else { throw ValidationError("--role must be voms, gums or saz, got '\(role)'") }
+        guard let mode = SAZMode(rawValue: sazMode) else { throw ValidationError("--saz-mode must be db or snapshot, got '\(sazMode)'") }
+        let (host, port) = try parseListen(listen)
+        var logger = Logger(label: "gridsvc.\(role.rawValue)")
+        logger.logLevel = .info
+        let db = try dbOptions.cluster()
+        let store = GridStore(db: db, cacheCapacity: role == .gums ? cacheSize : 0)
+        let service = GridService(
+            settings: GridServerSettings(role: role, maxInFlight: maxInFlight, maxBodyBytes: maxBody, sazMode: mode,
+                                         pollInterval: .milliseconds(pollMillis)),
+            store: store, logger: logger)
+        guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
+        let app = service.application(host: host, port: port, threads: threads) { bound in
+            print("gridsvc \(role.rawValue) listening on \(host):\(bound)")
+            fflush(nil)
+        }
+        try await ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+        await db.shutdown()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create or upgrade the schema (idempotent; safe on a live ring, even on several nodes at once).")
+    @OptionGroup var dbOptions: DBOptions
+
+    func run() async throws {
+        let db = try dbOptions.cluster(acquireTimeout: .seconds(5))
+        let applied = try await db.withConnection { try await GridSchema.migrate($0) }
+        print(applied.isEmpty ? "schema already at version \(GridSchema.latestVersion) on \(db.activeEndpoint)"
+                              : "applied migrations \(applied.map(String.init).joined(separator: ",")) on \(db.activeEndpoint)")
+        await db.shutdown()
+    }
+}
+
+struct Seed: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a deterministic, realistic data set through ONE ring node (re-runnable; never on two nodes at once).")
+    @OptionGroup var dbOptions: DBOptions
+    @Option(help: "PRNG seed (tandem-stress --seed must match).")
+    var seed: UInt64 = 42
+    @Option(help: "Number of users (DNs).")
+    var users: Int = 20_000
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+    @Flag(name: .customLong("prelease"), help: "Lease a pool account to every member up front (steady state for benchmarks).")
+    var preLease = false
+
+    func run() async throws {
+        guard users > 0 && users <= 2_000_000 else { throw ValidationError("--users must be 1...2000000") }
+        let db = try dbOptions.cluster(acquireTimeout: .seconds(5))
+        let start = ContinuousClock.now
+        let plan = SeedPlan(seed: seed, users: users)
+        let summary = try await db.withConnection { conn in
+            _ = try await GridSchema.migrate(conn)
+            return try await Seeder(plan: plan, preLease: preLease).run(conn)
+        }
+        let took = ContinuousClock.now - start
+        if json {
+            print(String(decoding: try JSONEncoder().encode(summary), as: UTF8.self))
+        } else {
+            print("seeded \(db.activeEndpoint) in \(took): \(summary.users) users, \(summary.memberships) memberships, \(summary.rules) rules, \(summary.poolAccounts) pool accounts in \(summary.ringSize) slices, \(summary.bans) bans")
+        }
+        await db.shutdown()
+    }
+}
+
+struct Static: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a trivial static JSON answer on every path with the same HTTP stack as the services (a baseline to show the stress client is not the bottleneck).")
+    @Option(help: "ADDR:PORT to listen on.")
+    var listen: String = "127.0.0.1:8079"
+    @Option(help: "Event loop threads (0 = one per CPU this process may run on).")
+    var threads: Int = 0
+
+    func run() async throws {
+        let (host, port) = try parseListen(listen)
+        let logger = Logger(label: "gridsvc.static")
+        let app = GridHTTPServer(
+            host: host, port: port, threads: threads, maxBodyBytes: 16 * 1024, responder: StaticJSONResponder(), logger: logger,
+            onRunning: { bound in
+                print("gridsvc static listening on \(host):\(bound)")
+                fflush(nil)
+            })
+        try await ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+    }
+}

@@ -1,0 +1,24 @@
+// libFuzzer entry point for the VRRP decoders. Not a SwiftPM target (it needs -sanitize=fuzzer, which
+// the package must not impose on everyone): build and run it with scripts/fuzz-vrrp-decoder.
+import Digest
+import Topology
+import VRRP
+import Net
+
+private let v4 = (IPAddress("10.0.0.1")!, VRRPPacket.ipv4Group)
+private let v6 = (IPAddress("fe80::1")!, VRRPPacket.ipv6Group)
+private let key = HMACSHA256(key: Array("fuzz".utf8))
+
+/// Feeds one input to every decoder; anything accepted must re-encode to the same bytes.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    for (s, d) in [v4, v6] {
+        if case .success(let p) = VRRPPacket.decode(bytes, source: s, destination: d) {
+            precondition(p.encode(source: s, destination: d) == bytes, "accepted packet does not round-trip")
+        }
+        _ = AuthenticatedAdvert.open(bytes, source: s, destination: d, hmac: key)
+        _ = FastProbe.decode(bytes, vrid: 51, source: s, hmac: key)
+    }
+    return 0
+}

@@ -1,0 +1,359 @@
+import Net
+import IPVSModel
+/// The whole site as a topology file describes it: Xen hosts, the VMs on them, the virtual
+/// services, the director pair and the database ring.
+///
+/// A `Topology` value is only ever produced by ``TopologyLoader`` after validation, so code that
+/// receives one may rely on every reference resolving and every name being unique.
+public struct Topology: Sendable, Equatable, Codable {
+    /// Short site name, used in logs and reports.
+    public var site: String
+    /// Placement options that apply to the whole site.
+    public var placement: PlacementPolicy
+    /// Physical Xen hosts (dom0).
+    public var hosts: [XenHost] { didSet { hostIndex = Self.index(hosts.map(\.name)) } }
+    /// Guest VMs (domU).
+    public var vms: [DomU] { didSet { vmIndex = Self.index(vms.map(\.name)) } }
+    /// Load-balanced services.
+    public var services: [VirtualService] { didSet { serviceIndex = Self.index(services.map(\.name)) } }
+    /// Active/standby director pairs. FermiGrid had one; a large site may run one per community.
+    public var directorPairs: [DirectorPair]
+    /// The MariaDB ring behind the services, if any.
+    public var database: ReplicationRing?
+    /// Anti-affinity groups declared explicitly in the file (implicit ones come from ``antiAffinityGroups``).
+    public var antiAffinity: [AntiAffinityGroup]
+
+    public init(site: String, placement: PlacementPolicy = .init(), hosts: [XenHost], vms: [DomU],
+                services: [VirtualService], directorPairs: [DirectorPair] = [],
+                database: ReplicationRing? = nil, antiAffinity: [AntiAffinityGroup] = []) {
+        self.site = site; self.placement = placement; self.hosts = hosts; self.vms = vms
+        self.services = services; self.directorPairs = directorPairs; self.database = database
+        self.antiAffinity = antiAffinity
+        hostIndex = Self.index(hosts.map(\.name)); vmIndex = Self.index(vms.map(\.name))
+        serviceIndex = Self.index(services.map(\.name))
+    }
+
+    // Name → position, so that looking a host, VM or service up by name costs O(1): a site of
+    // 10,000 services and 20,000 VMs resolves every member's address at start and on every reload.
+    private var hostIndex: [String: Int] = [:]
+    private var vmIndex: [String: Int] = [:]
+    private var serviceIndex: [String: Int] = [:]
+
+    private static func index(_ names: [String]) -> [String: Int] {
+        var out: [String: Int] = [:]
+        out.reserveCapacity(names.count)
+        for (i, n) in names.enumerated() where out[n] == nil { out[n] = i }
+        return out
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case site, placement, hosts, vms, services, directorPairs, database, antiAffinity
+    }
+
+    /// Decodes the fields and rebuilds the name indexes.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(site: try c.decode(String.self, forKey: .site), placement: try c.decode(PlacementPolicy.self, forKey: .placement),
+                  hosts: try c.decode([XenHost].self, forKey: .hosts), vms: try c.decode([DomU].self, forKey: .vms),
+                  services: try c.decode([VirtualService].self, forKey: .services),
+                  directorPairs: try c.decode([DirectorPair].self, forKey: .directorPairs),
+                  database: try c.decodeIfPresent(ReplicationRing.self, forKey: .database),
+                  antiAffinity: try c.decode([AntiAffinityGroup].self, forKey: .antiAffinity))
+    }
+
+    /// Same site: the indexes follow from the fields.
+    public static func == (a: Topology, b: Topology) -> Bool {
+        a.site == b.site && a.placement == b.placement && a.hosts == b.hosts && a.vms == b.vms && a.services == b.services
+            && a.directorPairs == b.directorPairs && a.database == b.database && a.antiAffinity == b.antiAffinity
+    }
+
+    /// The first (usually only) director pair.
+    public var directors: DirectorPair? { directorPairs.first }
+
+    /// The VM with this name, if declared.
+    public func vm(named name: String) -> DomU? { vmIndex[name].map { vms[$0] } }
+    /// The host with this name, if declared.
+    public func host(named name: String) -> XenHost? { hostIndex[name].map { hosts[$0] } }
+    /// The service with this name, if declared.
+    public func service(named name: String) -> VirtualService? { serviceIndex[name].map { services[$0] } }
+
+    /// The real-server address IPVS should use for `member` of `service`: the member's own
+    /// `address` if set, otherwise the member VM's first address of the VIP's family.
+    public func address(of member: ServiceMember, in service: VirtualService) -> IPAddress? {
+        if let a = member.address { return a }
+        return vm(named: member.vm)?.addresses.first { $0.address.family == service.vip.family }?.address
+    }
+
+    /// Every anti-affinity group, implicit and explicit: the director pair, each service's
+    /// members, the ring's members, then the groups the file declares. Groups with fewer than two
+    /// distinct VMs are dropped since they constrain nothing.
+    public var antiAffinityGroups: [AntiAffinityGroup] {
+        var groups: [AntiAffinityGroup] = []
+        for d in directorPairs {
+            groups.append(.init(name: "director pair \(d.name)", members: d.members, origin: .directors(d.name)))
+        }
+        for s in services {
+            groups.append(.init(name: "service \(s.name)", members: s.members.map(\.vm), origin: .service(s.name)))
+        }
+        if let r = database { groups.append(.init(name: "database ring", members: r.members, origin: .ring)) }
+        groups += antiAffinity
+        return groups.compactMap { g in
+            var seen = Set<String>()
+            let members = g.members.filter { seen.insert($0).inserted }
+            return members.count >= 2 ? AntiAffinityGroup(name: g.name, members: members, origin: g.origin) : nil
+        }
+    }
+}
+
+/// Site-wide placement options.
+public struct PlacementPolicy: Sendable, Equatable, Codable {
+    /// Host label keys (for example `rack`, `power`) whose values must also differ between the
+    /// members of an anti-affinity group. Empty means "separate hosts" only.
+    public var spread: [String]
+    public init(spread: [String] = []) { self.spread = spread }
+}
+
+/// A physical Xen host (dom0) that runs VMs.
+public struct XenHost: Sendable, Equatable, Codable {
+    /// Unique host name.
+    public var name: String
+    /// Management address of dom0.
+    public var address: IPAddress
+    /// Physical CPUs available to guests.
+    public var cpus: Int
+    /// Memory available to guests, in MiB.
+    public var memoryMiB: Int
+    /// Failure-domain labels, for example `rack: r1`, `power: feed-a`.
+    public var labels: [String: String]
+
+    public init(name: String, address: IPAddress, cpus: Int, memoryMiB: Int, labels: [String: String] = [:]) {
+        self.name = name; self.address = address; self.cpus = cpus; self.memoryMiB = memoryMiB; self.labels = labels
+    }
+}
+
+/// What a VM is for. The role drives nothing in placement; it makes plans and reports readable.
+public enum VMRole: String, Sendable, Equatable, Codable, CaseIterable {
+    case director, voms, gums, saz, database, other
+}
+
+/// A guest VM (domU).
+public struct DomU: Sendable, Equatable, Codable {
+    /// Unique VM name.
+    public var name: String
+    /// What the VM is for.
+    public var role: VMRole
+    /// Virtual CPUs.
+    public var vcpus: Int
+    /// Memory in MiB.
+    public var memoryMiB: Int
+    /// Interface addresses, IPv4 and/or IPv6, with optional prefix.
+    public var addresses: [InterfaceAddress]
+    /// Host the VM must run on, if pinned.
+    public var pinnedHost: String?
+
+    public init(name: String, role: VMRole, vcpus: Int, memoryMiB: Int, addresses: [InterfaceAddress], pinnedHost: String? = nil) {
+        self.name = name; self.role = role; self.vcpus = vcpus; self.memoryMiB = memoryMiB
+        self.addresses = addresses; self.pinnedHost = pinnedHost
+    }
+}
+
+/// Transport of a virtual service, or `fwmark` for a firewall-mark service.
+public enum ServiceProtocol: String, Sendable, Equatable, Hashable, Codable, CaseIterable {
+    case tcp, udp, fwmark
+}
+
+/// IPVS schedulers the 6.1 kernel ships (`ip_vs_*.ko`).
+public enum Scheduler: String, Sendable, Equatable, Hashable, Codable, CaseIterable {
+    case rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh
+}
+
+/// Scheduler flags IPVS understands (`IP_VS_SVC_F_SCHED1..3`), by the names ipvsadm uses.
+public enum SchedulerFlag: String, Sendable, Equatable, Hashable, Codable, CaseIterable {
+    case shFallback = "sh-fallback", shPort = "sh-port", mhFallback = "mh-fallback", mhPort = "mh-port"
+}
+
+/// How IPVS forwards packets to a real server.
+public enum ForwardingMethod: String, Sendable, Equatable, Hashable, Codable, CaseIterable {
+    /// Masquerading: the director rewrites the destination and replies return through it.
+    case nat
+    /// Direct routing: the real server holds the VIP on a non-ARPing interface and replies directly.
+    case dr
+    /// IP-in-IP tunnelling.
+    case tun
+}
+
+/// Client persistence (ipvsadm `-p`/`-M`).
+public struct Persistence: Sendable, Equatable, Codable {
+    /// Seconds a client sticks to the same real server.
+    public var timeoutSeconds: UInt32
+    /// Client address mask for IPv4 (`255.255.255.0`) or prefix length for IPv6.
+    public var netmask: UInt32
+    public init(timeoutSeconds: UInt32, netmask: UInt32) { self.timeoutSeconds = timeoutSeconds; self.netmask = netmask }
+}
+
+/// One real server of a virtual service.
+public struct ServiceMember: Sendable, Equatable, Codable {
+    /// Name of the VM that runs it.
+    public var vm: String
+    /// Port the real server listens on (0 for fwmark services means "same as the client's").
+    public var port: UInt16
+    /// IPVS weight when healthy.
+    public var weight: Int
+    /// Real-server address override; by default the VM's first address of the VIP's family.
+    public var address: IPAddress?
+    public init(vm: String, port: UInt16, weight: Int = 1, address: IPAddress? = nil) {
+        self.vm = vm; self.port = port; self.weight = weight; self.address = address
+    }
+}
+
+/// What to do when every member of a service has failed its checks.
+public enum LastMemberPolicy: Sendable, Equatable, Codable {
+    /// Keep the last members in service at their weight: a degraded answer beats none.
+    case keepLast
+    /// Send clients to a sorry server instead.
+    case sorryServer(IPAddress, port: UInt16)
+}
+
+/// A load-balanced service: a VIP (or firewall mark) and the real servers behind it.
+public struct VirtualService: Sendable, Equatable, Codable {
+    public var name: String
+    public var vip: IPAddress
+    /// Virtual port; 0 for fwmark services.
+    public var port: UInt16
+    public var proto: ServiceProtocol
+    /// Firewall mark, set exactly when `proto == .fwmark`.
+    public var fwmark: UInt32?
+    public var scheduler: Scheduler
+    public var schedulerFlags: [SchedulerFlag]
+    public var forwarding: ForwardingMethod
+    public var persistence: Persistence?
+    public var members: [ServiceMember]
+    public var check: HealthCheckSpec
+    public var lastMember: LastMemberPolicy
+    /// Passive silence detection from the director's own connection table (`nil`: off).
+    /// Only with NAT forwarding; see docs/health-checks.md, "Passive silence detection".
+    public var passive: PassiveDetection?
+
+    public init(name: String, vip: IPAddress, port: UInt16, proto: ServiceProtocol = .tcp, fwmark: UInt32? = nil,
+                scheduler: Scheduler = .wlc, schedulerFlags: [SchedulerFlag] = [], forwarding: ForwardingMethod = .nat,
+                persistence: Persistence? = nil, members: [ServiceMember], check: HealthCheckSpec,
+                lastMember: LastMemberPolicy = .keepLast, passive: PassiveDetection? = nil) {
+        self.name = name; self.vip = vip; self.port = port; self.proto = proto; self.fwmark = fwmark
+        self.scheduler = scheduler; self.schedulerFlags = schedulerFlags; self.forwarding = forwarding
+        self.persistence = persistence; self.members = members; self.check = check; self.lastMember = lastMember
+        self.passive = passive
+    }
+}
+
+/// Settings of passive silence detection for one service (`passive:` in the topology file).
+///
+/// The director sees every client connection to a NAT service. A member that leaves
+/// `minConnections` new connections unanswered (no SYN-ACK back) for `window` is drained at once,
+/// as if its check had been refused; its active check brings it back (`rise`).
+public struct PassiveDetection: Sendable, Equatable, Codable {
+    /// Smallest accepted window, in milliseconds.
+    public static let minWindowMs = 50
+    /// Largest accepted window, in milliseconds.
+    public static let maxWindowMs = 10_000
+    /// How long a new connection may wait for the member's answer, in milliseconds.
+    public var windowMs: Int
+    /// How many unanswered new connections make the member silent (at least 1).
+    public var minConnections: Int
+    public init(windowMs: Int = 300, minConnections: Int = 3) {
+        self.windowMs = windowMs; self.minConnections = minConnections
+    }
+}
+
+/// How to check one member, with the timing every kind shares.
+public struct HealthCheckSpec: Sendable, Equatable, Codable {
+    /// What to do on each check.
+    public enum Kind: Sendable, Equatable, Codable {
+        /// Open a TCP connection to the member's port.
+        case tcp
+        /// Send an HTTP(S) request and compare the status and, optionally, the body.
+        case http(HTTPCheck)
+        /// Run a command; exit status 0 means healthy.
+        case exec(command: [String])
+        /// Replication-aware MariaDB check.
+        case mariadb(user: String, passwordFile: String?)
+    }
+    public var kind: Kind
+    /// Time between checks, in milliseconds.
+    public var intervalMs: Int
+    /// Time after which a silent check counts as failed, in milliseconds.
+    public var timeoutMs: Int
+    /// Consecutive successes that bring a failed member back.
+    public var rise: Int
+    /// Consecutive failures that drain a healthy member.
+    public var fall: Int
+
+    public init(kind: Kind, intervalMs: Int = 1000, timeoutMs: Int = 1000, rise: Int = 2, fall: Int = 2) {
+        self.kind = kind; self.intervalMs = intervalMs; self.timeoutMs = timeoutMs; self.rise = rise; self.fall = fall
+    }
+}
+
+/// Parameters of an HTTP(S) check.
+public struct HTTPCheck: Sendable, Equatable, Codable {
+    public var scheme: String
+    public var method: String
+    public var path: String
+    public var expectStatus: Int
+    /// Healthy only if the body contains this text.
+    public var bodyContains: String?
+    /// Healthy only if the body's SHA-256 (hex) equals this.
+    public var bodySHA256: String?
+    public init(scheme: String = "http", method: String = "GET", path: String = "/", expectStatus: Int = 200,
+                bodyContains: String? = nil, bodySHA256: String? = nil) {
+        self.scheme = scheme; self.method = method; self.path = path; self.expectStatus = expectStatus
+        self.bodyContains = bodyContains; self.bodySHA256 = bodySHA256
+    }
+}
+
+/// The active/standby LVS director pair and its VRRP parameters.
+public struct DirectorPair: Sendable, Equatable, Codable {
+    /// Name of the pair, unique in the site (default `directors`).
+    public var name: String
+    public var members: [String]
+    /// VRRP virtual router id, 1–255.
+    public var vrid: Int
+    /// VRRP priority per member, 1–254 (255 is reserved for the address owner, RFC 5798 §5.2.4).
+    public var priorities: [String: Int]
+    /// VRRP advertisement interval in milliseconds (RFC 5798: centisecond resolution, ≤ 40.95 s).
+    public var advertIntervalMs: Int
+    /// Interface the heartbeat runs on.
+    public var interface: String
+    /// Services whose VIPs this pair holds; empty means every service.
+    public var services: [String]
+    /// A third address both directors can reach; the split-brain rule consults it.
+    public var witness: IPAddress?
+    /// Command that fences the peer (for example `xl destroy PEER`); `{peer}` is replaced.
+    public var fenceCommand: [String]?
+    public init(name: String = "directors", members: [String], vrid: Int, priorities: [String: Int],
+                advertIntervalMs: Int, interface: String, services: [String] = [],
+                witness: IPAddress? = nil, fenceCommand: [String]? = nil) {
+        self.name = name; self.members = members; self.vrid = vrid; self.priorities = priorities
+        self.advertIntervalMs = advertIntervalMs; self.interface = interface; self.services = services
+        self.witness = witness; self.fenceCommand = fenceCommand
+    }
+}
+
+/// The MariaDB ring: members in replication order (each replicates from the one before it).
+public struct ReplicationRing: Sendable, Equatable, Codable {
+    public var members: [String]
+    public var port: UInt16
+    public init(members: [String], port: UInt16 = 3306) { self.members = members; self.port = port }
+}
+
+/// VMs that must not share a host (or, with `placement.spread`, a failure domain).
+public struct AntiAffinityGroup: Sendable, Equatable, Codable {
+    /// Where a group comes from, so messages can say "service gums" rather than a bare list.
+    public enum Origin: Sendable, Equatable, Codable {
+        case directors(String), service(String), ring, declared
+    }
+    public var name: String
+    public var members: [String]
+    public var origin: Origin
+    public init(name: String, members: [String], origin: Origin = .declared) {
+        self.name = name; self.members = members; self.origin = origin
+    }
+}

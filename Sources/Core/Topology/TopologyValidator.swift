@@ -1,0 +1,279 @@
+import Net
+/// Semantic checks on a read topology: references, uniqueness, pairs that cannot be split,
+/// capacity, ring size, directors doubling as real servers.
+///
+/// Pure: it reads the draft and returns diagnostics. Placement itself lives in the `Placement`
+/// module; here we only catch what makes *every* placement impossible, with the smallest reason.
+struct TopologyValidator {
+    let draft: TopologyDraft
+    let reader: YAMLReader
+
+    private func diag(_ code: Diagnostic.Code, _ path: String, _ message: String, hint: String) -> Diagnostic {
+        Diagnostic(code, at: reader.location(of: path), keyPath: path, message, hint: hint)
+    }
+
+    func validate() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        out += duplicateNames()
+        out += duplicateAddresses()
+        out += references()
+        out += serviceChecks()
+        out += directorChecks()
+        out += ringChecks()
+        out += splitChecks()
+        out += capacityChecks()
+        return out
+    }
+
+    /// The same name twice, in any section.
+    func duplicateNames() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        func check(_ items: [(String, String)], what: String) {
+            var first: [String: String] = [:]
+            for (path, name) in items {
+                if let p = first[name] {
+                    out.append(diag(.duplicateName, path, "\(what) '\(name)' is declared twice (first at \(reader.location(of: p)))",
+                                    hint: "rename one of them; names must be unique"))
+                } else { first[name] = path }
+            }
+        }
+        check(draft.hosts.map { ("\($0.path).name", $0.host.name) }, what: "host")
+        check(draft.vms.map { ("\($0.path).name", $0.vm.name) }, what: "VM")
+        check(draft.services.map { ("\($0.path).name", $0.service.name) }, what: "service")
+        check(draft.directorPairs.map { ("\($0.path)", $0.pair.name) }, what: "director pair")
+        check(draft.groups.map { ("\($0.path).name", $0.group.name) }, what: "anti-affinity group")
+        return out
+    }
+
+    /// One address used twice: two hosts, two VMs, a VM and a host, a VIP and a machine,
+    /// two services on the same VIP:port/protocol, two members on the same address:port.
+    func duplicateAddresses() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        var owner: [IPAddress: (path: String, who: String)] = [:]
+        func claim(_ a: IPAddress, _ path: String, _ who: String) {
+            if let o = owner[a] {
+                out.append(diag(.duplicateAddress, path, "address \(a) of \(who) is already used by \(o.who) (at \(reader.location(of: o.path)))",
+                                hint: "give each machine its own address"))
+            } else { owner[a] = (path, who) }
+        }
+        for (p, h) in draft.hosts { claim(h.address, "\(p).address", "host \(h.name)") }
+        for (p, v) in draft.vms {
+            for (i, a) in v.addresses.enumerated() { claim(a.address, "\(p).addresses[\(i)]", "VM \(v.name)") }
+        }
+        var endpoints: [String: String] = [:]
+        for (p, s) in draft.services {
+            if let o = owner[s.vip] {
+                out.append(diag(.duplicateVIP, "\(p).vip", "VIP \(s.vip) of service \(s.name) is the address of \(o.who)",
+                                hint: "a VIP must be an address no machine owns; pick a free one"))
+            }
+            let key = s.proto == .fwmark ? "fwmark \(s.fwmark ?? 0)/\(s.vip.family)" : "\(s.proto.rawValue) \(endpoint(s.vip, s.port))"
+            if let first = endpoints[key] {
+                let code: Diagnostic.Code = s.proto == .fwmark ? .duplicateVIP : .duplicateVIP
+                out.append(diag(code, s.proto == .fwmark ? "\(p).fwmark" : "\(p).vip",
+                                "service \(s.name) uses \(key), already used by service \(first)",
+                                hint: "each service needs its own VIP:port (or fwmark); change the port or the VIP"))
+            } else { endpoints[key] = s.name }
+            var seen: [String: Int] = [:]
+            for (i, m) in s.members.enumerated() {
+                guard let a = member(m, s) else { continue }
+                let ep = endpoint(a, m.port)
+                if let j = seen[ep] {
+                    out.append(diag(.duplicateEndpoint, "\(p).members[\(i)]", "real server \(ep) is listed twice in service \(s.name) (also members[\(j)])",
+                                    hint: "list each real server once; raise its weight instead"))
+                } else { seen[ep] = i }
+            }
+        }
+        return out
+    }
+
+    private func endpoint(_ a: IPAddress, _ port: UInt16) -> String { a.family == .v6 ? "[\(a)]:\(port)" : "\(a):\(port)" }
+
+    private func member(_ m: ServiceMember, _ s: VirtualService) -> IPAddress? {
+        m.address ?? draft.vms.first { $0.vm.name == m.vm }?.vm.addresses.first { $0.address.family == s.vip.family }?.address
+    }
+
+    /// Names that point nowhere, with the nearest existing name as a suggestion.
+    func references() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        func ref(_ name: String, _ path: String, in set: Set<String>, what: String) {
+            guard !set.contains(name) else { return }
+            let guess = nearest(name, in: set.sorted()).map { "did you mean '\($0)'? " } ?? ""
+            out.append(diag(.unknownReference, path, "unknown \(what) '\(name)'", hint: "\(guess)declare it under \(what == "host" ? "hosts" : what == "VM" ? "vms" : "services") first"))
+        }
+        for (p, v) in draft.vms { if let h = v.pinnedHost { ref(h, "\(p).host", in: draft.declaredHosts, what: "host") } }
+        for (p, s) in draft.services {
+            for (i, m) in s.members.enumerated() { ref(m.vm, "\(p).members[\(i)].vm", in: draft.declaredVMs, what: "VM") }
+        }
+        for (p, d) in draft.directorPairs {
+            for (i, m) in d.members.enumerated() { ref(m, "\(p).members[\(i)]", in: draft.declaredVMs, what: "VM") }
+            // With an unknown member the priorities likely name the intended one: do not cascade.
+            let membersResolve = d.members.allSatisfy(draft.declaredVMs.contains)
+            for k in d.priorities.keys.sorted() where membersResolve && !d.members.contains(k) {
+                out.append(diag(.unknownReference, "\(p).priorities.\(k)", "priority given for '\(k)', which is not a member of the pair",
+                                hint: "give priorities for \(d.members.joined(separator: " and ")) only"))
+            }
+            for (i, s) in d.services.enumerated() { ref(s, "\(p).services[\(i)]", in: draft.declaredServices, what: "service") }
+        }
+        if let (p, r) = draft.ring {
+            for (i, m) in r.members.enumerated() { ref(m, "\(p).ring[\(i)]", in: draft.declaredVMs, what: "VM") }
+        }
+        for (p, g) in draft.groups {
+            for (i, m) in g.members.enumerated() { ref(m, "\(p).members[\(i)]", in: draft.declaredVMs, what: "VM") }
+        }
+        for (i, l) in draft.placement.spread.enumerated() where !draft.hosts.contains(where: { $0.host.labels[l] != nil }) {
+            out.append(diag(.unknownReference, "placement.spread[\(i)]", "no host has the label '\(l)'", hint: "add `labels: {\(l): ...}` to the hosts, or remove it from spread"))
+        }
+        return out
+    }
+
+    /// Per-service rules the kernel would otherwise reject, or accept and then misbehave.
+    func serviceChecks() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        for (p, s) in draft.services {
+            if s.members.isEmpty {
+                out.append(diag(.missingKey, "\(p).members", "service \(s.name) has no members", hint: "list at least one member VM"))
+            }
+            for f in s.schedulerFlags {
+                let fits = (f == .shFallback || f == .shPort) ? s.scheduler == .sh : s.scheduler == .mh
+                if !fits {
+                    out.append(diag(.badValue, "\(p).scheduler_flags", "flag \(f.rawValue) has no effect with scheduler \(s.scheduler.rawValue)",
+                                    hint: "use \(f.rawValue.hasPrefix("sh") ? "scheduler: sh" : "scheduler: mh"), or drop the flag"))
+                }
+            }
+            for (i, m) in s.members.enumerated() {
+                if let a = m.address, a.family != s.vip.family {
+                    out.append(diag(.familyMismatch, "\(p).members[\(i)].address", "member address \(a) is \(a.family) but VIP \(s.vip) is \(s.vip.family)",
+                                    hint: "IPVS forwards within one family; give an \(s.vip.family) address"))
+                } else if m.address == nil, let vm = draft.vms.first(where: { $0.vm.name == m.vm })?.vm,
+                          !vm.addresses.contains(where: { $0.address.family == s.vip.family }) {
+                    out.append(diag(.familyMismatch, "\(p).members[\(i)].vm", "VM \(vm.name) has no \(s.vip.family) address for VIP \(s.vip)",
+                                    hint: "add an \(s.vip.family) address to VM \(vm.name), or set the member's address"))
+                }
+                if s.forwarding != .nat && s.proto != .fwmark && m.port != s.port {
+                    out.append(diag(.badPort, "\(p).members[\(i)].port", "\(s.forwarding.rawValue.uppercased()) cannot change the port (\(s.port) → \(m.port))",
+                                    hint: "use the VIP's port \(s.port) on the member, or forwarding: nat"))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Director pairs: VRIDs unique per interface, directors are not real servers.
+    func directorChecks() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        var vrids: [String: String] = [:]
+        for (p, d) in draft.directorPairs {
+            let key = "\(d.interface)/\(d.vrid)"
+            if let first = vrids[key] {
+                out.append(diag(.duplicateVRID, "\(p).vrid", "VRID \(d.vrid) on \(d.interface) is already used by pair \(first)",
+                                hint: "give each pair on one link its own VRID (1–255)"))
+            } else { vrids[key] = d.name }
+            for (i, m) in d.members.enumerated() {
+                for (sp, s) in draft.services where s.members.contains(where: { $0.vm == m }) {
+                    out.append(diag(.directorIsMember, "\(p).members[\(i)]", "director \(m) is also a member of service \(s.name) (\(sp))",
+                                    hint: "run real servers on their own VMs; a director that is also a backend loses both roles at once"))
+                }
+            }
+        }
+        return out
+    }
+
+    func ringChecks() -> [Diagnostic] {
+        guard let (p, r) = draft.ring else { return [] }
+        var out: [Diagnostic] = []
+        if Set(r.members).count < 2 {
+            out.append(diag(.ringTooSmall, "\(p).ring", "a replication ring needs at least two distinct nodes, found \(Set(r.members).count)",
+                            hint: "list two or more database VMs in replication order"))
+        }
+        return out
+    }
+
+    /// Group members pinned together, or groups larger than the hosts (or failure domains) that could hold them.
+    func splitChecks() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        let topo = draft.partialTopology
+        let hostsByName = Dictionary(draft.hosts.map { ($0.host.name, $0.host) }, uniquingKeysWith: { a, _ in a })
+        let vmPath = Dictionary(draft.vms.map { ($0.vm.name, $0.path) }, uniquingKeysWith: { a, _ in a })
+        for g in topo.antiAffinityGroups {
+            let anchor = groupPath(g)
+            // Pinned members on the same host / failure domain.
+            var pinnedOn: [String: String] = [:]
+            for m in g.members {
+                guard let h = draft.vms.first(where: { $0.vm.name == m })?.vm.pinnedHost, hostsByName[h] != nil else { continue }
+                if let other = pinnedOn[h] {
+                    out.append(diag(.pinnedTogether, "\(vmPath[m] ?? anchor).host", "\(g.name): \(other) and \(m) are both pinned to host \(h)",
+                                    hint: "pin one of them to another host, or remove a pin and let the planner split them"))
+                } else { pinnedOn[h] = m }
+            }
+            for label in draft.placement.spread {
+                var byValue: [String: String] = [:]
+                for (h, m) in pinnedOn.sorted(by: { $0.key < $1.key }) {
+                    guard let v = hostsByName[h]?.labels[label] else { continue }
+                    if let other = byValue[v] {
+                        out.append(diag(.pinnedTogether, "\(vmPath[m] ?? anchor).host", "\(g.name): \(other) and \(m) are pinned into the same \(label) '\(v)'",
+                                        hint: "pin one of them to a host in another \(label)"))
+                    } else { byValue[v] = m }
+                }
+            }
+            // More members than places to put them.
+            if g.members.count > draft.hosts.count {
+                out.append(diag(.cannotSplit, anchor, "\(g.name) has \(g.members.count) members but the site has only \(draft.hosts.count) host\(draft.hosts.count == 1 ? "" : "s")",
+                                hint: "add \(g.members.count - draft.hosts.count) host(s) or shrink the group: its members must run on separate hosts"))
+            }
+            for label in draft.placement.spread {
+                let domains = Set(draft.hosts.compactMap { $0.host.labels[label] })
+                if g.members.count > domains.count {
+                    out.append(diag(.cannotSplit, anchor, "\(g.name) has \(g.members.count) members but only \(domains.count) distinct '\(label)' value\(domains.count == 1 ? "" : "s") (\(domains.sorted().joined(separator: ", ")))",
+                                    hint: "add hosts in another \(label), or remove \(label) from placement.spread"))
+                }
+            }
+        }
+        return out
+    }
+
+    private func groupPath(_ g: AntiAffinityGroup) -> String {
+        switch g.origin {
+        case .directors(let n): return draft.directorPairs.first { $0.pair.name == n }.map { "\($0.path).members" } ?? "directors"
+        case .service(let n): return draft.services.first { $0.service.name == n }.map { "\($0.path).members" } ?? "services"
+        case .ring: return "database.ring"
+        case .declared: return draft.groups.first { $0.group.name == g.name }.map { "\($0.path).members" } ?? "anti_affinity"
+        }
+    }
+
+    /// Pinned VMs that overflow their host, VMs bigger than any host, and a site that is short overall.
+    func capacityChecks() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        guard !draft.hosts.isEmpty else {
+            return [diag(.missingKey, "hosts", "the site has no hosts", hint: "declare at least two Xen hosts under hosts")]
+        }
+        let maxCPU = draft.hosts.map(\.host.cpus).max() ?? 0, maxMem = draft.hosts.map(\.host.memoryMiB).max() ?? 0
+        for (p, v) in draft.vms where v.vcpus > maxCPU || v.memoryMiB > maxMem {
+            out.append(diag(.capacityExceeded, p, "VM \(v.name) (\(v.vcpus) vCPU, \(v.memoryMiB) MiB) is larger than every host (largest: \(maxCPU) CPU, \(maxMem) MiB)",
+                            hint: "shrink the VM or add a larger host"))
+        }
+        for (hp, h) in draft.hosts {
+            let pinned = draft.vms.filter { $0.vm.pinnedHost == h.name }
+            let cpu = pinned.map(\.vm.vcpus).reduce(0, +), mem = pinned.map(\.vm.memoryMiB).reduce(0, +)
+            if cpu > h.cpus || mem > h.memoryMiB {
+                out.append(diag(.capacityExceeded, hp, "host \(h.name) is over capacity with its pinned VMs (\(pinned.map(\.vm.name).joined(separator: ", "))): needs \(cpu) CPU / \(mem) MiB, has \(h.cpus) / \(h.memoryMiB)",
+                                hint: "unpin some VMs or give the host more capacity"))
+            }
+        }
+        let needCPU = draft.vms.map(\.vm.vcpus).reduce(0, +), needMem = draft.vms.map(\.vm.memoryMiB).reduce(0, +)
+        let haveCPU = draft.hosts.map(\.host.cpus).reduce(0, +), haveMem = draft.hosts.map(\.host.memoryMiB).reduce(0, +)
+        if needCPU > haveCPU || needMem > haveMem {
+            out.append(diag(.capacityExceeded, "hosts", "the VMs need \(needCPU) CPU / \(needMem) MiB but all hosts together have \(haveCPU) / \(haveMem)",
+                            hint: "add hosts or shrink VMs by \(max(0, needCPU - haveCPU)) CPU / \(max(0, needMem - haveMem)) MiB"))
+        }
+        return out
+    }
+}
+
+extension TopologyDraft {
+    /// What was read, as a topology, even if some entries failed: semantic checks run on it.
+    var partialTopology: Topology {
+        Topology(site: site ?? "", placement: placement, hosts: hosts.map(\.host), vms: vms.map(\.vm),
+                 services: services.map(\.service), directorPairs: directorPairs.map(\.pair),
+                 database: ring?.ring, antiAffinity: groups.map(\.group))
+    }
+}

@@ -1,0 +1,343 @@
+import Syscall
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// One HTTP request as the grid services see it: the body is collected (bounded) before the responder
+/// runs.
+public struct GridHTTPRequest: Sendable {
+    /// Method, e.g. `POST`.
+    public var method: String
+    /// Path without the query string.
+    public var path: String
+    /// `Content-Type` header, if any.
+    public var contentType: String?
+    /// `Content-Length` header, if any and numeric.
+    public var contentLength: Int?
+    /// The body (empty if none). Empty when ``bodyTooLarge``.
+    public var body: ByteBuffer
+    /// The body exceeded the server's limit; it was read and dropped.
+    public var bodyTooLarge: Bool
+
+    /// Creates a request (tests build these directly).
+    public init(method: String, path: String, contentType: String? = nil, contentLength: Int? = nil,
+                body: ByteBuffer = ByteBuffer(), bodyTooLarge: Bool = false) {
+        self.method = method
+        self.path = path
+        self.contentType = contentType
+        self.contentLength = contentLength
+        self.body = body
+        self.bodyTooLarge = bodyTooLarge
+    }
+}
+
+/// One HTTP answer: status, content type, body and extra headers (`Retry-After`, `Allow`).
+public struct GridHTTPResponse: Sendable {
+    /// Status code.
+    public var status: Int
+    /// `Content-Type`.
+    public var contentType: String
+    /// Body bytes.
+    public var body: [UInt8]
+    /// Extra headers.
+    public var headers: [(String, String)]
+
+    /// Creates a response.
+    public init(status: Int, contentType: String, body: [UInt8], headers: [(String, String)] = []) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
+    }
+
+    /// The value of header `name` (case-insensitive), including `Content-Type`.
+    public func header(_ name: String) -> String? {
+        if name.lowercased() == "content-type" { return contentType }
+        return headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+}
+
+/// The answer of a responder: ready now (answered on the event loop, no task hop), or work to do off the
+/// event loop (database calls).
+public enum GridHTTPReply: Sendable {
+    /// The response is ready.
+    case now(GridHTTPResponse)
+    /// Run this off the event loop; its result is the response.
+    case later(@Sendable () async -> GridHTTPResponse)
+}
+
+/// Answers requests. ``respond(_:)`` runs on an event loop thread and must not block: anything that waits
+/// goes into ``GridHTTPReply/later(_:)``.
+public protocol GridHTTPResponder: Sendable {
+    /// Answers one request.
+    func respond(_ request: GridHTTPRequest) -> GridHTTPReply
+}
+
+/// A fixed JSON answer on every path (`gridsvc static`): the baseline that shows what the HTTP stack and
+/// the stress client cost without any service logic.
+public struct StaticJSONResponder: GridHTTPResponder {
+    private let body: [UInt8]
+    /// Answers `body` with 200 to every request.
+    public init(body: String = "{\"ok\":true}") { self.body = Array(body.utf8) }
+    /// Always 200 with the fixed body.
+    public func respond(_ request: GridHTTPRequest) -> GridHTTPReply {
+        .now(GridHTTPResponse(status: 200, contentType: "application/json", body: body))
+    }
+}
+
+/// The HTTP/1.1 server of gridsvc: SwiftNIO with keep-alive and pipelining, one event loop per allowed
+/// CPU. Requests the responder answers at once (GUMS cache hits, SAZ snapshot decisions, errors) are
+/// answered on the event loop without any task or thread hop; the rest run as tasks and are written back
+/// on the connection's event loop.
+///
+/// A ServiceLifecycle service: ``run()`` binds, calls `onRunning` with the bound port, runs the
+/// `background` services alongside, and returns after cancellation or graceful shutdown.
+public struct GridHTTPServer: Service {
+    let host: String
+    let port: Int
+    let threads: Int
+    let maxBodyBytes: Int
+    let responder: any GridHTTPResponder
+    let background: [any Service]
+    let beforeStart: @Sendable () async -> Void
+    let onRunning: @Sendable (Int) async -> Void
+    let logger: Logger
+
+    /// Creates the server (nothing binds until ``run()``). `threads` 0 means ``allowedCPUCount()``.
+    public init(host: String, port: Int, threads: Int = 0, maxBodyBytes: Int, responder: any GridHTTPResponder,
+                background: [any Service] = [], logger: Logger,
+                beforeStart: @escaping @Sendable () async -> Void = {},
+                onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
+        self.host = host
+        self.port = port
+        self.threads = threads > 0 ? threads : allowedCPUCount()
+        self.maxBodyBytes = maxBodyBytes
+        self.responder = responder
+        self.background = background
+        self.beforeStart = beforeStart
+        self.onRunning = onRunning
+        self.logger = logger
+    }
+
+    /// Serves until cancelled or gracefully shut down.
+    public func run() async throws {
+        await beforeStart()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let responder = self.responder, maxBody = self.maxBodyBytes
+        let channel: Channel
+        do {
+            channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(ChannelOptions.backlog, value: 1024)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(GridHTTPHandler(responder: responder, maxBody: maxBody))
+                    }
+                }
+                .bind(host: host, port: port).get()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        await onRunning(channel.localAddress?.port ?? port)
+        let background = self.background
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for s in background { tasks.addTask { try await s.run() } }
+                    tasks.addTask {
+                        try await withTaskCancellationHandler {
+                            try await channel.closeFuture.get()
+                        } onCancel: {
+                            channel.close(promise: nil)
+                        }
+                    }
+                    // The first to finish (the listener closing, or a failing background service) ends the server.
+                    defer { tasks.cancelAll() }
+                    _ = try await tasks.next()
+                }
+            }
+        } catch is CancellationError {
+        } catch {
+            try? await channel.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await channel.close()
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// One connection: parses requests with ``GridHTTPWire`` straight from the received bytes, hands each to
+/// the responder and writes each answer as one pre-encoded buffer. Answers ready at once are written
+/// without a flush and flushed once per read burst (pipelined requests share one `writev`); while a
+/// ``GridHTTPReply/later(_:)`` answer is pending, further requests wait in the buffer and reading stops, so
+/// answers leave in request order and a pipelining client cannot make the buffer grow without bound.
+/// The same holds for the output: while the channel is not writable (a client that pipelines and does
+/// not read its answers, past the write-buffer high-water mark), parsing and reading stop until it is.
+/// A request with `Expect: 100-continue` gets `100 Continue` once its head is in and its body is not.
+final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let responder: any GridHTTPResponder
+    private let maxBody: Int
+    /// Received bytes not parsed yet.
+    private var pending: ByteBuffer?
+    /// Body bytes of a too-large request still to drop.
+    private var skip = 0
+    /// A `later` answer is being computed.
+    private var waiting = false
+    /// The connection closes after the answer being written.
+    private var closing = false
+    /// A `read` was held back while waiting.
+    private var readHeld = false
+    /// Written since the last flush.
+    private var unflushed = false
+    /// `100 Continue` went out for the request at the front of `pending`.
+    private var continueSent = false
+
+    init(responder: any GridHTTPResponder, maxBody: Int) {
+        self.responder = responder
+        self.maxBody = maxBody
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if closing { return }
+        if skip > 0 {
+            let n = min(skip, bytes.readableBytes)
+            bytes.moveReaderIndex(forwardBy: n)
+            skip -= n
+            if bytes.readableBytes == 0 { return }
+        }
+        if pending == nil || pending!.readableBytes == 0 {
+            pending = bytes
+        } else {
+            // Drop the bytes already parsed first: a client whose requests keep arriving split across
+            // reads would otherwise grow this buffer for as long as the connection lives.
+            pending!.discardReadBytes()
+            pending!.writeBuffer(&bytes)
+        }
+        process(context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // Hold reading while an answer is pending (the pipelined requests already read wait in `pending`)
+        // or while answers already written wait for the client to read them.
+        if waiting || closing || !context.channel.isWritable { readHeld = true; return }
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            process(context: context)
+            flushIfNeeded(context: context)
+            if !waiting, !closing, readHeld, context.channel.isWritable {
+                readHeld = false
+                context.read()
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func flushIfNeeded(context: ChannelHandlerContext) {
+        if unflushed {
+            unflushed = false
+            context.flush()
+        }
+    }
+
+    /// Answers every complete request in `pending`, in order, until one is `later` or the bytes run out.
+    private func process(context: ChannelHandlerContext) {
+        while !waiting, !closing, var buf = pending, buf.readableBytes > 0 {
+            if !context.channel.isWritable {
+                // The client is not reading its answers: stop here (flushing what is written, so the
+                // channel can drain) and go on from `channelWritabilityChanged`.
+                flushIfNeeded(context: context)
+                return
+            }
+            if skip > 0 {
+                let n = min(skip, buf.readableBytes)
+                buf.moveReaderIndex(forwardBy: n)
+                skip -= n
+                pending = buf
+                continue
+            }
+            switch GridHTTPWire.parse(buf, maxBody: maxBody) {
+            case .incomplete:
+                return
+            case .awaitingBody:
+                if !continueSent {
+                    continueSent = true
+                    var out = context.channel.allocator.buffer(capacity: GridHTTPWire.continueResponse.count)
+                    out.writeBytes(GridHTTPWire.continueResponse)
+                    context.write(wrapOutboundOut(out), promise: nil)
+                    unflushed = true
+                }
+                return
+            case .invalid(let status, let message):
+                pending = nil
+                write(context: context, GridHTTPWire.errorResponse(status: status, message: message), keepAlive: false, isHead: false)
+                return
+            case .request(let parsed):
+                continueSent = false
+                buf.moveReaderIndex(forwardBy: parsed.consumed)
+                skip = parsed.skip
+                pending = buf.readableBytes > 0 ? buf : nil
+                let keepAlive = parsed.keepAlive, isHead = parsed.isHead
+                switch responder.respond(parsed.request) {
+                case .now(let r):
+                    write(context: context, r, keepAlive: keepAlive, isHead: isHead)
+                case .later(let work):
+                    waiting = true
+                    let promise = context.eventLoop.makePromise(of: GridHTTPResponse.self)
+                    promise.completeWithTask(work)
+                    let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                    promise.futureResult.whenSuccess { r in
+                        let (handler, context) = bound.value
+                        handler.waiting = false
+                        handler.write(context: context, r, keepAlive: keepAlive, isHead: isHead)
+                        handler.process(context: context)
+                        handler.flushIfNeeded(context: context)
+                        if !handler.waiting, !handler.closing, handler.readHeld, context.channel.isWritable {
+                            handler.readHeld = false
+                            context.read()
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func write(context: ChannelHandlerContext, _ r: GridHTTPResponse, keepAlive: Bool, isHead: Bool) {
+        var out = context.channel.allocator.buffer(capacity: GridHTTPWire.encodedSizeBound(r))
+        GridHTTPWire.encode(r, keepAlive: keepAlive, isHead: isHead, into: &out)
+        if keepAlive {
+            context.write(wrapOutboundOut(out), promise: nil)
+            unflushed = true
+        } else {
+            closing = true
+            pending = nil
+            unflushed = false
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in bound.value.close(promise: nil) }
+        }
+    }
+}

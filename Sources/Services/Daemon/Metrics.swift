@@ -1,0 +1,177 @@
+import HealthCheck
+import IPVS
+import Prometheus
+import RingHealth
+import VRRPTransport
+import Health
+import IPVSModel
+import Reconcile
+
+/// The daemon's Prometheus metrics (swift-prometheus), all prefixed `tandem_`.
+public final class DaemonMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    public let registry = PrometheusCollectorRegistry()
+
+    private static let checkBuckets: [Duration] = [
+        .microseconds(250), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5),
+    ]
+    private static let reconcileBuckets: [Duration] = [
+        .microseconds(100), .milliseconds(1), .milliseconds(5), .milliseconds(20), .milliseconds(100),
+        .milliseconds(500), .seconds(1), .seconds(5),
+    ]
+
+    /// Creates the registry.
+    public init() {}
+
+    /// One check's latency and outcome.
+    public func checkFinished(_ key: CheckKey, _ outcome: CheckOutcome, _ latency: Duration) {
+        registry.makeDurationHistogram(
+            descriptor: .init(metricName: "tandem_check_duration", unitName: "seconds", helpText: "Health check latency"),
+            labels: [("service", key.service), ("member", key.member), ("outcome", Self.label(outcome))],
+            buckets: Self.checkBuckets
+        ).record(latency)
+    }
+
+    /// One state transition.
+    public func transition(_ t: HealthTransition) {
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_check_transitions", unitName: "total", helpText: "Health state transitions"),
+            labels: [("service", t.key.service), ("member", t.key.member), ("to", t.to.rawValue)]
+        ).increment()
+    }
+
+    /// One reconcile pass.
+    public func reconciled(_ pass: ReconcilePass, duration: Duration) {
+        registry.makeDurationHistogram(
+            descriptor: .init(metricName: "tandem_reconcile_duration", unitName: "seconds", helpText: "Reconcile pass duration"),
+            labels: [], buckets: Self.reconcileBuckets
+        ).record(duration)
+        for op in pass.operations {
+            registry.makeCounter(
+                descriptor: .init(metricName: "tandem_reconcile_operations", unitName: "total", helpText: "IPVS operations sent"),
+                labels: [("op", Self.label(op))]
+            ).increment()
+        }
+        if !pass.failures.isEmpty { reconcileFailed(count: pass.failures.count) }
+    }
+
+    /// Operations the kernel refused, or a pass that could not run.
+    public func reconcileFailed(count: Int = 1) {
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_reconcile_errors", unitName: "total", helpText: "Failed IPVS operations or passes"),
+            labels: []
+        ).increment(by: Int64(count))
+    }
+
+    /// A member's desired weight and health.
+    public func member(service: String, member: String, weight: Int, up: Bool) {
+        registry.makeGauge(
+            descriptor: .init(metricName: "tandem_member_weight", unitName: "", helpText: "IPVS weight the daemon wants"),
+            labels: [("service", service), ("member", member)]
+        ).set(to: Double(weight))
+        registry.makeGauge(
+            descriptor: .init(metricName: "tandem_member_up", unitName: "", helpText: "1 when the member passes its checks"),
+            labels: [("service", service), ("member", member)]
+        ).set(to: up ? 1.0 : 0.0)
+    }
+
+    /// The ring monitor's gauges (`tandem_ring_*`, see `RingReport.metrics`), refreshed at each scrape.
+    public func ring(_ samples: [RingMetricSample]) {
+        for s in samples {
+            registry.makeGauge(descriptor: .init(metricName: s.name, unitName: "", helpText: "Database ring health"),
+                               labels: s.labels).set(to: s.value)
+        }
+    }
+
+    /// Passive silence detection found `member` of `service` silent (one per episode).
+    public func passiveSilence(service: String, member: String) {
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_passive_silences", unitName: "total",
+                              helpText: "Members found silent by passive detection (new connections unanswered)"),
+            labels: [("service", service), ("member", member)]
+        ).increment()
+    }
+
+    /// A reload attempt.
+    public func reload(accepted: Bool) {
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_reloads", unitName: "total", helpText: "SIGHUP reloads by result"),
+            labels: [("result", accepted ? "applied" : "refused")]
+        ).increment()
+    }
+
+    /// One VRRP transition, by the state entered and a stable reason code.
+    public func vrrpTransition(vrid: Int, to: String, reason: String) {
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_vrrp_transitions", unitName: "total", helpText: "VRRP state transitions by new state and reason"),
+            labels: [("vrid", "\(vrid)"), ("to", to), ("reason", reason)]
+        ).increment()
+    }
+
+    /// The VRRP gauges from a snapshot, plus the counts that changed since the last call.
+    func vrrp(status s: VRRPStatus, delta: VRRPCounters, peerAge: Double?) {
+        let vrid = ("vrid", "\(s.vrid)")
+        for st in ["initialize", "backup", "master"] {
+            registry.makeGauge(
+                descriptor: .init(metricName: "tandem_vrrp_state", unitName: "", helpText: "1 for the VRRP state this node is in"),
+                labels: [vrid, ("state", st)]
+            ).set(to: s.state == st ? 1 : 0)
+        }
+        registry.makeGauge(
+            descriptor: .init(metricName: "tandem_vrrp_vips_held", unitName: "", helpText: "1 when this node holds the VIPs"),
+            labels: [vrid]
+        ).set(to: s.vipsHeld ? 1 : 0)
+        registry.makeGauge(
+            descriptor: .init(metricName: "tandem_vrrp_peer_last_seen_age", unitName: "seconds", helpText: "Seconds since the peer's last advert (-1: never heard)"),
+            labels: [vrid]
+        ).set(to: peerAge ?? -1)
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_vrrp_adverts_sent", unitName: "total", helpText: "VRRP adverts sent"),
+            labels: [vrid]
+        ).increment(by: Int64(max(0, delta.sent)))
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_vrrp_adverts_received", unitName: "total", helpText: "VRRP adverts accepted"),
+            labels: [vrid]
+        ).increment(by: Int64(max(0, delta.received)))
+        for (reason, n) in delta.drops.sorted(by: { $0.key < $1.key }) where n > 0 {
+            registry.makeCounter(
+                descriptor: .init(metricName: "tandem_vrrp_drops", unitName: "total", helpText: "VRRP packets dropped by reason"),
+                labels: [vrid, ("reason", reason)]
+            ).increment(by: Int64(n))
+        }
+    }
+
+    /// The IPVS sync daemons the kernel runs.
+    public func syncDaemons(_ running: [SyncDaemon]) {
+        for role in [SyncDaemon.Role.master, .backup] {
+            let d = running.first { $0.role == role }
+            registry.makeGauge(
+                descriptor: .init(metricName: "tandem_ipvs_sync_daemon_running", unitName: "", helpText: "1 when the IPVS sync daemon of this role runs"),
+                labels: [("role", role.rawValue)]
+            ).set(to: d == nil ? 0 : 1)
+        }
+    }
+
+    /// The exposition text.
+    public func render() -> String { registry.emitToString() }
+
+    static func label(_ o: CheckOutcome) -> String {
+        switch o {
+        case .success: return "success"
+        case .failure: return "failure"
+        case .timedOut: return "timeout"
+        }
+    }
+
+    static func label(_ op: IPVSOperation) -> String {
+        switch op {
+        case .addService: return "add_service"
+        case .editService: return "edit_service"
+        case .deleteService: return "delete_service"
+        case .addDestination: return "add_destination"
+        case .editDestination: return "edit_destination"
+        case .deleteDestination: return "delete_destination"
+        }
+    }
+}
