@@ -110,6 +110,7 @@ let appTargets: [Target] = [
     app("tandem-bench-placement", ["Topology", "Placement", "Net"]),
     app("tandem-bench-health", ["HealthCheck", "Health", "Topology", "Net", nioCore, nioPosix]),
     app("tandem-bench-ipvs", ["IPVS", "IPVSModel", "Reconcile", "Net", argumentParser]),
+    app("tandem-bench-daemon", ["IPVS", "IPVSModel", "Net", nioCore, nioPosix, argumentParser]),
 ]
 
 // MARK: - Tests: one target per library, real-kernel and real-MariaDB tiers included

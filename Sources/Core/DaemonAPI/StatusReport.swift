@@ -51,11 +51,14 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var lastMemberPolicy: String
         /// Set when the last-member policy is in force: what it did.
         public var lastMemberAction: String?
+        /// How long the service's last change took from the event (a health transition, a drain, a
+        /// writer decision, a reload) to the kernel holding it, in milliseconds.
+        public var lastEventToKernelMs: Double?
         /// Members.
         public var members: [Member]
         /// Creates a value.
-        public init(name: String, address: String, scheduler: String, check: String, lastMemberPolicy: String, lastMemberAction: String? = nil, members: [Member]) {
-            self.name = name; self.address = address; self.scheduler = scheduler; self.check = check; self.lastMemberPolicy = lastMemberPolicy; self.lastMemberAction = lastMemberAction; self.members = members
+        public init(name: String, address: String, scheduler: String, check: String, lastMemberPolicy: String, lastMemberAction: String? = nil, lastEventToKernelMs: Double? = nil, members: [Member]) {
+            self.name = name; self.address = address; self.scheduler = scheduler; self.check = check; self.lastMemberPolicy = lastMemberPolicy; self.lastMemberAction = lastMemberAction; self.lastEventToKernelMs = lastEventToKernelMs; self.members = members
         }
     }
 

@@ -194,12 +194,15 @@ struct TopologyValidator {
         let topo = draft.partialTopology
         let hostsByName = Dictionary(draft.hosts.map { ($0.host.name, $0.host) }, uniquingKeysWith: { a, _ in a })
         let vmPath = Dictionary(draft.vms.map { ($0.vm.name, $0.path) }, uniquingKeysWith: { a, _ in a })
+        // Looked up once per group member: dictionaries, so a site of 10,000 services validates in linear time.
+        let pinned = Dictionary(draft.vms.map { ($0.vm.name, $0.vm.pinnedHost) }, uniquingKeysWith: { a, _ in a })
+        let paths = GroupPaths(draft)
         for g in topo.antiAffinityGroups {
-            let anchor = groupPath(g)
+            let anchor = paths.path(g)
             // Pinned members on the same host / failure domain.
             var pinnedOn: [String: String] = [:]
             for m in g.members {
-                guard let h = draft.vms.first(where: { $0.vm.name == m })?.vm.pinnedHost, hostsByName[h] != nil else { continue }
+                guard let h = pinned[m] ?? nil, hostsByName[h] != nil else { continue }
                 if let other = pinnedOn[h] {
                     out.append(diag(.pinnedTogether, "\(vmPath[m] ?? anchor).host", "\(g.name): \(other) and \(m) are both pinned to host \(h)",
                                     hint: "pin one of them to another host, or remove a pin and let the planner split them"))
@@ -231,12 +234,21 @@ struct TopologyValidator {
         return out
     }
 
-    private func groupPath(_ g: AntiAffinityGroup) -> String {
-        switch g.origin {
-        case .directors(let n): return draft.directorPairs.first { $0.pair.name == n }.map { "\($0.path).members" } ?? "directors"
-        case .service(let n): return draft.services.first { $0.service.name == n }.map { "\($0.path).members" } ?? "services"
-        case .ring: return "database.ring"
-        case .declared: return draft.groups.first { $0.group.name == g.name }.map { "\($0.path).members" } ?? "anti_affinity"
+    /// The key path each anti-affinity group's diagnostics point at, indexed by name.
+    private struct GroupPaths {
+        let pairs: [String: String], services: [String: String], declared: [String: String]
+        init(_ draft: TopologyDraft) {
+            pairs = Dictionary(draft.directorPairs.map { ($0.pair.name, "\($0.path).members") }, uniquingKeysWith: { a, _ in a })
+            services = Dictionary(draft.services.map { ($0.service.name, "\($0.path).members") }, uniquingKeysWith: { a, _ in a })
+            declared = Dictionary(draft.groups.map { ($0.group.name, "\($0.path).members") }, uniquingKeysWith: { a, _ in a })
+        }
+        func path(_ g: AntiAffinityGroup) -> String {
+            switch g.origin {
+            case .directors(let n): return pairs[n] ?? "directors"
+            case .service(let n): return services[n] ?? "services"
+            case .ring: return "database.ring"
+            case .declared: return declared[g.name] ?? "anti_affinity"
+            }
         }
     }
 

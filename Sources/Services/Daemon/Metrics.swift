@@ -56,6 +56,14 @@ public final class DaemonMetrics: Sendable {
         if !pass.failures.isEmpty { reconcileFailed(count: pass.failures.count) }
     }
 
+    /// How long one service's change took from the event to the kernel.
+    public func eventToKernel(_ d: Duration) {
+        registry.makeDurationHistogram(
+            descriptor: .init(metricName: "tandem_event_to_kernel", unitName: "seconds", helpText: "From a health event (or drain, writer decision, reload) to the kernel holding the new weights"),
+            labels: [], buckets: Self.reconcileBuckets
+        ).record(d)
+    }
+
     /// Operations the kernel refused, or a pass that could not run.
     public func reconcileFailed(count: Int = 1) {
         registry.makeCounter(

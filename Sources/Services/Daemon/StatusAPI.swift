@@ -48,10 +48,12 @@ public enum StatusAPI {
                                              director: DirectorRuntime? = nil, ring: RingMonitor? = nil,
                                              logger: Logger) -> some ApplicationProtocol where C.Duration == Duration {
         let router = Router()
-        router.get("/status") { _, _ -> Response in
+        router.get("/status") { request, _ -> Response in
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            var report = daemon.report()
+            // `?service=a,b` limits the report to those services (a site of 10,000 services answers fast).
+            let only = request.uri.queryParameters.get("service").map { Set($0.split(separator: ",").map(String.init)) }
+            var report = daemon.report(services: only)
             report.director = director?.report()
             report.ring = ring?.report()
             let data = (try? enc.encode(report)) ?? Data("{}".utf8)

@@ -60,6 +60,8 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         var checkKeys: [MemberRef: CheckKey] = [:]
         /// True until the first full pass (start) has run: it reads the whole owned table once.
         var needsSync = true
+        /// Per service, how long its last change took from the event to the kernel.
+        var eventToKernel: [String: Duration] = [:]
         var lastReconcile: String?
         var lastReload: String?
         /// Single-writer database services: their controllers and last decisions (see ``refreshWriters()``).
@@ -219,7 +221,8 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     /// table and converges it; every later one recomputes only the services whose members changed
     /// (a health transition, a drain, a writer decision, a reload) and hands the engine those.
     public func reconcileOnce() async {
-        let names = pending.take()
+        let since = pending.take()
+        let names = Set(since.keys)
         let (t, full) = state.withLock { s -> (Topology, Bool) in
             let f = s.needsSync
             s.needsSync = false
@@ -254,7 +257,15 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
                 pass = try await kernel.apply(changes)
                 state.withLock { s in for (k, v) in pass.touched { s.kernelView.services[k] = v } }
             }
-            let took = started.duration(to: clock.now)
+            let done = clock.now
+            let took = started.duration(to: done)
+            if !full {
+                // How long each service's change waited from the event (a transition, a drain, a writer
+                // decision) to the kernel holding it: the daemon's own latency, in /status and /metrics.
+                let latencies = since.mapValues { $0.duration(to: done) }
+                state.withLock { s in for (n, d) in latencies { s.eventToKernel[n] = d } }
+                for (_, d) in latencies { metrics.eventToKernel(d) }
+            }
             let (d, keys) = state.withLock { s in
                 (s.decision, changed.flatMap { svc in svc.members.map { MemberRef(service: svc.name, member: $0.vm) } }.map { ($0, s.checkKeys[$0]) })
             }
@@ -268,7 +279,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             let summary = "\(Self.iso(Date())): \(pass.operations.count) operations, \(pass.failures.count) refused, " + formatFixed(took.inMilliseconds, 2) + " ms"
             state.withLock { $0.lastReconcile = summary }
         } catch {
-            if full { state.withLock { $0.needsSync = true } } else { for n in names { pending.insert(n) } }
+            if full { state.withLock { $0.needsSync = true } } else { for (n, at) in since { pending.insert(n, since: at) } }
             metrics.reconcileFailed()
             logger.error("reconcile failed; the next pass retries", metadata: ["error": "\(error)"])
             state.withLock { $0.lastReconcile = "\(Self.iso(Date())): failed: \(error)" }
@@ -416,14 +427,14 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         return (wanted, kw)
     }
 
-    /// The status report.
-    public func report() -> StatusReport {
+    /// The status report; `services` limits it to those services (all when `nil`).
+    public func report(services only: Set<String>? = nil) -> StatusReport {
         let s = state.withLock { $0 }
         let health = monitor.health()
         let byRef = Dictionary(health.map { (MemberRef(service: $0.key.service, member: $0.key.member), $0.value) }, uniquingKeysWith: { a, _ in a })
         let decision = WeightPolicy.decide(s.topology, states: byRef.mapValues(\.state), drained: s.drained, writers: s.writerDecisions)
         var services: [StatusReport.Service] = []
-        for svc in s.topology.services {
+        for svc in s.topology.services where only?.contains(svc.name) ?? true {
             let key = TopologyMapping.serviceKey(svc)
             let kernelDests = s.kernelView.services[key]?.destinations ?? [:]
             var members: [StatusReport.Member] = []
@@ -460,7 +471,8 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             }
             let address = svc.proto == .fwmark ? "fwmark \(svc.fwmark ?? 0)" : "\(svc.proto.rawValue.uppercased()) \(Self.hostPort(svc.vip, svc.port))"
             services.append(.init(name: svc.name, address: address, scheduler: svc.scheduler.rawValue,
-                                  check: Self.describe(svc.check), lastMemberPolicy: policy, lastMemberAction: action, members: members))
+                                  check: Self.describe(svc.check), lastMemberPolicy: policy, lastMemberAction: action,
+                                  lastEventToKernelMs: s.eventToKernel[svc.name]?.inMilliseconds, members: members))
         }
         return StatusReport(node: node, site: s.topology.site, topologyFile: s.topologyFile, startedAt: Self.iso(startedAt),
                             kernel: dryRun ? "dry-run" : "real", lastReconcile: s.lastReconcile, lastReload: s.lastReload,
@@ -537,9 +549,11 @@ public struct ReconcileService<C: Clock>: Service where C.Duration == Duration {
 /// Service names waiting for a weight recomputation, shared by the health monitor's transition
 /// callback and the reconcile loop.
 final class PendingServices: Sendable {
-    private let names = Mutex<Set<String>>([])
-    func insert(_ name: String) { _ = names.withLock { $0.insert(name) } }
-    func take() -> Set<String> { names.withLock { n in defer { n = [] }; return n } }
+    /// Each name with the moment its first unprocessed change arrived (for the event → kernel time).
+    private let names = Mutex<[String: ContinuousClock.Instant]>([:])
+    func insert(_ name: String) { let now = ContinuousClock.now; names.withLock { if $0[name] == nil { $0[name] = now } } }
+    func insert(_ name: String, since: ContinuousClock.Instant) { names.withLock { $0[name] = min($0[name] ?? since, since) } }
+    func take() -> [String: ContinuousClock.Instant] { names.withLock { n in defer { n = [:] }; return n } }
 }
 
 /// Feeds the single-writer controllers at the ring monitor's heartbeat (see

@@ -1,0 +1,212 @@
+import Foundation
+import IPVS
+import IPVSModel
+import Net
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One benchmark run inside a UML kernel: a director (tandemd or keepalived) over the generated site,
+/// measured from the outside through the kernel's IPVS table (netlink) and /proc. Prints one
+/// `RESULT key=value …` line. Every wait is bounded.
+struct BenchRun {
+    let site: BenchSite
+    let director: String          // "tandemd" or "keepalived"
+    let binary: String
+    let dir: String
+    let selfPath: String
+    let idleSeconds: Int
+
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    func run() throws {
+        try sh("ip link set lo up; for a in \(BenchSite.liveA) \(BenchSite.liveB) \(BenchSite.down); do ip addr add $a/32 dev lo; done; ip route add default dev lo 2>/dev/null || true")
+        let topo = "\(dir)/topology.yaml", kconf = "\(dir)/keepalived.conf", fifo = "\(dir)/control"
+        try site.topology().write(toFile: topo, atomically: true, encoding: .utf8)
+        try site.keepalived().write(toFile: kconf, atomically: true, encoding: .utf8)
+        unlink(fifo)
+        guard mkfifo(fifo, 0o600) == 0 else { throw Failure(description: "mkfifo \(fifo): \(String(cString: strerror(errno)))") }
+        let listener = try spawn(selfPath, ["listen", "--addresses", "\(BenchSite.liveA),\(BenchSite.liveB)",
+                                            "--first-port", "\(site.basePort)", "--count", "\(site.services)", "--control", fifo],
+                                 log: "\(dir)/listener.log")
+        defer { kill(listener, SIGKILL); var st: Int32 = 0; waitpid(listener, &st, 0) }
+        _ = try waitFor("the listener", seconds: 120) { (try? String(contentsOfFile: "\(dir)/listener.log", encoding: .utf8))?.contains("listening") == true }
+
+        let client = try IPVSClient()
+        let keys = (0..<site.services).map { ServiceKey.address(.tcp, IPAddress(site.vip($0))!, port: 80) }
+        let clock = ContinuousClock()
+        var out: [String: String] = ["director": director, "services": "\(site.services)", "interval_ms": "\(site.intervalMs)"]
+
+        // Cold start: exec to a fully programmed table (the engine programs in key order: the last key last).
+        let t0 = clock.now
+        let pid: pid_t
+        if director == "tandemd" {
+            pid = try spawn(binary, ["--topology", topo, "--node", "bench", "--status-listen", "127.0.0.1:9595", "--log-level", "warning"], log: "\(dir)/director.log")
+        } else {
+            pid = try spawn(binary, ["-C", "-n", "-l", "-f", kconf, "-p", "\(dir)/k.pid", "-c", "\(dir)/k.chk.pid", "-r", "\(dir)/k.vrrp.pid"], log: "\(dir)/director.log")
+        }
+        var alive = true
+        defer { if alive { kill(pid, SIGKILL); var st: Int32 = 0; waitpid(pid, &st, 0) } }
+        let programmed = try waitFor("a fully programmed table", seconds: 600, poll: .milliseconds(5)) {
+            var st: Int32 = 0
+            if waitpid(pid, &st, WNOHANG) == pid {
+                alive = false
+                throw Failure(description: "\(director) exited (status \(st)) before the table was programmed: see \(dir)/director.log")
+            }
+            return ((try? client.destinations(of: keys.last!))?.count ?? 0) == 3
+        }
+        out["start_ms"] = ms(t0.duration(to: programmed))
+        let table = try client.state(of: keys)
+        let dests = table.services.values.reduce(0) { $0 + $1.destinations.count }
+        guard table.services.count == site.services, dests == 3 * site.services else {
+            throw Failure(description: "\(director): the kernel holds \(table.services.count) services and \(dests) destinations, want \(site.services) and \(3 * site.services)")
+        }
+
+        // Settled: every down member at weight 0, every live one at 100 (all checks have reported).
+        let settled = try waitFor("every check to report", seconds: 3 * site.intervalMs / 1000 + 120, poll: .seconds(2)) {
+            guard let s = try? client.state(of: keys) else { return false }
+            var zero = 0, full = 0
+            for st in s.services.values { for d in st.destinations.values { if d.weight == 0 { zero += 1 } else if d.weight == 100 { full += 1 } } }
+            return zero == site.services && full == 2 * site.services
+        }
+        out["settle_ms"] = ms(t0.duration(to: settled))
+
+        // /status (tandemd only: keepalived has no runtime API).
+        if director == "tandemd" {
+            var times: [Duration] = []
+            var bytes = 0
+            for _ in 0..<5 {
+                let t = clock.now
+                bytes = try httpGet(port: 9595, path: "/status").count
+                times.append(t.duration(to: clock.now))
+            }
+            times.sort()
+            out["status_ms"] = ms(times[2]); out["status_ms_max"] = ms(times[4]); out["status_bytes"] = "\(bytes)"
+        }
+
+        // Idle: CPU over `idleSeconds` with every check at its interval, and memory.
+        let pids = director == "tandemd" ? [pid] : [pid] + ((try? String(contentsOfFile: "\(dir)/k.chk.pid", encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.map { [$0] } ?? [])
+        let cpu0 = pids.map(cpuTicks).reduce(0, +), w0 = clock.now
+        Thread.sleep(forTimeInterval: Double(idleSeconds))
+        let cpu1 = pids.map(cpuTicks).reduce(0, +), wall = w0.duration(to: clock.now)
+        out["idle_cpu_pct"] = formatFixed(Double(cpu1 - cpu0) / Double(sysconf(Int32(_SC_CLK_TCK))) / wall.inSeconds * 100, 2)
+        out["rss_mb"] = formatFixed(Double(pids.map(rssKiB).reduce(0, +)) / 1024, 1)
+
+        // A member's death → its weight 0 in the kernel, for each probe service.
+        var deaths: [Duration] = []
+        let control = open(fifo, O_WRONLY | O_CLOEXEC)
+        defer { close(control) }
+        for i in 0..<site.probes {
+            let key = keys[i], member = DestinationKey(address: IPAddress(BenchSite.liveA)!, port: UInt16(site.port(i)))
+            let line = Array("close \(BenchSite.liveA) \(site.port(i))\n".utf8)
+            let t = clock.now
+            _ = line.withUnsafeBytes { write(control, $0.baseAddress, $0.count) }
+            let drained = try waitFor("\(key) -> \(member) at weight 0", seconds: 10, poll: .milliseconds(1)) {
+                (try? client.destinations(of: key))?.first { $0.destination.key == member }?.destination.weight == 0
+            }
+            deaths.append(t.duration(to: drained))
+        }
+        out["death_ms"] = deaths.map(ms).joined(separator: ",")
+        if director == "tandemd" {
+            // The daemon's own event → kernel time for the same members (its transition to its pass).
+            let status = String(decoding: try httpGet(port: 9595, path: "/status?service=" + (0..<site.probes).map { "s\($0)" }.joined(separator: ",")), as: UTF8.self)
+            out["event_ms"] = eventTimes(status).joined(separator: ",")
+        }
+
+        // SIGTERM → exit.
+        let t = clock.now
+        kill(pid, SIGTERM)
+        var st: Int32 = 0
+        let deadline = clock.now.advanced(by: .seconds(30))
+        while waitpid(pid, &st, WNOHANG) == 0 {
+            if clock.now > deadline { out["term_ms"] = "timeout"; break }
+            usleep(1000)
+        }
+        if out["term_ms"] == nil { out["term_ms"] = ms(t.duration(to: clock.now)); alive = false }
+        print("RESULT " + out.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+    }
+
+    /// `"lastEventToKernelMs" : 1.23` values from a /status body, in order.
+    private func eventTimes(_ json: String) -> [String] {
+        guard let data = json.data(using: .utf8),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let services = root["services"] as? [[String: Any]] else { return [] }
+        return services.compactMap { ($0["lastEventToKernelMs"] as? Double).map { formatFixed($0, 2) } }
+    }
+
+    private func ms(_ d: Duration) -> String { formatFixed(d.inMilliseconds, 1) }
+
+    @discardableResult
+    private func waitFor(_ what: String, seconds: Int, poll: Duration = .milliseconds(20), _ done: () throws -> Bool) throws -> ContinuousClock.Instant {
+        let clock = ContinuousClock(), deadline = clock.now.advanced(by: .seconds(seconds))
+        while clock.now < deadline {
+            if try done() { return clock.now }
+            usleep(UInt32(max(1, poll.wholeMicroseconds)))
+        }
+        throw Failure(description: "\(director), \(site.services) services: gave up after \(seconds) s waiting for \(what) (see \(dir)/director.log)")
+    }
+
+    private func sh(_ script: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script]
+        try p.run(); p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw Failure(description: "`\(script)` exited \(p.terminationStatus)") }
+    }
+
+    private func spawn(_ path: String, _ args: [String], log: String) throws -> pid_t {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = h; p.standardError = h
+        try p.run()
+        return p.processIdentifier
+    }
+
+    private func procFile(_ pid: pid_t, _ name: String) -> String {
+        (try? String(contentsOfFile: "/proc/\(pid)/\(name)", encoding: .utf8)) ?? ""
+    }
+
+    /// utime + stime of `pid` in clock ticks (/proc/PID/stat fields 14 and 15).
+    private func cpuTicks(_ pid: pid_t) -> Int {
+        let s = procFile(pid, "stat")
+        guard let close = s.lastIndex(of: ")") else { return 0 }
+        let f = s[s.index(after: close)...].split(separator: " ")
+        return f.count > 13 ? (Int(f[11]) ?? 0) + (Int(f[12]) ?? 0) : 0
+    }
+
+    private func rssKiB(_ pid: pid_t) -> Int {
+        for line in procFile(pid, "status").split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        return 0
+    }
+
+    /// A plain HTTP/1.0 GET on loopback; the whole answer's body.
+    private func httpGet(port: UInt16, path: String) throws -> [UInt8] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET); sa.sin_port = port.bigEndian; sa.sin_addr = in_addr(s_addr: UInt32(0x7f00_0001).bigEndian)
+        let c = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard c == 0 else { throw Failure(description: "connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
+        let req = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        _ = req.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var all: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            all += buf[0..<n]
+        }
+        guard let sep = all.indices.first(where: { all[$0...].starts(with: [13, 10, 13, 10]) }) else {
+            throw Failure(description: "GET \(path): no HTTP answer")
+        }
+        return Array(all[(sep + 4)...])
+    }
+}
