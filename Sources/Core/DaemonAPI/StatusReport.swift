@@ -62,6 +62,22 @@ public struct StatusReport: Codable, Sendable, Equatable {
         }
     }
 
+    /// Counts over every service of the site.
+    public struct Summary: Codable, Sendable, Equatable {
+        /// Services in the topology.
+        public var services: Int
+        /// Services listed in this report (fewer than `services` on a large site: see `omitted`).
+        public var shown: Int
+        /// Members by state: `up`, `down`, `unknown`, and `drained` (by an operator).
+        public var members: [String: Int]
+        /// Set when services were left out, with how to see them.
+        public var omitted: String?
+        /// Creates a value.
+        public init(services: Int, shown: Int, members: [String: Int], omitted: String? = nil) {
+            self.services = services; self.shown = shown; self.members = members; self.omitted = omitted
+        }
+    }
+
     /// This node's side of the director pair: VRRP and IPVS connection sync.
     public struct Director: Codable, Sendable, Equatable {
         /// One VRRP transition.
@@ -167,6 +183,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var lastReload: String?
     /// Services.
     public var services: [Service]
+    /// Counts over the whole site, whatever ``services`` shows.
+    public var summary: Summary?
     /// The director pair (VRRP state, peer, connection sync); `nil` when this node runs no VRRP.
     public var director: Director?
     /// The database ring as this node's ring monitor sees it; `nil` when the topology has no ring.
@@ -199,6 +217,10 @@ public struct StatusReport: Codable, Sendable, Equatable {
             if let e = d.connectionSyncError { out += "  !! connection sync: \(e)\n" }
         }
         if let r = ring { out += "\n" + r.rendered() + (r.rendered().hasSuffix("\n") ? "" : "\n") }
+        if let s = summary {
+            out += "\n\(s.services) services; members: " + s.members.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + "\n"
+            if let o = s.omitted { out += "(\(o))\n" }
+        }
         for s in services {
             let up = s.members.filter { $0.state == "up" && !$0.drained }.count
             out += "\n\(s.name)  \(s.address)  \(s.scheduler)  \(up)/\(s.members.count) serving   check: \(s.check)\n"

@@ -53,7 +53,7 @@ public enum StatusAPI {
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             // `?service=a,b` limits the report to those services (a site of 10,000 services answers fast).
             let only = request.uri.queryParameters.get("service").map { Set($0.split(separator: ",").map(String.init)) }
-            var report = daemon.report(services: only)
+            var report = daemon.report(services: only, all: request.uri.queryParameters.get("all") == "1")
             report.director = director?.report()
             report.ring = ring?.report()
             let data = (try? enc.encode(report)) ?? Data("{}".utf8)

@@ -274,7 +274,14 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
                 metrics.member(service: r.service, member: r.member, weight: d.weights[r] ?? 0, up: k.flatMap { health[$0] } == .up)
             }
             metrics.reconciled(pass, duration: took)
-            for op in pass.operations { logger.info("ipvs", metadata: ["operation": "\(op)"]) }
+            // Every write is logged; a pass that programs a large table is summed up at info and
+            // listed at debug (a cold start of 10,000 services is 30,000 operations).
+            if pass.operations.count <= 100 {
+                for op in pass.operations { logger.info("ipvs", metadata: ["operation": "\(op)"]) }
+            } else {
+                logger.info("ipvs", metadata: ["operations": "\(pass.operations.count)", "services": "\(Set(pass.operations.map(\.serviceKey)).count)"])
+                for op in pass.operations { logger.debug("ipvs", metadata: ["operation": "\(op)"]) }
+            }
             for f in pass.failures { logger.error("ipvs operation refused", metadata: ["failure": "\(f)"]) }
             let summary = "\(Self.iso(Date())): \(pass.operations.count) operations, \(pass.failures.count) refused, " + formatFixed(took.inMilliseconds, 2) + " ms"
             state.withLock { $0.lastReconcile = summary }
@@ -427,14 +434,36 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         return (wanted, kw)
     }
 
-    /// The status report; `services` limits it to those services (all when `nil`).
-    public func report(services only: Set<String>? = nil) -> StatusReport {
+    /// Up to this many services, `/status` lists every service; beyond, it lists those that need a
+    /// look (a member not up, drained, or a last-member policy in force) unless asked for all.
+    public static var statusFullLimit: Int { 1000 }
+
+    /// The status report. `services` limits it to those services; otherwise it lists every service
+    /// on a site of up to ``statusFullLimit`` services (or with `all`), and on a larger one only the
+    /// services that need a look, with counts over all of them in ``StatusReport/summary``.
+    public func report(services only: Set<String>? = nil, all: Bool = false) -> StatusReport {
         let s = state.withLock { $0 }
         let health = monitor.health()
-        let byRef = Dictionary(health.map { (MemberRef(service: $0.key.service, member: $0.key.member), $0.value) }, uniquingKeysWith: { a, _ in a })
-        let decision = WeightPolicy.decide(s.topology, states: byRef.mapValues(\.state), drained: s.drained, writers: s.writerDecisions)
+        var byRef: [MemberRef: MemberHealth] = [:]
+        byRef.reserveCapacity(health.count)
+        for (k, h) in health { byRef[MemberRef(service: k.service, member: k.member)] = h }
+        let decision = s.decision
+        var counts: [String: Int] = ["up": 0, "down": 0, "unknown": 0, "drained": 0]
+        var attention: Set<String> = []
+        for svc in s.topology.services {
+            for m in svc.members {
+                let r = MemberRef(service: svc.name, member: m.vm)
+                let st = (byRef[r]?.state ?? .unknown).rawValue
+                counts[st, default: 0] += 1
+                if s.drained.contains(r) { counts["drained", default: 0] += 1 }
+                if st != "up" || s.drained.contains(r) { attention.insert(svc.name) }
+            }
+            if decision.sorry[svc.name] != nil || decision.keptByLastMemberPolicy.contains(svc.name) { attention.insert(svc.name) }
+        }
+        let everything = only == nil && (all || s.topology.services.count <= Self.statusFullLimit)
+        func listed(_ name: String) -> Bool { only?.contains(name) ?? (everything || attention.contains(name)) }
         var services: [StatusReport.Service] = []
-        for svc in s.topology.services where only?.contains(svc.name) ?? true {
+        for svc in s.topology.services where listed(svc.name) {
             let key = TopologyMapping.serviceKey(svc)
             let kernelDests = s.kernelView.services[key]?.destinations ?? [:]
             var members: [StatusReport.Member] = []
@@ -474,9 +503,15 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
                                   check: Self.describe(svc.check), lastMemberPolicy: policy, lastMemberAction: action,
                                   lastEventToKernelMs: s.eventToKernel[svc.name]?.inMilliseconds, members: members))
         }
-        return StatusReport(node: node, site: s.topology.site, topologyFile: s.topologyFile, startedAt: Self.iso(startedAt),
-                            kernel: dryRun ? "dry-run" : "real", lastReconcile: s.lastReconcile, lastReload: s.lastReload,
-                            services: services)
+        var report = StatusReport(node: node, site: s.topology.site, topologyFile: s.topologyFile, startedAt: Self.iso(startedAt),
+                                  kernel: dryRun ? "dry-run" : "real", lastReconcile: s.lastReconcile, lastReload: s.lastReload,
+                                  services: services)
+        let omitted = s.topology.services.count - services.count
+        report.summary = StatusReport.Summary(
+            services: s.topology.services.count, shown: services.count, members: counts,
+            omitted: only == nil && omitted > 0
+                ? "\(omitted) services whose members are all up are not listed: ask /status?all=1 or /status?service=NAME[,NAME]" : nil)
+        return report
     }
 
     static func hostPort(_ a: IPAddress, _ p: UInt16) -> String { a.family == .v6 ? "[\(a)]:\(p)" : "\(a):\(p)" }
