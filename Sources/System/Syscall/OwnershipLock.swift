@@ -70,7 +70,10 @@ public final class OwnershipLock: Sendable {
         let fd: Int32
         do {
             try makeDirectory(parentOf: path)
-            fd = try syscall("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
+            // A shared holder writes nothing, so read access is enough (an unprivileged reader of a
+            // root-owned 0644 file can still take it).
+            let access = mode == .exclusive ? O_RDWR : O_RDONLY
+            fd = try syscall("open", path) { open(path, access | O_CREAT | O_CLOEXEC, 0o644) }
         } catch {
             throw .system(error)
         }
