@@ -117,6 +117,8 @@ let appTargets: [Target] = [
 let testTargets: [Target] = [
     .target(name: "TestSupport", dependencies: ["MariaDB"], path: "Tests/Support", swiftSettings: swift6),
     tests("DigestTests", ["Digest"]),
+    tests("SyscallTests", ["Syscall"]),
+    tests("DaemonAPITests", ["DaemonAPI"]),
     tests("TopologyTests", ["Topology", "Net"], resources: [.copy("Fixtures")]),
     tests("PlacementTests", ["Placement", "Topology", "Net"]),
     tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Digest", "Net"]),
@@ -131,6 +133,9 @@ let testTargets: [Target] = [
                           "VRRP", "VRRPTransport", "RingHealth", "RingMonitoring", "MariaDB", "Net", "TestSupport"],
           exclude: ["Fixtures"]),
     tests("DirectorInteropTests", ["tandem-vrrp"]),
+    // tandemctl as scripts see it: the built executable, its output and exit statuses, against a
+    // dry-run tandemd on loopback (the real-kernel half is in DaemonTests' uml-daemon.sh).
+    tests("TandemCtlTests", ["DaemonAPI", "Syscall", "TestSupport"]),
     tests("GridServicesTests", ["GridServices", "GridModel", "StressClient", "MariaDB", "Syscall", "TestSupport", log, nioCore]),
     tests("StressClientTests", ["StressClient", "GridModel"]),
 ]

@@ -1,20 +1,22 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The `tandemd` built next to the test bundle; a missing one fails the test with what to do
 /// (never a skip) and gives nil.
 func tandemdBinary(file: StaticString = #filePath, line: UInt = #line) -> URL? {
-    let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    var tandemd = binDir.appendingPathComponent("tandemd")
-    for _ in 0..<4 where !FileManager.default.isExecutableFile(atPath: tandemd.path) {
-        tandemd = tandemd.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("tandemd")
-    }
-    guard FileManager.default.isExecutableFile(atPath: tandemd.path) else {
-        XCTFail("tandemd binary not found next to the test bundle (\(binDir.path)): build it first (swift build --product tandemd)",
+    productBinary("tandemd", file: file, line: line)
+}
+
+/// The executable `name` (tandemd, tandemctl) built next to the test bundle; a missing one fails the
+/// test with what to do (never a skip) and gives nil.
+func productBinary(_ name: String, file: StaticString = #filePath, line: UInt = #line) -> URL? {
+    guard let binary = BuildProducts.path(name) else {
+        XCTFail("\(name) binary not found next to the test bundle (\(BuildProducts.directory.path)): build it first (swift build --product \(name))",
                 file: file, line: line)
         return nil
     }
-    return tandemd
+    return binary
 }
 
 /// `Fixtures/<name>` of this test target.
@@ -32,10 +34,11 @@ struct UMLFixtureRun {
     /// The fixture's `RESULT key=value` lines.
     var results: [String: String]
 
-    /// Runs `Fixtures/<name>` as `bash FIXTURE TANDEMD ARGUMENTS...` under `scripts/uml-run --timeout`.
-    /// A missing `scripts/uml-run` or `tandemd` fails the test with what to do (never a skip); the run
-    /// is then `nil`.
-    static func run(_ name: String, arguments: [String] = [], timeoutSeconds: Int,
+    /// Runs `Fixtures/<name>` as `bash FIXTURE TANDEMD PRODUCTS... ARGUMENTS...` under
+    /// `scripts/uml-run --timeout`, where PRODUCTS are the paths of the other executables named in
+    /// `products` (e.g. tandemctl). A missing `scripts/uml-run` or executable fails the test with what
+    /// to do (never a skip); the run is then `nil`.
+    static func run(_ name: String, products: [String] = [], arguments: [String] = [], timeoutSeconds: Int,
                     file: StaticString = #filePath, line: UInt = #line) throws -> UMLFixtureRun? {
         let fixture = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent("Fixtures/\(name)")
@@ -48,23 +51,27 @@ struct UMLFixtureRun {
         }
         let uml = try XCTUnwrap(umlRun, "scripts/uml-run not found above \(fixture.path): it is needed to boot an IPVS kernel",
                                 file: file, line: line)
-        guard var tandemd = tandemdBinary(file: file, line: line) else { return nil }
+        var binaries: [URL] = []
+        for product in ["tandemd"] + products {
+            guard let b = productBinary(product, file: file, line: line) else { return nil }
+            binaries.append(b)
+        }
         // Inside the UML, /tmp, /var/tmp, /run, /dev/shm and /mnt are fresh tmpfs mounts (uml-run):
         // a binary built under one of them is invisible there, so copy it under $HOME for the run.
         var copyDir: URL?
-        if ["/tmp/", "/var/tmp/", "/run/", "/dev/shm/", "/mnt/"].contains(where: { tandemd.path.hasPrefix($0) }) {
-            let dir = FileManager.default.homeDirectoryForCurrentUser
+        for (i, b) in binaries.enumerated() where ["/tmp/", "/var/tmp/", "/run/", "/dev/shm/", "/mnt/"].contains(where: { b.path.hasPrefix($0) }) {
+            let dir = copyDir ?? FileManager.default.homeDirectoryForCurrentUser
                 .appendingPathComponent(".cache/tandem-tests/\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(at: tandemd, to: dir.appendingPathComponent("tandemd"))
-            tandemd = dir.appendingPathComponent("tandemd")
+            if copyDir == nil { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
+            try FileManager.default.copyItem(at: b, to: dir.appendingPathComponent(b.lastPathComponent))
+            binaries[i] = dir.appendingPathComponent(b.lastPathComponent)
             copyDir = dir
         }
         defer { if let copyDir { try? FileManager.default.removeItem(at: copyDir) } }
 
         let p = Process()
         p.executableURL = uml
-        p.arguments = ["--timeout", "\(timeoutSeconds)", "--", "/bin/bash", fixture.path, tandemd.path] + arguments
+        p.arguments = ["--timeout", "\(timeoutSeconds)", "--", "/bin/bash", fixture.path] + binaries.map(\.path) + arguments
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out

@@ -97,18 +97,19 @@ final class ReconcileKernelTests: XCTestCase {
             XCTAssertEqual(try reconcile(want, table: client), [])
             XCTAssertEqual(try client.state(of: [unrelated]), unrelatedBefore, "the hand-made service survived")
 
-            // The same through tandemctl: apply is a no-op, drain/undrain flip one weight.
+            // The same through tandemctl's kernel-direct commands (no tandemd runs here): apply is a
+            // no-op, drain/undrain flip one weight. `tandemctl apply` is the alias of `ipvs apply`.
             guard FileManager.default.isExecutableFile(atPath: tandemctl) else {
                 XCTFail("\(tandemctl) missing: build it with `swift build --scratch-path .build-kernel --product tandemctl`")
                 return
             }
             XCTAssertTrue(must("\(tandemctl) apply \(file)").contains("0 operations applied"))
-            let drained = must("\(tandemctl) drain voms b --topology \(file)")
+            let drained = must("\(tandemctl) ipvs drain voms b --topology \(file)")
             XCTAssertTrue(drained.contains("edit-destination TCP 10.0.0.11:8443 -> 10.1.0.2:8443 Masq weight 0"), drained)
             XCTAssertTrue(must("ipvsadm -Ln").contains("  -> 10.1.0.2:8443                Masq    0"))
             XCTAssertEqual(try client.state(of: [voms]).services[voms]!.destinations.count, 2, "drain keeps the destination")
-            XCTAssertTrue(must("\(tandemctl) apply --dry-run \(file)").contains("1 operation (dry run"))
-            must("\(tandemctl) undrain voms b --topology \(file)")
+            XCTAssertTrue(must("\(tandemctl) ipvs apply --dry-run \(file)").contains("1 operation (dry run"))
+            must("\(tandemctl) ipvs undrain voms b --topology \(file)")
             XCTAssertTrue(must("ipvsadm -Ln").contains("  -> 10.1.0.2:8443                Masq    50"))
             let list = must("\(tandemctl) ipvs list")
             XCTAssertTrue(list.contains("TCP  10.0.0.11:8443 wlc persistent 300 mask 255.255.255.0"), list)
@@ -120,7 +121,7 @@ final class ReconcileKernelTests: XCTestCase {
             // A bad topology never reaches the kernel.
             let before = must("ipvsadm -Sn")
             let bad = try writeTopology(reconcileTopologyYAML.replacingOccurrences(of: "scheduler: wlc", with: "scheduler: fastest"), name: "bad.yaml")
-            let r = sh("\(tandemctl) apply \(bad)")
+            let r = sh("\(tandemctl) ipvs apply \(bad)")
             XCTAssertEqual(r.status, 1, r.output)
             XCTAssertTrue(r.output.contains("bad.yaml:"), "diagnostic names the file: \(r.output)")
             XCTAssertEqual(must("ipvsadm -Sn"), before)

@@ -5,7 +5,7 @@
 #   $LAB_P-fab   two bridges: brf (front) and brb (back), and the UML's taps tapf / tapb
 #   UML          the director: linux.uml started inside $LAB_P-fab, vec0 on tapf, vec1 on tapb;
 #                tandemd runs in it against the UML kernel's real IPVS (scripts/lib/lab-director.sh)
-#   $LAB_P-cli   the client (tandem-stress, curl, tandemctl status), on brf
+#   $LAB_P-cli   the client (tandem-stress, curl, tandemctl status/drain), on brf
 #   $LAB_P-NAME  one namespace per gridsvc backend, on brb, default route via the director (NAT)
 #   $LAB_P-db    the ring's two addresses (db1, db2) on brb, for tandemd's MariaDB checks
 # The MariaDB ring (scripts/ring) runs on this machine's loopback; backends and the db namespace
@@ -188,6 +188,8 @@ lab_uml_stop() {
 }
 
 lab_curl() { ip netns exec "$LAB_P-cli" curl -s -m 2 "$@"; }
+# tandemctl as the operator runs it, from the client namespace, against the director's tandemd.
+lab_ctl() { ip netns exec "$LAB_P-cli" "$LAB_BIN/tandemctl" "$@"; }
 
 # tandemd's /status, flattened: "svc member state weight kernelWeight drained" per member.
 lab_status_rows() {

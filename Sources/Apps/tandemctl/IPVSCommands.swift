@@ -1,16 +1,47 @@
 import ArgumentParser
+import DaemonAPI
 import Foundation
 import IPVS
 import Netlink
 import Reconcile
+import Syscall
 import Topology
 import IPVSModel
 
-/// `tandemctl ipvs …`: read the kernel's IPVS table.
+/// `tandemctl ipvs …`: the kernel's IPVS table, directly, for sites without a tandemd. The writes
+/// (`apply`, `drain`, `undrain`) refuse while a tandemd owns the table (``TableOwnership``).
 struct IPVSGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ipvs", abstract: "Inspect the kernel's IPVS table.",
-        subcommands: [IPVSList.self, IPVSInfoCommand.self])
+        commandName: "ipvs", abstract: "Read the kernel's IPVS table, or program it directly where no tandemd runs.",
+        discussion: """
+            The writes (apply, drain, undrain) refuse with exit status 1 while a tandemd runs in this \
+            network namespace: its repair pass would undo them. Use `tandemctl drain` then.
+            """,
+        subcommands: [IPVSList.self, IPVSInfoCommand.self, IPVSApply.self, IPVSDrain.self, IPVSUndrain.self])
+}
+
+/// `--state-dir`, shared by the `ipvs` writes: where tandemd keeps the table's ownership lock.
+struct StateDirectory: ParsableArguments {
+    @Option(help: "tandemd's --state-dir, where it holds this IPVS table's ownership lock.")
+    var stateDir = TableOwnership.defaultStateDirectory
+
+    /// Takes the shared side of the table's lock for the length of a direct write (so tandemd cannot
+    /// start in the middle of it); refuses, exit 1, while tandemd holds it. `command` names the write.
+    func claimForDirectWrite(_ command: String) throws -> OwnershipLock {
+        let path: String
+        do { path = TableOwnership.lockPath(stateDirectory: stateDir, networkNamespace: try networkNamespaceInode()) } catch {
+            throw fail("tandemctl: cannot tell which network namespace (and IPVS table) this is: \(error)")
+        }
+        do { return try OwnershipLock.acquire(path, mode: .shared) } catch {
+            switch error {
+            case .held(_, let record):
+                throw fail("tandemctl: " + TableOwnership.refusal(owner: .init(record: record), lockPath: path, command: command))
+            case .system(let e):
+                throw fail("tandemctl: cannot check whether a tandemd owns this IPVS table (lock \(path)): \(e); "
+                           + "run as root, or pass --state-dir (tandemd's --state-dir)")
+            }
+        }
+    }
 }
 
 /// `tandemctl ipvs list [--json]`: `ipvsadm -Ln` with counters.
@@ -24,9 +55,7 @@ struct IPVSList: ParsableCommand {
         let client = try openIPVS()
         let snapshot = try client.snapshot()
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(snapshot), as: UTF8.self))
+            print(try jsonText(snapshot))
         } else {
             print(IPVSTable.render(snapshot, info: try client.info()), terminator: "")
         }
@@ -46,9 +75,10 @@ struct IPVSInfoCommand: ParsableCommand {
     }
 }
 
-/// `tandemctl apply FILE [--dry-run]`: validate, then reconcile the kernel once and print the operations.
+/// `tandemctl ipvs apply FILE [--dry-run]` (also `tandemctl apply`): validate, then reconcile the
+/// kernel once and print the operations.
 struct IPVSApply: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Reconcile the kernel's IPVS table to a topology file once; print the operations.")
+    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Reconcile the kernel's IPVS table to a topology file once; print the operations (refused while tandemd runs).")
 
     @Argument(help: "Topology file (YAML).")
     var file: String
@@ -56,8 +86,12 @@ struct IPVSApply: ParsableCommand {
     @Flag(help: "Print the operations without applying them.")
     var dryRun = false
 
+    @OptionGroup var state: StateDirectory
+
     func run() throws {
         let topology = try loadTopology(file)
+        let lock = dryRun ? nil : try state.claimForDirectWrite("apply")
+        defer { lock?.release() }
         let client = try openIPVS()
         let want = desired(topology)
         do {
@@ -65,32 +99,36 @@ struct IPVSApply: ParsableCommand {
             for op in ops { print(op) }
             print("\(ops.count) operation\(ops.count == 1 ? "" : "s")\(dryRun ? " (dry run, nothing applied)" : " applied")")
         } catch let e as ReconcileError {
-            printError(e.description)
-            throw ExitCode(1)
+            throw fail(e.description)
+        } catch {
+            throw fail("tandemctl: \(error)")
         }
     }
 }
 
-/// `tandemctl drain SERVICE MEMBER --topology FILE`: weight 0, destination kept.
+/// `tandemctl ipvs drain SERVICE MEMBER --topology FILE`: weight 0, destination kept.
 struct IPVSDrain: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "drain", abstract: "Set a member's IPVS weight to 0 without removing it.")
-    @Argument(help: "Service name.") var service: String
-    @Argument(help: "Member VM name.") var member: String
+    static let configuration = CommandConfiguration(commandName: "drain", abstract: "Set a member's IPVS weight to 0 without removing it (refused while tandemd runs: use `tandemctl drain`).")
+    @OptionGroup var target: MemberArguments
     @Option(help: "Topology file (YAML).") var topology: String
-    func run() throws { try setMemberWeight(service: service, member: member, topologyFile: topology, drain: true) }
+    @OptionGroup var state: StateDirectory
+    func run() throws { try setMemberWeight(target, topologyFile: topology, state: state, drain: true) }
 }
 
-/// `tandemctl undrain SERVICE MEMBER --topology FILE`: back to the topology's weight.
+/// `tandemctl ipvs undrain SERVICE MEMBER --topology FILE`: back to the topology's weight.
 struct IPVSUndrain: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "undrain", abstract: "Restore a drained member's IPVS weight to its topology weight.")
-    @Argument(help: "Service name.") var service: String
-    @Argument(help: "Member VM name.") var member: String
+    static let configuration = CommandConfiguration(commandName: "undrain", abstract: "Restore a drained member's IPVS weight to its topology weight (refused while tandemd runs: use `tandemctl undrain`).")
+    @OptionGroup var target: MemberArguments
     @Option(help: "Topology file (YAML).") var topology: String
-    func run() throws { try setMemberWeight(service: service, member: member, topologyFile: topology, drain: false) }
+    @OptionGroup var state: StateDirectory
+    func run() throws { try setMemberWeight(target, topologyFile: topology, state: state, drain: false) }
 }
 
-private func setMemberWeight(service: String, member: String, topologyFile: String, drain: Bool) throws {
+private func setMemberWeight(_ target: MemberArguments, topologyFile: String, state: StateDirectory, drain: Bool) throws {
+    let (service, member) = (target.service, target.member)
     let t = try loadTopology(topologyFile)
+    let lock = try state.claimForDirectWrite(drain ? "drain" : "undrain")
+    defer { lock.release() }
     let client = try openIPVS()
     do {
         let op = try memberWeightOperation(topology: t, service: service, member: member, drain: drain,
@@ -99,8 +137,9 @@ private func setMemberWeight(service: String, member: String, topologyFile: Stri
         try client.perform(op)
         print(op)
     } catch let e as MemberWeightError {
-        printError(e.description)
-        throw ExitCode(1)
+        throw fail(e.description)
+    } catch {
+        throw fail("tandemctl: \(error)")
     }
 }
 
@@ -108,8 +147,7 @@ private func loadTopology(_ file: String) throws -> Topology {
     do {
         return try TopologyLoader.load(path: file)
     } catch {
-        printError(error.description)
-        throw ExitCode(1)
+        throw fail(error.description)
     }
 }
 
@@ -117,7 +155,6 @@ private func openIPVS() throws -> IPVSClient {
     do {
         return try IPVSClient()
     } catch {
-        printError("tandemctl: \(error)")
-        throw ExitCode(1)
+        throw fail("tandemctl: \(error)")
     }
 }

@@ -9,7 +9,7 @@ struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Place every VM on a Xen host, splitting each anti-affinity group; report N+1.",
         discussion: """
-            Exit status: 0 when a plan (or re-plan) exists, 1 when the file is invalid or no
+            Exit status: 0 when a plan (or re-plan) exists, 1 when the file is invalid or no \
             placement exists (the reason is printed to standard error, or as JSON with --json).
             """)
 
@@ -27,13 +27,12 @@ struct Plan: ParsableCommand {
         do {
             topology = try TopologyLoader.load(path: file)
         } catch {
-            printError(error.description)
-            throw ExitCode(1)
+            throw fail(error.description)
         }
         let plan: PlacementPlan
         switch Planner.plan(topology) {
         case .success(let p): plan = p
-        case .failure(let f): try fail(f)
+        case .failure(let f): try placementFailed(f)
         }
         if let without {
             switch Planner.replan(topology, current: plan, without: without) {
@@ -41,7 +40,7 @@ struct Plan: ParsableCommand {
                 let report = ReplanReport(topology: topology, without: without, before: plan, after: after)
                 try emit(report) { report.render() }
             case .failure(let f):
-                try fail(f)
+                try placementFailed(f)
             }
         } else {
             let report = PlanReport(topology: topology, plan: plan, nPlusOne: Planner.nPlusOne(topology, plan))
@@ -50,19 +49,12 @@ struct Plan: ParsableCommand {
     }
 
     private func emit<T: Encodable>(_ value: T, text: () -> String) throws {
-        if json { print(try encode(value)) } else { print(text()) }
+        if json { print(try jsonText(value)) } else { print(text()) }
     }
 
     /// Prints the failure (JSON on stdout with --json, so scripts get it whole) and exits 1.
-    private func fail(_ f: PlacementFailure) throws -> Never {
-        if json, let j = try? encode(f) { print(j) }
-        printError("\(file): \(f.description)")
-        throw ExitCode(1)
-    }
-
-    private func encode<T: Encodable>(_ value: T) throws -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try e.encode(value), as: UTF8.self)
+    private func placementFailed(_ f: PlacementFailure) throws -> Never {
+        if json, let j = try? jsonText(f) { print(j) }
+        throw fail("\(file): \(f.description)")
     }
 }

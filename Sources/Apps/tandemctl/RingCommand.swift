@@ -19,8 +19,9 @@ struct RingStatus: AsyncParsableCommand {
         commandName: "status",
         abstract: "Write heartbeats on every ring node for a few seconds and report the ring: links up/down, end-to-end lag, nodes to drain.",
         discussion: """
-            Exit status: 0 when every link is up and no node must be drained, 1 when the ring is broken,
-            2 when the command line or the topology is wrong. The monitor user needs SLAVE MONITOR and
+            Exit status: 0 when every link is up and no node must be drained; 1 when the ring is broken, \
+            the topology is invalid or declares no ring, or the monitor cannot start (its password file); \
+            2 when the command line is wrong. The monitor user needs SLAVE MONITOR and \
             SELECT, INSERT, UPDATE, CREATE on tandem_monitor.* (scripts/ring grants them).
             """)
 
@@ -38,51 +39,56 @@ struct RingStatus: AsyncParsableCommand {
         guard (nodes == nil) != (topology == nil) else { throw ValidationError("give exactly one of --nodes or --topology") }
         guard watch > 0, watch <= 600 else { throw ValidationError("--watch must be in (0, 600] seconds, got \(watch)") }
         guard intervalMs >= 10, intervalMs <= 60_000 else { throw ValidationError("--interval-ms must be 10..60000, got \(intervalMs)") }
+        _ = try nodeAddresses()
     }
 
     func run() async throws {
         let policy = RingHealthPolicy(heartbeatInterval: .milliseconds(intervalMs))
         let monitorName = "tandemctl-" + (ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host")
-        let config: RingMonitorConfig
-        do {
-            config = try makeConfig(policy: policy, monitorName: monitorName)
-        } catch let e as ValidationError {
-            throw e
-        } catch {
-            printError("tandemctl ring status: \(error)")
-            throw ExitCode(2)
-        }
+        let config = try makeConfig(policy: policy, monitorName: monitorName)
         let monitor: RingMonitor
         do { monitor = try RingMonitor(config: config) } catch {
-            printError("tandemctl ring status: \(error)")
-            throw ExitCode(2)
+            throw fail("tandemctl ring status: \(error)")
         }
         let report = await monitor.observe(for: .milliseconds(Int64(watch * 1000)))
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(report), as: UTF8.self))
+            print(try jsonText(report))
         } else {
             print(report.rendered(), terminator: "")
         }
         let ok = report.endToEnd.complete && report.nodesToDrain.isEmpty && report.problems.isEmpty
-        if !ok { throw ExitCode(1) }
+        if !ok { throw Exit.problem }
     }
 
+    /// The ring from `--topology`, or from `--nodes` and the monitor account; an unusable file ends
+    /// with exit status 1.
     private func makeConfig(policy: RingHealthPolicy, monitorName: String) throws -> RingMonitorConfig {
         if let topology {
             let t: Topology
             do { t = try TopologyLoader.load(path: topology) } catch {
-                printError(error.description)
-                throw ExitCode(2)
+                throw fail(error.description)
             }
-            guard let c = try RingMonitorConfig.from(topology: t, monitorName: monitorName, policy: policy) else {
-                throw ValidationError("\(topology) declares no database ring (add a 'database: {ring: [...], port: ...}' section)")
+            let config: RingMonitorConfig?
+            do { config = try RingMonitorConfig.from(topology: t, monitorName: monitorName, policy: policy) } catch {
+                throw fail("tandemctl ring status: \(topology): \(error)")
             }
-            return c
+            guard let config else {
+                throw fail("tandemctl ring status: \(topology) declares no database ring (add a 'database: {ring: [...], port: ...}' section)")
+            }
+            return config
         }
+        let password: String
+        do { password = try passwordFile.map { path throws(SecretFileError) in try SecretFile.text(path, what: "--password-file") } ?? "" } catch {
+            throw fail("tandemctl ring status: \(error)")
+        }
+        return RingMonitorConfig(members: try nodeAddresses(), user: user, password: password, monitorName: monitorName, policy: policy)
+    }
+
+    /// `--nodes` as ring members, in ring order (empty without `--nodes`); a malformed entry is a usage error.
+    private func nodeAddresses() throws -> [RingMemberAddress] {
+        guard let nodes else { return [] }
         var members: [RingMemberAddress] = []
-        for part in (nodes ?? "").split(separator: ",") {
+        for part in nodes.split(separator: ",") {
             let text = part.trimmingCharacters(in: .whitespaces)
             guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), port > 0 else {
                 throw ValidationError("--nodes entry '\(text)' is not host:port (e.g. 127.0.0.1:13306)")
@@ -92,9 +98,6 @@ struct RingStatus: AsyncParsableCommand {
             members.append(RingMemberAddress(name: text, host: host, port: port))
         }
         guard members.count >= 2 else { throw ValidationError("--nodes needs at least 2 host:port entries, in ring order") }
-        let password = try passwordFile.map { path in
-            do { return try SecretFile.text(path, what: "--password-file") } catch { throw ValidationError("\(error)") }
-        } ?? ""
-        return RingMonitorConfig(members: members, user: user, password: password, monitorName: monitorName, policy: policy)
+        return members
     }
 }

@@ -5,6 +5,30 @@ import ArgumentParser
 struct TandemCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tandemctl",
-        abstract: "Validate, plan and apply a Tandem site topology; inspect and drain the running site.",
-        subcommands: [Validate.self, Plan.self, IPVSGroup.self, IPVSApply.self, IPVSDrain.self, IPVSUndrain.self, StatusCommand.self, RingCommand.self])
+        abstract: "Validate and plan a Tandem site topology; ask the running tandemd for its status and to drain members; program IPVS directly where no tandemd runs.",
+        discussion: """
+            Exit status, for every command: 0 ok; 1 a problem found (an invalid file, a member down, \
+            an operation refused); 2 a usage error; 3 tandemd cannot be reached.
+            """,
+        subcommands: [Validate.self, Plan.self, StatusCommand.self, DrainCommand.self, UndrainCommand.self,
+                      IPVSGroup.self, IPVSApply.self, RingCommand.self])
+
+    /// Parses and runs the command. argument-parser ends a usage error with 64 (EX_USAGE); tandemctl's
+    /// scripts contract says 2, so those are caught here. Every other error keeps its status.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                printError(fullMessage(for: error))
+                exit(withError: Exit.usage)
+            }
+            exit(withError: error)
+        }
+    }
 }

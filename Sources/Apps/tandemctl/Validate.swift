@@ -14,25 +14,7 @@ struct Validate: ParsableCommand {
             let t = doc.topology
             print("\(file): ok — site \(t.site): \(t.hosts.count) hosts, \(t.vms.count) VMs, \(t.services.count) services, \(t.antiAffinityGroups.count) anti-affinity groups")
         } catch {
-            printError(error.description)
-            throw ExitCode(1)
+            throw fail(error.description)
         }
     }
-}
-
-/// Writes to standard error, where diagnostics belong.
-func printError(_ text: String) {
-    var stderr = StandardError()
-    print(text, to: &stderr)
-}
-
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        FileHandleWriter.write(string)
-    }
-}
-
-import Foundation
-enum FileHandleWriter {
-    static func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 }

@@ -33,6 +33,7 @@ struct Tandemd: AsyncParsableCommand {
     @Option(help: "VRRP: override this node's priority (1-255).") var priority: Int?
     @Flag(help: "Do not run the IPVS connection-sync daemons.") var noConnectionSync = false
     @Option(help: "Interface of the IPVS sync daemons (default: the VRRP interface).") var syncInterface: String?
+    @Option(help: "Directory of the IPVS table's ownership lock, held while tandemd runs so that `tandemctl ipvs` writes refuse (default /run/tandem).") var stateDir: String?
 
     func run() async throws {
         var logger = Logger(label: "tandemd")
@@ -59,6 +60,7 @@ struct Tandemd: AsyncParsableCommand {
         o.authKeyFile = authKeyFile
         o.connectionSync = !noConnectionSync
         o.syncInterface = syncInterface
+        if let stateDir { o.stateDirectory = stateDir }
         do {
             try await DaemonRunner.run(o, logger: logger)
         } catch let e as DaemonStartError {

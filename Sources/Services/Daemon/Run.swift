@@ -1,3 +1,4 @@
+import DaemonAPI
 import Foundation
 import HealthCheck
 import Logging
@@ -32,6 +33,8 @@ public struct DaemonOptions: Sendable {
     public var connectionSync = true
     /// Interface of the sync daemons; default: the VRRP interface.
     public var syncInterface: String?
+    /// Directory of the IPVS table's ownership lock (`TableOwnership`).
+    public var stateDirectory = TableOwnership.defaultStateDirectory
 
     /// Creates options.
     public init(topologyPath: String, node: String) { self.topologyPath = topologyPath; self.node = node }
@@ -67,6 +70,11 @@ public enum DaemonRunner {
         }
         let host = parts.dropLast().joined(separator: ":").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
 
+        // This tandemd owns the namespace's IPVS table until it exits, so `tandemctl ipvs` writes refuse
+        // meanwhile. A dry run writes no kernel table and claims none.
+        let tableLock = o.dryRunKernel ? nil
+            : try await claimIPVSTable(stateDirectory: o.stateDirectory, node: o.node, apiHost: host, apiPort: port)
+        defer { tableLock?.release() }
         let kernel: any KernelTable
         var ipvs: IPVSKernel?
         if o.dryRunKernel {

@@ -1,9 +1,11 @@
+import DaemonAPI
 import Foundation
 import Syscall
 import HealthCheck
 import RingHealth
 import Hummingbird
 import Logging
+import Net
 import Reconcile
 import RingMonitoring
 #if canImport(Glibc)
@@ -67,36 +69,62 @@ public enum StatusAPI {
         }
         for (path, drain) in [("/drain", true), ("/undrain", false)] {
             router.post(RouterPath(path)) { request, _ -> Response in
-                func answer(_ s: HTTPResponse.Status, _ text: String) -> Response {
-                    Response(status: s, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+                // JSON for tandemctl (`Accept: application/json`), one line of text for curl.
+                let json = request.headers[.accept]?.contains("application/json") ?? false
+                func answer<T: Encodable>(_ status: Int, _ value: T, text: String) -> Response {
+                    let body = json ? ((try? JSONEncoder().encode(value)) ?? Data("{}".utf8)) : Data((text + "\n").utf8)
+                    return Response(status: .init(code: status), headers: [.contentType: json ? "application/json" : "text/plain"],
+                                    body: .init(byteBuffer: ByteBuffer(bytes: body)))
                 }
+                func problem(_ p: APIProblem) -> Response { answer(p.code.httpStatus, p, text: p.message) }
                 guard let token else {
-                    return answer(.forbidden, "drain is disabled: start tandemd with --token-file FILE (mode 0600)")
+                    return problem(APIProblem(.drainDisabled, "drain is disabled: start tandemd with --token-file FILE (mode 0600)"))
                 }
                 guard token.accepts(authorization: request.headers[.authorization]) else {
-                    return answer(.unauthorized, "missing or wrong bearer token")
+                    return problem(APIProblem(.unauthorized, "missing or wrong bearer token"))
                 }
                 guard let service = request.uri.queryParameters.get("service"),
                       let member = request.uri.queryParameters.get("member") else {
-                    return answer(.badRequest, "want ?service=NAME&member=VM")
+                    return problem(APIProblem(.badRequest, "want ?service=NAME&member=VM"))
                 }
                 let ref = MemberRef(service: service, member: member)
                 do {
                     try daemon.setDrained(ref, drain)
                 } catch {
-                    return answer(.notFound, "\(error)")
+                    return problem(APIProblem(.unknownMember, "\(error)"))
                 }
                 // Answer once the kernel holds the new weight, so "drained" means the table says so.
-                let waited = await daemon.waitForKernelWeight(ref, timeout: .seconds(5))
-                switch waited {
-                case .applied(let weight, let after):
-                    return answer(.ok, "\(drain ? "drained" : "undrained") \(service)/\(member): weight \(weight) in the kernel after \(after.components.seconds * 1000 + after.components.attoseconds / 1_000_000_000_000_000) ms")
-                case .pending(let wanted, let kernel):
-                    return answer(.accepted, "\(drain ? "drain" : "undrain") of \(service)/\(member) recorded; the kernel still holds weight \(kernel.map(String.init) ?? "none") (wanted \(wanted)) after 5 s — see /status")
-                }
+                let result = await waitForKernel(daemon, ref, drained: drain, timeout: .seconds(5))
+                return answer(result.applied ? 200 : 202, result, text: result.rendered())
             }
         }
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "tandemd"),
                            logger: logger)
+    }
+
+    /// Polls every 10 ms until the kernel (as the last reconcile read it) holds the weight the daemon
+    /// wants for `ref` now, or `timeout` runs out. The wanted weight is a fresh decision
+    /// (`decision()`): `TandemDaemon.waitForKernelWeight` compares against the last reconcile's
+    /// decision, which right after `setDrained` still holds the old weight, so on its own it answered
+    /// "drained: weight 100 after 0 ms" before the reconcile had run (found by TandemCtlTests). It is
+    /// still the way to read the kernel's weight (with timeout zero). Not `report()`: that formats
+    /// every member's dates, too much to run every 10 ms inside a slow UML.
+    static func waitForKernel<C: Clock>(_ daemon: TandemDaemon<C>, _ ref: MemberRef, drained: Bool,
+                                        timeout: Duration) async -> DrainResult where C.Duration == Duration {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while true {
+            let wanted = daemon.decision().weights[ref] ?? 0
+            let kernel: Int? = switch await daemon.waitForKernelWeight(ref, timeout: .zero) {
+            case .applied(let weight, _): weight
+            case .pending(_, let weight): weight
+            }
+            let waited = start.duration(to: clock.now)
+            if kernel == wanted || waited >= timeout {
+                return DrainResult(service: ref.service, member: ref.member, drained: drained, applied: kernel == wanted,
+                                   wanted: wanted, kernelWeight: kernel, afterMs: Int(waited.wholeMilliseconds))
+            }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
     }
 }
