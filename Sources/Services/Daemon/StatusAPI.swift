@@ -102,29 +102,17 @@ public enum StatusAPI {
                            logger: logger)
     }
 
-    /// Polls every 10 ms until the kernel (as the last reconcile read it) holds the weight the daemon
-    /// wants for `ref` now, or `timeout` runs out. The wanted weight is a fresh decision
-    /// (`decision()`): `TandemDaemon.waitForKernelWeight` compares against the last reconcile's
-    /// decision, which right after `setDrained` still holds the old weight, so on its own it answered
-    /// "drained: weight 100 after 0 ms" before the reconcile had run (found by TandemCtlTests). It is
-    /// still the way to read the kernel's weight (with timeout zero). Not `report()`: that formats
-    /// every member's dates, too much to run every 10 ms inside a slow UML.
+    /// Waits until the kernel (as the last reconcile read it) holds the weight the daemon wants for
+    /// `ref` now (``TandemDaemon/waitForKernelWeight(_:timeout:)``), or `timeout` runs out.
     static func waitForKernel<C: Clock>(_ daemon: TandemDaemon<C>, _ ref: MemberRef, drained: Bool,
                                         timeout: Duration) async -> DrainResult where C.Duration == Duration {
-        let clock = ContinuousClock()
-        let start = clock.now
-        while true {
-            let wanted = daemon.decision().weights[ref] ?? 0
-            let kernel: Int? = switch await daemon.waitForKernelWeight(ref, timeout: .zero) {
-            case .applied(let weight, _): weight
-            case .pending(_, let weight): weight
-            }
-            let waited = start.duration(to: clock.now)
-            if kernel == wanted || waited >= timeout {
-                return DrainResult(service: ref.service, member: ref.member, drained: drained, applied: kernel == wanted,
-                                   wanted: wanted, kernelWeight: kernel, afterMs: Int(waited.wholeMilliseconds))
-            }
-            try? await Task.sleep(for: .milliseconds(10))
+        switch await daemon.waitForKernelWeight(ref, timeout: timeout) {
+        case .applied(let weight, let after):
+            return DrainResult(service: ref.service, member: ref.member, drained: drained, applied: true,
+                               wanted: weight, kernelWeight: weight, afterMs: Int(after.wholeMilliseconds))
+        case .pending(let wanted, let kernel):
+            return DrainResult(service: ref.service, member: ref.member, drained: drained, applied: false,
+                               wanted: wanted, kernelWeight: kernel, afterMs: Int(timeout.wholeMilliseconds))
         }
     }
 }

@@ -425,13 +425,18 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
 
     /// The weight the daemon wants for `ref` and the one the kernel held at the last reconcile.
     private func weights(of ref: MemberRef) -> (wanted: Int, kernel: Int?) {
-        let wanted = state.withLock { $0.decision.weights[ref] } ?? 0
-        let s = state.withLock { ($0.topology, $0.kernelView) }
-        guard let svc = s.0.service(named: ref.service), let m = svc.members.first(where: { $0.vm == ref.member }),
-              let addr = s.0.address(of: m, in: svc) else { return (wanted, nil) }
-        let dests = s.1.services[TopologyMapping.serviceKey(svc)]?.destinations ?? [:]
+        let s = state.withLock { $0 }
+        guard let svc = s.topology.service(named: ref.service), let m = svc.members.first(where: { $0.vm == ref.member }),
+              let addr = s.topology.address(of: m, in: svc) else { return (0, nil) }
+        // Decided afresh for this one service: right after a drain the last pass's decision still
+        // holds the old weight.
+        let health = monitor.states(of: svc.members.compactMap { s.checkKeys[MemberRef(service: svc.name, member: $0.vm)] })
+        var d = WeightDecision()
+        WeightPolicy.decide(svc, state: { r in s.checkKeys[r].flatMap { health[$0] } }, drained: s.drained,
+                            writer: s.writerDecisions[svc.name], into: &d)
+        let dests = s.kernelView.services[TopologyMapping.serviceKey(svc)]?.destinations ?? [:]
         let kw = dests[DestinationKey(address: addr, port: m.port)].map { Int($0.weight) }
-        return (wanted, kw)
+        return (d.weights[ref] ?? 0, kw)
     }
 
     /// Up to this many services, `/status` lists every service; beyond, it lists those that need a
