@@ -41,13 +41,11 @@ func tests(_ name: String, _ deps: [Target.Dependency], exclude: [String] = [], 
 let coreTargets: [Target] = [
     // The one address type, duration formatting, the seeded generator.
     core("Net"),
-    // SHA-256, HMAC-SHA256 and a constant-time compare for VRRP's authenticated adverts and HTTP
-    // checks' body digests.
-    core("Digest"),
     core("Topology", ["Net", .product(name: "Yams", package: "Yams")]),
     core("Placement", ["Topology", "Net"]),
     // VRRPv3 (RFC 5798) codec and election, the fast detector, the split-brain rule.
-    core("VRRP", ["Net", "Digest"]),
+    // Authenticated adverts name a MessageAuthenticator protocol; System's Cryptography implements it.
+    core("VRRP", ["Net"]),
     // The kernel IPVS table as values: services, destinations, operations, the access protocol.
     core("IPVSModel", ["Net"]),
     // desired(topology, weights) → plan(desired, observed) → the one reconcile engine.
@@ -66,25 +64,28 @@ let systemTargets: [Target] = [
                    providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev"])]),
     .systemLibrary(name: "CMariaDB", path: "Sources/System/CMariaDB", pkgConfig: "libmariadb",
                    providers: [.apt(["libmariadb-dev"])]),
-    // The system OpenSSL (Debian libssl-dev): HTTPS checks' client handshake over memory BIOs. A
-    // system library costs no C build, unlike swift-nio-ssl's bundled BoringSSL.
+    // The system OpenSSL (Debian libssl-dev): HTTPS checks' client handshake over memory BIOs, and
+    // libcrypto's digests for Cryptography. A system library costs no C build, unlike swift-nio-ssl's or
+    // swift-crypto's bundled BoringSSL.
     .systemLibrary(name: "CTandemOpenSSL", path: "Sources/System/CTandemOpenSSL", pkgConfig: "openssl",
                    providers: [.apt(["libssl-dev"])]),
     // One wrapper for system calls: typed errors naming the call, EINTR retried.
     system("Syscall"),
+    // SHA-256, HMAC-SHA256 (VRRP's MessageAuthenticator) and a constant-time compare, from libcrypto.
+    system("Cryptography", ["CTandemOpenSSL", "VRRP"]),
     system("Netlink", ["CLibNL"]),
     system("IPVS", ["Netlink", "IPVSModel", "Net"]),
-    system("MariaDB", ["CMariaDB", log]),
-    system("VRRPTransport", ["VRRP", "Topology", "Syscall", "Net", "Digest", log]),
+    system("MariaDB", ["CMariaDB", log, nioPosix]),
+    system("VRRPTransport", ["VRRP", "Topology", "Syscall", "Net", "Cryptography", log]),
 ]
 
 // MARK: - Services: long-lived parts of tandemd
 let serviceTargets: [Target] = [
-    service("HealthCheck", ["Health", "Syscall", "Topology", "MariaDB", "Digest", "CTandemOpenSSL", "Net", log, lifecycle, nioCore, nioPosix]),
-    service("RingMonitoring", ["HealthCheck", "Syscall", "Health", "RingHealth", "MariaDB", "Topology", log, lifecycle]),
+    service("HealthCheck", ["Health", "Syscall", "Topology", "MariaDB", "Cryptography", "CTandemOpenSSL", "Net", log, lifecycle, nioCore, nioPosix]),
+    service("RingMonitoring", ["HealthCheck", "Syscall", "Health", "RingHealth", "MariaDB", "Topology", log, lifecycle, nioPosix]),
     service("Daemon", [
         "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile", "Netlink",
-        "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall",
+        "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall", "Cryptography",
         nioPosix, log, lifecycle,
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Hummingbird", package: "hummingbird"),
@@ -104,7 +105,8 @@ let gridTargets: [Target] = [
 let appTargets: [Target] = [
     app("tandemd", ["Daemon", argumentParser, log]),
     app("tandemctl", ["Topology", "Placement", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Net", "Syscall", argumentParser]),
-    app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", argumentParser, log]),
+    app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", argumentParser, log,
+                        .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
     app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", argumentParser, log, lifecycle]),
     app("tandem-stress", ["StressClient", "GridModel", argumentParser]),
     app("tandem-bench-placement", ["Topology", "Placement", "Net"]),
@@ -116,18 +118,18 @@ let appTargets: [Target] = [
 // MARK: - Tests: one target per library, real-kernel and real-MariaDB tiers included
 let testTargets: [Target] = [
     .target(name: "TestSupport", dependencies: ["MariaDB"], path: "Tests/Support", swiftSettings: swift6),
-    tests("DigestTests", ["Digest"]),
+    tests("CryptographyTests", ["Cryptography"]),
     tests("SyscallTests", ["Syscall"]),
     tests("DaemonAPITests", ["DaemonAPI"]),
     tests("TopologyTests", ["Topology", "Net"], resources: [.copy("Fixtures")]),
     tests("PlacementTests", ["Placement", "Topology", "Net"]),
-    tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Digest", "Net"]),
+    tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Cryptography", "Net"], exclude: ["Corpus"]),
     tests("IPVSTests", ["IPVS", "IPVSModel", "Netlink", "Net"]),
     tests("ReconcileTests", ["Reconcile", "IPVSModel", "Topology", "Net"]),
     tests("KernelTests", ["Reconcile", "IPVS", "IPVSModel", "Netlink", "Topology", "Net"]),
     tests("RingHealthTests", ["RingHealth"]),
     tests("MariaDBTests", ["MariaDB", "TestSupport"]),
-    tests("HealthCheckTests", ["HealthCheck", "Health", "Topology", "Digest", "Net", "TestSupport"]),
+    tests("HealthCheckTests", ["HealthCheck", "Health", "Topology", "Cryptography", "Net", "TestSupport"]),
     tests("RingMonitoringTests", ["RingMonitoring", "HealthCheck", "Health", "RingHealth", "MariaDB", "Topology", "TestSupport"]),
     tests("DaemonTests", ["Daemon", "HealthCheck", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
                           "VRRP", "VRRPTransport", "RingHealth", "RingMonitoring", "MariaDB", "Net", "TestSupport"],

@@ -63,6 +63,7 @@ final class KeepalivedInteropTests: XCTestCase {
     func testKeepalivedGracefulStopLetsTandemTakeOverAfterSkewTime() throws { try run("ka-graceful-stop") }
     func testEqualPriorityLowerAddressYieldsAfterPartitionHeals() throws { try run("equal-priority-tiebreak") }
     func testAuthenticatedPairRefusesForgedAdverts() throws { try run("tandem-auth-pair") }
+    func testRestartedReceiverRefusesAReplayedRecording() throws { try run("tandem-auth-replay-after-restart") }
     func testFastDetectorTakesOverWellBeforeMasterDownInterval() throws { try run("tandem-fast-detector") }
     func testHeartbeatCutWithWitnessGivesNoDualMasterButDeathStillFailsOver() throws { try run("tandem-witness-partition") }
     func testIPv6PairElectsAndFailsOver() throws { try run("tandem-ipv6-pair") }

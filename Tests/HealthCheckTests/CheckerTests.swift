@@ -1,4 +1,4 @@
-import Digest
+import Cryptography
 @testable import HealthCheck
 import Foundation
 import NIOCore
@@ -72,7 +72,7 @@ final class CheckerTests: XCTestCase {
         func run(_ c: HTTPCheck) async -> CheckOutcome {
             await HTTPChecker(address: loopback, port: port, check: c).check(timeout: .seconds(2))
         }
-        let digest = SHA256.hex(Array(TinyHTTPServer.okBody.utf8))
+        let digest = try SHA256.hex(Array(TinyHTTPServer.okBody.utf8))
         let ok = await run(HTTPCheck(path: "/ok", expectStatus: 200))
         let mismatch = await run(HTTPCheck(path: "/down", expectStatus: 200))
         let expected503 = await run(HTTPCheck(path: "/down", expectStatus: 503))

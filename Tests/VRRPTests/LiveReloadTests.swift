@@ -56,6 +56,16 @@ final class LiveReloadTests: XCTestCase {
         ])
     }
 
+    /// Both executables pass the key file's path; the replay record goes beside it, per VRID, and a
+    /// reload that keeps the key keeps it (it is not a live change).
+    func testReplayRecordGoesBesideTheKeyFile() throws {
+        var o = DirectorOverrides(); o.authKeyFile = "/etc/tandem/vrrp.key"
+        let withKey = try DirectorSetup.make(topology: try topology(vrid: 7), node: "da", overrides: o, authKey: Array("k".utf8))
+        XCTAssertEqual(withKey.options.replayRecordFile, "/etc/tandem/vrrp.key.vrid7.replay.json")
+        XCTAssertNil(try setup(try topology()).options.replayRecordFile, "no key file, no record")
+        XCTAssertEqual(try DirectorSetup.liveChanges(from: withKey, to: withKey), [])
+    }
+
     func testUnchangedPairHasNoChanges() throws {
         XCTAssertEqual(try DirectorSetup.liveChanges(from: try setup(try topology()), to: try setup(try topology())), [])
     }

@@ -3,8 +3,8 @@ import XCTest
 @testable import VRRP
 import Net
 
-/// A manual clock: tests move `now` by hand and deliver due timers themselves.
-private struct Rig {
+/// A manual clock: tests move `now` by hand and deliver due timers themselves (shared by the VRRP tests).
+struct Rig {
     var m: VRRPStateMachine
     var now: Duration = .zero
     init(_ c: VRRPConfiguration) { m = VRRPStateMachine(config: c) }
@@ -27,14 +27,14 @@ private let a1 = IPAddress("10.0.0.1")!
 private let a2 = IPAddress("10.0.0.2")!
 private let vip = IPAddress("10.0.0.100")!
 
-private func config(_ prio: UInt8, _ addr: IPAddress, preempt: Bool = true, delay: Duration = .zero,
+func config(_ prio: UInt8, _ addr: IPAddress, preempt: Bool = true, delay: Duration = .zero,
                     interval: Duration = .seconds(1), split: SplitBrainPolicy = .none) -> VRRPConfiguration {
     VRRPConfiguration(vrid: 51, priority: prio, advertInterval: interval, preempt: preempt, preemptDelay: delay,
                       primaryAddress: addr, virtualAddresses: [vip], announceRepeatDelay: .seconds(2),
                       announceRepeatCount: 1, splitBrain: split)
 }
 
-private func transitions(_ a: [VRRPAction]) -> [VRRPState] {
+func transitions(_ a: [VRRPAction]) -> [VRRPState] {
     a.compactMap { if case .transition(_, let to, _) = $0 { to } else { nil } }
 }
 

@@ -24,11 +24,13 @@ lab_require() {
   local missing=()
   command -v keepalived >/dev/null || missing+=(keepalived)
   command -v ip >/dev/null || missing+=(iproute2)
+  command -v jq >/dev/null || missing+=(jq)
   if [ ${#missing[@]} -gt 0 ]; then
     "$(dirname "${BASH_SOURCE[0]}")/ensure-packages" "${missing[@]}" || true
   fi
   command -v keepalived >/dev/null || { echo "FAIL prerequisites: keepalived not found (Debian package keepalived)"; return 1; }
   command -v ip >/dev/null || { echo "FAIL prerequisites: ip not found (Debian package iproute2)"; return 1; }
+  command -v jq >/dev/null || { echo "FAIL prerequisites: jq not found (Debian package jq; it reads tandem-vrrp's status file)"; return 1; }
   [ "$(id -u)" -eq 0 ] || { echo "FAIL prerequisites: needs root (network namespaces, raw sockets)"; return 1; }
 }
 
@@ -197,7 +199,10 @@ count_dual_master() {
 }
 
 
-tandem_state() { sed -n 's/.*"state":"\([a-z]*\)".*/\1/p' "$LAB_DIR/tv-$1.status" 2>/dev/null; }
+# tandem_status_field SIDE JQ_PATH: one field of tandem-vrrp's status file (VRRPStatus as JSON), empty
+# when the file or the field is not there yet (`null` prints nothing).
+tandem_status_field() { jq -r "$2 | values" "$LAB_DIR/tv-$1.status" 2>/dev/null; }
+tandem_state() { tandem_status_field "$1" .state; }
 
 # vip_on SIDE: is the VIP on the side's service interface? `ip` itself can fail transiently while
 # other namespaces come and go on this machine; retry it rather than read a failure as "no VIP".

@@ -1,5 +1,4 @@
 // A BFD-style fast failure detector (in the spirit of RFC 5880's asynchronous mode, not its wire format).
-import Digest
 import Net
 
 /// Inputs of the ``FastDetector``.
@@ -149,19 +148,19 @@ public enum FastProbe {
     /// Default UDP port.
     public static let defaultPort: UInt16 = 15798
 
-    /// Encodes a probe.
-    public static func encode(vrid: UInt8, sequence: UInt64, source: IPAddress, hmac: HMACSHA256) -> [UInt8] {
+    /// Encodes a probe. Throws what `authenticator` throws; the probe is then not sent.
+    public static func encode(vrid: UInt8, sequence: UInt64, source: IPAddress, authenticator: some MessageAuthenticator) throws -> [UInt8] {
         let head = magic + [vrid, 0, 0, 0] + AuthenticatedAdvert.bigEndian(sequence)
-        return head + hmac.authenticationCode(for: source.bytes + head)
+        return head + (try authenticator.tag(source.bytes + head))
     }
 
     /// Decodes and authenticates a probe; returns its sequence number.
-    public static func decode(_ bytes: [UInt8], vrid: UInt8, source: IPAddress, hmac: HMACSHA256)
+    public static func decode(_ bytes: [UInt8], vrid: UInt8, source: IPAddress, authenticator: some MessageAuthenticator)
         -> Result<UInt64, AuthenticationError>
     {
         guard bytes.count == length, Array(bytes[0..<4]) == magic else { return .failure(.missingTrailer) }
         let head = Array(bytes[0..<16])
-        guard hmac.isValid(bytes[16...], for: source.bytes + head) else { return .failure(.badTag) }
+        if case .failure(let e) = AuthenticatedAdvert.checkTag(bytes[16...], of: source.bytes + head, authenticator) { return .failure(e) }
         guard bytes[4] == vrid else { return .failure(.malformed(.wrongVRID(bytes[4]))) }
         var seq: UInt64 = 0
         for b in bytes[8..<16] { seq = seq << 8 | UInt64(b) }

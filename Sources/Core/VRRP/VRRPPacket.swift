@@ -70,6 +70,17 @@ public struct VRRPPacket: Sendable, Equatable {
         return out
     }
 
+    /// Whether `bytes`, which decoded to this packet, are what ``encode(source:destination:)`` sends for
+    /// it, up to what a receiver ignores: the 4 reserved bits before Max Adver Int (RFC 5798 §5.2.6:
+    /// zero on transmission, ignored on reception) and the checksum that covers them. The decoder
+    /// fuzzers' round-trip property (libFuzzer found an advert with those bits set).
+    public func isEncoded(as bytes: [UInt8], source: IPAddress, destination: IPAddress) -> Bool {
+        let sent = encode(source: source, destination: destination)
+        guard sent.count == bytes.count, sent.count >= Self.headerLength else { return false }
+        if bytes[4] & 0xF0 == 0 { return sent == bytes }
+        return sent[..<4] == bytes[..<4] && sent[4] == bytes[4] & 0x0F && sent[5] == bytes[5] && sent[8...] == bytes[8...]
+    }
+
     /// Decodes a VRRP message taken from an IP packet whose header named `source` and `destination`.
     ///
     /// The message must be exactly as long as its address count says; anything after it is the

@@ -53,6 +53,9 @@ public enum DaemonRunner {
     /// Runs until SIGTERM.
     /// `extraServices` run in the same group, after the reconcile loop and before the status API.
     public static func run(_ o: DaemonOptions, logger: Logger, extraServices: [any Service] = []) async throws {
+        var o = o
+        // The key file's directory keeps the VRRP replay record (ReplayRecordFile), for start and reloads alike.
+        o.director.authKeyFile = o.authKeyFile
         let topology: Topology
         do { topology = try TopologyLoader.load(path: o.topologyPath) } catch {
             throw DaemonStartError(description: "\(o.topologyPath) is not a valid topology:\n\(error)")

@@ -1,3 +1,4 @@
+import Cryptography
 import DaemonAPI
 import Foundation
 import Syscall
@@ -29,14 +30,10 @@ public struct BearerToken: Sendable {
         }
     }
 
-    /// Constant-time comparison with an `Authorization` header value.
+    /// Constant-time comparison (libcrypto's `CRYPTO_memcmp`) with an `Authorization` header value.
     func accepts(authorization: String?) -> Bool {
         guard let h = authorization, h.hasPrefix("Bearer ") else { return false }
-        let given = Array(h.dropFirst("Bearer ".count).utf8)
-        guard given.count == value.count else { return false }
-        var diff: UInt8 = 0
-        for (a, b) in zip(given, value) { diff |= a ^ b }
-        return diff == 0
+        return ConstantTime.equal(Array(h.dropFirst("Bearer ".count).utf8), value)
     }
 }
 

@@ -1,4 +1,4 @@
-import Digest
+import Cryptography
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -142,7 +142,8 @@ public final class HTTPChecker: HealthChecker, ConnectionWatching {
             }
         }
         if let want = spec.bodySHA256 {
-            let got = SHA256.hex(r.body)
+            let got: String
+            do { got = try SHA256.hex(r.body) } catch { return .failure(reason: "body sha256 not computed: \(error)", immediate: false) }
             if got != want.lowercased() {
                 return .failure(reason: "body sha256 \(got), want \(want.lowercased())", immediate: false)
             }

@@ -2,6 +2,7 @@ import Foundation
 import Syscall
 import Logging
 import MariaDB
+import NIOPosix
 import RingHealth
 import ServiceLifecycle
 import Synchronization
@@ -94,7 +95,7 @@ public struct RingMonitorError: Error, Sendable, CustomStringConvertible {
 /// `@@server_id`, GTID positions, this monitor's heartbeat rows and `SHOW ALL SLAVES STATUS`.
 /// Loops are independent, so a hung node delays only its own loop; the model notices the silence
 /// after `silentAfter` without waiting for the probe's timeout. Blocking libmariadb calls run on
-/// the MariaDB module's executor threads, never on the cooperative pool.
+/// the MariaDB module's thread pool (``MariaDB/MariaDBThreads``), never on the cooperative pool.
 ///
 /// A swift-service-lifecycle `Service`: `run()` probes until graceful shutdown or cancellation.
 ///
@@ -125,7 +126,7 @@ public final class RingMonitor: Service, Sendable {
     private let clock = ContinuousClock()
     private let start: ContinuousClock.Instant
     private let logger: Logger
-    private let executor: BlockingExecutor
+    private let executor: NIOThreadPool
 
     /// The heartbeat table, created (replicated, idempotent) on first contact with each node.
     /// One row per (origin server, monitor): rows of different origins never conflict.
@@ -142,7 +143,7 @@ public final class RingMonitor: Service, Sendable {
 
     /// Creates a monitor (nothing runs until `run()`).
     /// - Throws: ``RingDefinitionError`` for fewer than two nodes or duplicate names.
-    public init(config: RingMonitorConfig, logger: Logger = Logger(label: "tandem.ring"), executor: BlockingExecutor = .shared) throws {
+    public init(config: RingMonitorConfig, logger: Logger = Logger(label: "tandem.ring"), executor: NIOThreadPool = MariaDBThreads.shared) throws {
         let ring = try Self.ring(of: config)
         live = Mutex(Live(config: config, ring: ring))
         self.logger = logger

@@ -1,15 +1,17 @@
 import CMariaDB
 import Foundation
 import Logging
+import NIOPosix
 
 /// One session with one MariaDB server, over libmariadb.
 ///
-/// Every libmariadb call runs on a `BlockingExecutor` thread, never on Swift's cooperative pool.
+/// Every libmariadb call runs on a `NIOThreadPool` thread (``MariaDBThreads``), never on Swift's
+/// cooperative pool.
 /// Calls on one connection are serialised (one statement at a time, like the protocol itself);
 /// use a `MariaDBPool` for concurrency.
 public final class MariaDBConnection: @unchecked Sendable {
     // Why @unchecked Sendable is safe: `handle`, `broken` and `statements` are used only while
-    // holding `lock` (inside `withHandle`/`close`, on executor threads), so one thread at a time
+    // holding `lock` (inside `withHandle`/`close`, on pool threads), so one thread at a time
     // uses the MYSQL handle, and the lock orders memory between the threads that take turns.
     // libmariadb allows a handle to move between threads as long as calls do not overlap.
     // Everything else is immutable after init.
@@ -24,10 +26,10 @@ public final class MariaDBConnection: @unchecked Sendable {
     public let endpoint: String
     /// The server's id for this session (`CONNECTION_ID()`), e.g. for `KILL` or the processlist.
     public let serverConnectionID: UInt64
-    private let executor: BlockingExecutor
+    private let executor: NIOThreadPool
     private let logger: Logger
 
-    private init(handle: UnsafeMutablePointer<MYSQL>, config: MariaDBConfig, executor: BlockingExecutor, logger: Logger) {
+    private init(handle: UnsafeMutablePointer<MYSQL>, config: MariaDBConfig, executor: NIOThreadPool, logger: Logger) {
         self.handle = handle
         self.config = config
         self.endpoint = config.endpoint
@@ -40,15 +42,15 @@ public final class MariaDBConnection: @unchecked Sendable {
 
     deinit {
         // Nobody else can hold a reference now, so no lock is needed. mysql_close may write
-        // COM_QUIT to the socket, which can block: hand it to the executor.
+        // COM_QUIT to the socket, which can block: hand it to the pool. A pool that no longer runs
+        // calls the item at once on this thread (state `.cancelled`); it must close all the same.
         if let h = handle {
             let box = MySQLHandle(pointer: h)
             let cached = StatementCache.Handles(statements.removeAll())
-            let closeAll: @Sendable () -> Void = {
+            executor.submit { _ in
                 mysql_close(box.pointer)
                 cached.closeAll()  // after mysql_close: only frees memory, no network
             }
-            if !executor.submit(closeAll) { closeAll() }
         }
     }
 
@@ -57,18 +59,18 @@ public final class MariaDBConnection: @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - logger: receives connect/close at debug level and failures at warning; metadata `db`.
-    ///   - executor: the threads that run blocking calls; `.shared` unless you need isolation.
+    ///   - executor: the threads that run blocking calls; ``MariaDBThreads/shared`` unless you need isolation.
     /// - Throws: `MariaDBError` naming `mysql_real_connect` (2002/2003 refused, 1045 denied, ...).
     public static func connect(
         _ config: MariaDBConfig,
         logger: Logger = Logger(label: "tandem.mariadb", factory: { _ in SwiftLogNoOpLogHandler() }),
-        executor: BlockingExecutor = .shared
+        executor: NIOThreadPool = MariaDBThreads.shared
     ) async throws -> MariaDBConnection {
         let endpoint = config.endpoint
         let start = ContinuousClock.now
         let box: MySQLHandle
         do {
-            box = try await executor.run { () throws -> MySQLHandle in
+            box = try await executor.runIfActive { () throws -> MySQLHandle in
                 precondition(mariaDBLibraryInitialized, "mysql_server_init failed: libmariadb is unusable")
                 guard let h = mysql_init(nil) else {
                     throw MariaDBError(operation: "mysql_init", errno: 2008, sqlState: "HY000",
@@ -127,13 +129,13 @@ public final class MariaDBConnection: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Runs `body` with the handle on an executor thread, holding the lock; marks the connection
+    /// Runs `body` with the handle on a pool thread, holding the lock; marks the connection
     /// broken when the error says the session is gone.
     func withHandle<T: Sendable>(
         _ operation: String,
         _ body: @escaping @Sendable (UnsafeMutablePointer<MYSQL>, StatementCache, String) throws -> T
     ) async throws -> T {
-        try await executor.run { [self] in
+        try await executor.runIfActive { [self] in
             lock.lock()
             defer { lock.unlock() }
             guard let h = handle else {
@@ -202,16 +204,22 @@ public final class MariaDBConnection: @unchecked Sendable {
     }
 
     /// Sends COM_QUIT and frees the handle. Idempotent; later calls fail with errno 2006.
+    ///
+    /// Closes even when the calling task is cancelled (shutdown is when connections close), which
+    /// `runIfActive` would skip: the item is submitted directly and runs in either work-item state
+    /// (on this thread if the pool no longer runs).
     public func close() async {
-        let closed: Bool? = try? await executor.run { [self] in
-            lock.lock()
-            defer { lock.unlock() }
-            guard let h = handle else { return false }
-            mysql_close(h)
-            StatementCache.Handles(statements.removeAll()).closeAll()
-            handle = nil
-            return true
+        let closed = await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
+            executor.submit { [self] _ in
+                lock.lock()
+                defer { lock.unlock() }
+                guard let h = handle else { return done.resume(returning: false) }
+                mysql_close(h)
+                StatementCache.Handles(statements.removeAll()).closeAll()
+                handle = nil
+                done.resume(returning: true)
+            }
         }
-        if closed == true { logger.debug("MariaDB connection closed", metadata: ["connection_id": "\(serverConnectionID)"]) }
+        if closed { logger.debug("MariaDB connection closed", metadata: ["connection_id": "\(serverConnectionID)"]) }
     }
 }

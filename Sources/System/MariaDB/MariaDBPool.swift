@@ -1,4 +1,5 @@
 import Logging
+import NIOPosix
 
 /// A bounded set of connections to one server.
 ///
@@ -27,7 +28,7 @@ public actor MariaDBPool {
     /// How long `withConnection` waits for a free connection before throwing `.exhausted`.
     public nonisolated let acquireTimeout: Duration
     private let logger: Logger
-    private let executor: BlockingExecutor
+    private let executor: NIOThreadPool
     private let clock: any Clock<Duration>
 
     private var idle: [MariaDBConnection] = []
@@ -52,7 +53,7 @@ public actor MariaDBPool {
     /// Creates an empty pool that logs to `logger` (metadata `db`), runs C calls on `executor`, and
     /// measures `acquireTimeout` on `clock` (inject a manual clock to test timeouts without sleeping).
     public init(config: MariaDBConfig, maxConnections: Int, acquireTimeout: Duration, logger: Logger,
-                executor: BlockingExecutor = .shared, clock: any Clock<Duration> = ContinuousClock()) {
+                executor: NIOThreadPool = MariaDBThreads.shared, clock: any Clock<Duration> = ContinuousClock()) {
         precondition(maxConnections > 0, "MariaDBPool needs maxConnections > 0")
         self.config = config
         self.maxConnections = maxConnections

@@ -36,6 +36,9 @@ public struct DirectorOverrides: Sendable {
     public var advertInterval: Duration?
     /// JSON status file.
     public var statusFile: String?
+    /// The key file the key bytes came from: its directory keeps the replay record
+    /// (``ReplayRecordFile/path(keyFile:vrid:)``), so a restarted instance still refuses old adverts.
+    public var authKeyFile: String?
 
     /// No overrides.
     public init() {}
@@ -135,7 +138,9 @@ public struct DirectorSetup: Sendable {
             peers.append(a)
         }
         let options = VRRPInstanceOptions(config: config, interface: o.interface ?? pair.interface, vipInterface: o.vipInterface,
-                                          unicastPeers: peers, authKey: authKey, fastDetector: fast, witness: witness,
+                                          unicastPeers: peers, authKey: authKey,
+                                          replayRecordFile: o.authKeyFile.map { ReplayRecordFile.path(keyFile: $0, vrid: config.vrid) },
+                                          fastDetector: fast, witness: witness,
                                           statusFile: o.statusFile, realtimePriority: fast?.realtimePriority)
         return DirectorSetup(pair: pair, node: node, peer: peerName, options: options)
     }

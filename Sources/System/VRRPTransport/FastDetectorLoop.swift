@@ -1,8 +1,8 @@
 // The fast detector's edge: its own thread, its own socket, real-time priority when allowed.
 #if canImport(Glibc)
-import Digest
 import Glibc
 #endif
+import Cryptography
 import Foundation
 import Logging
 import Synchronization
@@ -12,8 +12,8 @@ import Net
 import Syscall
 
 /// What the detector thread has seen, for the status page and logs. Read with
-/// ``FastDetectorLoop/snapshot``.
-public struct FastDetectorStats: Sendable, Equatable {
+/// ``FastDetectorLoop/snapshot``. In JSON the durations are whole milliseconds.
+public struct FastDetectorStats: Sendable, Equatable, Codable {
     /// Whether the peer is currently heard.
     public var peerUp = false
     /// Probes sent and accepted.
@@ -30,6 +30,33 @@ public struct FastDetectorStats: Sendable, Equatable {
     public var drops: [String: Int] = [:]
     /// Creates empty stats.
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case peerUp = "peer_up", probesSent = "probes_sent", probesReceived = "probes_received", peerDowns = "peer_downs"
+        case ownStalls = "own_stalls", worstOwnStall = "worst_own_stall_ms", worstProbeGap = "worst_probe_gap_ms"
+        case realtimePriority = "realtime_priority", drops
+    }
+
+    /// Reads the JSON form back.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        peerUp = try c.decode(Bool.self, forKey: .peerUp)
+        probesSent = try c.decode(Int.self, forKey: .probesSent); probesReceived = try c.decode(Int.self, forKey: .probesReceived)
+        peerDowns = try c.decode(Int.self, forKey: .peerDowns); ownStalls = try c.decode(Int.self, forKey: .ownStalls)
+        worstOwnStall = try c.decodeMilliseconds(.worstOwnStall); worstProbeGap = try c.decodeMilliseconds(.worstProbeGap)
+        realtimePriority = try c.decodeIfPresent(Int32.self, forKey: .realtimePriority)
+        drops = try c.decode([String: Int].self, forKey: .drops)
+    }
+
+    /// Writes the JSON form (`realtime_priority` is `null` at normal priority).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(peerUp, forKey: .peerUp); try c.encode(probesSent, forKey: .probesSent)
+        try c.encode(probesReceived, forKey: .probesReceived); try c.encode(peerDowns, forKey: .peerDowns)
+        try c.encode(ownStalls, forKey: .ownStalls)
+        try c.encodeMilliseconds(worstOwnStall, .worstOwnStall); try c.encodeMilliseconds(worstProbeGap, .worstProbeGap)
+        try c.encode(realtimePriority, forKey: .realtimePriority); try c.encode(drops, forKey: .drops)
+    }
 }
 
 /// Runs a ``FastDetector`` on a dedicated thread: blocking `poll` on the probe socket and a wake pipe,
@@ -47,6 +74,10 @@ public struct FastDetectorStats: Sendable, Equatable {
 /// that fired late (our own stall, see ``FastDetector``). When the peer is declared down it calls
 /// `onPeerDown` (the VRRP loop then feeds ``VRRPEvent/peerDownDetected(now:)`` to its machine).
 ///
+/// Probes carry the pair's key tag but the replay guard here is not stored across restarts, unlike
+/// the adverts' (``ReplayRecordFile``): a replayed probe can only make the detector believe a peer is
+/// up, which delays a fast takeover and never causes one, and the VRRP timers still bound that.
+///
 /// `@unchecked Sendable` is safe: the detector, the socket and the replay guard are touched only by
 /// the detector thread; `stopRequested` is atomic, `stats` a `Mutex`, and the wake pipe's `write` is
 /// thread-safe.
@@ -54,7 +85,7 @@ public final class FastDetectorLoop: @unchecked Sendable {
     private let options: FastDetectorOptions
     private let vrid: UInt8
     private let source: IPAddress
-    private let key: HMACSHA256
+    private let authenticator: HMACSHA256
     private let socket: ProbeSocket
     private var detector: FastDetector
     private var replay = ReplayGuard()
@@ -75,7 +106,7 @@ public final class FastDetectorLoop: @unchecked Sendable {
                 logger: Logger, clock: @escaping @Sendable () -> Duration,
                 onPeerDown: @escaping @Sendable (_ misses: Int, _ silentFor: Duration) -> Void) throws(SystemCallError) {
         self.options = options; self.vrid = vrid; self.source = source
-        self.key = HMACSHA256(key: key)
+        self.authenticator = HMACSHA256(key: key)
         self.logger = logger; self.clock = clock; self.onPeerDown = onPeerDown
         socket = try ProbeSocket(interface: interface, localAddress: source, port: options.port)
         detector = FastDetector(probeInterval: options.interval, missLimit: options.missLimit,
@@ -154,7 +185,7 @@ public final class FastDetectorLoop: @unchecked Sendable {
             do { r = try socket.receive() } catch { logger.warning("probe receive failed: \(error)"); return }
             guard let r else { return }
             guard r.from == options.peer else { count("probe_unknown_sender"); continue }
-            switch FastProbe.decode(r.bytes, vrid: vrid, source: r.from, hmac: key) {
+            switch FastProbe.decode(r.bytes, vrid: vrid, source: r.from, authenticator: authenticator) {
             case .failure(let e): count("probe_" + e.code)
             case .success(let seq):
                 if case .failure(let e) = replay.accept(seq, from: r.from) { count("probe_" + e.code); continue }
@@ -170,8 +201,14 @@ public final class FastDetectorLoop: @unchecked Sendable {
         for a in actions {
             switch a {
             case .sendProbe(let seq):
+                let probe: [UInt8]
+                do { probe = try FastProbe.encode(vrid: vrid, sequence: seq, source: source, authenticator: authenticator) } catch {
+                    count("probe_crypto_error")
+                    logger.error("fast detector: probe not sent, its tag could not be computed", metadata: ["error": "\(error)"])
+                    continue
+                }
                 do {
-                    try socket.send(FastProbe.encode(vrid: vrid, sequence: seq, source: source, hmac: key), to: options.peer, port: options.port)
+                    try socket.send(probe, to: options.peer, port: options.port)
                     stats.withLock { $0.probesSent += 1 }
                 } catch { logger.debug("probe send failed: \(error)") }
             case .setTimer(let d): deadline = d
@@ -181,8 +218,8 @@ public final class FastDetectorLoop: @unchecked Sendable {
                 stats.withLock { $0.peerDowns += 1; $0.peerUp = false }
                 logger.info("fast detector: peer down", metadata: [
                     "misses": "\(misses)", "silent_for": "\(silent)",
-                    "probe_gap_ms": "\(VRRPInstance.milliseconds(detector.worstGap))",
-                    "own_stall_ms": "\(VRRPInstance.milliseconds(detector.worstStall))"])
+                    "probe_gap_ms": "\(detector.worstGap.wholeMilliseconds)",
+                    "own_stall_ms": "\(detector.worstStall.wholeMilliseconds)"])
                 onPeerDown(misses, silent)
             case .peerUp:
                 stats.withLock { $0.peerUp = true }
@@ -194,7 +231,7 @@ public final class FastDetectorLoop: @unchecked Sendable {
                 let t = clock()
                 if t - lastStallLog >= .seconds(1) {
                     logger.notice("fast detector: own thread stalled; interval not counted as a miss", metadata: [
-                        "late_ms": "\(VRRPInstance.milliseconds(late))", "stalls": "\(stallsSinceLog)"])
+                        "late_ms": "\(late.wholeMilliseconds)", "stalls": "\(stallsSinceLog)"])
                     stallsSinceLog = 0
                     lastStallLog = t
                 }
@@ -209,7 +246,7 @@ public final class FastDetectorLoop: @unchecked Sendable {
         // New worsts above two intervals are worth a line: they are how close a false takeover came.
         if grew && (gap > options.interval * 2 || stall > options.interval * 2) {
             logger.info("fast detector: worst so far", metadata: [
-                "probe_gap_ms": "\(VRRPInstance.milliseconds(gap))", "own_stall_ms": "\(VRRPInstance.milliseconds(stall))"])
+                "probe_gap_ms": "\(gap.wholeMilliseconds)", "own_stall_ms": "\(stall.wholeMilliseconds)"])
         }
     }
 }

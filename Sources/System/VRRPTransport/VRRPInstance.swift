@@ -1,8 +1,8 @@
 // The edge that runs one VRRP instance: sockets, timers, rtnetlink, announcements, status.
 #if canImport(Glibc)
-import Digest
 import Glibc
 #endif
+import Cryptography
 import Foundation
 import Logging
 import Synchronization
@@ -49,8 +49,12 @@ public struct VRRPInstanceOptions: Sendable {
     public var vipInterface: String?
     /// Unicast peers; empty means the multicast group (224.0.0.18 / ff02::12).
     public var unicastPeers: [IPAddress]
-    /// Shared key: adverts are sealed and checked with ``AuthenticatedAdvert``; `nil` is plain VRRPv3.
+    /// Shared key: adverts are sealed and checked with ``AuthenticatedAdvert`` (HMAC-SHA256 from
+    /// libcrypto, ``Cryptography/HMACSHA256``); `nil` is plain VRRPv3.
     public var authKey: [UInt8]?
+    /// Where the replay guard's memory is kept across restarts (``ReplayRecordFile``), with a key;
+    /// `nil`: a restarted instance trusts the first authentic advert again (the hole of issue 17).
+    public var replayRecordFile: String?
     /// The optional fast detector.
     public var fastDetector: FastDetectorOptions?
     /// Evidence gathering for the split-brain rule (required when `config.splitBrain` is `.witness`).
@@ -65,10 +69,10 @@ public struct VRRPInstanceOptions: Sendable {
 
     /// Creates options.
     public init(config: VRRPConfiguration, interface: String, vipInterface: String? = nil, unicastPeers: [IPAddress] = [],
-                authKey: [UInt8]? = nil, fastDetector: FastDetectorOptions? = nil, witness: WitnessProbe? = nil,
-                statusFile: String? = nil, realtimePriority: Int32? = nil) {
+                authKey: [UInt8]? = nil, replayRecordFile: String? = nil, fastDetector: FastDetectorOptions? = nil,
+                witness: WitnessProbe? = nil, statusFile: String? = nil, realtimePriority: Int32? = nil) {
         self.config = config; self.interface = interface; self.vipInterface = vipInterface
-        self.unicastPeers = unicastPeers; self.authKey = authKey
+        self.unicastPeers = unicastPeers; self.authKey = authKey; self.replayRecordFile = replayRecordFile
         self.fastDetector = fastDetector; self.witness = witness; self.statusFile = statusFile
         self.realtimePriority = realtimePriority
     }
@@ -90,12 +94,13 @@ public struct TransitionRecord: Sendable, CustomStringConvertible {
     public var description: String { "\(at) vrid=\(vrid) \(from) -> \(to): \(reason)" }
 }
 
-/// A snapshot of one instance for a status page (`tandemd`'s `/status` and `/metrics`). Taken on the
+/// A snapshot of one instance for a status page (`tandemd`'s `/status` and `/metrics`) and, encoded
+/// with ``StatusJSON``, the `--status-file` of `tandem-vrrp` (scripts read it with `jq`). Taken on the
 /// loop thread on every transition and about once a second; read from any thread with
 /// ``VRRPInstance/status``.
-public struct VRRPStatus: Sendable, Equatable {
+public struct VRRPStatus: Sendable, Equatable, Codable {
     /// One transition, newest last in ``recent``.
-    public struct Transition: Sendable, Equatable {
+    public struct Transition: Sendable, Equatable, Codable {
         /// Wall-clock time, ISO 8601 with milliseconds.
         public var at: String
         /// Previous state.
@@ -110,9 +115,10 @@ public struct VRRPStatus: Sendable, Equatable {
         public init(at: String, from: String, to: String, reason: String, reasonCode: String) {
             self.at = at; self.from = from; self.to = to; self.reason = reason; self.reasonCode = reasonCode
         }
+        enum CodingKeys: String, CodingKey { case at, from, to, reason, reasonCode = "reason_code" }
     }
     /// The last advert heard from the peer.
-    public struct Peer: Sendable, Equatable {
+    public struct Peer: Sendable, Equatable, Codable {
         /// Its source address.
         public var address: String
         /// Its advertised priority.
@@ -123,6 +129,7 @@ public struct VRRPStatus: Sendable, Equatable {
         public init(address: String, priority: Int, lastSeenUnix: Double) {
             self.address = address; self.priority = priority; self.lastSeenUnix = lastSeenUnix
         }
+        enum CodingKeys: String, CodingKey { case address, priority, lastSeenUnix = "last_seen_unix" }
     }
     /// VRID.
     public var vrid: Int
@@ -164,11 +171,29 @@ public struct VRRPStatus: Sendable, Equatable {
         self.advertsReceived = advertsReceived; self.drops = drops; self.fastDetector = fastDetector; self.witness = witness
         self.fastDetectorStats = fastDetectorStats
     }
+
+    enum CodingKeys: String, CodingKey {
+        case vrid, state, priority, vips, vipsHeld = "vips_held", transitions, recent, peer
+        case advertsSent = "adverts_sent", advertsReceived = "adverts_received", drops
+        case fastDetector = "fast_detector", witness, fastDetectorStats = "fast_detector_stats", loop
+    }
+
+    /// Writes every key, `null` included, so a reader (a script's `jq`) always finds the field.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(vrid, forKey: .vrid); try c.encode(state, forKey: .state); try c.encode(priority, forKey: .priority)
+        try c.encode(vips, forKey: .vips); try c.encode(vipsHeld, forKey: .vipsHeld); try c.encode(transitions, forKey: .transitions)
+        try c.encode(recent, forKey: .recent); try c.encode(peer, forKey: .peer)
+        try c.encode(advertsSent, forKey: .advertsSent); try c.encode(advertsReceived, forKey: .advertsReceived)
+        try c.encode(drops, forKey: .drops); try c.encode(fastDetector, forKey: .fastDetector); try c.encode(witness, forKey: .witness)
+        try c.encode(fastDetectorStats, forKey: .fastDetectorStats); try c.encode(loop, forKey: .loop)
+    }
 }
 
 /// How punctual the VRRP loop thread has been since start: the evidence for telling a late sender, a
-/// late receiver and a slow step apart when a backup took over although the master lived.
-public struct VRRPLoopStats: Sendable, Equatable {
+/// late receiver and a slow step apart when a backup took over although the master lived. In JSON the
+/// durations are whole milliseconds (`worst_timer_late_ms`, …).
+public struct VRRPLoopStats: Sendable, Equatable, Codable {
     /// The latest any timer (Adver_Timer, Master_Down_Timer, …) was handled past its deadline.
     public var worstTimerLate: Duration = .zero
     /// Longest time between two adverts this node sent while master.
@@ -179,8 +204,32 @@ public struct VRRPLoopStats: Sendable, Equatable {
     public var worstStep: Duration = .zero
     /// Name of ``worstStep`` (`advert`, `timer:advert`, `status`, …).
     public var worstStepName = ""
+    /// The longest one status-file write took on its writer thread: how long the loop would have
+    /// stalled had it written the file itself.
+    public var worstStatusWrite: Duration = .zero
     /// Creates empty stats.
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case worstTimerLate = "worst_timer_late_ms", worstSendGap = "worst_send_gap_ms", worstReceiveGap = "worst_receive_gap_ms"
+        case worstStep = "worst_step_ms", worstStepName = "worst_step", worstStatusWrite = "worst_status_write_ms"
+    }
+
+    /// Reads the JSON form back (durations in whole milliseconds).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        worstTimerLate = try c.decodeMilliseconds(.worstTimerLate); worstSendGap = try c.decodeMilliseconds(.worstSendGap)
+        worstReceiveGap = try c.decodeMilliseconds(.worstReceiveGap); worstStep = try c.decodeMilliseconds(.worstStep)
+        worstStepName = try c.decode(String.self, forKey: .worstStepName); worstStatusWrite = try c.decodeMilliseconds(.worstStatusWrite)
+    }
+
+    /// Writes the JSON form (durations in whole milliseconds).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeMilliseconds(worstTimerLate, .worstTimerLate); try c.encodeMilliseconds(worstSendGap, .worstSendGap)
+        try c.encodeMilliseconds(worstReceiveGap, .worstReceiveGap); try c.encodeMilliseconds(worstStep, .worstStep)
+        try c.encode(worstStepName, forKey: .worstStepName); try c.encodeMilliseconds(worstStatusWrite, .worstStatusWrite)
+    }
 }
 
 /// Runs a ``VRRPStateMachine`` against real sockets and the monotonic clock, on one dedicated thread
@@ -201,8 +250,10 @@ public final class VRRPInstance: @unchecked Sendable {
     private let socket: VRRPSocket
     private let addresses: AddressNetlink
     private let announcer: Announcer
-    private let hmac: HMACSHA256?
+    private let authenticator: HMACSHA256?
     private var replay = ReplayGuard()
+    /// Stores ``replay``'s memory after every accepted advert (``ReplayRecordFile``), when configured.
+    private let replayWriter: BackgroundFileWriter?
     private var sequence = SequenceNumbers(start: Clocks.wallMicroseconds())
     private let epoch = Clocks.monotonic()
     private let wakeRead: Int32
@@ -212,7 +263,7 @@ public final class VRRPInstance: @unchecked Sendable {
     private let stopRequestedAt = Atomic<Int64>(0)
     private let mailbox = Mutex<[VRRPEvent]>([])
     private let pendingOptions = Mutex<VRRPInstanceOptions?>(nil)
-    private let statusWriter: StatusFileWriter?
+    private let statusWriter: BackgroundFileWriter?
     private var loopStats = VRRPLoopStats()
     private var lastSent: Duration?
     private var lastReceived: Duration?
@@ -238,20 +289,47 @@ public final class VRRPInstance: @unchecked Sendable {
         socket = try VRRPSocket(interface: options.interface, localAddress: options.config.primaryAddress)
         addresses = try AddressNetlink(interface: options.vipInterface ?? options.interface)
         announcer = try Announcer(interface: options.vipInterface ?? options.interface)
-        hmac = options.authKey.map { HMACSHA256(key: $0) }
+        authenticator = options.authKey.map { HMACSHA256(key: $0) }
+        replayWriter = options.authKey == nil ? nil
+            : options.replayRecordFile.map { BackgroundFileWriter(path: $0, what: "replay record", logger: logger) }
         let c = options.config
         snapshot = Mutex(VRRPStatus(
             vrid: Int(c.vrid), state: "\(VRRPState.initialize)", priority: Int(c.priority), vips: c.virtualAddresses.map(\.description),
             vipsHeld: false, transitions: 0, recent: [], peer: nil, advertsSent: 0, advertsReceived: 0, drops: [:],
-            fastDetector: options.fastDetector.map { "\(Self.milliseconds($0.interval))ms x\($0.missLimit)" },
+            fastDetector: options.fastDetector.map { "\($0.interval.wholeMilliseconds)ms x\($0.missLimit)" },
             witness: options.witness.map { "\($0.witness)" }))
         var p: [Int32] = [0, 0]
         try syscall("pipe", "wake pipe") { pipe(&p) }
         wakeRead = p[0]; wakeWrite = p[1]
-        // Non-blocking both ways: a full pipe must never block a signal handler or the loop.
+        // Non-blocking both ways: a full pipe must never block a caller of shutdown() or the loop.
         for f in p { _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK); _ = fcntl(f, F_SETFD, FD_CLOEXEC) }
-        statusWriter = options.statusFile.map { StatusFileWriter(path: $0, logger: logger) }
+        statusWriter = options.statusFile.map { BackgroundFileWriter(path: $0, what: "status file", logger: logger) }
         if let fd = options.fastDetector { fastLoop = try makeFastLoop(fd, options) }
+        restoreReplayRecord()
+    }
+
+    /// Gives the replay guard the memory of this instance's previous run, so adverts recorded before
+    /// the restart stay refused (``ReplayGuard``, issue 17 item 5). A missing record is a first start;
+    /// an unreadable one is reported and treated like a first start: refusing to start would turn a
+    /// damaged file into a director that cannot run.
+    private func restoreReplayRecord() {
+        guard authenticator != nil else { return }
+        guard let path = options.replayRecordFile else {
+            logger.notice("vrrp: no replay record file: after a restart the first authentic advert from each peer is trusted")
+            return
+        }
+        do {
+            if let record = try ReplayRecordFile.load(path) {
+                replay = ReplayGuard(restoring: record)
+                logger.info("vrrp: replay record restored", metadata: [
+                    "path": "\(path)", "senders": "\(record.senders.map { "\($0.address)@\($0.highestSequence)" }.joined(separator: ","))"])
+            } else {
+                logger.notice("vrrp: no replay record yet (first start): the first authentic advert from each peer is trusted",
+                              metadata: ["path": "\(path)"])
+            }
+        } catch {
+            logger.error("\(error)")
+        }
     }
 
     /// The detector thread reaches the loop only through the flag and the wake pipe (no reference
@@ -277,10 +355,9 @@ public final class VRRPInstance: @unchecked Sendable {
     /// which refreshes it at once.
     public var status: VRRPStatus { snapshot.withLock { $0 } }
 
-    /// Asks the loop to shut down cleanly (priority-0 advert if master, VIPs removed). Thread-safe and
-    /// async-signal-safe apart from the atomic store.
+    /// Asks the loop to shut down cleanly (priority-0 advert if master, VIPs removed). Thread-safe.
     public func shutdown() {
-        let t = Int64(Self.nanoseconds(now()))
+        let t = now().wholeNanoseconds
         _ = stopRequestedAt.compareExchange(expected: 0, desired: max(1, t), ordering: .sequentiallyConsistent)
         stopRequested.store(true, ordering: .sequentiallyConsistent)
         var b: UInt8 = 1
@@ -298,18 +375,7 @@ public final class VRRPInstance: @unchecked Sendable {
         _ = write(wakeWrite, &b, 1)
     }
 
-    /// The wake pipe's write end, for a signal handler that can only call `write(2)`.
-    public var wakeFileDescriptor: Int32 { wakeWrite }
-
-    private var externalStop: (() -> Bool)?
-
-    /// Adds a stop condition checked whenever the wake pipe fires: a signal handler can set a flag
-    /// and write to ``wakeFileDescriptor`` without touching the atomic. Call before ``run()``.
-    public func stopWhen(_ condition: @escaping () -> Bool) { externalStop = condition }
-
-    private var stopping: Bool {
-        stopRequested.load(ordering: .sequentiallyConsistent) || (externalStop?() ?? false)
-    }
+    private var stopping: Bool { stopRequested.load(ordering: .sequentiallyConsistent) }
 
     /// Runs the instance on the calling thread until ``shutdown()``.
     public func run() {
@@ -341,11 +407,12 @@ public final class VRRPInstance: @unchecked Sendable {
         resign(noticed: now())
         fastLoop?.shutdown()
         statusWriter?.stop()
+        // The last record on this thread: a clean restart leaves no accepted advert unrecorded.
+        replayWriter?.finish(with: ReplayRecordFile.encode(replay.record))
     }
 
     /// The clean stop: priority-0 advert if master, VIPs off, then one line saying how long after the
-    /// stop request that took: from the ``shutdown()`` call, or, for a ``stopWhen(_:)`` condition (a
-    /// signal handler's flag), from when the loop noticed it.
+    /// ``shutdown()`` call that took.
     private func resign(noticed: Duration) {
         let was = machine.state
         apply(machine.on(.shutdown(now: now())))
@@ -354,7 +421,7 @@ public final class VRRPInstance: @unchecked Sendable {
         let since = requested > 0 ? now() - .nanoseconds(requested) : now() - noticed
         logger.notice("vrrp stopped", metadata: [
             "was": "\(was)",
-            "resigned_ms": "\(String(format: "%.1f", Self.secondsValue(since) * 1000))",
+            "resigned_ms": "\(formatFixed(since.inMilliseconds, 1))",
             "adverts_sent": "\(advertsSent)", "adverts_received": "\(advertsReceived)"])
         writeStatus(sync: true)
     }
@@ -369,7 +436,7 @@ public final class VRRPInstance: @unchecked Sendable {
         guard took > loopStats.worstStep else { return }
         loopStats.worstStep = took; loopStats.worstStepName = name
         if took > options.config.advertInterval / 3 {
-            logger.notice("vrrp loop: slow step", metadata: ["step": "\(name)", "ms": "\(Self.milliseconds(took))"])
+            logger.notice("vrrp loop: slow step", metadata: ["step": "\(name)", "ms": "\(took.wholeMilliseconds)"])
         }
     }
 
@@ -391,11 +458,6 @@ public final class VRRPInstance: @unchecked Sendable {
 
     private func now() -> Duration { Clocks.monotonic() - epoch }
 
-    static func nanoseconds(_ d: Duration) -> Int64 {
-        let (s, a) = d.components
-        return s * 1_000_000_000 + a / 1_000_000_000
-    }
-
     private func timeoutMilliseconds() -> Int32 {
         // Rounded up so we never wake just before a deadline and spin (so a timer fires up to 1 ms late).
         FastDetectorLoop.timeoutMilliseconds(until: machine.nextDeadline?.deadline, now: now())
@@ -413,14 +475,14 @@ public final class VRRPInstance: @unchecked Sendable {
                 if t - d > loopStats.worstTimerLate {
                     loopStats.worstTimerLate = t - d
                     if t - d > options.config.advertInterval / 3 {
-                        logger.notice("vrrp loop: timer fired late", metadata: ["timer": "\(timer)", "late_ms": "\(Self.milliseconds(t - d))"])
+                        logger.notice("vrrp loop: timer fired late", metadata: ["timer": "\(timer)", "late_ms": "\((t - d).wholeMilliseconds)"])
                     }
                 }
                 if timer == .masterDown, machine.state == .backup {
                     // The evidence for a takeover on silence: when we last heard the master, and what we dropped.
                     logger.notice("vrrp: Master_Down_Timer expired", metadata: [
-                        "last_advert_ms_ago": "\(lastReceived.map { "\(Self.milliseconds(t - $0))" } ?? "never")",
-                        "late_ms": "\(Self.milliseconds(t - d))", "adverts_received": "\(advertsReceived)",
+                        "last_advert_ms_ago": "\(lastReceived.map { "\((t - $0).wholeMilliseconds)" } ?? "never")",
+                        "late_ms": "\((t - d).wholeMilliseconds)", "adverts_received": "\(advertsReceived)",
                         "drops": "\(drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"])
                 }
                 timed("timer:\(timer)") { apply(machine.on(.timerFired(timer, now: t))) }
@@ -444,11 +506,12 @@ public final class VRRPInstance: @unchecked Sendable {
             // RFC 5798 §7.1: a TTL/hop limit other than 255 means the packet crossed a router.
             if let ttl = d.ttl, ttl != VRRPPacket.requiredTTL { drop("bad_ttl", VRRPDecodeError.badTTL(ttl), from: d.source); continue }
             let packet: VRRPPacket
-            if let hmac {
-                switch AuthenticatedAdvert.open(d.payload, source: d.source, destination: d.destination, hmac: hmac) {
+            if let authenticator {
+                switch AuthenticatedAdvert.open(d.payload, source: d.source, destination: d.destination, authenticator: authenticator) {
                 case .failure(let e): drop(e.code, e, from: d.source); continue
                 case .success(let (p, seq)):
                     if case .failure(let e) = replay.accept(seq, from: d.source) { drop(e.code, e, from: d.source); continue }
+                    replayWriter?.submit(ReplayRecordFile.encode(replay.record))
                     packet = p
                 }
             } else {
@@ -463,7 +526,7 @@ public final class VRRPInstance: @unchecked Sendable {
             if machine.state == .backup, let last = lastReceived, t - last > loopStats.worstReceiveGap {
                 loopStats.worstReceiveGap = t - last
                 if t - last > options.config.advertInterval * 2 {
-                    logger.notice("vrrp: long gap between the master's adverts", metadata: ["gap_ms": "\(Self.milliseconds(t - last))"])
+                    logger.notice("vrrp: long gap between the master's adverts", metadata: ["gap_ms": "\((t - last).wholeMilliseconds)"])
                 }
             }
             lastReceived = t
@@ -541,7 +604,7 @@ public final class VRRPInstance: @unchecked Sendable {
             }
         }
         let c = options.config
-        let fast = options.fastDetector.map { "\(Self.milliseconds($0.interval))ms x\($0.missLimit)" }
+        let fast = options.fastDetector.map { "\($0.interval.wholeMilliseconds)ms x\($0.missLimit)" }
         let witness = options.witness.map { "\($0.witness)" }
         snapshot.withLock { s in
             s.priority = Int(c.priority); s.vips = c.virtualAddresses.map(\.description); s.fastDetector = fast; s.witness = witness
@@ -561,14 +624,20 @@ public final class VRRPInstance: @unchecked Sendable {
         let group = c.primaryAddress.family == .v4 ? VRRPPacket.ipv4Group : VRRPPacket.ipv6Group
         for dst in options.unicastPeers.isEmpty ? [group] : options.unicastPeers {
             var bytes = p.encode(source: c.primaryAddress, destination: dst)
-            if let hmac { bytes = AuthenticatedAdvert.seal(bytes, source: c.primaryAddress, sequence: sequence.take(), hmac: hmac) }
+            if let authenticator {
+                do { bytes = try AuthenticatedAdvert.seal(bytes, source: c.primaryAddress, sequence: sequence.take(), authenticator: authenticator) } catch {
+                    drops["auth_crypto_error", default: 0] += 1
+                    logger.error("advert not sent: its tag could not be computed", metadata: ["error": "\(error)"])
+                    continue
+                }
+            }
             do { try socket.send(bytes, to: dst); advertsSent += 1 } catch { logger.warning("advert send failed: \(error)") }
         }
         let t = now()
         if priority != 0, let last = lastSent, t - last > loopStats.worstSendGap {
             loopStats.worstSendGap = t - last
             if t - last > c.advertInterval * 2 {
-                logger.notice("vrrp: long gap between our adverts", metadata: ["gap_ms": "\(Self.milliseconds(t - last))"])
+                logger.notice("vrrp: long gap between our adverts", metadata: ["gap_ms": "\((t - last).wholeMilliseconds)"])
             }
         }
         lastSent = priority == 0 ? nil : t
@@ -604,15 +673,14 @@ public final class VRRPInstance: @unchecked Sendable {
 
     // MARK: - Status
 
-    private var lastRecord: TransitionRecord?
     private var lastStatusWrite: Duration = .zero
 
-    /// Refreshes the snapshot and hands the status file's text to the writer thread (`sync`: writes it
-    /// on this thread, for the last one at shutdown). The loop never waits on the file system: a write
-    /// that blocked in the kernel (dirty-page throttling on a busy disk) used to delay a master's adverts.
+    /// Refreshes the snapshot and hands the status file's JSON (the snapshot itself, through
+    /// ``StatusJSON``) to the writer thread (`sync`: writes it on this thread, for the last one at
+    /// shutdown). The loop never waits on the file system: a write that blocked in the kernel
+    /// (dirty-page throttling on a busy disk) used to delay a master's adverts.
     private func writeStatus(last: TransitionRecord? = nil, sync: Bool = false) {
         if let last {
-            lastRecord = last
             recent.append(.init(at: last.at, from: "\(last.from)", to: "\(last.to)", reason: "\(last.reason)", reasonCode: Self.code(last.reason)))
             if recent.count > Self.recentTransitionLimit { recent.removeFirst(recent.count - Self.recentTransitionLimit) }
         }
@@ -622,50 +690,26 @@ public final class VRRPInstance: @unchecked Sendable {
         let fastStats = fastLoop?.snapshot
         var dropsNow = drops
         for (k, v) in fastStats?.drops ?? [:] { dropsNow[k, default: 0] += v }
-        let recentNow = recent, held = vipsHeld, sent = advertsSent, received = advertsReceived, loopNow = loopStats
+        var loopNow = loopStats
+        loopNow.worstStatusWrite = statusWriter?.worstWrite ?? .zero
+        let recentNow = recent, held = vipsHeld, sent = advertsSent, received = advertsReceived
         let st = machine.state, count = machine.transitions
         let peerNow: VRRPStatus.Peer? = machine.lastAdvert.map { (a, at) in
-            .init(address: "\(a.from)", priority: Int(a.priority), lastSeenUnix: Double(wall) / 1e6 - Self.secondsValue(t - at))
+            .init(address: "\(a.from)", priority: Int(a.priority), lastSeenUnix: Double(wall) / 1e6 - (t - at).inSeconds)
         }
-        snapshot.withLock { s in
+        let status = snapshot.withLock { s in
             s.state = "\(st)"; s.vipsHeld = held; s.transitions = count; s.recent = recentNow; s.peer = peerNow
             s.advertsSent = sent; s.advertsReceived = received; s.drops = dropsNow; s.fastDetectorStats = fastStats
             s.loop = loopNow
+            return s
         }
         guard let statusWriter else { return }
-        var peer = "null"
-        if let (a, at) = machine.lastAdvert {
-            peer = "{\"address\":\"\(a.from)\",\"priority\":\(a.priority),\"seconds_ago\":\(Self.seconds(now() - at))}"
+        let json: [UInt8]
+        do { json = try StatusJSON.encode(status) } catch {
+            logger.error("status file: the snapshot could not be encoded", metadata: ["error": "\(error)"])
+            return
         }
-        let dropsJSON = dropsNow.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
-        var fastJSON = ""
-        if let f = fastStats {
-            fastJSON = ",\"fast_detector\":{\"peer_up\":\(f.peerUp),\"probes_sent\":\(f.probesSent),\"probes_received\":\(f.probesReceived)," +
-                "\"peer_downs\":\(f.peerDowns),\"own_stalls\":\(f.ownStalls),\"worst_own_stall_ms\":\(Self.milliseconds(f.worstOwnStall))," +
-                "\"worst_probe_gap_ms\":\(Self.milliseconds(f.worstProbeGap)),\"realtime_priority\":\(f.realtimePriority.map { "\($0)" } ?? "null")}"
-        }
-        let loopJSON = ",\"loop\":{\"worst_timer_late_ms\":\(Self.milliseconds(loopNow.worstTimerLate)),\"worst_send_gap_ms\":\(Self.milliseconds(loopNow.worstSendGap))," +
-            "\"worst_receive_gap_ms\":\(Self.milliseconds(loopNow.worstReceiveGap)),\"worst_step_ms\":\(Self.milliseconds(loopNow.worstStep))," +
-            "\"worst_step\":\"\(loopNow.worstStepName)\",\"worst_status_write_ms\":\(Self.milliseconds(statusWriter.worstWrite))}"
-
-        let json = """
-        {"vrid":\(options.config.vrid),"state":"\(machine.state)","priority":\(options.config.priority),\
-        "reason":"\(lastRecord.map { "\($0.reason)" } ?? "")","since":"\(lastRecord?.at ?? "")",\
-        "transitions":\(machine.transitions),"peer_last_seen":\(peer),"adverts_sent":\(advertsSent),\
-        "adverts_received":\(advertsReceived),"drops":{\(dropsJSON)}\(fastJSON)\(loopJSON)}
-
-        """
-        if sync { statusWriter.writeNow(json) } else { statusWriter.submit(json) }
-    }
-
-    static func secondsValue(_ d: Duration) -> Double {
-        let (s, a) = d.components
-        return Double(s) + Double(a) / 1e18
-    }
-
-    static func milliseconds(_ d: Duration) -> Int {
-        let (s, a) = d.components
-        return Int(s) * 1000 + Int(a / 1_000_000_000_000_000)
+        if sync { statusWriter.finish(with: json) } else { statusWriter.submit(json) }
     }
 
     /// A stable, label-safe name for a transition reason (for metrics).
@@ -682,11 +726,6 @@ public final class VRRPInstance: @unchecked Sendable {
         case .lostWitness: return "lost_witness"
         case .shutdown: return "shutdown"
         }
-    }
-
-    static func seconds(_ d: Duration) -> String {
-        let (s, a) = d.components
-        return String(format: "%.3f", Double(s) + Double(a) / 1e18)
     }
 
     static func timestamp() -> String {

@@ -4,22 +4,15 @@
 import Glibc
 #endif
 import ArgumentParser
-import Dispatch
 import Logging
 import Synchronization
 import Topology
+import UnixSignals
 import VRRP
 import VRRPTransport
 
-/// Write end of the instance's wake pipe, for the SIGTERM/SIGINT handler.
-/// `nonisolated(unsafe)` is safe: it is written once, before the handlers are installed, and the
-/// handler only reads it to call write(2), which is async-signal-safe.
-nonisolated(unsafe) var signalWakeFD: Int32 = -1
-/// Set by the signal handler; `sig_atomic_t`-like use of a plain Int32 read by the main thread.
-/// `nonisolated(unsafe)` is safe: one writer (the handler), one reader after the wake pipe fired.
-nonisolated(unsafe) var signalStop: Int32 = 0
-
-struct TandemVRRP: ParsableCommand {
+@main
+struct TandemVRRP: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tandem-vrrp",
         abstract: "Run one director's VRRPv3 instance from the topology's director pair.",
@@ -45,7 +38,7 @@ struct TandemVRRP: ParsableCommand {
     @Option(help: "Override the pair's advert interval in milliseconds (testing).") var advertIntervalMs: Int?
     @Flag(help: "Log dropped packets.") var verbose = false
 
-    func run() throws {
+    func run() async throws {
         guard geteuid() == 0 else {
             throw ValidationError("tandem-vrrp needs root: raw sockets (IP protocol 112), rtnetlink and AF_PACKET")
         }
@@ -69,6 +62,7 @@ struct TandemVRRP: ParsableCommand {
         var key: [UInt8]? = nil
         if let f = authKeyFile {
             do { key = try AuthKeyFile.load(path: f) } catch { throw ValidationError(error.description) }
+            o.authKeyFile = f
         }
         let setup: DirectorSetup
         do { setup = try DirectorSetup.make(topology: topo, node: node, overrides: o, authKey: key) } catch {
@@ -86,47 +80,59 @@ struct TandemVRRP: ParsableCommand {
         } catch { throw ValidationError("\(error)") }
         print("tandem-vrrp: \(setup.summary)")
         fflush(nil)  // nil flushes every stream; `stdout` is a C global Swift 6 refuses to touch
-        signalWakeFD = instance.wakeFileDescriptor
-        let handler: @convention(c) (Int32) -> Void = { _ in
-            signalStop = 1
-            var b: UInt8 = 3
-            _ = write(signalWakeFD, &b, 1)
-        }
-        signal(SIGTERM, handler)
-        signal(SIGINT, handler)
-        signal(SIGPIPE, SIG_IGN)
-        // SIGHUP: the same live reload as tandemd's (DirectorSetup.liveChanges, VRRPInstance.reconfigure).
-        signal(SIGHUP, SIG_IGN)
-        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "tandem-vrrp.reload"))
-        let path = topology, node = self.node, overrides = o, authKey = key
-        let running = Mutex(setup)
-        hup.setEventHandler {
-            let text: String
-            do {
-                let topo = try TopologyLoader.load(path: path)
-                let next = try DirectorSetup.make(topology: topo, node: node, overrides: overrides, authKey: authKey)
-                let old = running.withLock { $0 }
-                let changes = try DirectorSetup.liveChanges(from: old, to: next)
-                if changes.isEmpty {
-                    text = "tandem-vrrp: reload: nothing changed"
-                } else {
-                    running.withLock { $0 = next }
-                    instance.reconfigure(next.options)
-                    text = "tandem-vrrp: reload applied: " + changes.joined(separator: ", ")
+        // Signals: one mechanism, swift-service-lifecycle's UnixSignals (as tandemd's service group), one
+        // sequence for all of them, registered before the loop starts and kept until exit. A second
+        // source for SIGTERM, or one torn down early, can leave the signal blocked and unread: a drill
+        // once found tandemd ignoring SIGTERM that way (docs/director.md).
+        // SIGPIPE is trapped and dropped, so a reader that closed our stdout cannot kill a master
+        // before it resigns.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup, .sigpipe)
+        let reload = Reloader(path: topology, node: node, overrides: o, authKey: key, running: setup, instance: instance)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await instance.runOnDedicatedThread() }
+            for await signal in signals {
+                if signal == .sighup {
+                    print(reload.apply())
+                    fflush(nil)
+                } else if signal == .sigterm || signal == .sigint {
+                    instance.shutdown()  // the loop resigns (priority 0 if master, VIPs off) and returns
+                    break
                 }
-            } catch {
-                text = "tandem-vrrp: reload refused, running configuration unchanged: \(error)"
             }
-            print(text)
-            fflush(nil)
+            await group.waitForAll()
         }
-        hup.resume()
-        // The loop stops when the wake pipe fires and either shutdown() was called or a signal arrived.
-        instance.stopWhen { signalStop != 0 }
-        instance.run()
         print("tandem-vrrp: stopped (state \(instance.state))")
         fflush(nil)  // nil flushes every stream; `stdout` is a C global Swift 6 refuses to touch
     }
 }
 
-TandemVRRP.main()
+/// SIGHUP: the same live reload as tandemd's (``DirectorSetup/liveChanges(from:to:)``,
+/// ``VRRPInstance/reconfigure(_:)``): re-read the topology, refuse what needs a restart.
+final class Reloader: Sendable {
+    let path: String
+    let node: String
+    let overrides: DirectorOverrides
+    let authKey: [UInt8]?
+    let running: Mutex<DirectorSetup>
+    let instance: VRRPInstance
+
+    init(path: String, node: String, overrides: DirectorOverrides, authKey: [UInt8]?, running: DirectorSetup, instance: VRRPInstance) {
+        self.path = path; self.node = node; self.overrides = overrides; self.authKey = authKey
+        self.running = Mutex(running); self.instance = instance
+    }
+
+    /// Applies the file's changes; returns the line to print.
+    func apply() -> String {
+        do {
+            let topo = try TopologyLoader.load(path: path)
+            let next = try DirectorSetup.make(topology: topo, node: node, overrides: overrides, authKey: authKey)
+            let changes = try DirectorSetup.liveChanges(from: running.withLock { $0 }, to: next)
+            if changes.isEmpty { return "tandem-vrrp: reload: nothing changed" }
+            running.withLock { $0 = next }
+            instance.reconfigure(next.options)
+            return "tandem-vrrp: reload applied: " + changes.joined(separator: ", ")
+        } catch {
+            return "tandem-vrrp: reload refused, running configuration unchanged: \(error)"
+        }
+    }
+}

@@ -1,4 +1,5 @@
-// Writes the instance's JSON status file on a thread of its own, so the VRRP loop never waits on disk.
+// Writes the instance's files (the JSON status file, the replay record) on a thread of their own, so
+// the VRRP loop never waits on disk.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,23 +7,27 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Keeps one file up to date with the latest text it was given: ``submit(_:)`` replaces the pending
-/// text and wakes a writer thread, which writes it to `path.tmp` and renames it over `path`.
-/// Intermediate texts may be skipped; the last one is always written.
+/// Keeps one file up to date with the latest contents it was given: ``submit(_:)`` replaces the pending
+/// contents and wakes a writer thread, which writes them to `path.tmp` and renames that over `path`
+/// (a reader, or a restart after a crash, sees the old file or the new one, never half of one).
+/// Intermediate contents may be skipped; the last one is always written.
 ///
 /// Why not write from the loop: a `write`/`rename` on a busy disk can block for hundreds of
 /// milliseconds (the kernel throttles writers when dirty pages pile up), and a master whose loop
 /// blocks that long misses its adverts. The writer thread runs at normal priority.
 ///
-/// `@unchecked Sendable` is safe: the pending text and the stop flag are behind a `Mutex`; the
+/// `@unchecked Sendable` is safe: the pending contents and the stop flag are behind a `Mutex`; the
 /// semaphores are thread-safe.
-final class StatusFileWriter: @unchecked Sendable {
+final class BackgroundFileWriter: @unchecked Sendable {
     private let path: String
+    /// What the file is, for log lines (`status file`, `replay record`).
+    private let what: String
     private let logger: Logger
-    private let pending = Mutex<(text: String?, stop: Bool)>((nil, false))
+    private let pending = Mutex<(bytes: [UInt8]?, stop: Bool)>((nil, false))
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let started = Atomic<Bool>(false)
+    private let stopped = Atomic<Bool>(false)
     private let warned = Atomic<Bool>(false)
     private let worstNanos = Atomic<Int64>(0)
 
@@ -30,10 +35,11 @@ final class StatusFileWriter: @unchecked Sendable {
     /// stalled had it written the file itself.
     var worstWrite: Duration { .nanoseconds(worstNanos.load(ordering: .relaxed)) }
 
-    init(path: String, logger: Logger) { self.path = path; self.logger = logger }
+    init(path: String, what: String, logger: Logger) { self.path = path; self.what = what; self.logger = logger }
 
-    /// Hands over the latest text; returns at once.
-    func submit(_ text: String) {
+    /// Hands over the latest contents; returns at once.
+    func submit(_ bytes: [UInt8]) {
+        if stopped.load(ordering: .sequentiallyConsistent) { return }
         if !started.exchange(true, ordering: .sequentiallyConsistent) {
             let t = Thread { [self] in
                 // Created by a loop thread that may run SCHED_FIFO: file I/O must not.
@@ -41,21 +47,24 @@ final class StatusFileWriter: @unchecked Sendable {
                 run()
                 finished.signal()
             }
-            t.name = "vrrp-status"
+            t.name = "vrrp-files"
             t.start()
         }
-        pending.withLock { $0.text = text }
+        pending.withLock { $0.bytes = bytes }
         wake.signal()
     }
 
-    /// Writes `text` on the calling thread (after whatever the writer thread is doing).
-    func writeNow(_ text: String) {
-        pending.withLock { $0.text = nil }
-        write(text)
+    /// The last write: stops the writer thread, then writes `bytes` on the calling thread, so no
+    /// older contents written by the thread can land after them. Later submits are ignored.
+    func finish(with bytes: [UInt8]) {
+        pending.withLock { $0.bytes = nil }
+        stop()
+        write(bytes)
     }
 
-    /// Stops the writer thread (after it wrote what is pending); waits at most a second.
+    /// Stops the writer thread (after it wrote what is pending); waits at most a second. Idempotent.
     func stop() {
+        guard !stopped.exchange(true, ordering: .sequentiallyConsistent) else { return }
         guard started.load(ordering: .sequentiallyConsistent) else { return }
         pending.withLock { $0.stop = true }
         wake.signal()
@@ -65,13 +74,13 @@ final class StatusFileWriter: @unchecked Sendable {
     private func run() {
         while true {
             wake.wait()
-            let (text, stop) = pending.withLock { p in defer { p.text = nil }; return (p.text, p.stop) }
-            if let text { write(text) }
+            let (bytes, stop) = pending.withLock { p in defer { p.bytes = nil }; return (p.bytes, p.stop) }
+            if let bytes { write(bytes) }
             if stop { return }
         }
     }
 
-    private func write(_ text: String) {
+    private func write(_ bytes: [UInt8]) {
         var t0 = timespec(), t1 = timespec()
         clock_gettime(CLOCK_MONOTONIC, &t0)
         defer {
@@ -79,13 +88,12 @@ final class StatusFileWriter: @unchecked Sendable {
             let ns = Int64(t1.tv_sec - t0.tv_sec) * 1_000_000_000 + Int64(t1.tv_nsec - t0.tv_nsec)
             if ns > worstNanos.load(ordering: .relaxed) {
                 worstNanos.store(ns, ordering: .relaxed)
-                if ns > 50_000_000 { logger.notice("status file: slow write", metadata: ["ms": "\(ns / 1_000_000)"]) }
+                if ns > 50_000_000 { logger.notice("\(what): slow write", metadata: ["ms": "\(ns / 1_000_000)", "path": "\(path)"]) }
             }
         }
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { warnOnce("cannot open \(tmp): \(String(cString: strerror(errno)))"); return }
-        let bytes = Array(text.utf8)
         let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         close(fd)
         guard n == bytes.count else { warnOnce("short write to \(tmp)"); return }
@@ -93,6 +101,6 @@ final class StatusFileWriter: @unchecked Sendable {
     }
 
     private func warnOnce(_ message: String) {
-        if !warned.exchange(true, ordering: .sequentiallyConsistent) { logger.warning("status file: \(message)") }
+        if !warned.exchange(true, ordering: .sequentiallyConsistent) { logger.warning("\(what): \(message)") }
     }
 }
