@@ -42,7 +42,7 @@ let coreTargets: [Target] = [
     // The one address type, duration formatting, the seeded generator.
     core("Net"),
     core("Topology", ["Net", .product(name: "Yams", package: "Yams")]),
-    core("Placement", ["Topology", "Net"]),
+    core("Placement", ["Topology"]),
     // VRRPv3 (RFC 5798) codec and election, the fast detector, the split-brain rule.
     // Authenticated adverts name a MessageAuthenticator protocol; System's Cryptography implements it.
     core("VRRP", ["Net"]),
@@ -84,7 +84,7 @@ let serviceTargets: [Target] = [
     service("HealthCheck", ["Health", "Syscall", "Topology", "MariaDB", "Cryptography", "CTandemOpenSSL", "Net", log, lifecycle, nioCore, nioPosix]),
     service("RingMonitoring", ["HealthCheck", "Syscall", "Health", "RingHealth", "MariaDB", "Topology", log, lifecycle, nioPosix]),
     service("Daemon", [
-        "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile", "Netlink",
+        "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
         "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall", "Cryptography",
         nioPosix, log, lifecycle,
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -104,13 +104,13 @@ let gridTargets: [Target] = [
 // MARK: - Executables (thin: parse flags, wire modules, run)
 let appTargets: [Target] = [
     app("tandemd", ["Daemon", argumentParser, log]),
-    app("tandemctl", ["Topology", "Placement", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Net", "Syscall", argumentParser]),
+    app("tandemctl", ["Topology", "Placement", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall", argumentParser]),
     app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", argumentParser, log,
                         .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
     app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", argumentParser, log, lifecycle]),
     app("tandem-stress", ["StressClient", "GridModel", argumentParser]),
     app("tandem-bench-placement", ["Topology", "Placement", "Net"]),
-    app("tandem-bench-health", ["HealthCheck", "Health", "Topology", "Net", nioCore, nioPosix]),
+    app("tandem-bench-health", ["HealthCheck", "Topology", "Net", nioCore, nioPosix]),
     app("tandem-bench-ipvs", ["IPVS", "IPVSModel", "Reconcile", "Net", argumentParser]),
     app("tandem-bench-daemon", ["IPVS", "IPVSModel", "Net", nioCore, nioPosix, argumentParser]),
 ]
@@ -132,7 +132,7 @@ let testTargets: [Target] = [
     tests("HealthCheckTests", ["HealthCheck", "Health", "Topology", "Cryptography", "Net", "TestSupport"]),
     tests("RingMonitoringTests", ["RingMonitoring", "HealthCheck", "Health", "RingHealth", "MariaDB", "Topology", "TestSupport"]),
     tests("DaemonTests", ["Daemon", "HealthCheck", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
-                          "VRRP", "VRRPTransport", "RingHealth", "RingMonitoring", "MariaDB", "Net", "TestSupport"],
+                          "VRRP", "VRRPTransport", "RingHealth", "RingMonitoring", "Net", "TestSupport"],
           exclude: ["Fixtures"]),
     tests("DirectorInteropTests", ["tandem-vrrp"]),
     // tandemctl as scripts see it: the built executable, its output and exit statuses, against a

@@ -66,16 +66,21 @@ public final class ReconcileEngine {
     }
 
     /// Makes the desired table `want` (start, reload, `tandemctl apply`): reads every owned service
-    /// from the kernel, then plans and applies the difference. With `dryRun` the plan is returned
-    /// in ``ReconcilePass/operations`` and nothing is written.
+    /// from the kernel (unless the caller just did: `observed`), then plans and applies the
+    /// difference. With `dryRun` the plan is returned in ``ReconcilePass/operations`` and nothing is
+    /// written.
     @discardableResult
-    public func synchronize(_ want: IPVSState, dryRun: Bool = false) throws -> ReconcilePass {
+    public func synchronize(_ want: IPVSState, observed already: IPVSState? = nil, dryRun: Bool = false) throws -> ReconcilePass {
         desired = want
         rotationStale = true
         let keys = Array(want.services.keys)
-        observed = try table.read(keys)
         var result = ReconcilePass()
-        result.read = keys.count
+        if let already {
+            observed = IPVSState(services: already.services.filter { want.services[$0.key] != nil })
+        } else {
+            observed = try table.read(keys)
+            result.read = keys.count
+        }
         let ops = plan(desired: desired, observed: observed)
         if dryRun { result.operations = ops; dirty = Set(keys); return result }
         dirty = []

@@ -62,6 +62,8 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         var needsSync = true
         /// Per service, how long its last change took from the event to the kernel.
         var eventToKernel: [String: Duration] = [:]
+        /// What ``start()`` read of the kernel, for the first full pass (so it is not read twice).
+        var startObserved: IPVSState?
         var lastReconcile: String?
         var lastReload: String?
         /// Single-writer database services: their controllers and last decisions (see ``refreshWriters()``).
@@ -119,7 +121,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         let writers = makeWriterControllers(t, keeping: [:], observed: observed)
         let targets = CheckTarget.all(in: t)
         state.withLock {
-            $0.kernelView = observed; $0.writerControllers = writers; $0.needsSync = true
+            $0.kernelView = observed; $0.writerControllers = writers; $0.needsSync = true; $0.startObserved = observed
             $0.checkKeys = Self.checkKeys(targets)
         }
         monitor.update(targets: targets) { k in initial[MemberRef(service: k.service, member: k.member)] ?? .unknown }
@@ -223,10 +225,10 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     public func reconcileOnce() async {
         let since = pending.take()
         let names = Set(since.keys)
-        let (t, full) = state.withLock { s -> (Topology, Bool) in
-            let f = s.needsSync
-            s.needsSync = false
-            return (s.topology, f)
+        let (t, full, startObserved) = state.withLock { s -> (Topology, Bool, IPVSState?) in
+            let f = s.needsSync, o = s.startObserved
+            s.needsSync = false; s.startObserved = nil
+            return (s.topology, f, o)
         }
         let clock = ContinuousClock()
         let started = clock.now
@@ -236,7 +238,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             if full {
                 let d = decision()
                 let want = WeightPolicy.table(t, d)
-                let (p, observed) = try await kernel.withEngine { e in (try e.synchronize(want), e.observed) }
+                let (p, observed) = try await kernel.withEngine { e in (try e.synchronize(want, observed: startObserved), e.observed) }
                 pass = p
                 changed = t.services
                 state.withLock { $0.decision = d; $0.kernelView = observed }
