@@ -81,6 +81,13 @@ final class WatchedBackend: Sendable {
                 w?.resume(returning: false)
             }
         }
+        /// The callback form (used by the monitor on the continuous clock): the test drives a
+        /// manual clock, so it only has to work, not to be fast.
+        func onHeldConnectionLoss(_ fire: @escaping @Sendable () -> Void) -> (@Sendable () -> Void)? {
+            guard backend.state.withLock({ $0.held }) else { return nil }
+            let t = Task { if await waitForHeldConnectionLoss() { fire() } }
+            return { t.cancel() }
+        }
         func shutdown() { backend.dropConnection() }
     }
 }

@@ -5,8 +5,9 @@ import Glibc
 #endif
 
 /// The benchmark's live backends: one process holding a listening TCP socket for every
-/// (address, port) of the site's live members, accepting and closing every connection (a TCP
-/// check is a connect). A line `close ADDRESS PORT` on the control FIFO closes that one socket, so
+/// (address, port) of the site's live members, accepting every connection and keeping it open until
+/// the peer closes it, as a real service does (a TCP check is a connect; tandemd keeps its last
+/// check's connection open as the watch, keepalived closes it). A line `close ADDRESS PORT` on the control FIFO closes that one socket, so
 /// from then on the kernel refuses connections to it: that member has died.
 struct BackendListener {
     let addresses: [String]
@@ -20,7 +21,7 @@ struct BackendListener {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 128)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { $0.close() }
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
         var channels: [String: any Channel] = [:]
         for a in addresses {
             for p in ports { channels["\(a) \(p)"] = try bootstrap.bind(host: a, port: p).wait() }

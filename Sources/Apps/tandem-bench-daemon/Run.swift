@@ -197,16 +197,24 @@ struct BenchRun {
         guard c == 0 else { throw Failure(description: "connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
         let req = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
         _ = req.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        // Read the head, then exactly Content-Length bytes: the server may keep the connection open.
         var all: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
+        var bodyStart: Int?, length: Int?
         while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            all += buf[0..<n]
+            if let b = bodyStart, let n = length, all.count >= b + n { return Array(all[b..<(b + n)]) }
+            let got = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got <= 0 { break }
+            all += buf[0..<got]
+            if bodyStart == nil, let sep = all.indices.dropLast(3).first(where: { all[$0] == 13 && all[$0 + 1] == 10 && all[$0 + 2] == 13 && all[$0 + 3] == 10 }) {
+                bodyStart = sep + 4
+                for line in String(decoding: all[..<sep], as: UTF8.self).split(separator: "\r\n") {
+                    let kv = line.split(separator: ":", maxSplits: 1)
+                    if kv.count == 2, kv[0].lowercased() == "content-length" { length = Int(kv[1].trimmingCharacters(in: .whitespaces)) }
+                }
+            }
         }
-        guard let sep = all.indices.first(where: { all[$0...].starts(with: [13, 10, 13, 10]) }) else {
-            throw Failure(description: "GET \(path): no HTTP answer")
-        }
-        return Array(all[(sep + 4)...])
+        guard let b = bodyStart else { throw Failure(description: "GET \(path): no HTTP answer") }
+        return Array(all[b...])
     }
 }

@@ -130,6 +130,9 @@ public final class HTTPChecker: HealthChecker, ConnectionWatching {
     /// Returns `true` when the idle keep-alive connection closes, `false` at once when none is held.
     public func waitForHeldConnectionLoss() async -> Bool { await held.waitForLoss() }
 
+    /// See ``ConnectionWatching/onHeldConnectionLoss(_:)``.
+    public func onHeldConnectionLoss(_ fire: @escaping @Sendable () -> Void) -> (@Sendable () -> Void)? { held.onLoss(fire) }
+
     /// Compares a response with the spec. Pure.
     func judge(_ r: HTTPProbeResponse) -> CheckOutcome {
         if r.status != spec.expectStatus {

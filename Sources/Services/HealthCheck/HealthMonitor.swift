@@ -200,10 +200,21 @@ public final class HealthMonitor<C: Clock>: Service, Sendable where C.Duration =
     }
 
     /// Runs check loops until graceful shutdown or cancellation.
+    ///
+    /// With the continuous clock (production), each member's loop runs on one SwiftNIO event loop
+    /// (``EventLoopTaskExecutor``), chosen by its start order, and waits with that loop's timer: its
+    /// sleep, connect and answer never leave that thread. Other clocks (tests) use the clock's sleep.
     public func run() async throws {
+        let pinned = C.self == ContinuousClock.self
         await withDiscardingTaskGroup { group in
+            var n = 0
             for await s in starts.cancelOnGracefulShutdown() {
-                group.addTask { await self.loop(s.target, generation: s.generation) }
+                if pinned {
+                    group.addTask(executorPreference: CheckExecutors.executor(n)) { await self.loop(s.target, generation: s.generation) }
+                } else {
+                    group.addTask { await self.loop(s.target, generation: s.generation) }
+                }
+                n &+= 1
             }
             group.cancelAll()
         }
@@ -219,6 +230,9 @@ public final class HealthMonitor<C: Clock>: Service, Sendable where C.Duration =
     /// Sleeps until `next`, or less when the checker's held connection closes first (the watch);
     /// the watch is raced only when `watching` is true.
     private func wait(until next: C.Instant, watcher: (any ConnectionWatching)?, watching: Bool) async -> Wake {
+        if let deadline = next as? ContinuousClock.Instant {
+            return await Self.loopWait(until: deadline, watcher: watching ? watcher : nil)
+        }
         guard let watcher, watching else {
             do { try await clock.sleep(until: next, tolerance: nil); return .slot } catch { return .cancelled }
         }
@@ -235,6 +249,23 @@ public final class HealthMonitor<C: Clock>: Service, Sendable where C.Duration =
             }
             group.cancelAll()
             return woke
+        }
+    }
+
+    /// ``wait(until:watcher:watching:)`` on the continuous clock, without a task: the current event
+    /// loop's timer and the held connection's close callback race to resume one continuation.
+    private static func loopWait(until deadline: ContinuousClock.Instant, watcher: (any ConnectionWatching)?) async -> Wake {
+        let first = FirstOf<Wake>()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Wake, Never>) in
+                first.park(c)
+                let delay = ContinuousClock.now.duration(to: deadline)
+                let timer = CheckExecutors.currentLoop.scheduleTask(in: .nanoseconds(max(0, delay.wholeNanoseconds))) { first.fire(.slot) }
+                first.onEnd { timer.cancel() }
+                if let watcher, let withdraw = watcher.onHeldConnectionLoss({ first.fire(.watch) }) { first.onEnd(withdraw) }
+            }
+        } onCancel: {
+            first.fire(.cancelled)
         }
     }
 

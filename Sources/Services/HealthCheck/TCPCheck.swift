@@ -45,6 +45,9 @@ public final class TCPChecker: HealthChecker, ConnectionWatching {
     /// `false` at once when none is held.
     public func waitForHeldConnectionLoss() async -> Bool { await held.waitForLoss() }
 
+    /// See ``ConnectionWatching/onHeldConnectionLoss(_:)``.
+    public func onHeldConnectionLoss(_ fire: @escaping @Sendable () -> Void) -> (@Sendable () -> Void)? { held.onLoss(fire) }
+
     /// Closes the held connection.
     public func shutdown() { held.replace(with: nil) }
 
@@ -63,6 +66,10 @@ public protocol ConnectionWatching: Sendable {
     /// this wait is not lost); returns `false` at once when no connection is held. Cancellation returns `false` and leaves the
     /// connection open.
     func waitForHeldConnectionLoss() async -> Bool
+    /// The same without a task: calls `fire` when the held connection closes (at once, before
+    /// returning, when it already closed unseen) and returns a function that withdraws the request;
+    /// returns `nil` when no connection is held.
+    func onHeldConnectionLoss(_ fire: @escaping @Sendable () -> Void) -> (@Sendable () -> Void)?
     /// Closes whatever connection is held (the monitor calls it when the check stops).
     func shutdown()
 }
@@ -77,6 +84,7 @@ final class HeldConnection: Sendable {
         var registered: ObjectIdentifier?
         var nextWaiter: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+        var callbacks: [UInt64: @Sendable () -> Void] = [:]
         /// A waiter cancelled before it parked (waits on one checker are sequential: one slot is enough).
         var cancelledEarly: UInt64?
         /// The connection held from the last check closed while nobody was waiting (e.g. the member
@@ -111,15 +119,34 @@ final class HeldConnection: Sendable {
     func take() -> (any Channel)? { state.withLock { s in let o = s.channel; s.channel = nil; return o } }
 
     private func closed(_ id: ObjectIdentifier) {
-        let waiters: [CheckedContinuation<Bool, Never>] = state.withLock { s in
+        let (waiters, callbacks): ([CheckedContinuation<Bool, Never>], [@Sendable () -> Void]) = state.withLock { s in
             if s.registered == id { s.registered = nil }
-            guard let c = s.channel, ObjectIdentifier(c) == id else { return [] }
+            guard let c = s.channel, ObjectIdentifier(c) == id else { return ([], []) }
             s.channel = nil
-            let w = Array(s.waiters.values); s.waiters = [:]
-            if w.isEmpty { s.lostUnseen = true }
-            return w
+            let w = Array(s.waiters.values), f = Array(s.callbacks.values)
+            s.waiters = [:]; s.callbacks = [:]
+            if w.isEmpty && f.isEmpty { s.lostUnseen = true }
+            return (w, f)
         }
         for w in waiters { w.resume(returning: true) }
+        for f in callbacks { f() }
+    }
+
+    /// See ``ConnectionWatching/onHeldConnectionLoss(_:)``.
+    func onLoss(_ fire: @escaping @Sendable () -> Void) -> (@Sendable () -> Void)? {
+        enum Now { case lost, none, parked(UInt64) }
+        let now: Now = state.withLock { s in
+            if s.lostUnseen { s.lostUnseen = false; return .lost }
+            guard s.channel != nil else { return .none }
+            s.nextWaiter += 1
+            s.callbacks[s.nextWaiter] = fire
+            return .parked(s.nextWaiter)
+        }
+        switch now {
+        case .lost: fire(); return {}
+        case .none: return nil
+        case .parked(let id): return { [self] in _ = self.state.withLock { $0.callbacks.removeValue(forKey: id) } }
+        }
     }
 
     /// See ``ConnectionWatching/waitForHeldConnectionLoss()``.
@@ -160,7 +187,8 @@ enum ProbeSocket {
     }
 
     static func bootstrap(timeout: Duration) -> ClientBootstrap {
-        ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        // The loop the check runs on (see CheckExecutors): connect and answer on the same thread.
+        ClientBootstrap(group: CheckExecutors.currentLoop)
             .connectTimeout(.nanoseconds(nanoseconds(timeout)))
     }
 
