@@ -1,7 +1,6 @@
 import Foundation
 import Yams
 import Net
-import IPVSModel
 
 /// A validated topology together with where each part of it came from.
 public struct TopologyDocument: Sendable {
