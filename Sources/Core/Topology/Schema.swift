@@ -67,6 +67,7 @@ public struct KeySpec: Sendable, Equatable {
     /// A sample `key: value` line, shown in the hint of a missing-key error.
     public var example: String?
 
+    /// Declares one key; `doc` comes last so a table reads key, type, flags, meaning.
     public init(_ name: String, _ type: ValueType, required: Bool = false, default defaultValue: String? = nil,
                 example: String? = nil, _ doc: String) {
         self.name = name; self.type = type; self.required = required; self.defaultValue = defaultValue
@@ -92,16 +93,21 @@ public struct MappingSpec: Sendable, Equatable {
         public var key: String
         /// For each discriminator value, the extra keys it allows.
         public var cases: [Variant]
+        /// The variants selected by the value of `key`.
         public init(key: String, cases: [Variant]) { self.key = key; self.cases = cases }
     }
 
     /// The extra keys one discriminator value allows.
     public struct Variant: Sendable, Equatable {
+        /// The discriminator's value (`exec`).
         public var value: String
+        /// The keys that value allows besides the mapping's own.
         public var keys: [KeySpec]
+        /// The extra `keys` allowed when the discriminator reads `value`.
         public init(_ value: String, _ keys: [KeySpec]) { self.value = value; self.keys = keys }
     }
 
+    /// Declares one kind of mapping.
     public init(_ name: String, doc: String, keys: [KeySpec], variants: Variants? = nil) {
         self.name = name; self.doc = doc; self.keys = keys; self.variants = variants
     }
@@ -142,11 +148,13 @@ public enum TopologySchema {
         KeySpec("anti_affinity", .anyList(.mapping(antiAffinityGroup)), "Extra groups of VMs that must not share a host."),
     ])
 
+    /// `placement`.
     public static let placement = MappingSpec("placement", doc: "Site-wide placement options.", keys: [
         KeySpec("spread", .anyList(.name), default: "[]",
                 "Host label keys (rack, power) whose values must also differ within every anti-affinity group."),
     ])
 
+    /// An entry of `hosts`.
     public static let host = MappingSpec("host", doc: "A physical Xen host (dom0).", keys: [
         KeySpec("name", .name, required: true, "Unique host name."),
         KeySpec("address", .address(.any), required: true, example: "address: 192.0.2.1", "dom0 management address."),
@@ -155,6 +163,7 @@ public enum TopologySchema {
         KeySpec("labels", .dictionary(.string), default: "{}", "Failure-domain labels, for example {rack: r1, power: feed-a}."),
     ])
 
+    /// An entry of `vms`.
     public static let vm = MappingSpec("vm", doc: "A guest VM (domU).", keys: [
         KeySpec("name", .name, required: true, "Unique VM name."),
         KeySpec("role", .choice(VMRole.allCases.map(\.rawValue)), required: true, example: "role: other", "What the VM is for."),
@@ -165,6 +174,7 @@ public enum TopologySchema {
         KeySpec("host", .name, "Pin the VM to this host."),
     ])
 
+    /// An entry of `services`.
     public static let service = MappingSpec("service", doc: "A load-balanced virtual service: a VIP (or firewall mark) and its real servers.", keys: [
         KeySpec("name", .name, required: true, "Unique service name."),
         KeySpec("vip", .address(.vip), required: true, example: "vip: 10.0.9.1", "Virtual IP (IPv4 or IPv6); no machine may own it."),
@@ -186,6 +196,7 @@ public enum TopologySchema {
         KeySpec("passive", .mapping(passive), "Passive silence detection (NAT TCP services only); absent means off."),
     ])
 
+    /// An entry of a service's `members`.
     public static let member = MappingSpec("member", doc: "One real server of a service.", keys: [
         KeySpec("vm", .name, required: true, example: "vm: vm1", "The VM that runs it."),
         KeySpec("port", .port, "Port the real server listens on; defaults to the service's port."),
@@ -193,17 +204,20 @@ public enum TopologySchema {
         KeySpec("address", .address(.any), "Real-server address; defaults to the VM's first address of the VIP's family."),
     ])
 
+    /// A service's `persistence`.
     public static let persistence = MappingSpec("persistence", doc: "Client persistence (ipvsadm -p / -M).", keys: [
         KeySpec("timeout", .duration(1000...31_536_000_000), required: true, example: "timeout: 300s",
                 "How long a client sticks to one real server."),
         KeySpec("netmask", .netmask, "Client mask: IPv4 as 255.255.255.0 or /24, IPv6 as a prefix length; default: one client per address."),
     ])
 
+    /// A service's `sorry_server`.
     public static let sorryServer = MappingSpec("sorry_server", doc: "The server that answers when every member has failed.", keys: [
         KeySpec("address", .address(.any), required: true, example: "address: 10.0.9.99", "Its address."),
         KeySpec("port", .port, required: true, example: "port: 80", "Its port."),
     ])
 
+    /// A service's `passive`.
     public static let passive = MappingSpec("passive", doc: "Passive silence detection from the director's connection table.", keys: [
         KeySpec("window", .duration(PassiveDetection.minWindowMs...PassiveDetection.maxWindowMs), default: "300ms",
                 "How long a new connection may wait for the member's SYN-ACK."),
@@ -218,6 +232,7 @@ public enum TopologySchema {
         KeySpec("body_sha256", .string, "Healthy only if the body's SHA-256 (hex) equals this."),
     ]
 
+    /// A service's `check`; the keys besides the common ones depend on `kind`.
     public static let check = MappingSpec("check", doc: "How to check one member, with the timing every kind shares.", keys: [
         KeySpec("kind", .choice(checkKinds), required: true, example: "kind: tcp", "What each check does."),
         KeySpec("interval", .duration(10...3_600_000), default: "1s", "Time between checks."),
@@ -236,6 +251,7 @@ public enum TopologySchema {
         ]),
     ]))
 
+    /// `directors`, or one entry of it when it is a list.
     public static let directors = MappingSpec("directors", doc: "An active/standby LVS director pair and its VRRP parameters.", keys: [
         KeySpec("name", .name, default: "directors", "Pair name, unique in the site."),
         KeySpec("members", .list(.name, count: 2...2), required: true, example: "members: [d1, d2]", "The two director VMs."),
@@ -244,17 +260,20 @@ public enum TopologySchema {
                 "VRRP priority per member; 255 is reserved for the address owner (RFC 5798 §5.2.4)."),
         KeySpec("advert_interval", .duration(10...40_950), default: "1s", "VRRP advertisement interval (VRRPv3 carries centiseconds, RFC 5798 §5.2.7)."),
         KeySpec("interface", .interfaceName, required: true, example: "interface: eth0", "Interface the heartbeat runs on."),
-        KeySpec("services", .nonEmptyList(.name), "Services whose VIPs this pair holds; omit the key for every service."),
+        KeySpec("services", .nonEmptyList(.name), example: "services: [gums, voms]", "Services whose VIPs this pair holds; omit the key for every service."),
         KeySpec("witness", .address(.witness), "A third address both directors can reach; the split-brain rule consults it."),
-        KeySpec("fence_command", .nonEmptyList(.string), "argv that fences the peer; {peer} is replaced by its name."),
+        KeySpec("fence_command", .nonEmptyList(.string), example: "fence_command: [xl, destroy, \"{peer}\"]",
+                "argv that fences the peer; {peer} is replaced by its name."),
     ])
 
+    /// `database`.
     public static let database = MappingSpec("database", doc: "The MariaDB ring behind the services.", keys: [
         KeySpec("ring", .nonEmptyList(.name), required: true, example: "ring: [db1, db2]",
                 "Member VMs in replication order: each replicates from the one before it, the first from the last."),
         KeySpec("port", .port, default: "3306", "MariaDB port."),
     ])
 
+    /// An entry of `anti_affinity`.
     public static let antiAffinityGroup = MappingSpec("anti_affinity", doc: "VMs that must not share a host (or failure domain).", keys: [
         KeySpec("name", .name, required: true, "Group name, unique."),
         KeySpec("members", .nonEmptyList(.name), required: true, example: "members: [vm1, vm2]", "The VMs of the group."),

@@ -78,6 +78,6 @@ enum TopologyFile {
     static func tooLarge(_ path: String, size: String, limit: Int) -> TopologyDiagnostics {
         TopologyDiagnostics([Diagnostic(.tooLarge, at: at(path), keyPath: "",
                                         "the file is \(size); a topology file may hold at most \(limit) bytes",
-                                        hint: "check that this is the topology file; a site of 20,000 VMs and 10,000 services needs about 5 MiB")])
+                                        hint: "check that this is the topology file; a site of 20,000 VMs and 10,000 services is about 4 MiB")])
     }
 }

@@ -66,7 +66,9 @@ public enum TopologyLoader {
         // Semantic checks need the top-level structure; without it they would only add noise.
         if draft.structureRead { diags += TopologyValidator(draft: draft, reader: reader).validate() }
         guard diags.isEmpty, let topology = draft.topology else {
-            throw TopologyDiagnostics(diags)
+            // Refused, so there must be a reason to print; a silent refusal would be a loader bug.
+            throw TopologyDiagnostics(diags.isEmpty ? [Diagnostic(.internalError, at: at, keyPath: "", "the file was refused without a reason",
+                                                                 hint: "this is a bug in tandem's topology loader; please report it with this file")] : diags)
         }
         return TopologyDocument(topology: topology, file: file, locations: reader.marks)
     }

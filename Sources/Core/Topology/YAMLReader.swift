@@ -107,8 +107,10 @@ final class YAMLReader {
     }
 
     /// Reads a list of `count` items; `nil` (with a diagnostic) if `node` is something else or
-    /// the length is outside `count`. An empty value (`key:` alone) is an empty list.
-    func list(_ node: Node, _ path: String, count: ClosedRange<Int> = 0...Int.max) -> [(path: String, node: Node)]? {
+    /// the length is outside `count`. An empty value (`key:` alone) is an empty list. `example`
+    /// shows a filled list in the hint; `optional` says the key may be left out instead.
+    func list(_ node: Node, _ path: String, count: ClosedRange<Int> = 0...Int.max, optional: Bool = false,
+              example: String? = nil) -> [(path: String, node: Node)]? {
         record(path, node)
         let items: [Node]
         switch node {
@@ -121,14 +123,16 @@ final class YAMLReader {
         }
         guard count.contains(items.count) else {
             let key = path.split(separator: ".").last.map(String.init) ?? path
+            let bound = items.count < count.lowerBound ? count.lowerBound : count.upperBound
+            let want = (count.lowerBound == count.upperBound ? "exactly " : items.count < count.lowerBound ? "at least " : "at most ")
+                + "\(bound) item\(bound == 1 ? "" : "s")"
+            let sample = example.map { ", for example `\($0)`" } ?? ""
             if items.isEmpty {
-                error(.emptyList, at: path, node: node, "'\(key)' is an empty list; it needs at least \(count.lowerBound) item\(count.lowerBound == 1 ? "" : "s")",
-                      hint: "list the items, or remove the key where it is optional: an empty list is never read as \"nothing\"")
+                error(.emptyList, at: path, node: node, "'\(key)' is an empty list; it needs \(want)",
+                      hint: optional ? "list them\(sample), or leave the key out: an empty list is never read as \"none\""
+                                     : "list them\(sample)")
             } else {
-                let want = count.lowerBound == count.upperBound ? "exactly \(count.lowerBound)"
-                    : items.count < count.lowerBound ? "at least \(count.lowerBound)" : "at most \(count.upperBound)"
-                error(.badValue, at: path, node: node, "'\(key)' needs \(want) item\(count.upperBound == 1 ? "" : "s"), found \(items.count)",
-                      hint: "give \(want)")
+                error(.badValue, at: path, node: node, "'\(key)' needs \(want), found \(items.count)", hint: "list \(want)\(sample)")
             }
             return nil
         }
@@ -483,8 +487,9 @@ final class Fields {
     /// list is empty; an absent required one is `nil` (``fields`` reported it).
     func items(_ key: String) -> [(path: String, node: Node)]? {
         guard let shape = listShape(type(key)) else { preconditionFailure("\(path(key)) is not a list") }
-        guard let n = values[key] else { return spec.key(key)?.required == true ? nil : [] }
-        return note(reader.list(n, path(key), count: shape.count))
+        let declared = spec.key(key)
+        guard let n = values[key] else { return declared?.required == true ? nil : [] }
+        return note(reader.list(n, path(key), count: shape.count, optional: declared?.required != true, example: declared?.example))
     }
 
     /// A list of text (`.string`/`.name`) or words (`.choice`), each item checked; `nil` if any failed.

@@ -13,6 +13,7 @@ public struct TopologyLimits: Sendable, Equatable {
     /// Deepest nesting of lists and mappings; the format itself nests six deep.
     public var maxDepth: Int
 
+    /// Limits for one load; the defaults are ``standard``.
     public init(maxFileBytes: Int = 16 << 20, maxNodes: Int = 2_000_000, maxDepth: Int = 64) {
         self.maxFileBytes = maxFileBytes; self.maxNodes = maxNodes; self.maxDepth = maxDepth
     }
