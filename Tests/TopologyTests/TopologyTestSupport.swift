@@ -88,3 +88,59 @@ func assertDiagnostic(in text: String, _ code: Diagnostic.Code, at token: String
     XCTAssertNotEqual(where_.line, 0, "token '\(token)' not in text", file: file, line: line)
     return assertDiagnostic(diagnostics(text), code, line: where_.line, column: where_.column, mentions: mentions, file: file, testLine: line)
 }
+
+/// The outcome of one load: the topology, or every diagnostic.
+typealias LoadOutcome = Result<Topology, TopologyDiagnostics>
+
+/// Runs `load` on its own thread and waits at most `seconds`: a load that blocks (a FIFO with no
+/// writer) or spins (an exponential alias key) fails the calling test instead of hanging the suite.
+/// `nil` means it did not finish in time; `unblock` then runs, to release a blocked thread.
+func bounded(_ seconds: Double, unblock: @escaping @Sendable () -> Void = {},
+             _ load: @escaping @Sendable () -> LoadOutcome) -> LoadOutcome? {
+    final class Slot: @unchecked Sendable {
+        // @unchecked Sendable: `value` is written once by the worker before `done` is signalled
+        // and read only after a successful wait on `done`.
+        var value: LoadOutcome?
+        let done = DispatchSemaphore(value: 0)
+    }
+    let slot = Slot()
+    let worker = Thread {
+        slot.value = load()
+        slot.done.signal()
+    }
+    worker.stackSize = 8 << 20
+    worker.start()
+    guard slot.done.wait(timeout: .now() + seconds) == .success else {
+        unblock()
+        return nil
+    }
+    return slot.value
+}
+
+/// Loads `path` within `seconds`; a load that does not finish is a test failure naming the path.
+func load(path: String, within seconds: Double = 5, limits: TopologyLimits = .standard, unblock: @escaping @Sendable () -> Void = {},
+          file: StaticString = #filePath, line: UInt = #line) -> LoadOutcome? {
+    let outcome = bounded(seconds, unblock: unblock) {
+        do throws(TopologyDiagnostics) { return .success(try TopologyLoader.load(path: path, limits: limits)) } catch { return .failure(error) }
+    }
+    if outcome == nil { XCTFail("loading \(path) did not finish within \(seconds) s", file: file, line: line) }
+    return outcome
+}
+
+/// Parses `text` within `seconds`; a parse that does not finish is a test failure.
+func parse(_ text: String, within seconds: Double = 5, limits: TopologyLimits = .standard,
+           file: StaticString = #filePath, line: UInt = #line) -> LoadOutcome? {
+    let outcome = bounded(seconds) {
+        do throws(TopologyDiagnostics) { return .success(try TopologyLoader.parse(data: Data(text.utf8), file: "site.yaml", limits: limits).topology) } catch { return .failure(error) }
+    }
+    if outcome == nil { XCTFail("parsing did not finish within \(seconds) s", file: file, line: line) }
+    return outcome
+}
+
+extension Result where Failure == TopologyDiagnostics {
+    /// The diagnostics of a refused load; empty if it was accepted.
+    var diagnostics: [Diagnostic] {
+        if case .failure(let d) = self { return d.diagnostics }
+        return []
+    }
+}

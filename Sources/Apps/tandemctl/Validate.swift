@@ -12,7 +12,12 @@ struct Validate: ParsableCommand {
         do {
             let doc = try TopologyLoader.loadDocument(path: file)
             let t = doc.topology
-            print("\(file): ok — site \(t.site): \(t.hosts.count) hosts, \(t.vms.count) VMs, \(t.services.count) services, \(t.antiAffinityGroups.count) anti-affinity groups")
+            // Every section is counted, so a reader can check the numbers against the file: an
+            // entry that vanished (issue 17: `command: []` dropped a service) shows here.
+            let counts = [(t.hosts.count, "host"), (t.vms.count, "VM"), (t.services.count, "service"),
+                          (t.directorPairs.count, "director pair"), (t.database == nil ? 0 : 1, "database ring"),
+                          (t.antiAffinityGroups.count, "anti-affinity group")]
+            print("\(file): ok — site \(t.site): " + counts.map { "\($0.0) \($0.1)\($0.0 == 1 ? "" : "s")" }.joined(separator: ", "))
         } catch {
             throw fail(error.description)
         }

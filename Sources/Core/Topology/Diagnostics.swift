@@ -12,16 +12,30 @@ public struct SourceLocation: Sendable, Hashable, Comparable, CustomStringConver
 ///
 /// Printed as `FILE:LINE:COLUMN: error: what is wrong (key path) — what to do`, the format
 /// compilers use, so editors and CI annotate the right line.
-public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
+public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     /// Stable codes: scripts and tests match on these, never on message text.
-    public enum Code: String, Sendable, Equatable, CaseIterable {
+    public enum Code: String, Sendable, Hashable, CaseIterable {
         case unreadable, empty, binary, syntax
+        /// A directory, FIFO, socket or device given where a topology file belongs.
+        case notRegularFile
+        /// The file, the document its aliases expand to, or its nesting is beyond the loader's limits.
+        case tooLarge, tooDeep
+        /// A YAML alias used as (or inside) a mapping key.
+        case aliasKey
         case typeMismatch, missingKey, unknownKey, duplicateKey, badValue
+        /// An empty list where at least one item is required.
+        case emptyList
         case duplicateName, duplicateVIP, duplicateVRID, duplicateEndpoint, duplicateAddress
         case badAddress, badCIDR, badPort, familyMismatch
+        /// A well-formed address that cannot work for its use (a loopback or multicast VIP, a witness that is a VIP).
+        case unusableAddress
+        /// Not a name Linux accepts for a network interface.
+        case badInterface
         case unknownReference, unknownScheduler, unknownForwarding
         case pinnedTogether, cannotSplit, capacityExceeded
         case ringTooSmall, directorIsMember
+        /// An entry was dropped without a reason: a bug in the loader, reported rather than hidden.
+        case internalError
     }
     public var code: Code
     public var location: SourceLocation
@@ -32,8 +46,11 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     /// What to do about it.
     public var hint: String
 
+    /// Control characters in any part (a key or value quoted from the file) are escaped, so a
+    /// diagnostic is always one line: editors and CI parse them line by line.
     public init(_ code: Code, at location: SourceLocation, keyPath: String, _ message: String, hint: String) {
-        self.code = code; self.location = location; self.keyPath = keyPath; self.message = message; self.hint = hint
+        self.code = code; self.location = location
+        self.keyPath = oneLine(keyPath); self.message = oneLine(message); self.hint = oneLine(hint)
     }
 
     public var description: String {
@@ -46,7 +63,12 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
 /// fixes them all in one pass instead of one per run.
 public struct TopologyDiagnostics: Error, Sendable, CustomStringConvertible {
     public var diagnostics: [Diagnostic]
-    public init(_ diagnostics: [Diagnostic]) { self.diagnostics = diagnostics.sorted { $0.location < $1.location } }
+    /// Sorts `diagnostics` into file order (ties keep the order they were found in) and drops exact repeats.
+    public init(_ diagnostics: [Diagnostic]) {
+        let sorted = diagnostics.enumerated().sorted { ($0.element.location, $0.offset) < ($1.element.location, $1.offset) }
+        var seen = Set<Diagnostic>()
+        self.diagnostics = sorted.map(\.element).filter { seen.insert($0).inserted }
+    }
     /// One diagnostic per line, in file order, then a count.
     public var description: String {
         let n = diagnostics.count
@@ -54,6 +76,32 @@ public struct TopologyDiagnostics: Error, Sendable, CustomStringConvertible {
     }
     /// The codes found, for tests and scripts.
     public var codes: Set<Diagnostic.Code> { Set(diagnostics.map(\.code)) }
+}
+
+/// `text` with control characters (and Unicode line separators) written as escapes: `\n`, `\t`, `\u{1B}`.
+func oneLine(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+    var out = ""
+    for u in text.unicodeScalars {
+        switch u {
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        case _ where needsEscape(u): out += "\\u{\(String(u.value, radix: 16, uppercase: true))}"
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out
+}
+
+private func needsEscape(_ u: Unicode.Scalar) -> Bool {
+    u.value < 0x20 || (0x7f...0x9f).contains(u.value) || u.value == 0x2028 || u.value == 0x2029
+}
+
+/// A value quoted from the file, cut to a readable length: a diagnostic names the value, it does
+/// not reprint a page of it.
+func quoted(_ text: String, limit: Int = 60) -> String {
+    text.count <= limit ? text : String(text.prefix(limit)) + "…"
 }
 
 /// Edit distance, for "did you mean" suggestions on misspelt keys and names.
@@ -74,8 +122,12 @@ func editDistance(_ a: String, _ b: String) -> Int {
 
 /// The candidate closest to `word`, if it is close enough to be a plausible typo.
 func nearest(_ word: String, in candidates: [String]) -> String? {
-    let scored = candidates.map { ($0, editDistance(word, $0)) }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
-    guard let best = scored.first else { return nil }
+    // A word longer than any name is not a typo of one; and a candidate whose length differs by
+    // more than the limit cannot be within it, so its edit distance is never computed.
+    guard word.count <= 64 else { return nil }
     let limit = max(2, word.count / 3)
+    let scored = candidates.filter { abs($0.count - word.count) <= limit || $0.hasPrefix(word) || word.hasPrefix($0) }
+        .map { ($0, editDistance(word, $0)) }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+    guard let best = scored.first else { return nil }
     return best.1 <= limit || best.0.hasPrefix(word) || word.hasPrefix(best.0) ? best.0 : nil
 }

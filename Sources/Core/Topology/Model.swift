@@ -1,5 +1,4 @@
 import Net
-import IPVSModel
 /// The whole site as a topology file describes it: Xen hosts, the VMs on them, the virtual
 /// services, the director pair and the database ring.
 ///

@@ -4,9 +4,21 @@ import Net
 ///
 /// Pure: it reads the draft and returns diagnostics. Placement itself lives in the `Placement`
 /// module; here we only catch what makes *every* placement impossible, with the smallest reason.
+///
+/// Checks over a whole section stay quiet when an entry of that section failed to read: one bad
+/// host field must not also claim the site is short of hosts (issue 17: one typo in `cpus` gave
+/// nine follow-on "cannot split" errors, and a capacity error printed before the real one).
 struct TopologyValidator {
     let draft: TopologyDraft
     let reader: YAMLReader
+    /// The VMs that were read, by name (the first of a duplicated name wins, as in ``Topology``).
+    private let vmsByName: [String: DomU]
+
+    init(draft: TopologyDraft, reader: YAMLReader) {
+        self.draft = draft
+        self.reader = reader
+        vmsByName = Dictionary(draft.vms.map { ($0.vm.name, $0.vm) }, uniquingKeysWith: { a, _ in a })
+    }
 
     private func diag(_ code: Diagnostic.Code, _ path: String, _ message: String, hint: String) -> Diagnostic {
         Diagnostic(code, at: reader.location(of: path), keyPath: path, message, hint: hint)
@@ -19,6 +31,7 @@ struct TopologyValidator {
         out += references()
         out += serviceChecks()
         out += directorChecks()
+        out += witnessChecks()
         out += ringChecks()
         out += splitChecks()
         out += capacityChecks()
@@ -89,16 +102,22 @@ struct TopologyValidator {
     private func endpoint(_ a: IPAddress, _ port: UInt16) -> String { a.family == .v6 ? "[\(a)]:\(port)" : "\(a):\(port)" }
 
     private func member(_ m: ServiceMember, _ s: VirtualService) -> IPAddress? {
-        m.address ?? draft.vms.first { $0.vm.name == m.vm }?.vm.addresses.first { $0.address.family == s.vip.family }?.address
+        m.address ?? vmsByName[m.vm]?.addresses.first { $0.address.family == s.vip.family }?.address
     }
 
     /// Names that point nowhere, with the nearest existing name as a suggestion.
     func references() -> [Diagnostic] {
         var out: [Diagnostic] = []
+        let section = ["host": "hosts", "VM": "vms", "service": "services"]
+        // A suggestion costs an edit distance per declared name; on a hostile file with many
+        // thousands of unknown references, only the first ones get one.
+        var suggestions = 100
         func ref(_ name: String, _ path: String, in set: Set<String>, what: String) {
-            guard !set.contains(name) else { return }
-            let guess = nearest(name, in: set.sorted()).map { "did you mean '\($0)'? " } ?? ""
-            out.append(diag(.unknownReference, path, "unknown \(what) '\(name)'", hint: "\(guess)declare it under \(what == "host" ? "hosts" : what == "VM" ? "vms" : "services") first"))
+            // An entry of that section failed before its name could be read: it may be this one.
+            guard !set.contains(name), !draft.unnamedFailures.contains(section[what] ?? "") else { return }
+            suggestions -= 1
+            let guess = (suggestions >= 0 ? nearest(name, in: set.sorted()) : nil).map { "did you mean '\($0)'? " } ?? ""
+            out.append(diag(.unknownReference, path, "unknown \(what) '\(quoted(name))'", hint: "\(guess)declare it under \(what == "host" ? "hosts" : what == "VM" ? "vms" : "services") first"))
         }
         for (p, v) in draft.vms { if let h = v.pinnedHost { ref(h, "\(p).host", in: draft.declaredHosts, what: "host") } }
         for (p, s) in draft.services {
@@ -109,7 +128,7 @@ struct TopologyValidator {
             // With an unknown member the priorities likely name the intended one: do not cascade.
             let membersResolve = d.members.allSatisfy(draft.declaredVMs.contains)
             for k in d.priorities.keys.sorted() where membersResolve && !d.members.contains(k) {
-                out.append(diag(.unknownReference, "\(p).priorities.\(k)", "priority given for '\(k)', which is not a member of the pair",
+                out.append(diag(.unknownReference, "\(p).priorities.\(k)", "priority given for '\(quoted(k))', which is not a member of the pair",
                                 hint: "give priorities for \(d.members.joined(separator: " and ")) only"))
             }
             for (i, s) in d.services.enumerated() { ref(s, "\(p).services[\(i)]", in: draft.declaredServices, what: "service") }
@@ -130,9 +149,6 @@ struct TopologyValidator {
     func serviceChecks() -> [Diagnostic] {
         var out: [Diagnostic] = []
         for (p, s) in draft.services {
-            if s.members.isEmpty {
-                out.append(diag(.missingKey, "\(p).members", "service \(s.name) has no members", hint: "list at least one member VM"))
-            }
             for f in s.schedulerFlags {
                 let fits = (f == .shFallback || f == .shPort) ? s.scheduler == .sh : s.scheduler == .mh
                 if !fits {
@@ -144,7 +160,7 @@ struct TopologyValidator {
                 if let a = m.address, a.family != s.vip.family {
                     out.append(diag(.familyMismatch, "\(p).members[\(i)].address", "member address \(a) is \(a.family) but VIP \(s.vip) is \(s.vip.family)",
                                     hint: "IPVS forwards within one family; give an \(s.vip.family) address"))
-                } else if m.address == nil, let vm = draft.vms.first(where: { $0.vm.name == m.vm })?.vm,
+                } else if m.address == nil, let vm = vmsByName[m.vm],
                           !vm.addresses.contains(where: { $0.address.family == s.vip.family }) {
                     out.append(diag(.familyMismatch, "\(p).members[\(i)].vm", "VM \(vm.name) has no \(s.vip.family) address for VIP \(s.vip)",
                                     hint: "add an \(s.vip.family) address to VM \(vm.name), or set the member's address"))
@@ -162,6 +178,10 @@ struct TopologyValidator {
     func directorChecks() -> [Diagnostic] {
         var out: [Diagnostic] = []
         var vrids: [String: String] = [:]
+        var servicesOf: [String: [(path: String, name: String)]] = [:]
+        for (sp, s) in draft.services {
+            for vm in Set(s.members.map(\.vm)) { servicesOf[vm, default: []].append((sp, s.name)) }
+        }
         for (p, d) in draft.directorPairs {
             let key = "\(d.interface)/\(d.vrid)"
             if let first = vrids[key] {
@@ -169,10 +189,30 @@ struct TopologyValidator {
                                 hint: "give each pair on one link its own VRID (1–255)"))
             } else { vrids[key] = d.name }
             for (i, m) in d.members.enumerated() {
-                for (sp, s) in draft.services where s.members.contains(where: { $0.vm == m }) {
-                    out.append(diag(.directorIsMember, "\(p).members[\(i)]", "director \(m) is also a member of service \(s.name) (\(sp))",
+                for (sp, s) in servicesOf[m] ?? [] {
+                    out.append(diag(.directorIsMember, "\(p).members[\(i)]", "director \(m) is also a member of service \(s) (\(sp))",
                                     hint: "run real servers on their own VMs; a director that is also a backend loses both roles at once"))
                 }
+            }
+        }
+        return out
+    }
+
+    /// A witness the split-brain rule cannot learn from: a VIP (the director holding it answers
+    /// for itself) or an address of one of the pair's own directors.
+    func witnessChecks() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        var vipOwner: [IPAddress: String] = [:]
+        for (_, s) in draft.services where vipOwner[s.vip] == nil { vipOwner[s.vip] = s.name }
+        for (p, d) in draft.directorPairs {
+            guard let w = d.witness else { continue }
+            let hint = "use a third machine's address both directors reach (a router or a host), so that its silence means the network failed"
+            if let service = vipOwner[w] {
+                out.append(diag(.unusableAddress, "\(p).witness", "witness \(w) is the VIP of service \(service): the director holding it answers for itself",
+                                hint: hint))
+            }
+            for m in d.members where vmsByName[m]?.addresses.contains(where: { $0.address == w }) == true {
+                out.append(diag(.unusableAddress, "\(p).witness", "witness \(w) is an address of director \(m), a member of this pair", hint: hint))
             }
         }
         return out
@@ -194,15 +234,17 @@ struct TopologyValidator {
         let topo = draft.partialTopology
         let hostsByName = Dictionary(draft.hosts.map { ($0.host.name, $0.host) }, uniquingKeysWith: { a, _ in a })
         let vmPath = Dictionary(draft.vms.map { ($0.vm.name, $0.path) }, uniquingKeysWith: { a, _ in a })
-        // Looked up once per group member: dictionaries, so a site of 10,000 services validates in linear time.
-        let pinned = Dictionary(draft.vms.map { ($0.vm.name, $0.vm.pinnedHost) }, uniquingKeysWith: { a, _ in a })
-        let paths = GroupPaths(draft)
+        // With a host that failed to read, "more members than hosts" would blame the site's size.
+        let hostsComplete = !draft.incomplete.contains("hosts")
+        let domainsOf = Dictionary(draft.placement.spread.map { l in (l, Set(draft.hosts.compactMap { $0.host.labels[l] })) },
+                                   uniquingKeysWith: { a, _ in a })
+        let groupPath = groupPaths()
         for g in topo.antiAffinityGroups {
-            let anchor = paths.path(g)
+            let anchor = groupPath(g)
             // Pinned members on the same host / failure domain.
             var pinnedOn: [String: String] = [:]
             for m in g.members {
-                guard let h = pinned[m] ?? nil, hostsByName[h] != nil else { continue }
+                guard let h = vmsByName[m]?.pinnedHost, hostsByName[h] != nil else { continue }
                 if let other = pinnedOn[h] {
                     out.append(diag(.pinnedTogether, "\(vmPath[m] ?? anchor).host", "\(g.name): \(other) and \(m) are both pinned to host \(h)",
                                     hint: "pin one of them to another host, or remove a pin and let the planner split them"))
@@ -213,18 +255,19 @@ struct TopologyValidator {
                 for (h, m) in pinnedOn.sorted(by: { $0.key < $1.key }) {
                     guard let v = hostsByName[h]?.labels[label] else { continue }
                     if let other = byValue[v] {
-                        out.append(diag(.pinnedTogether, "\(vmPath[m] ?? anchor).host", "\(g.name): \(other) and \(m) are pinned into the same \(label) '\(v)'",
+                        out.append(diag(.pinnedTogether, "\(vmPath[m] ?? anchor).host", "\(g.name): \(other) and \(m) are pinned into the same \(label) '\(quoted(v))'",
                                         hint: "pin one of them to a host in another \(label)"))
                     } else { byValue[v] = m }
                 }
             }
             // More members than places to put them.
+            guard hostsComplete else { continue }
             if g.members.count > draft.hosts.count {
                 out.append(diag(.cannotSplit, anchor, "\(g.name) has \(g.members.count) members but the site has only \(draft.hosts.count) host\(draft.hosts.count == 1 ? "" : "s")",
                                 hint: "add \(g.members.count - draft.hosts.count) host(s) or shrink the group: its members must run on separate hosts"))
             }
             for label in draft.placement.spread {
-                let domains = Set(draft.hosts.compactMap { $0.host.labels[label] })
+                let domains = domainsOf[label] ?? []
                 if g.members.count > domains.count {
                     out.append(diag(.cannotSplit, anchor, "\(g.name) has \(g.members.count) members but only \(domains.count) distinct '\(label)' value\(domains.count == 1 ? "" : "s") (\(domains.sorted().joined(separator: ", ")))",
                                     hint: "add hosts in another \(label), or remove \(label) from placement.spread"))
@@ -234,20 +277,21 @@ struct TopologyValidator {
         return out
     }
 
-    /// The key path each anti-affinity group's diagnostics point at, indexed by name.
-    private struct GroupPaths {
-        let pairs: [String: String], services: [String: String], declared: [String: String]
-        init(_ draft: TopologyDraft) {
-            pairs = Dictionary(draft.directorPairs.map { ($0.pair.name, "\($0.path).members") }, uniquingKeysWith: { a, _ in a })
-            services = Dictionary(draft.services.map { ($0.service.name, "\($0.path).members") }, uniquingKeysWith: { a, _ in a })
-            declared = Dictionary(draft.groups.map { ($0.group.name, "\($0.path).members") }, uniquingKeysWith: { a, _ in a })
+    /// Where each group's members are listed, looked up by name in O(1) (a site may hold
+    /// thousands of services, each an implicit group).
+    private func groupPaths() -> (AntiAffinityGroup) -> String {
+        func firstPath<T>(_ items: [(path: String, value: T)], _ name: (T) -> String) -> [String: String] {
+            Dictionary(items.map { (name($0.value), "\($0.path).members") }, uniquingKeysWith: { a, _ in a })
         }
-        func path(_ g: AntiAffinityGroup) -> String {
+        let pairs = firstPath(draft.directorPairs.map { ($0.path, $0.pair) }, \.name)
+        let services = firstPath(draft.services.map { ($0.path, $0.service) }, \.name)
+        let groups = firstPath(draft.groups.map { ($0.path, $0.group) }, \.name)
+        return { g in
             switch g.origin {
             case .directors(let n): return pairs[n] ?? "directors"
             case .service(let n): return services[n] ?? "services"
             case .ring: return "database.ring"
-            case .declared: return declared[g.name] ?? "anti_affinity"
+            case .declared: return groups[g.name] ?? "anti_affinity"
             }
         }
     }
@@ -255,6 +299,9 @@ struct TopologyValidator {
     /// Pinned VMs that overflow their host, VMs bigger than any host, and a site that is short overall.
     func capacityChecks() -> [Diagnostic] {
         var out: [Diagnostic] = []
+        // Without every host, "larger than every host" and "short overall" would blame the site
+        // for a host that is only missing because its entry failed.
+        guard !draft.incomplete.contains("hosts") else { return out }
         guard !draft.hosts.isEmpty else {
             return [diag(.missingKey, "hosts", "the site has no hosts", hint: "declare at least two Xen hosts under hosts")]
         }
@@ -263,8 +310,9 @@ struct TopologyValidator {
             out.append(diag(.capacityExceeded, p, "VM \(v.name) (\(v.vcpus) vCPU, \(v.memoryMiB) MiB) is larger than every host (largest: \(maxCPU) CPU, \(maxMem) MiB)",
                             hint: "shrink the VM or add a larger host"))
         }
+        let pinnedTo = Dictionary(grouping: draft.vms.filter { $0.vm.pinnedHost != nil }, by: { $0.vm.pinnedHost ?? "" })
         for (hp, h) in draft.hosts {
-            let pinned = draft.vms.filter { $0.vm.pinnedHost == h.name }
+            let pinned = pinnedTo[h.name] ?? []
             let cpu = pinned.map(\.vm.vcpus).reduce(0, +), mem = pinned.map(\.vm.memoryMiB).reduce(0, +)
             if cpu > h.cpus || mem > h.memoryMiB {
                 out.append(diag(.capacityExceeded, hp, "host \(h.name) is over capacity with its pinned VMs (\(pinned.map(\.vm.name).joined(separator: ", "))): needs \(cpu) CPU / \(mem) MiB, has \(h.cpus) / \(h.memoryMiB)",
