@@ -1,4 +1,6 @@
 import Daemon
+import Net
+import IPVSModel
 import Foundation
 import HealthCheck
 import IPVS
@@ -110,6 +112,46 @@ final class DaemonTests: XCTestCase {
             XCTAssertEqual(newOps, ["add-destination TCP 10.10.0.12:8443 -> 10.10.7.12:8443 Masq weight 0"],
                            "only the new member is written, at weight 0 until its first check")
         }
+    }
+
+    func testAServiceTakenOutOfTheFileLeavesTheKernelAndTheRecordFollows() async throws {
+        let two = yaml + """
+          - name: voms
+            vip: 10.10.0.11
+            port: 8443
+            members:
+              - {vm: fg5x2, port: 8443, weight: 100}
+              - {vm: fg6x2, port: 8443, weight: 100}
+            check: {kind: tcp, interval: 1s, timeout: 500ms, rise: 2, fall: 2}
+
+        """
+        let path = try write(two)
+        let recordPath = path + ".owned.json"
+        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: recordPath) }
+        // A record from an earlier run that owned a service this file no longer has.
+        let old = ServiceKey.address(.tcp, IPAddress("10.10.0.99")!, port: 80)
+        let manual = ServiceKey.address(.tcp, IPAddress("10.10.0.98")!, port: 80)
+        let record = OwnedServicesRecord(path: recordPath)
+        try record.save([old])
+        var before = IPVSState()
+        for k in [old, manual] { before.services[k] = ServiceState(service: IPVSService(key: k, scheduler: "rr")) }
+        let kernel = RecordingKernel(table: before)
+        let daemon = TandemDaemon(topology: try TopologyLoader.load(path: path), topologyFile: path, node: "d1", kernel: kernel,
+                                  dryRun: false, clock: ManualClock(), seed: 1, logger: .init(label: "test"), owned: record)
+        try await daemon.start()
+        await daemon.reconcileOnce()
+        XCTAssertNil(kernel.table.services[old], "owned by an earlier run and gone from the file: deleted")
+        XCTAssertNotNil(kernel.table.services[manual], "never owned: untouched")
+        XCTAssertEqual(kernel.table.services.count, 3)
+        XCTAssertEqual(try record.load(), Set(kernel.table.services.keys).subtracting([manual]))
+
+        // A reload without voms removes it from the kernel and from the record.
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        guard case .applied = await daemon.reload(path: path) else { return XCTFail("reload refused") }
+        let voms = ServiceKey.address(.tcp, IPAddress("10.10.0.11")!, port: 8443)
+        XCTAssertNil(kernel.table.services[voms])
+        XCTAssertNotNil(kernel.table.services[manual])
+        XCTAssertEqual(try record.load(), [ServiceKey.address(.tcp, IPAddress("10.10.0.12")!, port: 8443)])
     }
 
     func testOperatorDrainAndReportAndTokenFileModes() async throws {

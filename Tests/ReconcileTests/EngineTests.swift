@@ -6,21 +6,25 @@ import XCTest
 /// The one reconcile engine against a recording in-memory table: what it writes and what it reads,
 /// per call. (The same engine runs against the real kernel in KernelTests and in the daemon.)
 final class EngineTests: XCTestCase {
-    /// `n` services 10.0.0.(i+1):80, each with two destinations at weight 100.
-    func table(_ n: Int) -> IPVSState {
-        var s = IPVSState()
-        for i in 0..<n {
-            let key = ServiceKey.address(.tcp, IPAddress(ipv4: 0x0a00_0001 + UInt32(i)), port: 80)
-            var d: [DestinationKey: IPVSDestination] = [:]
-            for j in 0..<2 {
-                let dest = IPVSDestination(address: IPAddress(ipv4: 0x0a01_0000 + UInt32(i * 2 + j)), port: 8080, weight: 100)
-                d[dest.key] = dest
-            }
-            s.services[key] = ServiceState(service: IPVSService(key: key, scheduler: "wlc"), destinations: d)
-        }
-        return s
-    }
+    func table(_ n: Int) -> IPVSState { engineTestTable(n) }
+}
 
+/// `n` services 10.0.0.(i+1):80, each with two destinations at weight 100.
+func engineTestTable(_ n: Int) -> IPVSState {
+    var s = IPVSState()
+    for i in 0..<n {
+        let key = ServiceKey.address(.tcp, IPAddress(ipv4: 0x0a00_0001 + UInt32(i)), port: 80)
+        var d: [DestinationKey: IPVSDestination] = [:]
+        for j in 0..<2 {
+            let dest = IPVSDestination(address: IPAddress(ipv4: 0x0a01_0000 + UInt32(i * 2 + j)), port: 8080, weight: 100)
+            d[dest.key] = dest
+        }
+        s.services[key] = ServiceState(service: IPVSService(key: key, scheduler: "wlc"), destinations: d)
+    }
+    return s
+}
+
+extension EngineTests {
     func testSynchronizeReadsEveryOwnedServiceOnceAndProgramsAnEmptyKernel() throws {
         let kernel = InMemoryIPVSTable()
         let engine = ReconcileEngine(table: kernel)
@@ -127,5 +131,25 @@ final class EngineTests: XCTestCase {
         let readsBefore = kernel.reads.count
         repeat { try engine.repair(maxServices: 10) } while engine.rotationPosition.position < engine.rotationPosition.count
         XCTAssertFalse(kernel.reads[readsBefore...].joined().contains(dropped))
+    }
+}
+
+/// Services taken out of the topology leave the kernel; services never owned stay.
+final class ReleaseTests: XCTestCase {
+    func testReleaseDeletesOnlyTheReleasedServicesTheKernelHolds() throws {
+        let kernel = InMemoryIPVSTable()
+        let engine = ReconcileEngine(table: kernel)
+        let want = engineTestTable(3)
+        try engine.synchronize(want)
+        let manual = ServiceKey.address(.tcp, IPAddress("10.9.9.9")!, port: 22)
+        kernel.tamper { $0.services[manual] = ServiceState(service: IPVSService(key: manual, scheduler: "rr")) }   // by hand
+        let gone = want.services.keys.min()!
+        let never = ServiceKey.address(.tcp, IPAddress("10.8.8.8")!, port: 80)   // in the record, not in the kernel
+        let pass = try engine.release([gone, never])
+        XCTAssertEqual(pass.operations, [.deleteService(gone)])
+        XCTAssertNil(kernel.table.services[gone])
+        XCTAssertNotNil(kernel.table.services[manual], "a service never owned is never touched")
+        XCTAssertEqual(kernel.table.services.count, 3)
+        XCTAssertNil(engine.desired.services[gone], "no longer owned")
     }
 }

@@ -42,6 +42,13 @@ struct StateDirectory: ParsableArguments {
             }
         }
     }
+
+    /// The record of the services Tandem owns in this namespace's IPVS table (shared with tandemd).
+    func ownedRecord() throws -> OwnedServicesRecord {
+        do { return OwnedServicesRecord(path: TableOwnership.ownedRecordPath(stateDirectory: stateDir, networkNamespace: try networkNamespaceInode())) } catch {
+            throw fail("tandemctl: cannot tell which network namespace (and IPVS table) this is: \(error)")
+        }
+    }
 }
 
 /// `tandemctl ipvs list [--json]`: `ipvsadm -Ln` with counters.
@@ -95,7 +102,22 @@ struct IPVSApply: ParsableCommand {
         let client = try openIPVS()
         let want = desired(topology)
         do {
-            let ops = try reconcile(want, table: client, dryRun: dryRun)
+            // Services an earlier apply (or tandemd) put in the kernel that the file no longer has
+            // leave it; services Tandem never owned stay.
+            let record = try state.ownedRecord()
+            let stale = (try record.load() ?? []).subtracting(want.services.keys)
+            let engine = ReconcileEngine(table: client)
+            let synced = try engine.synchronize(want, dryRun: dryRun)
+            var ops = synced.operations
+            var failures = synced.failures
+            if dryRun {
+                ops += try client.read(Array(stale)).services.keys.sorted().map { IPVSOperation.deleteService($0) }
+            } else {
+                let released = try engine.release(stale)
+                ops += released.operations; failures += released.failures
+                if failures.isEmpty { try record.save(Set(want.services.keys)) }
+            }
+            if !failures.isEmpty { throw ReconcileError(failures: failures, attempted: ops.count) }
             for op in ops { print(op) }
             print("\(ops.count) operation\(ops.count == 1 ? "" : "s")\(dryRun ? " (dry run, nothing applied)" : " applied")")
         } catch let e as ReconcileError {

@@ -16,6 +16,14 @@ public enum TableOwnership {
         return "\(dir)/ipvs-netns-\(networkNamespace).lock"
     }
 
+    /// `STATE_DIR/ipvs-netns-INODE.owned.json`: the services Tandem put in this namespace's IPVS table,
+    /// so that a service taken out of the topology is removed on the next reload or apply, while a
+    /// service Tandem never owned is never touched.
+    public static func ownedRecordPath(stateDirectory: String, networkNamespace: UInt64) -> String {
+        let lock = lockPath(stateDirectory: stateDirectory, networkNamespace: networkNamespace)
+        return String(lock.dropLast(".lock".count)) + ".owned.json"
+    }
+
     /// The tandemd that holds the lock, as it recorded itself in the lock file.
     public struct Owner: Sendable, Equatable, CustomStringConvertible {
         /// Its process id (`nil` when the record is empty: the lock was taken a moment ago).

@@ -125,6 +125,26 @@ public final class ReconcileEngine {
         return result
     }
 
+    /// Deletes services the engine owned before and no longer does (a record of what it owned says
+    /// which; see the ownership rule above): stops owning them and removes those the kernel holds.
+    /// A key the kernel does not hold is skipped. Never called for a key it never owned.
+    @discardableResult
+    public func release(_ keys: Set<ServiceKey>) throws -> ReconcilePass {
+        var result = ReconcilePass()
+        guard !keys.isEmpty else { return result }
+        for k in keys { setService(k, nil) }
+        let present = try table.read(Array(keys))
+        result.read = keys.count
+        let ops = present.services.keys.sorted().map { IPVSOperation.deleteService($0) }
+        guard !ops.isEmpty else { return result }
+        result.failures = try table.execute(ops)
+        result.operations = ops
+        let back = try table.read(present.services.keys.sorted())
+        result.read += present.services.count
+        for k in present.services.keys { result.touched[k] = .some(back.services[k]) }
+        return result
+    }
+
     /// Owned services, and where the repair rotation stands in them (`position == count`: a sweep
     /// has just completed).
     public var rotationPosition: (position: Int, count: Int) { (cursor, rotationStale ? desired.services.count : rotation.count) }

@@ -1,5 +1,7 @@
 import DaemonAPI
 import Foundation
+import Syscall
+import IPVS
 import HealthCheck
 import Logging
 import ServiceLifecycle
@@ -110,6 +112,9 @@ public enum DaemonRunner {
         let monitors = ring.map { [$0] } ?? []
         let daemon = TandemDaemon(topology: topology, topologyFile: o.topologyPath, node: o.node, kernel: kernel,
                                   dryRun: o.dryRunKernel, clock: ContinuousClock(), seed: o.seed, logger: logger, ring: ring,
+                                  owned: o.dryRunKernel ? nil : (try? networkNamespaceInode()).map {
+                                      OwnedServicesRecord(path: TableOwnership.ownedRecordPath(stateDirectory: o.stateDirectory, networkNamespace: $0))
+                                  },
                                   makeChecker: { RingCheckerFactory.make($0, monitors: monitors) })
         // The director half is built (sockets opened, flags checked) before the first reconcile, so a
         // bad VRRP setting stops tandemd before it touches anything.

@@ -2,6 +2,7 @@ import DaemonAPI
 import Foundation
 import Health
 import HealthCheck
+import IPVS
 import IPVSModel
 import Logging
 import Net
@@ -83,6 +84,8 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     public let dryRun: Bool
     /// The database ring monitor, when a service checks the ring.
     public let ring: RingMonitor?
+    /// Where the daemon records the services it owns in the kernel across restarts (nil: in memory only).
+    public let owned: OwnedServicesRecord?
     private let logger: Logger
     private let state: Mutex<State>
     private let startedAt = Date()
@@ -93,9 +96,9 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     /// Creates the daemon around an already validated topology. Call ``start()`` before running
     /// the services.
     public init(topology: Topology, topologyFile: String, node: String, kernel: any KernelTable, dryRun: Bool,
-                clock: C, seed: UInt64, logger: Logger, ring: RingMonitor? = nil,
+                clock: C, seed: UInt64, logger: Logger, ring: RingMonitor? = nil, owned: OwnedServicesRecord? = nil,
                 makeChecker: @escaping HealthMonitor<C>.CheckerMaker = CheckerFactory.make) {
-        self.node = node; self.kernel = kernel; self.dryRun = dryRun; self.logger = logger; self.ring = ring
+        self.node = node; self.kernel = kernel; self.dryRun = dryRun; self.logger = logger; self.ring = ring; self.owned = owned
         let metrics = DaemonMetrics()
         self.metrics = metrics
         state = Mutex(State(topology: topology, topologyFile: topologyFile))
@@ -238,8 +241,17 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             if full {
                 let d = decision()
                 let want = WeightPolicy.table(t, d)
-                let (p, observed) = try await kernel.withEngine { e in (try e.synchronize(want, observed: startObserved), e.observed) }
+                // Services this daemon (or an earlier run) put in the kernel that the topology no longer
+                // has leave the kernel; the record then lists exactly what the topology asks for.
+                let stale = try loadOwned().subtracting(want.services.keys)
+                let (p, observed) = try await kernel.withEngine { e in
+                    var p = try e.synchronize(want, observed: startObserved)
+                    let r = try e.release(stale)
+                    p.operations += r.operations; p.failures += r.failures
+                    return (p, e.observed)
+                }
                 pass = p
+                saveOwned(Set(want.services.keys))
                 changed = t.services
                 state.withLock { $0.decision = d; $0.kernelView = observed }
             } else {
@@ -292,6 +304,24 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             metrics.reconcileFailed()
             logger.error("reconcile failed; the next pass retries", metadata: ["error": "\(error)"])
             state.withLock { $0.lastReconcile = "\(Self.iso(Date())): failed: \(error)" }
+        }
+    }
+
+    /// What the record says the daemon owned (empty without a record, or when it cannot be read:
+    /// then nothing is deleted).
+    private func loadOwned() throws -> Set<ServiceKey> {
+        guard let owned else { return [] }
+        do { return try owned.load() ?? [] } catch {
+            logger.error("owned-services record unreadable: services removed from the topology while tandemd was down stay in the kernel",
+                         metadata: ["error": "\(error)"])
+            return []
+        }
+    }
+
+    private func saveOwned(_ keys: Set<ServiceKey>) {
+        guard let owned else { return }
+        do { try owned.save(keys) } catch {
+            logger.error("cannot record the owned services; a service removed later may stay in the kernel", metadata: ["error": "\(error)"])
         }
     }
 
@@ -363,12 +393,21 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         }
         // Every service that changed or appeared is recomputed; one that left the file is left in the
         // kernel as it is (ownership rule) and no longer owned.
-        let gone = oldTopology.services.filter { new.service(named: $0.name) == nil }
+        // A service taken out of the file leaves the kernel (it was ours); what the daemon never
+        // owned is never touched.
+        let newKeys = Set(new.services.map(TopologyMapping.serviceKey))
+        let gone = Set(oldTopology.services.map(TopologyMapping.serviceKey)).subtracting(newKeys)
         if !gone.isEmpty {
-            let keys = gone.map(TopologyMapping.serviceKey).filter { k in !new.services.contains { TopologyMapping.serviceKey($0) == k } }
-            _ = try? await kernel.withEngine { e in for k in keys { e.setService(k, nil) } }
-            state.withLock { s in for k in keys { s.kernelView.services[k] = nil } }
+            do {
+                let r = try await kernel.withEngine { e in try e.release(gone) }
+                for op in r.operations { logger.notice("ipvs", metadata: ["operation": "\(op)", "reason": "service removed from the topology"]) }
+                for f in r.failures { logger.error("ipvs operation refused", metadata: ["failure": "\(f)"]) }
+            } catch {
+                logger.error("removing services taken out of the topology failed; they stay in the kernel", metadata: ["error": "\(error)"])
+            }
+            state.withLock { s in for k in gone { s.kernelView.services[k] = nil } }
         }
+        saveOwned(newKeys)
         for svc in new.services where oldTopology.service(named: svc.name) != svc || diff.added.contains(where: { $0.service == svc.name }) {
             pending.insert(svc.name)
         }
