@@ -7,7 +7,7 @@
 //   Sources/Services  the long-lived services: health checks, the ring monitor, the daemon
 //   Sources/Grid      the grid services (VOMS/GUMS/SAZ-like) and their stress client
 //   Sources/Apps      the executables: thin, they parse flags and wire modules
-//   Tests/Support     shared test support: ManualClock, the real-ring fixture
+//   Tests/Support     shared test support: ManualClock, the real-ring fixture, the test HTTP server
 // A module may import its own layer and the layers above it in this list, never one below.
 import PackageDescription
 
@@ -16,6 +16,7 @@ let log = Target.Dependency.product(name: "Logging", package: "swift-log")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 
 func core(_ name: String, _ deps: [Target.Dependency] = []) -> Target {
@@ -53,7 +54,7 @@ let coreTargets: [Target] = [
     // desired(topology, weights) → plan(desired, observed) → the one reconcile engine.
     core("Reconcile", ["IPVSModel", "Topology", "Net"]),
     // Judges a MariaDB ring from observations; the single-writer policy.
-    core("RingHealth"),
+    core("RingHealth", ["Net"]),
     // Rise/fall, jitter, the passive-silence judge, health → weights.
     core("Health", ["Topology", "IPVSModel", "Reconcile", "RingHealth", "Net"]),
     // What tandemd's API answers, shared by the daemon and tandemctl.
@@ -72,6 +73,8 @@ let systemTargets: [Target] = [
                    providers: [.apt(["libssl-dev"])]),
     // One wrapper for system calls: typed errors naming the call, EINTR retried.
     system("Syscall"),
+    // The one HTTP/1.x response parser: health checks, the stress client and the tests' clients.
+    system("HTTPWire"),
     system("Netlink", ["CLibNL"]),
     system("IPVS", ["Netlink", "IPVSModel", "Net"]),
     system("MariaDB", ["CMariaDB", log]),
@@ -80,7 +83,7 @@ let systemTargets: [Target] = [
 
 // MARK: - Services: long-lived parts of tandemd
 let serviceTargets: [Target] = [
-    service("HealthCheck", ["Health", "Syscall", "Topology", "MariaDB", "Digest", "CTandemOpenSSL", "Net", log, lifecycle, nioCore, nioPosix]),
+    service("HealthCheck", ["Health", "HTTPWire", "Syscall", "Topology", "MariaDB", "Digest", "CTandemOpenSSL", "Net", log, lifecycle, nioCore, nioPosix]),
     service("RingMonitoring", ["HealthCheck", "Syscall", "Health", "RingHealth", "MariaDB", "Topology", log, lifecycle]),
     service("Daemon", [
         "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile", "Netlink",
@@ -88,7 +91,7 @@ let serviceTargets: [Target] = [
         nioPosix, log, lifecycle,
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Hummingbird", package: "hummingbird"),
-        .product(name: "Prometheus", package: "swift-prometheus"),
+        prometheus,
     ]),
 ]
 
@@ -96,8 +99,8 @@ let serviceTargets: [Target] = [
 let gridTargets: [Target] = [
     // Pure grid logic both sides share: the seeded data set, DNs, lease partitions.
     grid("GridModel", ["Net"]),
-    grid("GridServices", ["GridModel", "MariaDB", "Syscall", nioCore, nioPosix, log, lifecycle]),
-    grid("StressClient", ["GridModel", "Net", "Syscall", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+    grid("GridServices", ["GridModel", "MariaDB", "Syscall", "Net", nioCore, nioPosix, log, lifecycle, prometheus]),
+    grid("StressClient", ["GridModel", "HTTPWire", "Net", "Syscall", .product(name: "Histogram", package: "hdrhistogram-swift")]),
 ]
 
 // MARK: - Executables (thin: parse flags, wire modules, run)
@@ -108,13 +111,16 @@ let appTargets: [Target] = [
     app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", argumentParser, log, lifecycle]),
     app("tandem-stress", ["StressClient", "GridModel", argumentParser]),
     app("tandem-bench-placement", ["Topology", "Placement", "Net"]),
-    app("tandem-bench-health", ["HealthCheck", "Health", "Topology", "Net", nioCore, nioPosix]),
+    app("tandem-bench-health", ["HealthCheck", "HTTPWire", "Health", "Topology", "Net", nioCore, nioPosix,
+                                .product(name: "NIOHTTP1", package: "swift-nio"),
+                                .product(name: "NIOEmbedded", package: "swift-nio")]),
     app("tandem-bench-ipvs", ["IPVS", "IPVSModel", "Reconcile", "Net", argumentParser]),
 ]
 
 // MARK: - Tests: one target per library, real-kernel and real-MariaDB tiers included
 let testTargets: [Target] = [
-    .target(name: "TestSupport", dependencies: ["MariaDB"], path: "Tests/Support", swiftSettings: swift6),
+    .target(name: "TestSupport", dependencies: ["MariaDB", "Syscall"], path: "Tests/Support", swiftSettings: swift6),
+    tests("NetTests", ["Net"]),
     tests("DigestTests", ["Digest"]),
     tests("TopologyTests", ["Topology", "Net"], resources: [.copy("Fixtures")]),
     tests("PlacementTests", ["Placement", "Topology", "Net"]),
@@ -123,15 +129,16 @@ let testTargets: [Target] = [
     tests("ReconcileTests", ["Reconcile", "IPVSModel", "Topology", "Net"]),
     tests("KernelTests", ["Reconcile", "IPVS", "IPVSModel", "Netlink", "Topology", "Net"]),
     tests("RingHealthTests", ["RingHealth"]),
-    tests("MariaDBTests", ["MariaDB", "TestSupport"]),
-    tests("HealthCheckTests", ["HealthCheck", "Health", "Topology", "Digest", "Net", "TestSupport"]),
-    tests("RingMonitoringTests", ["RingMonitoring", "HealthCheck", "Health", "RingHealth", "MariaDB", "Topology", "TestSupport"]),
+    tests("HTTPWireTests", ["HTTPWire"]),
+    tests("MariaDBTests", ["MariaDB", "Net", "TestSupport"]),
+    tests("HealthCheckTests", ["HealthCheck", "HTTPWire", "Health", "Topology", "Digest", "Net", "TestSupport"]),
+    tests("RingMonitoringTests", ["RingMonitoring", "HealthCheck", "Health", "RingHealth", "MariaDB", "Topology", "Net", "TestSupport"]),
     tests("DaemonTests", ["Daemon", "HealthCheck", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
                           "VRRP", "VRRPTransport", "RingHealth", "RingMonitoring", "MariaDB", "Net", "TestSupport"],
           exclude: ["Fixtures"]),
     tests("DirectorInteropTests", ["tandem-vrrp"]),
-    tests("GridServicesTests", ["GridServices", "GridModel", "StressClient", "MariaDB", "Syscall", "TestSupport", log, nioCore]),
-    tests("StressClientTests", ["StressClient", "GridModel"]),
+    tests("GridServicesTests", ["GridServices", "GridModel", "StressClient", "HTTPWire", "MariaDB", "Syscall", "TestSupport", log, nioCore]),
+    tests("StressClientTests", ["StressClient", "GridModel", "Net", "TestSupport"]),
 ]
 
 let package = Package(

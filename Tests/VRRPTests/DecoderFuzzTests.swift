@@ -4,23 +4,12 @@ import XCTest
 @testable import VRRP
 import Net
 
-/// SplitMix64: a tiny seeded PRNG so a failing fuzz run can be replayed exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 final class DecoderFuzzTests: XCTestCase {
     /// Thousands of random and mutated inputs through both decoders: each must return a value or a
     /// typed error, never crash, and anything accepted must re-encode to the same bytes.
     func testRandomAndMutatedBytesNeverCrashTheDecoder() {
-        var rng = SplitMix64(state: 0x5798)
+        // Net's seeded generator: a failing run replays from its seed.
+        var rng = SplitMix64(seed: 0x5798)
         let key = HMACSHA256(key: [1, 2, 3])
         let sources: [(IPAddress, IPAddress)] = [(IPAddress("10.0.0.1")!, VRRPPacket.ipv4Group),
                                                  (IPAddress("fe80::1")!, VRRPPacket.ipv6Group)]

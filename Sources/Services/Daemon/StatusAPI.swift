@@ -4,6 +4,7 @@ import HealthCheck
 import RingHealth
 import Hummingbird
 import Logging
+import Net
 import Reconcile
 import RingMonitoring
 #if canImport(Glibc)
@@ -88,7 +89,7 @@ public enum StatusAPI {
                 let waited = await daemon.waitForKernelWeight(ref, timeout: .seconds(5))
                 switch waited {
                 case .applied(let weight, let after):
-                    return answer(.ok, "\(drain ? "drained" : "undrained") \(service)/\(member): weight \(weight) in the kernel after \(after.components.seconds * 1000 + after.components.attoseconds / 1_000_000_000_000_000) ms")
+                    return answer(.ok, "\(drain ? "drained" : "undrained") \(service)/\(member): weight \(weight) in the kernel after \(after.wholeMilliseconds) ms")
                 case .pending(let wanted, let kernel):
                     return answer(.accepted, "\(drain ? "drain" : "undrain") of \(service)/\(member) recorded; the kernel still holds weight \(kernel.map(String.init) ?? "none") (wanted \(wanted)) after 5 s — see /status")
                 }
