@@ -181,18 +181,21 @@ final class MetricsTests: XCTestCase {
         gums.record(status: 418, duration: .microseconds(10))  // not a status the service answers: made on first use
         m.recordDBError(errno: 2013)
         let text = m.render(gauges: ["gridsvc_in_flight": 3], counters: ["gridsvc_rejected": 5])
-        XCTAssertTrue(text.contains("gridsvc_requests_total{endpoint=\"/gums/map\",status=\"200\"} 2\n"), text)
-        XCTAssertTrue(text.contains("gridsvc_requests_total{endpoint=\"/gums/map\",status=\"503\"} 1\n"), text)
-        XCTAssertTrue(text.contains("gridsvc_requests_total{endpoint=\"/gums/map\",status=\"418\"} 1\n"), text)
-        XCTAssertTrue(text.contains("# TYPE gridsvc_request_duration_seconds histogram\n"), text)
-        XCTAssertTrue(text.contains("gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"0.0001\"} 2\n"), text)
-        XCTAssertTrue(text.contains("gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"0.00025\"} 3\n"), text)
-        XCTAssertTrue(text.contains("gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"5.0\"} 4\n"), text)
-        XCTAssertTrue(text.contains("gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"+Inf\"} 4\n"), text)
-        XCTAssertTrue(text.contains("gridsvc_request_duration_seconds_sum{endpoint=\"/gums/map\"} 0.00322\n"), text)
-        XCTAssertTrue(text.contains("gridsvc_db_errors_total{errno=\"2013\"} 1\n"), text)
-        XCTAssertTrue(text.contains("# TYPE gridsvc_in_flight gauge\ngridsvc_in_flight 3.0\n"), text)
-        XCTAssertTrue(text.contains("gridsvc_rejected_total 5\n"), text)
+        let expected = [
+            "gridsvc_requests_total{endpoint=\"/gums/map\",status=\"200\"} 2",
+            "gridsvc_requests_total{endpoint=\"/gums/map\",status=\"503\"} 1",
+            "gridsvc_requests_total{endpoint=\"/gums/map\",status=\"418\"} 1",
+            "# TYPE gridsvc_request_duration_seconds histogram",
+            "gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"0.0001\"} 2",
+            "gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"0.00025\"} 3",
+            "gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"5.0\"} 4",
+            "gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"+Inf\"} 4",
+            "gridsvc_request_duration_seconds_sum{endpoint=\"/gums/map\"} 0.00322",
+            "gridsvc_db_errors_total{errno=\"2013\"} 1",
+            "# TYPE gridsvc_in_flight gauge\ngridsvc_in_flight 3.0",
+            "gridsvc_rejected_total 5",
+        ]
+        for line in expected { XCTAssertTrue(text.contains(line + "\n"), "\(line) missing from:\n\(text)") }
         // A total kept elsewhere: each scrape adds only what is new, never the whole total again.
         let again = m.render(gauges: [:], counters: ["gridsvc_rejected": 7])
         XCTAssertTrue(again.contains("gridsvc_rejected_total 7\n"), again)

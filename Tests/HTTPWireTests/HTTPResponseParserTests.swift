@@ -88,6 +88,9 @@ final class HTTPResponseParserTests: XCTestCase {
         guard case .complete(let both) = parse("HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") else { return XCTFail() }
         XCTAssertEqual(both.framing, .chunked)
         XCTAssertFalse(both.reusable)
+        guard case .complete(let upgraded) = parse("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n") else { return XCTFail() }
+        XCTAssertEqual([upgraded.status, upgraded.bodyCount], [101, 0])
+        XCTAssertFalse(upgraded.reusable, "the connection speaks another protocol now")
     }
 
     func testNoBodyAfterHeadAnd204And304AndInterimAnswersAreSkipped() throws {
@@ -100,6 +103,7 @@ final class HTTPResponseParserTests: XCTestCase {
         let (final, body) = try XCTUnwrap(complete("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"))
         XCTAssertEqual(final.status, 201)
         XCTAssertEqual(body, "ok")
+        XCTAssertEqual(final.headRange, 65..<108, "the final answer's head, after two interim ones")
         // The head alone, for a caller that wants to see the interim answer.
         guard case .head(let interim) = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8).withUnsafeBytes({ HTTPResponseParser.parseHead($0) }) else { return XCTFail() }
         XCTAssertEqual([interim.status, interim.length], [100, 25])

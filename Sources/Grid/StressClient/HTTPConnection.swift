@@ -135,7 +135,7 @@ public final class HTTPConnection {
                 throw .protocolError(e.description)
             case .complete(let r):
                 let body = r.framing == .chunked ? ArraySlice(r.body(in: buffer)) : buffer[r.body]
-                let head = wantHead ? String(decoding: buffer[0..<r.head.length], as: UTF8.self) : ""
+                let head = wantHead ? String(decoding: buffer[r.headRange], as: UTF8.self) : ""
                 // Keep any pipelined surplus (none expected).
                 if filled > r.length {
                     buffer.replaceSubrange(0..<(filled - r.length), with: buffer[r.length..<filled])
