@@ -7,7 +7,7 @@
 //   Sources/Services  the long-lived services: health checks, the ring monitor, the daemon
 //   Sources/Grid      the grid services (VOMS/GUMS/SAZ-like) and their stress client
 //   Sources/Apps      the executables: thin, they parse flags and wire modules
-//   Tests/Support     shared test support: ManualClock, the real-ring fixture
+//   Tests/Support     shared test support: ManualClock, the real-ring fixture, the test HTTP server
 // A module may import its own layer and the layers above it in this list, never one below.
 import PackageDescription
 
@@ -16,6 +16,7 @@ let log = Target.Dependency.product(name: "Logging", package: "swift-log")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 
 func core(_ name: String, _ deps: [Target.Dependency] = []) -> Target {
@@ -51,7 +52,7 @@ let coreTargets: [Target] = [
     // desired(topology, weights) → plan(desired, observed) → the one reconcile engine.
     core("Reconcile", ["IPVSModel", "Topology", "Net"]),
     // Judges a MariaDB ring from observations; the single-writer policy.
-    core("RingHealth"),
+    core("RingHealth", ["Net"]),
     // Rise/fall, jitter, the passive-silence judge, health → weights.
     core("Health", ["Topology", "IPVSModel", "Reconcile", "RingHealth", "Net"]),
     // What tandemd's API answers, shared by the daemon and tandemctl.
@@ -73,6 +74,8 @@ let systemTargets: [Target] = [
     system("Syscall"),
     // SHA-256, HMAC-SHA256 (VRRP's MessageAuthenticator) and a constant-time compare, from libcrypto.
     system("Cryptography", ["CTandemOpenSSL", "VRRP"]),
+    // The one HTTP/1.x response parser: health checks, the stress client and the tests' clients.
+    system("HTTPWire"),
     system("Netlink", ["CLibNL"]),
     system("IPVS", ["Netlink", "IPVSModel", "Net"]),
     system("MariaDB", ["CMariaDB", log, nioPosix]),
@@ -81,7 +84,7 @@ let systemTargets: [Target] = [
 
 // MARK: - Services: long-lived parts of tandemd
 let serviceTargets: [Target] = [
-    service("HealthCheck", ["Health", "Syscall", "Topology", "MariaDB", "Cryptography", "CTandemOpenSSL", "Net", log, lifecycle, nioCore, nioPosix]),
+    service("HealthCheck", ["Health", "HTTPWire", "Syscall", "Topology", "MariaDB", "Cryptography", "CTandemOpenSSL", "Net", log, lifecycle, nioCore, nioPosix]),
     service("RingMonitoring", ["HealthCheck", "Syscall", "Health", "RingHealth", "MariaDB", "Topology", log, lifecycle, nioPosix]),
     service("Daemon", [
         "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
@@ -89,7 +92,7 @@ let serviceTargets: [Target] = [
         nioPosix, log, lifecycle,
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Hummingbird", package: "hummingbird"),
-        .product(name: "Prometheus", package: "swift-prometheus"),
+        prometheus,
     ]),
 ]
 
@@ -97,8 +100,8 @@ let serviceTargets: [Target] = [
 let gridTargets: [Target] = [
     // Pure grid logic both sides share: the seeded data set, DNs, lease partitions.
     grid("GridModel", ["Net"]),
-    grid("GridServices", ["GridModel", "MariaDB", "Syscall", nioCore, nioPosix, log, lifecycle]),
-    grid("StressClient", ["GridModel", "Net", "Syscall", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+    grid("GridServices", ["GridModel", "MariaDB", "Syscall", "Net", nioCore, nioPosix, log, lifecycle, prometheus]),
+    grid("StressClient", ["GridModel", "HTTPWire", "Net", "Syscall", .product(name: "Histogram", package: "hdrhistogram-swift")]),
 ]
 
 // MARK: - Executables (thin: parse flags, wire modules, run)
@@ -110,14 +113,17 @@ let appTargets: [Target] = [
     app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", argumentParser, log, lifecycle]),
     app("tandem-stress", ["StressClient", "GridModel", argumentParser]),
     app("tandem-bench-placement", ["Topology", "Placement", "Net"]),
-    app("tandem-bench-health", ["HealthCheck", "Topology", "Net", nioCore, nioPosix]),
+    app("tandem-bench-health", ["HealthCheck", "HTTPWire", "Health", "Topology", "Net", nioCore, nioPosix,
+                                .product(name: "NIOHTTP1", package: "swift-nio"),
+                                .product(name: "NIOEmbedded", package: "swift-nio")]),
     app("tandem-bench-ipvs", ["IPVS", "IPVSModel", "Reconcile", "Net", argumentParser]),
     app("tandem-bench-daemon", ["IPVS", "IPVSModel", "Net", nioCore, nioPosix, argumentParser]),
 ]
 
 // MARK: - Tests: one target per library, real-kernel and real-MariaDB tiers included
 let testTargets: [Target] = [
-    .target(name: "TestSupport", dependencies: ["MariaDB"], path: "Tests/Support", swiftSettings: swift6),
+    .target(name: "TestSupport", dependencies: ["MariaDB", "Syscall"], path: "Tests/Support", swiftSettings: swift6),
+    tests("NetTests", ["Net"]),
     tests("CryptographyTests", ["Cryptography"]),
     tests("SyscallTests", ["Syscall"]),
     tests("DaemonAPITests", ["DaemonAPI"]),
@@ -129,9 +135,10 @@ let testTargets: [Target] = [
     tests("ReconcileTests", ["Reconcile", "IPVSModel", "Topology", "Net"]),
     tests("KernelTests", ["Reconcile", "IPVS", "IPVSModel", "Netlink", "Topology", "Net"]),
     tests("RingHealthTests", ["RingHealth"]),
-    tests("MariaDBTests", ["MariaDB", "TestSupport"]),
-    tests("HealthCheckTests", ["HealthCheck", "Health", "Topology", "Cryptography", "Net", "TestSupport"]),
-    tests("RingMonitoringTests", ["RingMonitoring", "HealthCheck", "Health", "RingHealth", "MariaDB", "Topology", "TestSupport"]),
+    tests("HTTPWireTests", ["HTTPWire"]),
+    tests("MariaDBTests", ["MariaDB", "Net", "TestSupport"]),
+    tests("HealthCheckTests", ["HealthCheck", "HTTPWire", "Health", "Topology", "Cryptography", "Net", "TestSupport"]),
+    tests("RingMonitoringTests", ["RingMonitoring", "HealthCheck", "Health", "RingHealth", "MariaDB", "Topology", "Net", "TestSupport"]),
     tests("DaemonTests", ["Daemon", "HealthCheck", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
                           "VRRP", "VRRPTransport", "RingHealth", "RingMonitoring", "Net", "TestSupport"],
           exclude: ["Fixtures"]),
@@ -139,8 +146,8 @@ let testTargets: [Target] = [
     // tandemctl as scripts see it: the built executable, its output and exit statuses, against a
     // dry-run tandemd on loopback (the real-kernel half is in DaemonTests' uml-daemon.sh).
     tests("TandemCtlTests", ["DaemonAPI", "Syscall", "TestSupport"]),
-    tests("GridServicesTests", ["GridServices", "GridModel", "StressClient", "MariaDB", "Syscall", "TestSupport", log, nioCore]),
-    tests("StressClientTests", ["StressClient", "GridModel"]),
+    tests("GridServicesTests", ["GridServices", "GridModel", "StressClient", "HTTPWire", "MariaDB", "Syscall", "TestSupport", log, nioCore]),
+    tests("StressClientTests", ["StressClient", "GridModel", "Net", "TestSupport"]),
 ]
 
 let package = Package(

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPWire
 import Logging
 import NIOCore
 import StressClient
@@ -116,8 +117,8 @@ final class GridServiceHandlingTests: XCTestCase {
             XCTAssertEqual(errorCode(r), code, String(decoding: r.body, as: UTF8.self))
         }
         XCTAssertEqual(s.gate.current, 0, "every admitted request left the gate")
-        XCTAssertEqual(s.metrics.count(status: 400), 6)
-        XCTAssertEqual(s.metrics.count(status: 405), 2)
+        XCTAssertEqual(requestsAnswered(s.renderMetrics(), status: 400), 6)
+        XCTAssertEqual(requestsAnswered(s.renderMetrics(), status: 405), 2)
         let get = await s.handle(GridHTTPRequest(method: "GET", path: "/gums/map"))
         XCTAssertEqual(get.header("Allow"), "POST")
         // Content types with parameters and other cases are accepted.
@@ -171,7 +172,8 @@ final class GridServiceHandlingTests: XCTestCase {
         XCTAssertEqual(r.contentType, "text/plain; version=0.0.4")
         let text = String(decoding: r.body, as: UTF8.self)
         XCTAssertTrue(text.contains("gridsvc_requests_total{endpoint=\"/gums/map\",status=\"400\"} 1\n"), text)
-        XCTAssertTrue(text.contains("gridsvc_gums_cache_capacity 100\n"), text)
+        XCTAssertTrue(text.contains("gridsvc_gums_cache_capacity 100.0\n"), text)
+        XCTAssertTrue(text.contains("gridsvc_requests_total{endpoint=\"/gums/release\",status=\"200\"} 0\n"), "every series from the start: \(text)")
     }
 
     func testCpusAllowedCountsMaskBits() {
@@ -245,17 +247,18 @@ final class GridHTTPServerTests: XCTestCase {
             let c = try RawClient(port: port)
             defer { c.close() }
             try c.send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n")
-            XCTAssertEqual(try c.readHead(), "HTTP/1.1 100 Continue")
+            let interim = try c.readInterimHead()
+            XCTAssertEqual([interim.status, interim.minorVersion], [100, 1])
             try c.send("{\"k\":1}")
-            let final = try c.readHead()
-            XCTAssertTrue(final.hasPrefix("HTTP/1.1 200"), final)
-            XCTAssertEqual(try c.readBody(of: final), "POST /b 7 false")
+            let final = try c.readResponse()
+            XCTAssertEqual(final.status, 200)
+            XCTAssertEqual(final.body, "POST /b 7 false")
             // Over the limit: answered at once (Echo reports the body as too large; the services answer 413),
             // without 100 Continue, and the connection closes.
             try c.send("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
-            let refused = try c.readHead()
-            XCTAssertTrue(refused.hasPrefix("HTTP/1.1 200"), refused)
-            XCTAssertEqual(try c.readBody(of: refused), "POST /c 0 true")
+            let refused = try c.readResponse()
+            XCTAssertEqual(refused.status, 200)
+            XCTAssertEqual(refused.body, "POST /c 0 true")
             XCTAssertTrue(try c.readsEOF(), "the connection closes after refusing an expected body")
         }
     }
@@ -275,7 +278,7 @@ final class GridHTTPServerTests: XCTestCase {
             XCTAssertGreaterThan(sent, 0)
             let complete = sent / request.count
             let t0 = ContinuousClock.now
-            let answered = c.countAnswers(expecting: complete, prefix: "HTTP/1.1 200", deadline: .now + .seconds(60))
+            let answered = c.countAnswers(expecting: complete, status: 200, deadline: .now + .seconds(60))
             XCTAssertEqual(answered, complete, "every complete pipelined request is answered once the client reads")
             print("pipelining client: sent \(sent) of \(total) bytes (\(complete) requests) before the server stopped reading; answered \(answered) in \(ContinuousClock.now - t0)")
         }
@@ -326,29 +329,32 @@ final class RawClient: @unchecked Sendable {
         return true
     }
 
-    /// The next head's status line (the head is consumed up to its empty line); the header lines stay
-    /// readable through ``readBody(of:)``.
-    private var lastHeaders: [String] = []
-    func readHead() throws -> String {
+    /// The next answer's head, consumed: for an interim answer (`100 Continue`), which
+    /// ``readResponse()`` would skip.
+    func readInterimHead() throws -> HTTPResponseHead {
         while true {
-            if let r = inbox.firstRange(of: Array("\r\n\r\n".utf8)) {
-                let lines = String(decoding: inbox[..<r.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
-                inbox.removeSubrange(..<r.upperBound)
-                lastHeaders = Array(lines.dropFirst())
-                return lines[0]
+            switch inbox.withUnsafeBytes({ HTTPResponseParser.parseHead($0) }) {
+            case .head(let h):
+                inbox.removeSubrange(..<h.length)
+                return h
+            case .invalid(let e): throw Failure(description: "not a response head: \(e)")
+            case .incomplete: guard try fill() else { throw Failure(description: "EOF before a response head") }
             }
-            guard try fill() else { throw Failure(description: "EOF before a response head") }
         }
     }
 
-    func readBody(of status: String) throws -> String {
-        let length = lastHeaders.compactMap { line -> Int? in
-            let p = line.split(separator: ":", maxSplits: 1)
-            return p.count == 2 && p[0].lowercased() == "content-length" ? Int(p[1].trimmingCharacters(in: .whitespaces)) : nil
-        }.first ?? 0
-        while inbox.count < length { guard try fill() else { throw Failure(description: "EOF in the body of \(status)") } }
-        defer { inbox.removeSubrange(..<length) }
-        return String(decoding: inbox[..<length], as: UTF8.self)
+    /// The next whole answer, consumed: its status and body.
+    func readResponse() throws -> (status: Int, body: String) {
+        var eof = false
+        while true {
+            switch HTTPResponseParser.parse(inbox, eof: eof) {
+            case .complete(let r):
+                defer { inbox.removeSubrange(..<r.length) }
+                return (r.status, String(decoding: r.body(in: inbox), as: UTF8.self))
+            case .invalid(let e): throw Failure(description: "not a response: \(e)")
+            case .incomplete: eof = try !fill()
+            }
+        }
     }
 
     func readsEOF() throws -> Bool { inbox.isEmpty ? !(try fill()) : false }
@@ -369,35 +375,22 @@ final class RawClient: @unchecked Sendable {
         return sent
     }
 
-    /// Reads until `expecting` status lines starting with `prefix` were seen (or EOF / the deadline).
-    func countAnswers(expecting: Int, prefix: String, deadline: ContinuousClock.Instant) -> Int {
-        let needle = Array(prefix.utf8)
+    /// Reads until `expecting` whole answers with `status` were seen (or EOF / the deadline); returns
+    /// how many were.
+    func countAnswers(expecting: Int, status: Int, deadline: ContinuousClock.Instant) -> Int {
         var count = 0
-        // [carry of needle.count - 1 bytes][received], scanned with memchr/memcmp (a debug build's generic search is slow).
-        let keep = needle.count - 1
-        var buf = [UInt8](repeating: 0, count: keep + (1 << 20))
-        var carried = 0
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while count < expecting, ContinuousClock.now < deadline {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + carried, $0.count - carried, 0) }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
             if n <= 0 { break }
-            let end = carried + n
-            buf.withUnsafeBytes { raw in
-                needle.withUnsafeBytes { nd in
-                    var at = raw.baseAddress!
-                    let stop = raw.baseAddress! + end
-                    // memchr for the first byte, memcmp for the rest (memmem is not in Glibc's Swift module).
-                    while stop - at >= nd.count, let hit = memchr(at, Int32(needle[0]), stop - at - nd.count + 1) {
-                        if memcmp(hit, nd.baseAddress!, nd.count) == 0 {
-                            count += 1
-                            at = UnsafeRawPointer(hit) + nd.count
-                        } else {
-                            at = UnsafeRawPointer(hit) + 1
-                        }
-                    }
-                }
+            received += chunk[0..<n]
+            var used = 0
+            while case .complete(let r) = received.withUnsafeBytes({ HTTPResponseParser.parse(UnsafeRawBufferPointer(rebasing: $0[used...]), eof: false) }) {
+                if r.status == status { count += 1 }
+                used += r.length
             }
-            carried = min(keep, end)
-            buf.withUnsafeMutableBytes { raw in raw.baseAddress!.copyMemory(from: raw.baseAddress! + end - carried, byteCount: carried) }
+            received.removeFirst(used)
         }
         return count
     }

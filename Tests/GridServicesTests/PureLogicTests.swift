@@ -162,20 +162,44 @@ final class SeedPlanTests: XCTestCase {
 }
 
 final class MetricsTests: XCTestCase {
-    func testExpositionHasCountersAndCumulativeBuckets() {
-        let m = ServiceMetrics()
-        m.record(endpoint: "/gums/map", status: 200, seconds: 0.0002)
-        m.record(endpoint: "/gums/map", status: 200, seconds: 0.003)
-        m.record(endpoint: "/gums/map", status: 503, seconds: 0.00001)
+    func testEverySeriesExistsFromTheFirstScrapeAndCountsWithCumulativeBuckets() {
+        let m = ServiceMetrics(endpoints: ["/gums/map", "/healthz"])
+        let fresh = m.render(gauges: [:], counters: [:])
+        for status in ServiceMetrics.answeredStatuses {
+            XCTAssertTrue(fresh.contains("gridsvc_requests_total{endpoint=\"/gums/map\",status=\"\(status)\"} 0\n"), fresh)
+            XCTAssertTrue(fresh.contains("gridsvc_requests_total{endpoint=\"other\",status=\"\(status)\"} 0\n"), fresh)
+        }
+        XCTAssertTrue(fresh.contains("gridsvc_request_duration_seconds_count{endpoint=\"/healthz\"} 0\n"), fresh)
+        XCTAssertTrue(fresh.contains("# TYPE gridsvc_rejected_total counter\ngridsvc_rejected_total 0\n"), fresh)
+        XCTAssertTrue(fresh.contains("# TYPE gridsvc_gums_cache_hits_total counter\ngridsvc_gums_cache_hits_total 0\n"), fresh)
+
+        let gums = m.endpoint("/gums/map")
+        XCTAssertTrue(m.endpoint("/no/such/path") === m.other)
+        gums.record(status: 200, duration: .microseconds(200))
+        gums.record(status: 200, duration: .milliseconds(3))
+        gums.record(status: 503, duration: .microseconds(10))
+        gums.record(status: 418, duration: .microseconds(10))  // not a status the service answers: made on first use
         m.recordDBError(errno: 2013)
-        let text = m.render(extra: [.init(name: "gridsvc_in_flight", help: "x", type: "gauge", value: 3)])
-        XCTAssertTrue(text.contains("gridsvc_requests_total{endpoint=\"/gums/map\",status=\"200\"} 2\n"), text)
-        XCTAssertTrue(text.contains("gridsvc_requests_total{endpoint=\"/gums/map\",status=\"503\"} 1\n"))
-        XCTAssertTrue(text.contains("gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"0.00025\"} 2\n"))
-        XCTAssertTrue(text.contains("gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"+Inf\"} 3\n"))
-        XCTAssertTrue(text.contains("gridsvc_db_errors_total{errno=\"2013\"} 1\n"))
-        XCTAssertTrue(text.contains("# TYPE gridsvc_in_flight gauge\ngridsvc_in_flight 3\n"))
-        XCTAssertEqual(m.count(status: 200), 2)
+        let text = m.render(gauges: ["gridsvc_in_flight": 3], counters: ["gridsvc_rejected": 5])
+        let expected = [
+            "gridsvc_requests_total{endpoint=\"/gums/map\",status=\"200\"} 2",
+            "gridsvc_requests_total{endpoint=\"/gums/map\",status=\"503\"} 1",
+            "gridsvc_requests_total{endpoint=\"/gums/map\",status=\"418\"} 1",
+            "# TYPE gridsvc_request_duration_seconds histogram",
+            "gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"0.0001\"} 2",
+            "gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"0.00025\"} 3",
+            "gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"5.0\"} 4",
+            "gridsvc_request_duration_seconds_bucket{endpoint=\"/gums/map\",le=\"+Inf\"} 4",
+            "gridsvc_request_duration_seconds_sum{endpoint=\"/gums/map\"} 0.00322",
+            "gridsvc_db_errors_total{errno=\"2013\"} 1",
+            "# TYPE gridsvc_in_flight gauge\ngridsvc_in_flight 3.0",
+            "gridsvc_rejected_total 5",
+        ]
+        for line in expected { XCTAssertTrue(text.contains(line + "\n"), "\(line) missing from:\n\(text)") }
+        // A total kept elsewhere: each scrape adds only what is new, never the whole total again.
+        let again = m.render(gauges: [:], counters: ["gridsvc_rejected": 7])
+        XCTAssertTrue(again.contains("gridsvc_rejected_total 7\n"), again)
+        XCTAssertEqual(requestsAnswered(again, status: 200), 2)
     }
 
     func testEndpointParsingRejectsBadInput() {
@@ -193,4 +217,12 @@ final class SeederLiteralTests: XCTestCase {
         XCTAssertEqual(Seeder.literal(.int(-3)), "-3")
         XCTAssertEqual(Seeder.literal(.null), "NULL")
     }
+}
+
+/// The sum of every `gridsvc_requests_total` series with `status` in a `/metrics` text.
+func requestsAnswered(_ exposition: String, status: Int) -> Double {
+    exposition.split(separator: "\n")
+        .filter { $0.hasPrefix("gridsvc_requests_total{") && $0.contains("status=\"\(status)\"}") }
+        .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+        .reduce(0, +)
 }

@@ -5,7 +5,9 @@ import NIOCore
 import Topology
 import XCTest
 import Health
+import HTTPWire
 import Net
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,14 +19,14 @@ final class CheckerTests: XCTestCase {
     // MARK: TCP
 
     func testTCPCheckSucceedsAgainstAListeningSocket() async throws {
-        let l = try RawListener(backlog: 16)
+        let l = try LoopbackListener(backlog: 16)
         defer { l.close() }
         let out = await TCPChecker(address: loopback, port: l.port).check(timeout: .seconds(2))
         XCTAssertEqual(out, .success)
     }
 
     func testTCPCheckCountsARefusedConnectionAtOnce() async throws {
-        let port = try closedPort()
+        let port = try LoopbackListener.unusedPort()
         let out = await TCPChecker(address: loopback, port: port).check(timeout: .seconds(2))
         XCTAssertEqual(out, .failure(reason: "connection refused", immediate: true))
     }
@@ -57,7 +59,7 @@ final class CheckerTests: XCTestCase {
 
     func testTCPCheckAgainstASilentPeerCostsTheTimeout() async throws {
         // backlog 0 holds one pending connection; fill it so the kernel drops further SYNs.
-        let l = try RawListener(backlog: 0)
+        let l = try LoopbackListener(backlog: 0)
         let fillers = l.fillBacklog(connections: 4)
         defer { l.close(); for f in fillers { _ = close(f) } }
         let out = await TCPChecker(address: loopback, port: l.port).check(timeout: .milliseconds(300))
@@ -67,12 +69,12 @@ final class CheckerTests: XCTestCase {
     // MARK: HTTP
 
     func testHTTPCheckStatusBodyAndDigest() async throws {
-        let server = try await TinyHTTPServer()
+        let server = try TestHTTPServer.member()
         let port = server.port
         func run(_ c: HTTPCheck) async -> CheckOutcome {
             await HTTPChecker(address: loopback, port: port, check: c).check(timeout: .seconds(2))
         }
-        let digest = try SHA256.hex(Array(TinyHTTPServer.okBody.utf8))
+        let digest = try SHA256.hex(Array(TestHTTPServer.memberOKBody.utf8))
         let ok = await run(HTTPCheck(path: "/ok", expectStatus: 200))
         let mismatch = await run(HTTPCheck(path: "/down", expectStatus: 200))
         let expected503 = await run(HTTPCheck(path: "/down", expectStatus: 503))
@@ -81,7 +83,7 @@ final class CheckerTests: XCTestCase {
         let digestOK = await run(HTTPCheck(path: "/ok", bodySHA256: digest.uppercased()))
         let digestBad = await run(HTTPCheck(path: "/ok", bodySHA256: String(repeating: "0", count: 64)))
         let chunked = await run(HTTPCheck(path: "/chunked", bodySHA256: digest))
-        await server.stop()
+        server.stop()
 
         XCTAssertEqual(ok, .success)
         XCTAssertEqual(mismatch, .failure(reason: "HTTP status 503, want 200", immediate: false))
@@ -94,17 +96,17 @@ final class CheckerTests: XCTestCase {
     }
 
     func testHTTPCheckRefusedAndSilent() async throws {
-        let refused = await HTTPChecker(address: loopback, port: try closedPort(), check: HTTPCheck()).check(timeout: .seconds(1))
+        let refused = await HTTPChecker(address: loopback, port: try LoopbackListener.unusedPort(), check: HTTPCheck()).check(timeout: .seconds(1))
         XCTAssertEqual(refused, .failure(reason: "connection refused", immediate: true))
         // Accepted by the kernel (backlog) but never answered: the request deadline fires.
-        let l = try RawListener(backlog: 16)
+        let l = try LoopbackListener(backlog: 16)
         defer { l.close() }
         let silent = await HTTPChecker(address: loopback, port: l.port, check: HTTPCheck()).check(timeout: .milliseconds(300))
         XCTAssertEqual(silent, .timedOut)
     }
 
     func testHTTPKeepAliveReusesOneConnectionAndSurvivesAnIdleClose() async throws {
-        let server = try await TinyHTTPServer(keepAlive: true)
+        let server = try TestHTTPServer.member(keepAlive: true)
         let checker = HTTPChecker(address: loopback, port: server.port, check: HTTPCheck(path: "/ok", bodyContains: "healthy"))
         var outcomes: [CheckOutcome] = []
         for _ in 0..<5 { outcomes.append(await checker.check(timeout: .seconds(2))) }
@@ -112,16 +114,16 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(server.accepted, 1, "five checks on one keep-alive connection")
         // The member closes the idle connection (an idle timeout): the next check is not a failure,
         // it retries on a new connection.
-        await server.dropConnections()
+        server.dropConnections()
         let afterClose = await checker.check(timeout: .seconds(2))
         XCTAssertEqual(afterClose, .success)
         XCTAssertEqual(server.accepted, 2)
         checker.shutdown()
-        await server.stop()
+        server.stop()
     }
 
     func testHTTPWatchSeesTheMemberCloseItsConnection() async throws {
-        let server = try await TinyHTTPServer(keepAlive: true)
+        let server = try TestHTTPServer.member(keepAlive: true)
         let checker = HTTPChecker(address: loopback, port: server.port, check: HTTPCheck(path: "/ok"))
         let before = await checker.waitForHeldConnectionLoss()
         XCTAssertFalse(before, "nothing held before the first check: the watch returns at once")
@@ -129,7 +131,7 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(first, .success)
         async let lost = checker.waitForHeldConnectionLoss()
         try await Task.sleep(for: .milliseconds(50))
-        await server.stop()  // as if the process died: its kernel closes the connection
+        server.stop()  // as if the process died: its kernel closes the connection
         let sawLoss = await lost
         XCTAssertTrue(sawLoss)
         let after = await checker.check(timeout: .seconds(1))
@@ -137,20 +139,20 @@ final class CheckerTests: XCTestCase {
     }
 
     func testHTTPServerThatClosesEachResponseGetsNoWatch() async throws {
-        let server = try await TinyHTTPServer(keepAlive: false)
+        let server = try TestHTTPServer.member(keepAlive: false)
         let checker = HTTPChecker(address: loopback, port: server.port, check: HTTPCheck(path: "/ok"))
         let a = await checker.check(timeout: .seconds(2)), b = await checker.check(timeout: .seconds(2))
         XCTAssertEqual([a, b], [.success, .success])
         XCTAssertEqual(server.accepted, 2)
         let watched = await checker.waitForHeldConnectionLoss()
         XCTAssertFalse(watched)
-        await server.stop()
+        server.stop()
     }
 
     func testTCPWatchReportsALossThatHappenedBeforeTheWait() async throws {
         // The member dies between a successful check and the monitor's next wait: the close must not
         // be swallowed as "nothing held".
-        let l = try RawListener(backlog: 16)
+        let l = try LoopbackListener(backlog: 16)
         let checker = TCPChecker(address: loopback, port: l.port)
         let out = await checker.check(timeout: .seconds(2))
         XCTAssertEqual(out, .success)
@@ -168,7 +170,7 @@ final class CheckerTests: XCTestCase {
     }
 
     func testTCPWatchSeesTheMemberCloseItsConnection() async throws {
-        let l = try RawListener(backlog: 16)
+        let l = try LoopbackListener(backlog: 16)
         let checker = TCPChecker(address: loopback, port: l.port)
         let out = await checker.check(timeout: .seconds(2))
         XCTAssertEqual(out, .success)
@@ -187,7 +189,7 @@ final class CheckerTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else {
             return XCTFail("/usr/bin/python3 is missing: apt-get install python3")
         }
-        let port = try closedPort()
+        let port = try LoopbackListener.unusedPort()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         server.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", "/nonexistent-tandem"]
@@ -215,19 +217,24 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(after, .failure(reason: "connection refused", immediate: true))
     }
 
-    func testHTTPResponseParser() {
-        func p(_ s: String, eof: Bool = false) -> HTTPProbeResponse.ParseResult { HTTPProbeResponse.parse(Array(s.utf8), eof: eof) }
-        XCTAssertEqual(p("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"), .complete(.init(status: 200, body: Array("hi".utf8), reusable: true)))
-        XCTAssertEqual(p("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: Close\r\n\r\nhi"), .complete(.init(status: 200, body: Array("hi".utf8))))
-        XCTAssertEqual(p("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP"), .complete(.init(status: 200, body: Array("hi".utf8))),
-                       "bytes after the response: the connection cannot carry another check")
-        XCTAssertEqual(p("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"), .complete(.init(status: 200, body: Array("hi".utf8), reusable: true)))
-        XCTAssertEqual(p("HTTP/1.1 204 No Content\r\n\r\n"), .complete(.init(status: 204, body: [], reusable: true)))
-        XCTAssertEqual(p("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhi"), .incomplete)
-        XCTAssertEqual(p("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhi", eof: true), .invalid("truncated body"))
-        XCTAssertEqual(p("HTTP/1.0 404 Not Found\r\n\r\nnope", eof: true), .complete(.init(status: 404, body: Array("nope".utf8))))
-        XCTAssertEqual(p("SSH-2.0-OpenSSH\r\n\r\n"), .invalid("bad status line"))
-        XCTAssertEqual(p("", eof: true), .invalid("connection closed without a response"))
+    func testHTTPHeadCheckReadsNoBodyAndKeepsTheConnection() async throws {
+        // A HEAD answer says Content-Length: 14 and sends no body: the check must not wait for one.
+        let server = try TestHTTPServer.member(keepAlive: true)
+        let checker = HTTPChecker(address: loopback, port: server.port, check: HTTPCheck(method: "HEAD", path: "/ok"))
+        let a = await checker.check(timeout: .seconds(2)), b = await checker.check(timeout: .seconds(2))
+        XCTAssertEqual([a, b], [.success, .success])
+        XCTAssertEqual(server.accepted, 1, "both HEAD checks on one keep-alive connection")
+        XCTAssertEqual(server.requestLines, ["HEAD /ok", "HEAD /ok"])
+        checker.shutdown()
+        server.stop()
+    }
+
+    func testHTTPCheckOfAPortThatSpeaksAnotherProtocolSaysSo() async throws {
+        // An SSH daemon where the member should be: the check fails with the parser's reason.
+        let server = try TestHTTPServer(fallback: .raw("SSH-2.0-OpenSSH_9.2\r\n"))
+        defer { server.stop() }
+        let got = await HTTPChecker(address: loopback, port: server.port, check: HTTPCheck()).check(timeout: .seconds(2))
+        XCTAssertEqual(got, .failure(reason: HTTPResponseError.badStatusLine.description, immediate: false))
     }
 
     // MARK: HTTPS
@@ -294,10 +301,10 @@ final class CheckerTests: XCTestCase {
         // Plain HTTP to the TLS port, and TLS to a plain HTTP server: both fail, neither hangs.
         let plain = await HTTPChecker(address: loopback, port: port, check: HTTPCheck(path: "/ok")).check(timeout: .seconds(2))
         XCTAssertNotEqual(plain, .success)
-        let tiny = try await TinyHTTPServer()
+        let tiny = try TestHTTPServer.member()
         // (The plain server waits for a request line that never comes: the deadline ends it.)
         let tlsToPlain = await HTTPChecker(address: loopback, port: tiny.port, check: HTTPCheck(scheme: "https", path: "/ok")).check(timeout: .milliseconds(500))
-        await tiny.stop()
+        tiny.stop()
         XCTAssertEqual(tlsToPlain, .timedOut)
     }
 

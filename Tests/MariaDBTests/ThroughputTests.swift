@@ -1,5 +1,6 @@
 import Foundation
 import MariaDB
+import Net
 import TestSupport
 import XCTest
 
@@ -25,22 +26,15 @@ final class ThroughputTests: XCTestCase {
         let n = 500
         var start = ContinuousClock.now
         for _ in 0..<n { _ = try await c.query("SELECT dn FROM \(table) WHERE id = 1") }
-        let textRate = Double(n) / (ContinuousClock.now - start).seconds
+        let textRate = Double(n) / (ContinuousClock.now - start).inSeconds
         let preparesBefore = try await Self.sessionCounter(c, "Com_stmt_prepare")
         start = ContinuousClock.now
         for _ in 0..<n { _ = try await c.execute("SELECT dn FROM \(table) WHERE id = ?", [.int(1)]) }
-        let preparedRate = Double(n) / (ContinuousClock.now - start).seconds
+        let preparedRate = Double(n) / (ContinuousClock.now - start).inSeconds
         print(String(format: "one connection, sequential: text query %.0f/s, prepared execute %.0f/s", textRate, preparedRate))
         let prepares = try await Self.sessionCounter(c, "Com_stmt_prepare") - preparesBefore
         XCTAssertEqual(prepares, 1, "\(n) executes of one SQL text should prepare once (statement cache)")
         _ = try await c.query("DROP TABLE \(table)")
         await c.close()
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let (s, a) = components
-        return Double(s) + Double(a) / 1e18
     }
 }

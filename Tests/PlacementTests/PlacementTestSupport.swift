@@ -19,20 +19,6 @@ func shippedTopology(_ name: String, file: StaticString = #filePath, line: UInt 
     }
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and the same sequence on every platform,
-/// so a failing random site can be reproduced from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A host with a made-up management address.
 func host(_ name: String, cpus: Int, memoryMiB: Int, labels: [String: String] = [:]) -> XenHost {
     XenHost(name: name, address: IPAddress("192.0.2.1")!, cpus: cpus, memoryMiB: memoryMiB, labels: labels)

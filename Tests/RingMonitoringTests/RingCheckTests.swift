@@ -1,6 +1,7 @@
 import Foundation
 import HealthCheck
 import MariaDB
+import Net
 import RingHealth
 import TestSupport
 import Topology
@@ -33,12 +34,12 @@ final class RingCheckTests: XCTestCase {
     @discardableResult
     func waitFor(_ m: RingMonitor, _ what: String, within seconds: Double, from start: ContinuousClock.Instant = .now,
                  file: StaticString = #filePath, line: UInt = #line, _ condition: (RingReport) -> Bool) async throws -> Double {
-        let deadline = start + .milliseconds(Int64(seconds * 1000))
+        let deadline = start + .seconds(seconds)
         while ContinuousClock.now < deadline {
-            if condition(m.report()) { return (ContinuousClock.now - start).secondsDouble }
+            if condition(m.report()) { return (ContinuousClock.now - start).inSeconds }
             try await Task.sleep(for: .milliseconds(10))
         }
-        if condition(m.report()) { return (ContinuousClock.now - start).secondsDouble }
+        if condition(m.report()) { return (ContinuousClock.now - start).inSeconds }
         XCTFail("\(what): not seen within \(seconds) s; last report:\n\(m.report().rendered())", file: file, line: line)
         throw RealRing.Unavailable(description: "gave up waiting for: \(what)")
     }
@@ -60,7 +61,7 @@ final class RingCheckTests: XCTestCase {
         task.cancel(); _ = await task.result
     }
 
-    func ms(_ s: Double) -> String { "\(Int((s * 1000).rounded())) ms" }
+    func ms(_ s: Double) -> String { Duration.seconds(s).humanReadable }
 
     func testHealthyRingEveryLinkUpEveryNodeTrustedHeartbeatsEverywhere() async throws {
         try await withRing { ring, monitor in
@@ -76,7 +77,7 @@ final class RingCheckTests: XCTestCase {
                 }
             }
             let lag = try XCTUnwrap(r.endToEnd.lagSeconds)
-            XCTAssertLessThan(lag, policy.staleAfter.secondsDouble, r.rendered())
+            XCTAssertLessThan(lag, policy.staleAfter.inSeconds, r.rendered())
             print("MEASURE healthy end-to-end lag \(ms(lag)); links: \(r.links.map { "\($0.id) \(ms($0.lagSeconds ?? -1))" })")
             let m = r.metrics
             XCTAssertEqual(m.filter { $0.name == "tandem_ring_link_up" }.map(\.value), [1, 1, 1])
@@ -140,7 +141,7 @@ final class RingCheckTests: XCTestCase {
             print("DETECT kill -STOP node2 (drained, links down): \(ms(t)) (slave_net_timeout \(Self.slaveNetTimeout) s)")
             // What the node's neighbour says about it at that moment: all is well.
             let status = try await m3.replicationStatus()
-            let hidden = (ContinuousClock.now - t0).secondsDouble
+            let hidden = (ContinuousClock.now - t0).inSeconds
             XCTAssertEqual(status.first?.ioRunning, "Yes", "node3's own status after \(ms(hidden))")
             XCTAssertEqual(status.first?.sqlRunning, "Yes")
             print("MEASURE node3 still reports IO Yes / SQL Yes for hung node2 at \(ms(hidden))")
@@ -241,7 +242,7 @@ final class RingCheckTests: XCTestCase {
             }
             XCTAssertEqual(d.writer, "node2", "\(d.reason)\n\(monitor.report().rendered())")
             XCTAssertEqual(d.weights, ["node1": 0, "node2": 50, "node3": 0])
-            print("DETECT single writer moved node1→node2 after kill -9 node1: \(ms((ContinuousClock.now - t0).secondsDouble)) (\(d.reason))")
+            print("DETECT single writer moved node1→node2 after kill -9 node1: \(ms((ContinuousClock.now - t0).inSeconds)) (\(d.reason))")
             let r = monitor.report()
             XCTAssertGreaterThanOrEqual(r.node("node2")!.appliedHeartbeats["node1"] ?? 0, r.node("node1")!.lastHeartbeatWritten ?? .max, r.rendered())
         }
@@ -331,15 +332,11 @@ final class RingCheckTests: XCTestCase {
     }
 
     func eventuallyTrue(within seconds: Double, _ cond: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             if try await cond() { return true }
             try await Task.sleep(for: .milliseconds(20))
         }
         return try await cond()
     }
-}
-
-extension Duration {
-    var secondsDouble: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -2,6 +2,7 @@ import XCTest
 @testable import StressClient
 import GridModel
 import Net
+import TestSupport
 
 final class StressAnalysisTests: XCTestCase {
     func testPercentilesOfAUniformSetMatchWithinHdrPrecision() {
@@ -67,23 +68,14 @@ final class StressAnalysisTests: XCTestCase {
         let d = StressConfig(targets: [.saz: ("127.0.0.1", 1)], mix: [.saz: 1], mode: .closed(workers: 1), maxRequests: 0, maxDuration: .seconds(1))
         XCTAssertThrowsError(try d.validate())
     }
-
-    func testResponseHeadParsing() {
-        let head = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 12\r\nRetry-After: 1\r\nConnection: close".utf8)
-        let parsed = HTTPConnection.parseHead(head, head.count)
-        XCTAssertEqual(parsed?.0, 503)
-        XCTAssertEqual(parsed?.1, 12)
-        XCTAssertEqual(parsed?.2, true)
-        XCTAssertNil(HTTPConnection.parseHead(Array("garbage".utf8), 7))
-    }
 }
 
-/// Drives a real loopback HTTP server (a tiny POSIX one in this file) with the real runner, bounded.
+/// Drives a real loopback HTTP server (TestSupport's) with the real runner, bounded.
 final class StressRunnerLoopbackTests: XCTestCase {
     func testClosedLoopAgainstALoopbackServerIsBoundedByMaxRequests() throws {
-        let server = try TinyHTTPServer()
+        let server = try TestHTTPServer(fallback: .text("{\"ok\":true}", contentType: "application/json"))
         defer { server.stop() }
-        let config = StressConfig(targets: [.static: ("127.0.0.1", server.port)], mix: [.static: 1], mode: .closed(workers: 4),
+        let config = StressConfig(targets: [.static: ("127.0.0.1", Int(server.port))], mix: [.static: 1], mode: .closed(workers: 4),
                                   maxRequests: 2000, maxDuration: .seconds(10), staticPath: "/x")
         let r = try StressRunner.run(config)
         XCTAssertEqual(r.requests, 2000)
@@ -91,11 +83,30 @@ final class StressRunnerLoopbackTests: XCTestCase {
         XCTAssertEqual(r.stoppedBy, "max-requests")
         XCTAssertGreaterThan(r.throughput, 0)
         XCTAssertEqual(r.timeSeries.reduce(0) { $0 + $1.ok }, 2000)
+        XCTAssertEqual(Set(server.requestLines), ["GET /x"])
+        XCTAssertEqual(server.accepted, 4, "one keep-alive connection per worker")
+    }
+
+    func testClosedLoopReadsChunkedAnswersAndServersThatCloseEachConnection() throws {
+        // The poll loop reads answers with HTTPWire: a chunked one on a kept-alive connection, and
+        // one per connection from a server that says Connection: close.
+        for (server, connections) in [
+            (try TestHTTPServer(fallback: .chunks(["{\"ok\"", ":true}"], contentType: "application/json")), 2),
+            (try TestHTTPServer(fallback: .text("{\"ok\":true}"), keepAlive: false), 300),
+        ] {
+            defer { server.stop() }
+            let config = StressConfig(targets: [.static: ("127.0.0.1", Int(server.port))], mix: [.static: 1], mode: .closed(workers: 2),
+                                      maxRequests: 300, maxDuration: .seconds(10), staticPath: "/x")
+            let r = try StressRunner.run(config)
+            XCTAssertEqual(r.successes, 300, "\(r.errors)")
+            XCTAssertEqual(server.requestLines.count, 300)
+            XCTAssertEqual(server.accepted, connections)
+        }
     }
 
     func testClosedLoopCountsRefusedConnectionsWithBackOffAndEndsOnTime() throws {
         // The poll-loop driver: a dead port gives connect_refused, each worker waits 10 ms before retrying.
-        let port = try TinyHTTPServer.unusedPort()
+        let port = Int(try LoopbackListener.unusedPort())
         let config = StressConfig(targets: [.static: ("127.0.0.1", port)], mix: [.static: 1], mode: .closed(workers: 3),
                                   maxRequests: 1_000_000, maxDuration: .milliseconds(500), staticPath: "/x")
         let start = Date()
@@ -110,7 +121,7 @@ final class StressRunnerLoopbackTests: XCTestCase {
 
     func testOpenLoopIsBoundedByDurationAndCountsRefusedConnections() throws {
         // Nothing listens on this port: every call fails fast with connect_refused, the run still ends on time.
-        let port = try TinyHTTPServer.unusedPort()
+        let port = Int(try LoopbackListener.unusedPort())
         let config = StressConfig(targets: [.static: ("127.0.0.1", port)], mix: [.static: 1], mode: .open(rate: 200, connections: 2),
                                   maxRequests: 1_000_000, maxDuration: .milliseconds(500), staticPath: "/x")
         let start = Date()

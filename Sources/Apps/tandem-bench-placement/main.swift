@@ -79,15 +79,11 @@ for _ in 0..<runs {
 }
 times.sort()
 let median = times[times.count / 2]
-func ms(_ d: Duration) -> Double {
-    let c = d.components
-    return Double(c.seconds) * 1000 + Double(c.attoseconds) / 1e15
-}
 let violations = plan!.violations(in: site)
 let peak = peakMemoryKiB()
 let peakMB = peak.map { Double($0) / 1024 } ?? -1
 print("hosts=\(hostCount) vms=\(site.vms.count) pairs=\(site.antiAffinity.count) spread=rack runs=\(runs)")
-print(String(format: "  plan time: median %.1f ms (min %.1f, max %.1f)", ms(median), ms(times.first!), ms(times.last!)))
+print(String(format: "  plan time: median %.1f ms (min %.1f, max %.1f)", median.inMilliseconds, times.first!.inMilliseconds, times.last!.inMilliseconds))
 print(String(format: "  peak memory (VmHWM, whole process incl. the synthetic topology): %.1f MB", peakMB))
 print("  plan valid: \(violations.isEmpty ? "yes" : "NO — \(violations.prefix(3))")")
 if withNPlusOne {
@@ -96,7 +92,7 @@ if withNPlusOne {
     let t = clock.now - start
     let ok = reports.filter(\.canRehost).count
     print(String(format: "  N+1 report: %.1f ms for %d hosts; %d can be re-hosted without moving others",
-                 ms(t), reports.count, ok))
+                 t.inMilliseconds, reports.count, ok))
 }
 if withFailure {
     // The failure path: hosts with 44 vCPUs cannot hold 20 VMs averaging 2.33 vCPUs each, so
@@ -106,13 +102,13 @@ if withFailure {
     let result = Planner.plan(short)
     let t = clock.now - start
     if case .failure(let f) = result {
-        print(String(format: "  failure path (44-vCPU hosts, overcommitted): %.1f ms", ms(t)) + " → [\(f.code.rawValue)]")
+        print(String(format: "  failure path (44-vCPU hosts, overcommitted): %.1f ms", t.inMilliseconds) + " → [\(f.code.rawValue)]")
         print("    \(f.message.prefix(400))…")
     } else {
         print("  failure path: unexpectedly found a plan")
     }
 }
 if hostCount == 1000 {
-    let timeOK = ms(median) < 1000, memOK = peakMB >= 0 && peakMB < 200
+    let timeOK = median.inMilliseconds < 1000, memOK = peakMB >= 0 && peakMB < 200
     print("  targets: time < 1 s: \(timeOK ? "met" : "NOT met"); memory < 200 MB: \(memOK ? "met" : "NOT met")")
 }

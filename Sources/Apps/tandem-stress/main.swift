@@ -67,7 +67,7 @@ struct TandemStress: ParsableCommand {
         let config = StressConfig(
             targets: targets, mix: weights,
             mode: rate.map { .open(rate: $0, connections: connections) } ?? .closed(workers: workers),
-            maxRequests: maxRequests, maxDuration: .milliseconds(Int(duration * 1000)), timeoutMillis: timeoutMs,
+            maxRequests: maxRequests, maxDuration: .seconds(duration), timeoutMillis: timeoutMs,
             seed: seed, users: users, staticPath: staticPath, slot: .milliseconds(max(1, slotMs)), sweep: sweep)
         let report: StressReport
         do { report = try StressRunner.run(config) } catch { throw ValidationError("\(error)") }

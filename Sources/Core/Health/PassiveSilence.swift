@@ -1,3 +1,5 @@
+import Net
+
 /// Passive silence detection for one member of a NAT service: a pure state machine with no I/O and
 /// injected time (see docs/health-checks.md, "Passive silence detection").
 ///
@@ -201,7 +203,7 @@ public struct PassiveSilence: Sendable, Equatable {
             phase = .reported
             atEvent = s.counters
             firstRefresh = nil
-            return [.silent(reason: "passive: \(old) new connection\(old == 1 ? "" : "s") unanswered for \(Self.ms(config.window)) ms or more (longest \(Self.ms(longest)) ms), no SYN-ACK back")]
+            return [.silent(reason: "passive: \(old) new connection\(old == 1 ? "" : "s") unanswered for \(config.window.wholeMilliseconds) ms or more (longest \(longest.wholeMilliseconds) ms), no SYN-ACK back")]
         }
     }
 
@@ -231,9 +233,5 @@ public struct PassiveSilence: Sendable, Equatable {
 
     private mutating func excuseAllKnown() {
         for id in known.keys { known[id]!.excused = true }
-    }
-
-    static func ms(_ d: Duration) -> Int64 {
-        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
     }
 }

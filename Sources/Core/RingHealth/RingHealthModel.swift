@@ -1,3 +1,5 @@
+import Net
+
 /// Thresholds of the ring judgement. Everything derives from the heartbeat interval by default.
 public struct RingHealthPolicy: Sendable, Hashable, Codable {
     /// How often the monitor writes a heartbeat on every node and reads every node.
@@ -118,10 +120,10 @@ public struct RingHealthModel: Sendable {
         if let f = s.failure { return .failed(f.failure) }
         if let a = s.lastAnswer {
             let quiet = now - a
-            return quiet > policy.silentAfter ? .silent(forSeconds: quiet.seconds) : .answering
+            return quiet > policy.silentAfter ? .silent(forSeconds: quiet.inSeconds) : .answering
         }
         let quiet = now - s.since
-        return quiet > policy.silentAfter ? .silent(forSeconds: quiet.seconds) : .notYetProbed
+        return quiet > policy.silentAfter ? .silent(forSeconds: quiet.inSeconds) : .notYetProbed
     }
 
     private func serverID(_ name: String) -> UInt32? { state[name]?.last?.serverID }
@@ -164,7 +166,7 @@ public struct RingHealthModel: Sendable {
         let slave = self.slave(of: id.to, from: id.from)
         let lag = self.lag(origin: id.from, at: id.to)
         func result(_ st: LinkState, _ why: String, local: Bool = false, measured: Bool = true) -> LinkJudgement {
-            LinkJudgement(report: LinkReport(id: id, state: st, reason: why, lagSeconds: measured ? lag?.seconds : nil, slave: slave),
+            LinkJudgement(report: LinkReport(id: id, state: st, reason: why, lagSeconds: measured ? lag?.inSeconds : nil, slave: slave),
                           targetsFault: local)
         }
         // Across a node that does not answer there is no current lag figure to give.
@@ -187,11 +189,11 @@ public struct RingHealthModel: Sendable {
             return result(.degraded, "cannot judge: no heartbeat committed on \(id.from) yet\(err)")
         }
         if lag > policy.staleAfter {
-            var why = "threads say Yes/Yes, but \(id.from)'s heartbeats have not reached \(id.to) for \(formatSeconds(lag.seconds))"
+            var why = "threads say Yes/Yes, but \(id.from)'s heartbeats have not reached \(id.to) for \(formatSeconds(lag.inSeconds))"
             if !slave.filters.isEmpty { why += "; replication filter on \(id.to): \(slave.filters.joined(separator: ", "))" }
             return result(.down, why, local: true)
         }
-        if lag > policy.degradedLag { return result(.degraded, "lag \(formatSeconds(lag.seconds))") }
+        if lag > policy.degradedLag { return result(.degraded, "lag \(formatSeconds(lag.inSeconds))") }
         if let sbm = slave.secondsBehindMaster, sbm > policy.maxSecondsBehindMaster {
             return result(.degraded, "Seconds_Behind_Master \(sbm)")
         }
@@ -230,9 +232,9 @@ public struct RingHealthModel: Sendable {
             for o in ring.nodes where o.name != n.name {
                 if let seq = appliedSeq(origin: o.name, at: n.name) { applied[o.name] = seq }
                 guard answering.contains(o.name), reach.isAnswering, let l = lag(origin: o.name, at: n.name) else { continue }
-                lags[o.name] = l.seconds
+                lags[o.name] = l.inSeconds
                 if worst == nil || l > worst!.0 { worst = (l, RingLinkID(from: o.name, to: n.name)) }
-                if l > policy.staleAfter { missing.append("\(o.name)'s for \(formatSeconds(l.seconds))") }
+                if l > policy.staleAfter { missing.append("\(o.name)'s for \(formatSeconds(l.inSeconds))") }
             }
             if !missing.isEmpty && reasons.isEmpty { reasons.append("misses writes: \(missing.joined(separator: ", "))") }
             let s = state[n.name]
@@ -245,17 +247,9 @@ public struct RingHealthModel: Sendable {
         }
         let links = judgements.map(\.report)
         return RingReport(
-            atSeconds: now.seconds, nodes: nodes, links: links,
+            atSeconds: now.inSeconds, nodes: nodes, links: links,
             endToEnd: EndToEndReport(complete: links.allSatisfy { $0.state != .down } && problems.isEmpty,
-                                     lagSeconds: worst?.0.seconds, worst: worst?.1),
+                                     lagSeconds: worst?.0.inSeconds, worst: worst?.1),
             problems: problems)
-    }
-}
-
-extension Duration {
-    /// Seconds as a Double.
-    var seconds: Double {
-        let (s, a) = components
-        return Double(s) + Double(a) / 1e18
     }
 }

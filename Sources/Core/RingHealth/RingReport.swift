@@ -1,3 +1,5 @@
+import Net
+
 /// How one node answers the monitor right now.
 public enum Reachability: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Not probed yet (monitor just started).
@@ -232,11 +234,10 @@ extension RingReport {
     }
 }
 
-/// "1.234 s" or "12 ms".
+/// "12 ms" below a second, "1.2 s" from there: whole milliseconds are what a ring's lag is read in.
 func formatSeconds(_ s: Double) -> String {
-    if s < 1 { return "\(Int((s * 1000).rounded())) ms" }
-    let tenths = (s * 10).rounded() / 10
-    return "\(tenths) s"
+    if s < 1 { return formatFixed(Duration.seconds(s).inMilliseconds, 0) + " ms" }
+    return formatFixed(s, 1) + " s"
 }
 
 extension String {

@@ -60,7 +60,7 @@ public final class GridService: GridHTTPResponder {
     /// Admission control for the service endpoints.
     public let gate: AdmissionGate
     /// Request metrics.
-    public let metrics = ServiceMetrics()
+    public let metrics: ServiceMetrics
     /// SAZ snapshot (nil until first loaded).
     private let bans = Mutex<BanSnapshot?>(nil)
     private let lastVersion = Mutex<String?>(nil)
@@ -72,6 +72,16 @@ public final class GridService: GridHTTPResponder {
         self.store = store
         self.gate = AdmissionGate(capacity: settings.maxInFlight)
         self.logger = logger
+        self.metrics = ServiceMetrics(endpoints: Self.servicePaths(settings.role) + ["/healthz", "/metrics"])
+    }
+
+    /// The service endpoints of `role`.
+    static func servicePaths(_ role: GridRole) -> [String] {
+        switch role {
+        case .voms: ["/voms/fqans"]
+        case .gums: ["/gums/map", "/gums/release"]
+        case .saz: ["/saz/authorize"]
+        }
     }
 
     // MARK: data version watching
@@ -147,24 +157,24 @@ public final class GridService: GridHTTPResponder {
     public func respond(_ request: GridHTTPRequest) -> GridHTTPReply {
         let start = ContinuousClock.now
         let path = request.path
-        let endpoint: String
+        let endpoint: ServiceMetrics.Endpoint
         let reply: GridHTTPReply
         switch path {
         case "/healthz":
-            endpoint = "/healthz"
+            endpoint = metrics.endpoint("/healthz")
             if request.method == "GET" || request.method == "HEAD" {
                 reply = .later { await self.health() }
             } else {
                 reply = .now(methodNotAllowed("GET"))
             }
         case "/metrics":
-            endpoint = "/metrics"
+            endpoint = metrics.endpoint("/metrics")
             reply = .now(request.method == "GET" ? text(renderMetrics(), contentType: "text/plain; version=0.0.4") : methodNotAllowed("GET"))
         case "/voms/fqans" where settings.role == .voms,
              "/gums/map" where settings.role == .gums,
              "/gums/release" where settings.role == .gums,
              "/saz/authorize" where settings.role == .saz:
-            endpoint = path
+            endpoint = metrics.endpoint(path)
             if request.method != "POST" {
                 reply = .now(methodNotAllowed("POST"))
             } else if !gate.tryEnter() {
@@ -185,7 +195,7 @@ public final class GridService: GridHTTPResponder {
                 }
             }
         default:
-            endpoint = "other"
+            endpoint = metrics.other
             reply = .now(error(404, "not_found", "no endpoint \(path) on a \(settings.role.rawValue) instance (endpoints: \(endpoints.joined(separator: ", ")), /healthz, /metrics)"))
         }
         switch reply {
@@ -201,18 +211,11 @@ public final class GridService: GridHTTPResponder {
         }
     }
 
-    private func record(_ endpoint: String, _ r: GridHTTPResponse, since start: ContinuousClock.Instant) {
-        let d = (ContinuousClock.now - start).components
-        metrics.record(endpoint: endpoint, status: r.status, seconds: Double(d.seconds) + Double(d.attoseconds) * 1e-18)
+    private func record(_ endpoint: ServiceMetrics.Endpoint, _ r: GridHTTPResponse, since start: ContinuousClock.Instant) {
+        endpoint.record(status: r.status, duration: ContinuousClock.now - start)
     }
 
-    private var endpoints: [String] {
-        switch settings.role {
-        case .voms: ["POST /voms/fqans"]
-        case .gums: ["POST /gums/map", "POST /gums/release"]
-        case .saz: ["POST /saz/authorize"]
-        }
-    }
+    private var endpoints: [String] { Self.servicePaths(settings.role).map { "POST " + $0 } }
 
     private func serve(_ request: GridHTTPRequest, path: String) -> GridHTTPReply {
         let ct = request.contentType ?? ""
@@ -378,16 +381,11 @@ public final class GridService: GridHTTPResponder {
     /// The Prometheus exposition of this instance.
     public func renderMetrics() -> String {
         let c = store.cache.stats
-        return metrics.render(extra: [
-            .init(name: "gridsvc_in_flight", help: "Requests being worked on.", type: "gauge", value: Double(gate.current)),
-            .init(name: "gridsvc_capacity", help: "Most requests worked on at once.", type: "gauge", value: Double(gate.capacity)),
-            .init(name: "gridsvc_rejected_total", help: "Requests refused with 503 because the instance was at capacity.", type: "counter", value: Double(gate.rejected)),
-            .init(name: "gridsvc_gums_cache_entries", help: "GUMS mapping cache entries.", type: "gauge", value: Double(c.count)),
-            .init(name: "gridsvc_gums_cache_capacity", help: "GUMS mapping cache capacity (0 = off).", type: "gauge", value: Double(store.cache.capacity)),
-            .init(name: "gridsvc_gums_cache_hits_total", help: "GUMS cache hits.", type: "counter", value: Double(c.hits)),
-            .init(name: "gridsvc_gums_cache_misses_total", help: "GUMS cache misses.", type: "counter", value: Double(c.misses)),
-            .init(name: "gridsvc_gums_cache_invalidations_total", help: "GUMS cache invalidations.", type: "counter", value: Double(c.invalidations)),
-        ])
+        return metrics.render(
+            gauges: ["gridsvc_in_flight": gate.current, "gridsvc_capacity": gate.capacity,
+                     "gridsvc_gums_cache_entries": c.count, "gridsvc_gums_cache_capacity": store.cache.capacity],
+            counters: ["gridsvc_rejected": gate.rejected, "gridsvc_gums_cache_hits": c.hits,
+                       "gridsvc_gums_cache_misses": c.misses, "gridsvc_gums_cache_invalidations": c.invalidations])
     }
 
     private func methodNotAllowed(_ allow: String) -> GridHTTPResponse {

@@ -1,5 +1,6 @@
 import MariaDB
 import GridModel
+import Net
 
 /// An error of the grid services' domain, mapped to an HTTP status by the server.
 public struct GridError: Error, Sendable, CustomStringConvertible {
@@ -127,8 +128,7 @@ public final class GridStore: Sendable {
     public init(db: DatabaseCluster, cacheCapacity: Int, settleWindow: Duration = .seconds(10)) {
         self.db = db
         self.cache = MappingCache(capacity: cacheCapacity)
-        let c = settleWindow.components
-        self.settleWindowMicros = c.seconds * 1_000_000 + c.attoseconds / 1_000_000_000_000
+        self.settleWindowMicros = settleWindow.wholeMicroseconds
     }
 
     /// `SELECT 1` on the active node: throws when the instance cannot serve.

@@ -1,110 +1,138 @@
+import Net
+import Prometheus
 import Synchronization
 
-/// Request counters and latency histograms of one gridsvc instance, rendered in the Prometheus text
-/// exposition format (version 0.0.4) by ``render(extra:)``. Written by hand: a few counters do not need a
-/// metrics framework, and one lock per request is cheap next to the request itself.
+/// Request counters and latency histograms of one gridsvc instance, on swift-prometheus (the same
+/// metrics stack as tandemd's `DaemonMetrics`).
+///
+/// The per-request path touches only objects made up front: the endpoint's counter for the status (one
+/// relaxed atomic add) and its latency histogram (swift-prometheus' lock around 13 buckets). No
+/// dictionary lookup, no string hashing, no registry lock, so the cost per request does not grow with the
+/// number of series. Every series the service can produce exists from the first scrape, at 0; a status
+/// outside ``answeredStatuses`` gets its counter from the registry on first use.
+///
+/// The histogram is swift-prometheus' `ValueHistogram` of seconds, not its `DurationHistogram`: measured
+/// in release (`tandem-bench-health`, CPU time per call), recording a `Duration` cost 77–80 ns against
+/// 52–59 ns for a `Double` (128-bit compares and sums), and only the latter keeps the whole per-request
+/// cost (lookup ~10 ns + counter ~3 ns + histogram) at or below the hand-written metrics' 73–82 ns. The
+/// exposition is the same either way (`le="0.00025"`, the sum in seconds).
 public final class ServiceMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    public let registry = PrometheusCollectorRegistry()
+
     /// Upper bounds of the latency histogram buckets, in seconds.
     public static let bucketBounds: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5]
 
-    private struct Key: Hashable {
-        var endpoint: String
-        var status: Int
+    /// Statuses the service answers (GridService and its errors); their counters are made up front.
+    public static let answeredStatuses = [200, 400, 404, 405, 413, 415, 500, 503]
+
+    // (Computed: swift-prometheus' descriptor is not Sendable, so it cannot be a stored static.)
+    private static var requestsName: MetricNameDescriptor {
+        .init(metricName: "gridsvc_requests", unitName: "total", helpText: "Requests answered, by endpoint and HTTP status.")
+    }
+    private static var durationName: MetricNameDescriptor {
+        .init(metricName: "gridsvc_request_duration", unitName: "seconds", helpText: "Time from request start to response, by endpoint.")
+    }
+    private static var dbErrorsName: MetricNameDescriptor {
+        .init(metricName: "gridsvc_db_errors", unitName: "total", helpText: "Database errors, by MariaDB errno.")
     }
 
-    private struct Histogram {
-        var buckets = [UInt64](repeating: 0, count: ServiceMetrics.bucketBounds.count)
-        var count: UInt64 = 0
-        var sum: Double = 0
+    /// The series of one endpoint, made once.
+    public final class Endpoint: Sendable {
+        /// The `endpoint` label.
+        public let name: String
+        fileprivate let requests: [Counter]  // by index in answeredStatuses
+        fileprivate let latency: ValueHistogram
+        fileprivate let registry: PrometheusCollectorRegistry
 
-        mutating func record(_ seconds: Double) {
-            count += 1
-            sum += seconds
-            for (i, bound) in ServiceMetrics.bucketBounds.enumerated() where seconds <= bound {
-                buckets[i] += 1
-                break
-            }
-        }
-    }
-
-    private struct State {
-        var requests: [Key: UInt64] = [:]
-        var latency: [String: Histogram] = [:]
-        var dbErrors: [Int32: UInt64] = [:]
-    }
-
-    private let state = Mutex(State())
-
-    /// Creates empty metrics.
-    public init() {}
-
-    /// Records one answered request.
-    public func record(endpoint: String, status: Int, seconds: Double) {
-        state.withLock { s in
-            s.requests[Key(endpoint: endpoint, status: status), default: 0] += 1
-            // In place: copying the histogram out and back would copy its bucket array on every request.
-            s.latency[endpoint, default: Histogram()].record(seconds)
-        }
-    }
-
-    /// Records a database error by MariaDB errno.
-    public func recordDBError(errno: Int32) {
-        state.withLock { $0.dbErrors[errno, default: 0] += 1 }
-    }
-
-    /// Total requests recorded with `status` (all endpoints), for tests.
-    public func count(status: Int) -> UInt64 {
-        state.withLock { s in s.requests.filter { $0.key.status == status }.values.reduce(0, +) }
-    }
-
-    /// A sample to add to the exposition: name, optional labels, value, and a HELP line / TYPE.
-    public struct Sample: Sendable {
-        /// Metric name.
-        public var name: String
-        /// HELP text.
-        public var help: String
-        /// `counter` or `gauge`.
-        public var type: String
-        /// Value.
-        public var value: Double
-        /// Creates a sample.
-        public init(name: String, help: String, type: String, value: Double) {
+        fileprivate init(_ name: String, registry: PrometheusCollectorRegistry) {
             self.name = name
-            self.help = help
-            self.type = type
-            self.value = value
-        }
-    }
-
-    /// The exposition text: request counters, latency histograms, DB errors, then `extra` samples.
-    public func render(extra: [Sample]) -> String {
-        let s = state.withLock { $0 }
-        var out = "# HELP gridsvc_requests_total Requests answered, by endpoint and HTTP status.\n# TYPE gridsvc_requests_total counter\n"
-        for (k, v) in s.requests.sorted(by: { ($0.key.endpoint, $0.key.status) < ($1.key.endpoint, $1.key.status) }) {
-            out += "gridsvc_requests_total{endpoint=\"\(k.endpoint)\",status=\"\(k.status)\"} \(v)\n"
-        }
-        out += "# HELP gridsvc_request_duration_seconds Time from request start to response, by endpoint.\n# TYPE gridsvc_request_duration_seconds histogram\n"
-        for (endpoint, h) in s.latency.sorted(by: { $0.key < $1.key }) {
-            var cumulative: UInt64 = 0
-            for (i, bound) in Self.bucketBounds.enumerated() {
-                cumulative += h.buckets[i]
-                out += "gridsvc_request_duration_seconds_bucket{endpoint=\"\(endpoint)\",le=\"\(bound)\"} \(cumulative)\n"
+            self.registry = registry
+            requests = ServiceMetrics.answeredStatuses.map {
+                registry.makeCounter(descriptor: ServiceMetrics.requestsName, labels: [("endpoint", name), ("status", String($0))])
             }
-            out += "gridsvc_request_duration_seconds_bucket{endpoint=\"\(endpoint)\",le=\"+Inf\"} \(h.count)\n"
-            out += "gridsvc_request_duration_seconds_sum{endpoint=\"\(endpoint)\"} \(h.sum)\n"
-            out += "gridsvc_request_duration_seconds_count{endpoint=\"\(endpoint)\"} \(h.count)\n"
+            latency = registry.makeValueHistogram(descriptor: ServiceMetrics.durationName, labels: [("endpoint", name)],
+                                                  buckets: ServiceMetrics.bucketBounds)
         }
-        out += "# HELP gridsvc_db_errors_total Database errors, by MariaDB errno.\n# TYPE gridsvc_db_errors_total counter\n"
-        for (errno, v) in s.dbErrors.sorted(by: { $0.key < $1.key }) {
-            out += "gridsvc_db_errors_total{errno=\"\(errno)\"} \(v)\n"
+
+        /// Records one answered request.
+        @inline(__always)
+        public func record(status: Int, duration: Duration) {
+            if let i = ServiceMetrics.answeredStatuses.firstIndex(of: status) {
+                requests[i].increment()
+            } else {
+                // A status the service does not normally answer: the registry lock, once per request of it.
+                registry.makeCounter(descriptor: ServiceMetrics.requestsName, labels: [("endpoint", name), ("status", String(status))])
+                    .increment()
+            }
+            latency.record(duration.inSeconds)
         }
-        for e in extra {
-            out += "# HELP \(e.name) \(e.help)\n# TYPE \(e.name) \(e.type)\n\(e.name) \(Self.format(e.value))\n"
-        }
-        return out
     }
 
-    private static func format(_ v: Double) -> String {
-        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    /// Every endpoint's series, in the order given at creation.
+    public let endpoints: [Endpoint]
+    /// The series of requests to no known endpoint (`endpoint="other"`).
+    public let other: Endpoint
+
+    /// Values owned elsewhere (the admission gate, the GUMS cache) copied in at each scrape.
+    private let gauges: [String: Gauge]
+    private let counters: [String: Counter]
+    /// What ``counters`` already counted, so a scrape adds only the difference; the lock also keeps two
+    /// scrapes from adding the same difference twice.
+    private let counted = Mutex<[String: UInt64]>([:])
+
+    /// Gauges filled at each scrape: name and HELP.
+    public static let scrapedGauges: [(String, String)] = [
+        ("gridsvc_in_flight", "Requests being worked on."),
+        ("gridsvc_capacity", "Most requests worked on at once."),
+        ("gridsvc_gums_cache_entries", "GUMS mapping cache entries."),
+        ("gridsvc_gums_cache_capacity", "GUMS mapping cache capacity (0 = off)."),
+    ]
+    /// Counters kept elsewhere and copied in at each scrape: name (without `_total`) and HELP.
+    public static let scrapedCounters: [(String, String)] = [
+        ("gridsvc_rejected", "Requests refused with 503 because the instance was at capacity."),
+        ("gridsvc_gums_cache_hits", "GUMS cache hits."),
+        ("gridsvc_gums_cache_misses", "GUMS cache misses."),
+        ("gridsvc_gums_cache_invalidations", "GUMS cache invalidations."),
+    ]
+
+    /// Creates the series of `endpoints` (and `other`) at 0.
+    public init(endpoints names: [String]) {
+        let registry = self.registry
+        endpoints = names.map { Endpoint($0, registry: registry) }
+        other = Endpoint("other", registry: registry)
+        gauges = Dictionary(uniqueKeysWithValues: Self.scrapedGauges.map { name, help in
+            (name, registry.makeGauge(descriptor: .init(metricName: name, unitName: "", helpText: help)))
+        })
+        counters = Dictionary(uniqueKeysWithValues: Self.scrapedCounters.map { name, help in
+            (name, registry.makeCounter(descriptor: .init(metricName: name, unitName: "total", helpText: help)))
+        })
+    }
+
+    /// The series of `endpoint`, or ``other``.
+    public func endpoint(_ name: String) -> Endpoint {
+        for e in endpoints where e.name == name { return e }
+        return other
+    }
+
+    /// Records a database error by MariaDB errno (the error path: the registry finds the series).
+    public func recordDBError(errno: Int32) {
+        registry.makeCounter(descriptor: Self.dbErrorsName, labels: [("errno", String(errno))]).increment()
+    }
+
+    /// The exposition text, with the scraped values set first: `gauges` by name, `counters` (running
+    /// totals kept elsewhere, name without `_total`).
+    public func render(gauges values: [String: Int], counters totals: [String: UInt64]) -> String {
+        for (name, value) in values { gauges[name]?.set(to: Double(value)) }
+        counted.withLock { seen in
+            for (name, total) in totals {
+                guard let counter = counters[name] else { continue }
+                let before = seen[name, default: 0]
+                // The totals only grow; a smaller one would be a restarted source: count nothing for it.
+                if total > before { counter.increment(by: Int64(clamping: total - before)) }
+                seen[name] = max(total, before)
+            }
+        }
+        return registry.emitToString()
     }
 }

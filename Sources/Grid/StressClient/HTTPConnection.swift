@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HTTPWire
 
 /// Why one request failed, as counted in the report's `errors` by ``kind``.
 public enum CallFailure: Error, Sendable, Hashable {
@@ -32,8 +33,9 @@ public enum CallFailure: Error, Sendable, Hashable {
 /// A minimal blocking HTTP/1.1 client connection with keep-alive, for one worker thread.
 ///
 /// Deliberately plain POSIX sockets: each stress worker owns one connection on its own thread, sends a
-/// prebuilt request and parses only the status line, `Content-Length` and `Connection: close`. That keeps the
-/// client's cost per call to two syscalls and a short scan, far below the server's.
+/// prebuilt request and reads the answer with HTTPWire's byte-level parser (no strings, no allocation
+/// unless the body is chunked). That keeps the client's cost per call to two syscalls and a short scan,
+/// far below the server's.
 public final class HTTPConnection {
     private let host: String
     private let port: Int
@@ -120,115 +122,47 @@ public final class HTTPConnection {
             }
             sent += n
         }
-        // Read the head.
-        var headEnd = -1
-        var scanned = 0
+        let headRequest = request.starts(with: Self.headMethod)
+        var eof = false
         while true {
-            if filled >= 4, let i = Self.find(buffer, from: scanned, filled) { headEnd = i; break }
-            scanned = max(0, filled - 3)
-            try fill()
+            switch HTTPResponseParser.parse(buffer, count: filled, eof: eof, headRequest: headRequest, limits: Self.limits) {
+            case .incomplete:
+                eof = try !fill()
+            case .invalid(let e):
+                close()
+                // A connection that ends mid-answer is `closed`, as before any byte.
+                if eof, e != .badStatusLine { throw .closed }
+                throw .protocolError(e.description)
+            case .complete(let r):
+                let body = r.framing == .chunked ? ArraySlice(r.body(in: buffer)) : buffer[r.body]
+                let head = wantHead ? String(decoding: buffer[r.headRange], as: UTF8.self) : ""
+                // Keep any pipelined surplus (none expected).
+                if filled > r.length {
+                    buffer.replaceSubrange(0..<(filled - r.length), with: buffer[r.length..<filled])
+                }
+                filled -= r.length
+                if !r.reusable { close() }
+                return (r.status, head, body)
+            }
         }
-        guard let (status, contentLength, closeAfter) = Self.parseHead(buffer, headEnd) else {
-            close()
-            throw .protocolError("unparseable response head")
-        }
-        let bodyStart = headEnd + 4
-        let total = bodyStart + contentLength
-        while filled < total { try fill() }
-        let body = buffer[bodyStart..<total]
-        let head = wantHead ? String(decoding: buffer[0..<headEnd], as: UTF8.self) : ""
-        // Keep any pipelined surplus (none expected).
-        if filled > total {
-            buffer.replaceSubrange(0..<(filled - total), with: buffer[total..<filled])
-        }
-        filled -= total
-        if closeAfter { close() }
-        return (status, head, body)
     }
 
-    private func fill() throws(CallFailure) {
+    private static let headMethod = Array("HEAD ".utf8)
+
+    /// What one answer may use. The services' answers are small; the bound only stops a runaway peer.
+    static let limits = HTTPResponseParser.Limits(maxHeadBytes: 64 * 1024, maxBodyBytes: 64 << 20)
+
+    /// Reads more bytes; false when the peer closed (EOF).
+    private func fill() throws(CallFailure) -> Bool {
         if filled == buffer.count { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + filled, $0.count - filled, 0) }
-            if n > 0 { filled += n; return }
+            if n > 0 { filled += n; return true }
+            if n == 0 { return false }
             let e = errno
-            if n < 0 && e == EINTR { continue }
+            if e == EINTR { continue }
             close()
-            throw (n < 0 && (e == EAGAIN || e == EWOULDBLOCK)) ? .timeout : .closed
+            throw (e == EAGAIN || e == EWOULDBLOCK) ? .timeout : .closed
         }
-    }
-
-    private static func find(_ b: [UInt8], from start: Int, _ n: Int) -> Int? {
-        b.withUnsafeBufferPointer { p in
-            var i = start
-            while i + 3 < n {
-                if p[i + 3] != 10 { i += p[i + 3] == 13 ? 1 : 4; continue }
-                if p[i] == 13 && p[i + 1] == 10 && p[i + 2] == 13 { return i }
-                i += 1
-            }
-            return nil
-        }
-    }
-
-    /// Parses "HTTP/1.1 200 OK" and the headers up to `end`: status, Content-Length (0 if absent), close.
-    /// Byte-level: no strings are built (this runs once per call on the client's core).
-    static func parseHead(_ b: [UInt8], _ end: Int) -> (Int, Int, Bool)? {
-        b.withUnsafeBufferPointer { p -> (Int, Int, Bool)? in
-            let end = min(end, p.count)
-            // "HTTP/1.x SSS"
-            guard end >= 12, p[0] == 0x48, p[1] == 0x54, p[2] == 0x54, p[3] == 0x50, p[4] == 0x2F, p[5] == 0x31, p[6] == 0x2E,
-                  p[8] == 0x20 else { return nil }
-            var status = 0
-            for i in 9..<12 {
-                guard p[i] >= 0x30 && p[i] <= 0x39 else { return nil }
-                status = status * 10 + Int(p[i] - 0x30)
-            }
-            guard end == 12 || p[12] == 0x20 || p[12] == 13 else { return nil }
-            var length = 0
-            var close = p[7] == 0x30  // HTTP/1.0
-            // Each header line: NAME ':' value CRLF.
-            var i = 12
-            while i < end && p[i] != 10 { i += 1 }
-            i += 1
-            while i < end {
-                var lineEnd = i
-                while lineEnd < end && p[lineEnd] != 13 && p[lineEnd] != 10 { lineEnd += 1 }
-                var colon = i
-                while colon < lineEnd && p[colon] != 0x3A { colon += 1 }
-                if colon < lineEnd {
-                    var v = colon + 1
-                    while v < lineEnd && (p[v] == 0x20 || p[v] == 0x09) { v += 1 }
-                    var ve = lineEnd
-                    while ve > v && (p[ve - 1] == 0x20 || p[ve - 1] == 0x09) { ve -= 1 }
-                    if Self.nameIs(p, i, colon, "content-length") {
-                        var n = 0
-                        for j in v..<ve {
-                            guard p[j] >= 0x30 && p[j] <= 0x39 else { n = 0; break }
-                            n = n * 10 + Int(p[j] - 0x30)
-                        }
-                        length = n
-                    } else if Self.nameIs(p, i, colon, "connection") {
-                        close = Self.nameIs(p, v, ve, "close")
-                    } else if Self.nameIs(p, i, colon, "transfer-encoding") {
-                        return nil  // the services never chunk; refuse rather than misparse
-                    }
-                }
-                i = lineEnd
-                while i < end && (p[i] == 13 || p[i] == 10) { i += 1 }
-            }
-            return (status, length, close)
-        }
-    }
-
-    /// Whether bytes `from..<to` equal the lowercase ASCII `name`, ignoring case.
-    private static func nameIs(_ p: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int, _ name: StaticString) -> Bool {
-        guard to - from == name.utf8CodeUnitCount else { return false }
-        let n = name.utf8Start
-        for k in 0..<(to - from) {
-            var c = p[from + k]
-            if c >= 0x41 && c <= 0x5A { c += 0x20 }
-            if c != n[k] { return false }
-        }
-        return true
     }
 }

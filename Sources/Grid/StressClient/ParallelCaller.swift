@@ -1,4 +1,6 @@
 import Foundation
+import HTTPWire
+import Net
 import Synchronization
 
 /// Sends a fixed list of requests over `concurrency` keep-alive connections on dedicated threads and keeps
@@ -47,15 +49,7 @@ public enum ParallelCaller {
         public var seconds: Double
 
         /// Value of response header `name` (case-insensitive), if present.
-        public func header(_ name: String) -> String? {
-            for line in head.split(separator: "\r\n").dropFirst() {
-                guard let c = line.firstIndex(of: ":") else { continue }
-                if line[..<c].lowercased() == name.lowercased() {
-                    return line[line.index(after: c)...].trimmingCharacters(in: .whitespaces)
-                }
-            }
-            return nil
-        }
+        public func header(_ name: String) -> String? { HTTPResponseParser.headerValue(name, in: head.utf8) }
     }
 
     /// Runs `calls` (answers in the same order) with at most `concurrency` at once; blocks the calling thread.
@@ -74,7 +68,7 @@ public enum ParallelCaller {
                     let key = "\(c.host):\(c.port)"
                     let conn = conns[key] ?? HTTPConnection(host: c.host, port: c.port, timeoutMillis: timeoutMillis)
                     conns[key] = conn
-                    let start = DispatchTime.now().uptimeNanoseconds
+                    let start = ContinuousClock.now
                     var a: Answer
                     do throws(CallFailure) {
                         let r = try conn.roundTripWithHead(c.request)
@@ -82,7 +76,7 @@ public enum ParallelCaller {
                     } catch {
                         a = Answer(status: nil, head: "", body: "", failure: error.kind, seconds: 0)
                     }
-                    a.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                    a.seconds = (ContinuousClock.now - start).inSeconds
                     let answer = a
                     answers.withLock { $0[i] = answer }
                 }

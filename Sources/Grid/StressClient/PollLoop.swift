@@ -3,7 +3,16 @@ import Glibc
 #endif
 import Dispatch
 import Synchronization
+import HTTPWire
 import Net
+
+/// Shared counters of one run: calls started and the stop flag.
+final class RunControl: Sendable {
+    /// Calls started so far (a call may start only while this is below max requests).
+    let counter = Atomic<Int>(0)
+    /// Set when the run must end now (the bounded wait expired).
+    let stop = Atomic<Bool>(false)
+}
 
 /// The closed-loop driver: `workers` keep-alive connections multiplexed with `poll(2)` on a few threads
 /// (one per CPU the client may run on), instead of one blocking thread per worker. Each worker still has
@@ -14,14 +23,6 @@ import Net
 /// (the worker then waits 10 ms, so a dead port shows as a gap rather than a flood of errors), no answer
 /// within the timeout → `timeout`, connection closed mid-answer → `closed` (a kept-alive connection that
 /// closed before any byte came back is reopened and the call re-sent once).
-/// Shared counters of one run: calls started and the stop flag.
-final class RunControl: Sendable {
-    /// Calls started so far (a call may start only while this is below max requests).
-    let counter = Atomic<Int>(0)
-    /// Set when the run must end now (the bounded wait expired).
-    let stop = Atomic<Bool>(false)
-}
-
 final class PollLoop {
     private struct Worker {
         var rng: SplitMix64
@@ -213,35 +214,31 @@ final class PollLoop {
             }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            // The server closed after part of an answer: one without a length ends at the close.
+            if n == 0 && workers[i].filled > 0 && complete(i, eof: true) { return }
             connectionLost(i)
             return
         }
     }
 
     /// If a whole answer is buffered, finishes the call and starts the next; returns whether it did.
-    private func complete(_ i: Int) -> Bool {
-        let filled = workers[i].filled
-        guard let headEnd = workers[i].buffer.withUnsafeBufferPointer({ Self.headEnd($0, filled) }) else { return false }
-        guard let (status, length, closeAfter) = HTTPConnection.parseHead(workers[i].buffer, headEnd) else {
+    /// `eof`: the server closed, so an answer without a length ends here.
+    private func complete(_ i: Int, eof: Bool = false) -> Bool {
+        switch HTTPResponseParser.parse(workers[i].buffer, count: workers[i].filled, eof: eof, limits: HTTPConnection.limits) {
+        case .incomplete:
+            return false
+        case .invalid(let e):
+            // Cut short by the close: counted as `closed` by the caller, like a close before any byte.
+            if eof && e != .badStatusLine { return false }
             closeActive(i)
-            finish(i, failure: CallFailure.protocolError("").kind, end: Self.now())
+            finish(i, failure: CallFailure.protocolError(e.description).kind, end: Self.now())
+            return true
+        case .complete(let r):
+            if !r.reusable { closeActive(i) }
+            workers[i].active = -1
+            finish(i, failure: (200..<300).contains(r.status) ? nil : CallFailure.status(r.status).kind, end: Self.now())
             return true
         }
-        guard filled >= headEnd + 4 + length else { return false }
-        if closeAfter { closeActive(i) }
-        workers[i].active = -1
-        finish(i, failure: (200..<300).contains(status) ? nil : CallFailure.status(status).kind, end: Self.now())
-        return true
-    }
-
-    private static func headEnd(_ p: UnsafeBufferPointer<UInt8>, _ n: Int) -> Int? {
-        var i = 0
-        while i + 3 < n {
-            if p[i + 3] != 10 { i += p[i + 3] == 13 ? 1 : 4; continue }
-            if p[i] == 13 && p[i + 1] == 10 && p[i + 2] == 13 { return i }
-            i += 1
-        }
-        return nil
     }
 
     /// The active connection closed or failed before a whole answer: retry once on a fresh connection if

@@ -284,8 +284,7 @@ public enum StressRunner {
         let control = RunControl()
         let results = Mutex<[[CallSample]]>([])
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let c = config.maxDuration.components
-        let deadline = t0 + UInt64(c.seconds) * 1_000_000_000 + UInt64(c.attoseconds / 1_000_000_000)
+        let deadline = t0 + UInt64(max(0, config.maxDuration.wholeNanoseconds))
         let group = DispatchGroup()
         if case .closed(let workers) = config.mode {
             // Closed loop: the workers' connections multiplexed with poll(2), one thread per CPU.
@@ -377,8 +376,7 @@ public enum StressRunner {
         for s in samples { if let f = s.failure { errors[f, default: 0] += 1 } }
         let seconds = Double(durationNanos) / 1e9
         let gap = StressAnalysis.largestSuccessGap(samples, durationNanos: durationNanos)
-        let slot = config.slot.components
-        let slotNanos = UInt64(slot.seconds) * 1_000_000_000 + UInt64(slot.attoseconds / 1_000_000_000)
+        let slotNanos = UInt64(max(0, config.slot.wholeNanoseconds))
         let tput = seconds > 0 ? Double(ok.count) / seconds : 0
         return StressReport(
             mode: rate == nil ? "closed" : "open", concurrency: threads, targetRate: rate,

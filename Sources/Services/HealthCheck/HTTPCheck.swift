@@ -6,12 +6,14 @@ import NIOCore
 import NIOPosix
 import Topology
 import Health
+import HTTPWire
 import Net
 
 /// HTTP/1.1 check: sends one request and compares the status and, optionally, whether the body
 /// contains a text or has a SHA-256 digest.
 ///
-/// Runs on SwiftNIO's shared event loops with a raw byte handler (no HTTP codec allocations). The
+/// Runs on SwiftNIO's shared event loops with a raw byte handler that reads answers with HTTPWire's
+/// parser (the one response parser; measured against NIOHTTP1's decoder in docs/health-checks.md). The
 /// whole exchange — connect (if needed), request, response — must fit in `timeout`. Bodies are read
 /// up to 1 MiB. `https` runs the same exchange through ``TLSClientHandler`` (system OpenSSL, client
 /// handshake only, no certificate verification, as keepalived's `SSL_GET`).
@@ -57,10 +59,11 @@ public final class HTTPChecker: HealthChecker, ConnectionWatching {
             return .failure(reason: "scheme \(spec.scheme) is not supported (http or https)", immediate: false)
         }
         let tls = scheme == "https"
+        let headRequest = spec.method.uppercased() == "HEAD"
         #if !canImport(CTandemOpenSSL)
         if tls { return .failure(reason: "https needs the CTandemOpenSSL target (libssl-dev); this build has none", immediate: false) }
         #endif
-        let deadline = NIODeadline.now() + .nanoseconds(ProbeSocket.nanoseconds(timeout))
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
         if let ch = held.take() {
             if ch.isActive {
                 do {
@@ -77,13 +80,13 @@ public final class HTTPChecker: HealthChecker, ConnectionWatching {
         let remaining = deadline - NIODeadline.now()
         guard remaining.nanoseconds > 0 else { return .timedOut }
         do {
-            let ch = try await ProbeSocket.bootstrap(timeout: .nanoseconds(remaining.nanoseconds))
+            let ch = try await ProbeSocket.bootstrap(timeout: Duration(remaining))
                 .channelInitializer { ch in
                     ch.eventLoop.makeCompletedFuture {
                         #if canImport(CTandemOpenSSL)
                         if tls { try ch.pipeline.syncOperations.addHandler(TLSClientHandler()) }
                         #endif
-                        try ch.pipeline.syncOperations.addHandler(HTTPProbeHandler())
+                        try ch.pipeline.syncOperations.addHandler(HTTPProbeHandler(headRequest: headRequest))
                     }.flatMap { ProbeSocket.setResetOnClose(ch) }
                 }
                 .connect(to: ProbeSocket.socketAddress(address, port: port)).get()
@@ -138,11 +141,8 @@ public final class HTTPChecker: HealthChecker, ConnectionWatching {
         if r.status != spec.expectStatus {
             return .failure(reason: "HTTP status \(r.status), want \(spec.expectStatus)", immediate: false)
         }
-        if let want = spec.bodyContains, !want.isEmpty {
-            let wantBytes = Array(want.utf8)
-            if !HTTPProbeResponse.contains(r.body, wantBytes) {
-                return .failure(reason: "body does not contain \"\(want)\"", immediate: false)
-            }
+        if let want = spec.bodyContains, !want.isEmpty, r.body.firstRange(of: Array(want.utf8)) == nil {
+            return .failure(reason: "body does not contain \"\(want)\"", immediate: false)
         }
         if let want = spec.bodySHA256 {
             let got: String
@@ -155,109 +155,16 @@ public final class HTTPChecker: HealthChecker, ConnectionWatching {
     }
 }
 
-/// A parsed response: status, (de-chunked) body, and whether the connection may carry the next check.
+/// A response as a check judges it: status, (de-chunked) body, and whether the connection may carry the
+/// next check.
 struct HTTPProbeResponse: Sendable, Equatable {
     var status: Int
     var body: [UInt8]
-    /// HTTP/1.1, no `Connection: close`, framed by length or chunks, and nothing after it.
+    /// The response allows keep-alive (HTTPWire's ``HTTPResponse/reusable``) and nothing came after it.
     var reusable = false
 
-    static let maxBytes = 1 << 20
-
-    static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard !needle.isEmpty else { return true }
-        guard hay.count >= needle.count else { return false }
-        let first = needle[0]
-        var i = 0
-        let last = hay.count - needle.count
-        while i <= last {
-            if hay[i] == first && hay[i..<(i + needle.count)].elementsEqual(needle) { return true }
-            i += 1
-        }
-        return false
-    }
-
-    enum ParseResult: Equatable { case incomplete, complete(HTTPProbeResponse), invalid(String) }
-
-    /// Parses `bytes` received so far; `eof` when the peer closed. Handles Content-Length, chunked
-    /// and close-delimited bodies.
-    static func parse(_ bytes: [UInt8], eof: Bool) -> ParseResult {
-        guard let headerEnd = find(bytes, [13, 10, 13, 10], from: 0) else {
-            if bytes.count > 64 * 1024 { return .invalid("response header over 64 KiB") }
-            return eof ? .invalid(bytes.isEmpty ? "connection closed without a response" : "truncated response header") : .incomplete
-        }
-        let head = String(decoding: bytes[0..<headerEnd], as: UTF8.self)
-        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
-        guard !lines.isEmpty else { return .invalid("empty status line") }
-        let statusLine = lines.removeFirst().split(separator: " ", maxSplits: 2)
-        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]) else {
-            return .invalid("bad status line")
-        }
-        var contentLength: Int?
-        var chunked = false
-        var close = statusLine[0] != "HTTP/1.1"
-        for l in lines {
-            guard let colon = l.firstIndex(of: ":") else { continue }
-            let name = l[..<colon].lowercased()
-            let value = l[l.index(after: colon)...].trimmingCharactersWhitespace()
-            if name == "content-length" { contentLength = Int(value) }
-            if name == "transfer-encoding" && value.lowercased().contains("chunked") { chunked = true }
-            if name == "connection" && value.lowercased().contains("close") { close = true }
-        }
-        let bodyStart = headerEnd + 4
-        if status == 204 || status == 304 || (100..<200).contains(status) {
-            return .complete(.init(status: status, body: [], reusable: !close && bytes.count == bodyStart && status >= 200))
-        }
-        if chunked {
-            var out: [UInt8] = []
-            var i = bodyStart
-            for _ in 0..<100_000 {
-                guard let lineEnd = find(bytes, [13, 10], from: i) else { return eof ? .invalid("truncated chunk") : .incomplete }
-                let sizeText = String(decoding: bytes[i..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
-                guard let size = Int(sizeText.trimmingCharactersWhitespace(), radix: 16) else { return .invalid("bad chunk size") }
-                let dataStart = lineEnd + 2
-                if size == 0 {
-                    // Reusable only when the closing CRLF (no trailers) ends the bytes received.
-                    let exact = bytes.count == dataStart + 2 && bytes[dataStart] == 13 && bytes[dataStart + 1] == 10
-                    return .complete(.init(status: status, body: out, reusable: !close && exact))
-                }
-                guard bytes.count >= dataStart + size + 2 else { return eof ? .invalid("truncated chunk") : .incomplete }
-                out += bytes[dataStart..<(dataStart + size)]
-                if out.count > maxBytes { return .invalid("body over 1 MiB") }
-                i = dataStart + size + 2
-            }
-            return .invalid("too many chunks")
-        }
-        if let n = contentLength {
-            guard n <= maxBytes else { return .invalid("body over 1 MiB") }
-            if bytes.count >= bodyStart + n {
-                return .complete(.init(status: status, body: Array(bytes[bodyStart..<(bodyStart + n)]),
-                                       reusable: !close && bytes.count == bodyStart + n))
-            }
-            return eof ? .invalid("truncated body") : .incomplete
-        }
-        if bytes.count - bodyStart > maxBytes { return .invalid("body over 1 MiB") }
-        return eof ? .complete(.init(status: status, body: Array(bytes[bodyStart...]))) : .incomplete
-    }
-
-    static func find(_ hay: [UInt8], _ needle: [UInt8], from: Int) -> Int? {
-        guard hay.count >= needle.count, from <= hay.count - needle.count else { return nil }
-        var i = from
-        while i <= hay.count - needle.count {
-            if hay[i] == needle[0] && hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
-            i += 1
-        }
-        return nil
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharactersWhitespace() -> String {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
-    }
+    /// The limits of a check's response: 64 KiB of head, 1 MiB of body.
+    static let limits = HTTPResponseParser.Limits(maxHeadBytes: 64 * 1024, maxBodyBytes: 1 << 20)
 }
 
 /// Sends one request at a time on its connection and fulfils that request's promise once a full
@@ -272,6 +179,10 @@ final class HTTPProbeHandler: ChannelInboundHandler {
     private var promise: EventLoopPromise<HTTPProbeResponse>?
     private var timer: Scheduled<Void>?
     private var received: [UInt8] = []
+    /// The check sends `HEAD`: its answers carry no body whatever their `Content-Length` says.
+    private let headRequest: Bool
+
+    init(headRequest: Bool) { self.headRequest = headRequest }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -337,13 +248,14 @@ final class HTTPProbeHandler: ChannelInboundHandler {
 
     private func settle(context: ChannelHandlerContext, eof: Bool) {
         guard promise != nil else { return }
-        switch HTTPProbeResponse.parse(received, eof: eof) {
+        switch HTTPResponseParser.parse(received, eof: eof, headRequest: headRequest, limits: HTTPProbeResponse.limits) {
         case .incomplete: return
         case .complete(let r):
-            complete(.success(r))
-            if !r.reusable { context.close(promise: nil) }
+            let reusable = r.reusable && r.length == received.count
+            complete(.success(HTTPProbeResponse(status: r.status, body: r.body(in: received), reusable: reusable)))
+            if !reusable { context.close(promise: nil) }
         case .invalid(let why):
-            complete(.failure(HTTPProbeError(reason: why)))
+            complete(.failure(why))
             context.close(promise: nil)
         }
     }
@@ -354,10 +266,4 @@ enum HTTPExchangeError: Error {
     /// The connection closed or reset before any response byte: on a reused keep-alive connection
     /// the member closed it while idle, and the check retries on a new connection.
     case closedBeforeResponse((any Error)?)
-}
-
-/// A response that is not HTTP/1.x as expected.
-struct HTTPProbeError: Error, CustomStringConvertible {
-    var reason: String
-    var description: String { reason }
 }

@@ -3,6 +3,7 @@ import NIOPosix
 import Synchronization
 import Topology
 import Health
+import HTTPWire
 import Net
 #if canImport(Glibc)
 import Glibc
@@ -189,7 +190,7 @@ enum ProbeSocket {
     static func bootstrap(timeout: Duration) -> ClientBootstrap {
         // The loop the check runs on (see CheckExecutors): connect and answer on the same thread.
         ClientBootstrap(group: CheckExecutors.currentLoop)
-            .connectTimeout(.nanoseconds(nanoseconds(timeout)))
+            .connectTimeout(TimeAmount(timeout))
     }
 
     /// `SO_LINGER {1, 0}`: close sends a reset and leaves no `TIME_WAIT` on our side.
@@ -202,11 +203,6 @@ enum ProbeSocket {
         try await bootstrap(timeout: timeout)
             .channelInitializer { ch in setResetOnClose(ch) }
             .connect(to: socketAddress(address, port: port)).get()
-    }
-
-    static func nanoseconds(_ d: Duration) -> Int64 {
-        let (s, atto) = d.components
-        return s * 1_000_000_000 + atto / 1_000_000_000
     }
 
     /// Maps a connect or I/O error to an outcome: refused/reset are immediate, timeouts are timeouts.
@@ -235,7 +231,7 @@ enum ProbeSocket {
             return .failure(reason: "\(e)", immediate: false)
         }
         if error is ProbeTimeout { return .timedOut }
-        if let e = error as? HTTPProbeError { return .failure(reason: e.reason, immediate: false) }
+        if let e = error as? HTTPResponseError { return .failure(reason: e.description, immediate: false) }
         return .failure(reason: "\(error)", immediate: false)
     }
 }

@@ -1,6 +1,6 @@
-import XCTest
-@testable import Topology
+import Foundation
 import Net
+import XCTest
 
 final class IPAddressTests: XCTestCase {
     func testIPv4ParsesAndPrints() {
@@ -33,5 +33,26 @@ final class IPAddressTests: XCTestCase {
         XCTAssertEqual(InterfaceAddress.parse("10.0.0.1/33"), .failure(.badPrefix("33", family: .v4)))
         XCTAssertEqual(InterfaceAddress.parse("2001:db8::1/-1"), .failure(.badPrefix("-1", family: .v6)))
         XCTAssertEqual(InterfaceAddress.parse("10.0.0.x/8"), .failure(.badAddress("10.0.0.x")))
+    }
+
+    func testWireBytesAndIntegerFormsRoundTrip() {
+        let v4 = IPAddress(ipv4: 0xC000_020A)
+        XCTAssertEqual(v4.description, "192.0.2.10")
+        XCTAssertEqual(v4.ipv4Value, 0xC000_020A)
+        XCTAssertEqual(IPAddress(bytes: v4.bytes), v4)
+        XCTAssertNil(IPAddress("::1")?.ipv4Value)
+        XCTAssertNil(IPAddress(bytes: [1, 2, 3]), "neither 4 nor 16 bytes")
+        let v6 = IPAddress("2001:db8::1")!
+        XCTAssertEqual(v6.withWireBytes { IPAddress(networkBytes: UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }, v6)
+        XCTAssertEqual(v6.withPort(80), "[2001:db8::1]:80")
+        XCTAssertEqual(v4.withPort(80), "192.0.2.10:80")
+    }
+
+    func testCodableAsItsText() throws {
+        let a = [IPAddress("10.0.0.1")!, IPAddress("2001:db8::1")!]
+        let json = try JSONEncoder().encode(a)
+        XCTAssertEqual(String(decoding: json, as: UTF8.self), #"["10.0.0.1","2001:db8::1"]"#)
+        XCTAssertEqual(try JSONDecoder().decode([IPAddress].self, from: json), a)
+        XCTAssertThrowsError(try JSONDecoder().decode([IPAddress].self, from: Data(#"["10.0.0.256"]"#.utf8)))
     }
 }
