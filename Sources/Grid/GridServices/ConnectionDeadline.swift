@@ -55,10 +55,15 @@ struct ConnectionDeadline {
     let timeouts: GridHTTPTimeouts
     private(set) var state = State.idle
     private(set) var deadline: NIODeadline?
+    // The timeouts as NIO time amounts, converted once (the idle deadline is renewed per read burst).
+    private let head: TimeAmount, body: TimeAmount, idle: TimeAmount
 
     init(timeouts: GridHTTPTimeouts, now: NIODeadline) {
         self.timeouts = timeouts
-        deadline = now + TimeAmount(timeouts.idle)
+        head = TimeAmount(timeouts.head)
+        body = TimeAmount(timeouts.body)
+        idle = TimeAmount(timeouts.idle)
+        deadline = now + idle
     }
 
     /// The connection is now waiting for `next`. `newRequest`: a request was completed since the last
@@ -68,9 +73,9 @@ struct ConnectionDeadline {
         if next == state, !newRequest, next != .idle, next != .blockedOutput { return }
         state = next
         switch next {
-        case .idle, .blockedOutput: deadline = now + TimeAmount(timeouts.idle)
-        case .head: deadline = now + TimeAmount(timeouts.head)
-        case .body, .discarding: deadline = now + TimeAmount(timeouts.body)
+        case .idle, .blockedOutput: deadline = now + idle
+        case .head: deadline = now + head
+        case .body, .discarding: deadline = now + body
         case .busy: deadline = nil
         }
     }

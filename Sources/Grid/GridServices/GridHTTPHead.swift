@@ -152,10 +152,13 @@ struct GridHTTPHead {
         let lineEnd = lineFeed(raw, from: 0)
         var le = lineEnd
         if le > 0, raw[le - 1] == cr { le -= 1 }
-        let requestLine = "malformed request line '\(shown(raw, 0, le))' (expected 'METHOD /path HTTP/1.1')"
+        // Built only when refused: the common path allocates no message.
+        func malformed() -> Result<GridHTTPHead, Refusal> {
+            refuse(400, "malformed request line '\(shown(raw, 0, le))' (expected 'METHOD /path HTTP/1.1')")
+        }
         var m = 0
         while m < le, isTokenByte(raw[m]) { m += 1 }
-        guard m > 0, m < le, raw[m] == sp else { return refuse(400, requestLine) }
+        guard m > 0, m < le, raw[m] == sp else { return malformed() }
         let targetStart = m + 1
         var t = targetStart
         while t < le, raw[t] != sp {
@@ -164,13 +167,13 @@ struct GridHTTPHead {
             }
             t += 1
         }
-        guard t > targetStart, t < le else { return refuse(400, requestLine) }
+        guard t > targetStart, t < le else { return malformed() }
         // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 section 2.3).
         let v = t + 1
         guard le - v == 8, raw[v] == UInt8(ascii: "H"), raw[v + 1] == UInt8(ascii: "T"), raw[v + 2] == UInt8(ascii: "T"),
               raw[v + 3] == UInt8(ascii: "P"), raw[v + 4] == UInt8(ascii: "/"), raw[v + 6] == UInt8(ascii: "."),
               (0x30...0x39).contains(raw[v + 5]), (0x30...0x39).contains(raw[v + 7]) else {
-            return refuse(400, requestLine)
+            return malformed()
         }
         guard raw[v + 5] == UInt8(ascii: "1") else {
             return refuse(505, "HTTP/\(shown(raw, v + 5, v + 8)) is not served; use HTTP/1.1")

@@ -208,7 +208,7 @@ public struct GridHTTPRequestParser {
                 step = .chunkDataEnd
             case .chunkDataEnd:
                 guard input.readableBytes >= 2 else {
-                    if input.readableBytes == 1, input.readableBytesView.first != 0x0D { return missingChunkEnd() }
+                    if input.readableBytes == 1, input.getInteger(at: input.readerIndex, as: UInt8.self) != 0x0D { return missingChunkEnd() }
                     return waitForBody()
                 }
                 guard input.readableBytesView.starts(with: [0x0D, 0x0A]) else { return missingChunkEnd() }
@@ -272,7 +272,7 @@ public struct GridHTTPRequestParser {
 
     /// Skips the empty lines (CRLF or LF) before a request line, within their budget. Nil to go on.
     private mutating func skipEmptyLines() -> Outcome? {
-        while let b = input.readableBytesView.first {
+        while let b = input.getInteger(at: input.readerIndex, as: UInt8.self) {
             examined += 1
             if b == 0x0A {
                 input.moveReaderIndex(forwardBy: 1)
