@@ -62,47 +62,8 @@ final class HTTPParserFuzzTests: XCTestCase {
         }
     }
 
-    /// Everything the parser said about an input, `awaitingBody` left out (whether it comes depends on
-    /// where the input was split).
-    enum Event: Equatable {
-        case request(method: String, path: String, body: [UInt8], keepAlive: Bool, tooLarge: Bool)
-        case refused(Int)
-    }
-
-    struct Run {
-        var events: [Event] = []
-        var maxBuffered = 0
-        var examined = 0
-    }
-
-    /// Feeds `bytes` in pieces whose sizes come from `sizes` and collects the events.
-    private func run(_ bytes: [UInt8], pieces sizes: () -> Int) -> Run {
-        var parser = GridHTTPRequestParser(limits: Self.limits)
-        var r = Run()
-        var offset = 0
-        var open = true
-        while offset < bytes.count, open {
-            let n = min(bytes.count - offset, max(1, sizes()))
-            parser.append(ByteBuffer(bytes: bytes[offset..<(offset + n)]))
-            offset += n
-            loop: while true {
-                switch parser.next() {
-                case .incomplete, .awaitingBody:
-                    r.maxBuffered = max(r.maxBuffered, parser.bufferedBytes)
-                    break loop
-                case .request(let p):
-                    r.events.append(.request(method: p.request.method, path: p.request.path, body: Array(buffer: p.request.body),
-                                             keepAlive: p.keepAlive, tooLarge: p.request.bodyTooLarge))
-                    if !p.keepAlive { open = false; break loop }
-                case .invalid(let status, _):
-                    r.events.append(.refused(status))
-                    open = false
-                    break loop
-                }
-            }
-        }
-        r.examined = parser.examined
-        return r
+    private func run(_ bytes: [UInt8], pieces: () -> Int) -> GridHTTPParserRun {
+        bytes.withUnsafeBytes { GridHTTPParserRun.feed($0, limits: Self.limits, pieceSize: pieces) }
     }
 
     func testEveryCorpusRequestGetsItsExpectedAnswerHoweverItIsSplit() throws {
@@ -121,7 +82,7 @@ final class HTTPParserFuzzTests: XCTestCase {
             case .refused(let status):
                 XCTAssertEqual(whole.events.last, .refused(status), seed.name)
             }
-            XCTAssertLessThanOrEqual(bytewise.maxBuffered, Self.limits.maxBufferedBytes, seed.name)
+            XCTAssertEqual(bytewise.violations(limits: Self.limits), [], seed.name)
         }
     }
 
@@ -146,17 +107,14 @@ final class HTTPParserFuzzTests: XCTestCase {
             var pieceRNG = SplitMix64(seed: rng.next())
             let split = run(input) { 1 + Int(pieceRNG.next() % (pieceRNG.next() % 2 == 0 ? 8 : 4096)) }
             XCTAssertEqual(whole.events, split.events, "outcome depends on the split for input \(String(decoding: input.prefix(300), as: UTF8.self).debugDescription)")
+            XCTAssertEqual(whole.violations(limits: Self.limits), [])
+            XCTAssertEqual(split.violations(limits: Self.limits), [])
             for e in whole.events {
                 switch e {
-                case .refused(let status):
-                    XCTAssertTrue([400, 417, 431, 501, 505].contains(status), "status \(status)")
-                    refusals[status, default: 0] += 1
-                case .request:
-                    requests += 1
+                case .refused(let status): refusals[status, default: 0] += 1
+                case .request: requests += 1
                 }
             }
-            XCTAssertLessThanOrEqual(split.maxBuffered, Self.limits.maxBufferedBytes)
-            XCTAssertLessThanOrEqual(split.examined, 3 * input.count + 64, "work not linear in the input")
             maxBuffered = max(maxBuffered, split.maxBuffered)
             if testRun?.failureCount ?? 0 > 20 { break }
         }
@@ -166,6 +124,7 @@ final class HTTPParserFuzzTests: XCTestCase {
         print("HTTP parser fuzz: \(tries) mutated inputs in \(ContinuousClock.now - started), \(requests) requests, refusals \(refusals.sorted { $0.key < $1.key }), most bytes held \(maxBuffered) (limit \(Self.limits.maxBufferedBytes))")
     }
 
+    /// Changes `input` once: one of the mutations a fuzzer makes, chosen and placed by `rng`.
     private func mutate(_ input: inout [UInt8], tokens: [[UInt8]], seeds: [(name: String, bytes: [UInt8], expect: Expectation)], rng: inout SplitMix64) {
         let at = input.isEmpty ? 0 : Int(rng.next() % UInt64(input.count + 1))
         switch rng.next() % 8 {
