@@ -129,6 +129,10 @@ final class GridHTTPWireTests: XCTestCase {
         guard case .request(let r) = p.next() else { return XCTFail("body after 100 Continue not parsed") }
         XCTAssertEqual(String(buffer: r.request.body), "{\"k\":1}")
         XCTAssertTrue(isAwaitingBody(first(head + "{\"k\"")), "part of the body must await the rest")
+        // A request whose body came with its head leaves no expectation to the next one.
+        var pipelined = parser(head + "{\"k\":1}" + "POST /n HTTP/1.1\r\nContent-Length: 7\r\n\r\n{")
+        guard case .request = pipelined.next() else { return XCTFail("first pipelined request") }
+        XCTAssertTrue(isIncomplete(pipelined.next()), "the next request did not ask for 100 Continue")
         // Without Expect the same head is merely incomplete; a cut head is incomplete either way.
         XCTAssertTrue(isIncomplete(first("POST /b HTTP/1.1\r\nContent-Length: 7\r\n\r\n")))
         XCTAssertTrue(isIncomplete(first("POST /b HTTP/1.1\r\nExpect: 100-continue\r\n")))

@@ -101,7 +101,7 @@ public struct GridHTTPRequestParser {
         case body
         /// The request was handed on; the rest of its oversized body is being read and dropped.
         case discarding
-        /// The parser refused the input; nothing more is parsed.
+        /// Nothing more is parsed: the input was refused, or the last request closes the connection.
         case failed
     }
 
