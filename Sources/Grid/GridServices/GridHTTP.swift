@@ -181,6 +181,14 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var waiting = false
     /// The connection closes after the answer being written.
     private var closing = false
+    /// The last answer is out and the output half-closed; what the client still sends is read and
+    /// dropped until it closes too, ``lingerBytes`` arrived, or ``lingerTime`` passed.
+    private var lingering = false
+    private var lingered = 0
+    /// How much a lingering connection reads and drops before it closes anyway.
+    static let lingerBytes = 64 * 1024
+    /// How long a lingering connection waits for the client to close.
+    static let lingerTime = TimeAmount.seconds(2)
     /// A `read` was held back while waiting.
     private var readHeld = false
     /// Written since the last flush.
@@ -209,7 +217,13 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if closing { return }
+        if closing {
+            if lingering {
+                lingered += unwrapInboundIn(data).readableBytes
+                if lingered > Self.lingerBytes { context.close(promise: nil) }
+            }
+            return
+        }
         parser.append(unwrapInboundIn(data))
         process(context: context)
     }
@@ -221,6 +235,7 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
+        if lingering { context.read(); return }
         // Hold reading while an answer is pending (the pipelined requests already read wait in the
         // parser) or while answers already written wait for the client to read them.
         if waiting || closing || !context.channel.isWritable { readHeld = true; return }
@@ -375,8 +390,30 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             unflushed = false
             timer?.cancel()
             timer = nil
-            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in bound.value.close(promise: nil) }
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in
+                let (handler, context) = bound.value
+                handler.linger(context: context)
+            }
+        }
+    }
+
+    /// Closes after the last answer without losing it: a full close while the client's bytes are still
+    /// unread makes the kernel send a reset, which can destroy the answer before the client reads it
+    /// (a 408 to a slow client, a 400 to one that pipelines). So the output is half-closed first and the
+    /// input read and dropped until the client closes, within ``lingerBytes`` and ``lingerTime``
+    /// (RFC 9112 section 9.6).
+    private func linger(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        lingering = true
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.close(mode: .output).whenFailure { _ in bound.value.close(promise: nil) }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) {
+            bound.value.close(promise: nil)
+        }
+        if readHeld {
+            readHeld = false
+            context.read()
         }
     }
 }
