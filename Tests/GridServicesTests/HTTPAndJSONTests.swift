@@ -106,6 +106,7 @@ final class GridServiceHandlingTests: XCTestCase {
             (GridHTTPRequest(method: "POST", path: "/gums/map", contentType: "application/json", bodyTooLarge: true), 413, "body_too_large"),
             (post("/gums/map", #"{"dn":"\#(dn)","fqan":"/cms"}"#, contentType: "text/plain"), 415, "unsupported_media_type"),
             (post("/gums/map", #"{"dn":"\#(dn)","fqan":"/cms"}"#, contentType: nil), 415, "unsupported_media_type"),
+            (post("/gums/map", #"{"dn":"\#(dn)","fqan":"/cms"}"#, contentType: "application/jsonxyz"), 415, "unsupported_media_type"),
             (GridHTTPRequest(method: "GET", path: "/gums/map"), 405, "method_not_allowed"),
             (post("/saz/authorize", "{}"), 404, "not_found"),
             (GridHTTPRequest(method: "POST", path: "/healthz"), 405, "method_not_allowed"),
@@ -119,11 +120,18 @@ final class GridServiceHandlingTests: XCTestCase {
         XCTAssertEqual(s.gate.current, 0, "every admitted request left the gate")
         XCTAssertEqual(requestsAnswered(s.renderMetrics(), status: 400), 6)
         XCTAssertEqual(requestsAnswered(s.renderMetrics(), status: 405), 2)
+        XCTAssertEqual(requestsAnswered(s.renderMetrics(), status: 415), 3)
         let get = await s.handle(GridHTTPRequest(method: "GET", path: "/gums/map"))
         XCTAssertEqual(get.header("Allow"), "POST")
         // Content types with parameters and other cases are accepted.
         XCTAssertTrue(GridService.isJSONType("Application/JSON; charset=utf-8"))
+        XCTAssertTrue(GridService.isJSONType("application/json ;charset=utf-8"))
+        XCTAssertTrue(GridService.isJSONType("application/json"))
         XCTAssertFalse(GridService.isJSONType("application/jso"))
+        // Another media type that merely starts with the same letters (issue 17, item 7).
+        XCTAssertFalse(GridService.isJSONType("application/jsonxyz"))
+        XCTAssertFalse(GridService.isJSONType("application/json-seq"))
+        XCTAssertFalse(GridService.isJSONType("application/json x"))
     }
 
     func testSnapshotSAZAnswers503NotReadyUntilBanListsLoad() async {
@@ -227,12 +235,13 @@ final class GridHTTPServerTests: XCTestCase {
     }
 
     /// Starts a one-thread server with ``Echo`` (body limit 64), runs `body` with its port, then stops it.
-    private func withServer(_ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+    private func withServer(timeouts: GridHTTPTimeouts = GridHTTPTimeouts(), stats: GridHTTPConnectionStats? = nil,
+                            _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let (stream, cont) = AsyncStream<Int>.makeStream()
-        let server = GridHTTPServer(host: "127.0.0.1", port: 0, threads: 1, maxBodyBytes: 64, responder: Echo(), logger: logger,
-                                    onRunning: { cont.yield($0); cont.finish() })
+        let server = GridHTTPServer(host: "127.0.0.1", port: 0, threads: 1, limits: Self.limits, timeouts: timeouts, stats: stats,
+                                    responder: Echo(), logger: logger, onRunning: { cont.yield($0); cont.finish() })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
             var it = stream.makeAsyncIterator()
@@ -240,6 +249,127 @@ final class GridHTTPServerTests: XCTestCase {
             try await body(port)
             group.cancelAll()
         }
+    }
+
+    static let limits = GridHTTPLimits(maxBodyBytes: 64)
+
+    /// Issue 17, item 7, over a real connection: each lenient case is answered as RFC 9112 says and the
+    /// connection is closed.
+    func testMalformedFramingIsRefusedAndTheConnectionClosed() async throws {
+        let stats = GridHTTPConnectionStats()
+        try await withServer(stats: stats) { port in
+            let chunked = "Transfer-Encoding: chunked\r\n\r\n"
+            let cases: [(String, String)] = [
+                ("POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "HTTP/1.1 501"),
+                ("POST /b HTTP/1.1\r\nHost: x\r\n" + chunked + "5zzz\r\nhello\r\n0\r\n\r\n", "HTTP/1.1 400"),
+                ("POST /b HTTP/1.1\r\nHost: x\r\n" + chunked + "0x5\r\nhello\r\n0\r\n\r\n", "HTTP/1.1 400"),
+                ("GET /a HTTP/1.1\r\nHost: x\r\nX-A: b\rc\r\n\r\n", "HTTP/1.1 400"),
+                ("POST /b HTTP/1.0\r\nHost: x\r\n" + chunked + "5\r\nhello\r\n0\r\n\r\n", "HTTP/1.1 400"),
+            ]
+            for (request, status) in cases {
+                let c = try RawClient(port: port)
+                defer { c.close() }
+                try c.send(request)
+                let head = try c.readHead()
+                XCTAssertTrue(head.hasPrefix(status), "\(request.debugDescription): \(head)")
+                XCTAssertTrue(try c.readBody(of: head).contains("\"message\""))
+                XCTAssertTrue(try c.readsEOF(), "the connection closes after \(head)")
+            }
+        }
+        XCTAssertEqual(stats.refused, 5)
+    }
+
+    /// Issue 17, item 4: 16 MB of empty lines before a request, and then 16 MB of trailer lines after a
+    /// last chunk (more than the kernel's socket buffers take): the connection is refused and closed
+    /// within the budget, the server never holds more than its limits, and it keeps answering others.
+    func testFloodOfEmptyLinesOrTrailersIsRefusedEarlyWithBoundedBuffering() async throws {
+        let stats = GridHTTPConnectionStats()
+        try await withServer(stats: stats) { port in
+            let total = 16 << 20
+            let floods: [(String, [UInt8])] = [
+                ("", Array("\r\n".utf8)),
+                ("POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n", Array("X-T: 0123456789abcdef\r\n".utf8)),
+            ]
+            for (prefix, unit) in floods {
+                let c = try RawClient(port: port)
+                defer { c.close() }
+                try c.send(prefix)
+                let t0 = ContinuousClock.now
+                let sent = c.sendRepeated(unit, upTo: total, stallTimeoutMs: 3000, deadline: .now + .seconds(20))
+                XCTAssertLessThan(sent, total, "the server kept reading the flood")
+                XCTAssertTrue(c.answerOrReset().map { $0.hasPrefix("HTTP/1.1 400") || $0.hasPrefix("HTTP/1.1 431") } ?? true)
+                XCTAssertTrue(c.closedByPeer(), "the connection must be closed after the budget")
+                print("flood of \(unit.count)-byte lines: the server closed after \(sent) of \(total) bytes were sent, in \(ContinuousClock.now - t0)")
+                // Another client is still answered at once.
+                let other = await ParallelCaller.runAsync([.get(port: port, path: "/ok")], concurrency: 1)
+                XCTAssertEqual(other.first?.status, 200)
+            }
+        }
+        XCTAssertEqual(stats.refused, 2)
+        XCTAssertLessThanOrEqual(stats.maxRetainedBytes, Self.limits.maxBufferedBytes)
+        print("most bytes a connection's parser held while waiting: \(stats.maxRetainedBytes) (limit \(Self.limits.maxBufferedBytes))")
+    }
+
+    /// Slowloris: one byte of a head every 100 ms is answered 408 and closed after the head timeout.
+    func testSlowHeadIsAnswered408AndClosedAfterTheHeadTimeout() async throws {
+        let stats = GridHTTPConnectionStats()
+        try await withServer(timeouts: GridHTTPTimeouts(head: .seconds(1)), stats: stats) { port in
+            let c = try RawClient(port: port)
+            defer { c.close() }
+            let request = Array("GET /slow-head HTTP/1.1\r\nHost: x\r\nX-Pad: \(String(repeating: "p", count: 60))\r\n\r\n".utf8)
+            let t0 = ContinuousClock.now
+            var sent = 0
+            while sent < request.count, ContinuousClock.now - t0 < .seconds(8), c.sendByte(request[sent]) {
+                sent += 1
+                if c.hasInput(waitingMs: 100) { break }
+            }
+            let head = try c.readHead()
+            let took = ContinuousClock.now - t0
+            XCTAssertTrue(head.hasPrefix("HTTP/1.1 408"), head)
+            XCTAssertTrue(try c.readBody(of: head).contains("request_timeout"))
+            XCTAssertTrue(try c.readsEOF())
+            XCTAssertLessThan(sent, request.count)
+            XCTAssertGreaterThanOrEqual(took, .milliseconds(900))
+            XCTAssertLessThan(took, .seconds(3))
+            print("slow head: 408 after \(sent) bytes and \(took)")
+        }
+        XCTAssertEqual(stats.timeouts, 1)
+    }
+
+    func testStalledBodyIsAnswered408AndIdleConnectionClosedSilently() async throws {
+        let stats = GridHTTPConnectionStats()
+        try await withServer(timeouts: GridHTTPTimeouts(head: .seconds(5), body: .milliseconds(500), idle: .milliseconds(400)), stats: stats) { port in
+            let c = try RawClient(port: port)
+            defer { c.close() }
+            try c.send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"k\"")
+            let t0 = ContinuousClock.now
+            let head = try c.readHead()
+            XCTAssertTrue(head.hasPrefix("HTTP/1.1 408"), head)
+            XCTAssertTrue(try c.readBody(of: head).contains("request body did not arrive"))
+            XCTAssertTrue(try c.readsEOF())
+            XCTAssertGreaterThanOrEqual(ContinuousClock.now - t0, .milliseconds(400))
+            // Keep-alive: one answered request, then silence: closed without an answer after the idle timeout.
+            let d = try RawClient(port: port)
+            defer { d.close() }
+            try d.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+            let ok = try d.readHead()
+            XCTAssertEqual(try d.readBody(of: ok), "GET /a 0 false")
+            let t1 = ContinuousClock.now
+            XCTAssertTrue(try d.readsEOF(), "no answer, only the close")
+            XCTAssertGreaterThanOrEqual(ContinuousClock.now - t1, .milliseconds(300))
+            XCTAssertLessThan(ContinuousClock.now - t1, .seconds(3))
+            // A connection that keeps sending requests is not closed as idle.
+            let e = try RawClient(port: port)
+            defer { e.close() }
+            for i in 0..<8 {
+                try e.send("GET /k\(i) HTTP/1.1\r\nHost: x\r\n\r\n")
+                let h = try e.readHead()
+                XCTAssertEqual(try e.readBody(of: h), "GET /k\(i) 0 false")
+                try await Task.sleep(for: .milliseconds(150))
+            }
+        }
+        XCTAssertEqual(stats.timeouts, 1)
+        XCTAssertEqual(stats.idleCloses, 1)
     }
 
     func testExpectContinueGetsOneInterimAnswerAndTooLargeIsRefusedBeforeTheBody() async throws {
@@ -358,6 +488,32 @@ final class RawClient: @unchecked Sendable {
     }
 
     func readsEOF() throws -> Bool { inbox.isEmpty ? !(try fill()) : false }
+
+    /// Sends one byte; false if the connection is gone.
+    func sendByte(_ b: UInt8) -> Bool {
+        var b = b
+        return Glibc.send(fd, &b, 1, Int32(MSG_NOSIGNAL)) == 1
+    }
+
+    /// Whether something (bytes or EOF) can be read within `waitingMs`.
+    func hasInput(waitingMs: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, waitingMs) == 1
+    }
+
+    /// The status line of an answer, or nil if the connection was reset or closed before one arrived
+    /// (a server that closes with unread input makes the kernel send a reset, which may come first).
+    func answerOrReset() -> String? { try? readHead() }
+
+    /// Whether the peer has closed: EOF or a reset within the receive timeout, after draining what it sent.
+    func closedByPeer() -> Bool {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return true }
+            if n < 0 { return errno == ECONNRESET || errno == EPIPE }
+        }
+    }
 
     /// Sends `unit` again and again, without reading, until `upTo` bytes went out, or the socket takes
     /// nothing for `stallTimeoutMs`, or the deadline. Returns the bytes sent.

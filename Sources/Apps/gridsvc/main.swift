@@ -42,6 +42,25 @@ func parseListen(_ s: String) throws -> (String, Int) {
     return (String(s[..<c]), port)
 }
 
+/// The HTTP options of every serving subcommand.
+struct HTTPOptions: ParsableArguments {
+    @Option(name: .customLong("header-timeout"), help: "Seconds a request head may take from its first byte; then 408 and close.")
+    var headerTimeout: Double = 10
+    @Option(name: .customLong("body-timeout"), help: "Seconds a request body may take after its head; then 408 and close.")
+    var bodyTimeout: Double = 10
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a keep-alive connection may wait for its next request (or for its client to read answers); then it closes.")
+    var idleTimeout: Double = 60
+
+    func timeouts() throws -> GridHTTPTimeouts {
+        for (name, v) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--idle-timeout", idleTimeout)]
+        where !(v > 0 && v <= 86_400) {
+            throw ValidationError("\(name) must be more than 0 and at most 86400 seconds, got \(v)")
+        }
+        return GridHTTPTimeouts(head: .milliseconds(Int64(headerTimeout * 1000)), body: .milliseconds(Int64(bodyTimeout * 1000)),
+                                idle: .milliseconds(Int64(idleTimeout * 1000)))
+    }
+}
+
 @main
 struct GridSvc: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,6 +90,7 @@ struct Serve: AsyncParsableCommand {
     var maxBody: Int = 16 * 1024
     @Option(help: "Event loop threads (0 = one per CPU this process may run on, e.g. 1 under 'taskset -c 0').")
     var threads: Int = 0
+    @OptionGroup var http: HTTPOptions
 
     func run() async throws {
         guard let role = GridRole(rawValue: role) else { throw ValidationError("--role must be voms, gums or saz, got '\(role)'") }
@@ -82,7 +102,7 @@ struct Serve: AsyncParsableCommand {
         let store = GridStore(db: db, cacheCapacity: role == .gums ? cacheSize : 0)
         let service = GridService(
             settings: GridServerSettings(role: role, maxInFlight: maxInFlight, maxBodyBytes: maxBody, sazMode: mode,
-                                         pollInterval: .milliseconds(pollMillis)),
+                                         pollInterval: .milliseconds(pollMillis), timeouts: try http.timeouts()),
             store: store, logger: logger)
         guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
         let app = service.application(host: host, port: port, threads: threads) { bound in
@@ -147,12 +167,14 @@ struct Static: AsyncParsableCommand {
     var listen: String = "127.0.0.1:8079"
     @Option(help: "Event loop threads (0 = one per CPU this process may run on).")
     var threads: Int = 0
+    @OptionGroup var http: HTTPOptions
 
     func run() async throws {
         let (host, port) = try parseListen(listen)
         let logger = Logger(label: "gridsvc.static")
         let app = GridHTTPServer(
-            host: host, port: port, threads: threads, maxBodyBytes: 16 * 1024, responder: StaticJSONResponder(), logger: logger,
+            host: host, port: port, threads: threads, limits: GridHTTPLimits(), timeouts: try http.timeouts(),
+            responder: StaticJSONResponder(), logger: logger,
             onRunning: { bound in
                 print("gridsvc static listening on \(host):\(bound)")
                 fflush(nil)

@@ -6,60 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-
-/// One HTTP request as the grid services see it: the body is collected (bounded) before the responder
-/// runs.
-public struct GridHTTPRequest: Sendable {
-    /// Method, e.g. `POST`.
-    public var method: String
-    /// Path without the query string.
-    public var path: String
-    /// `Content-Type` header, if any.
-    public var contentType: String?
-    /// `Content-Length` header, if any and numeric.
-    public var contentLength: Int?
-    /// The body (empty if none). Empty when ``bodyTooLarge``.
-    public var body: ByteBuffer
-    /// The body exceeded the server's limit; it was read and dropped.
-    public var bodyTooLarge: Bool
-
-    /// Creates a request (tests build these directly).
-    public init(method: String, path: String, contentType: String? = nil, contentLength: Int? = nil,
-                body: ByteBuffer = ByteBuffer(), bodyTooLarge: Bool = false) {
-        self.method = method
-        self.path = path
-        self.contentType = contentType
-        self.contentLength = contentLength
-        self.body = body
-        self.bodyTooLarge = bodyTooLarge
-    }
-}
-
-/// One HTTP answer: status, content type, body and extra headers (`Retry-After`, `Allow`).
-public struct GridHTTPResponse: Sendable {
-    /// Status code.
-    public var status: Int
-    /// `Content-Type`.
-    public var contentType: String
-    /// Body bytes.
-    public var body: [UInt8]
-    /// Extra headers.
-    public var headers: [(String, String)]
-
-    /// Creates a response.
-    public init(status: Int, contentType: String, body: [UInt8], headers: [(String, String)] = []) {
-        self.status = status
-        self.contentType = contentType
-        self.body = body
-        self.headers = headers
-    }
-
-    /// The value of header `name` (case-insensitive), including `Content-Type`.
-    public func header(_ name: String) -> String? {
-        if name.lowercased() == "content-type" { return contentType }
-        return headers.first { $0.0.lowercased() == name.lowercased() }?.1
-    }
-}
+import Synchronization
 
 /// The answer of a responder: ready now (answered on the event loop, no task hop), or work to do off the
 /// event loop (database calls).
@@ -100,7 +47,9 @@ public struct GridHTTPServer: Service {
     let host: String
     let port: Int
     let threads: Int
-    let maxBodyBytes: Int
+    let limits: GridHTTPLimits
+    let timeouts: GridHTTPTimeouts
+    let stats: GridHTTPConnectionStats?
     let responder: any GridHTTPResponder
     let background: [any Service]
     let beforeStart: @Sendable () async -> Void
@@ -108,14 +57,18 @@ public struct GridHTTPServer: Service {
     let logger: Logger
 
     /// Creates the server (nothing binds until ``run()``). `threads` 0 means ``allowedCPUCount()``.
-    public init(host: String, port: Int, threads: Int = 0, maxBodyBytes: Int, responder: any GridHTTPResponder,
+    /// Every connection keeps `limits` and `timeouts`; `stats`, if given, counts what connections did.
+    public init(host: String, port: Int, threads: Int = 0, limits: GridHTTPLimits, timeouts: GridHTTPTimeouts = GridHTTPTimeouts(),
+                stats: GridHTTPConnectionStats? = nil, responder: any GridHTTPResponder,
                 background: [any Service] = [], logger: Logger,
                 beforeStart: @escaping @Sendable () async -> Void = {},
                 onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
         self.host = host
         self.port = port
         self.threads = threads > 0 ? threads : allowedCPUCount()
-        self.maxBodyBytes = maxBodyBytes
+        self.limits = limits
+        self.timeouts = timeouts
+        self.stats = stats
         self.responder = responder
         self.background = background
         self.beforeStart = beforeStart
@@ -127,7 +80,7 @@ public struct GridHTTPServer: Service {
     public func run() async throws {
         await beforeStart()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let responder = self.responder, maxBody = self.maxBodyBytes
+        let responder = self.responder, limits = self.limits, timeouts = self.timeouts, stats = self.stats
         let channel: Channel
         do {
             channel = try await ServerBootstrap(group: group)
@@ -137,7 +90,7 @@ public struct GridHTTPServer: Service {
                 .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(GridHTTPHandler(responder: responder, maxBody: maxBody))
+                        try channel.pipeline.syncOperations.addHandler(GridHTTPHandler(responder: responder, limits: limits, timeouts: timeouts, stats: stats))
                     }
                 }
                 .bind(host: host, port: port).get()
@@ -174,69 +127,117 @@ public struct GridHTTPServer: Service {
     }
 }
 
-/// One connection: parses requests with ``GridHTTPWire`` straight from the received bytes, hands each to
-/// the responder and writes each answer as one pre-encoded buffer. Answers ready at once are written
-/// without a flush and flushed once per read burst (pipelined requests share one `writev`); while a
-/// ``GridHTTPReply/later(_:)`` answer is pending, further requests wait in the buffer and reading stops, so
-/// answers leave in request order and a pipelining client cannot make the buffer grow without bound.
-/// The same holds for the output: while the channel is not writable (a client that pipelines and does
-/// not read its answers, past the write-buffer high-water mark), parsing and reading stop until it is.
-/// A request with `Expect: 100-continue` gets `100 Continue` once its head is in and its body is not.
+/// Counters a test (or an operator's probe) can read from a running server: what connections kept
+/// buffered and how they ended. Updated only when given to ``GridHTTPServer``.
+public final class GridHTTPConnectionStats: Sendable {
+    private let retained = Atomic<Int>(0)
+    private let timeoutsSent = Atomic<Int>(0)
+    private let closedIdle = Atomic<Int>(0)
+    private let refusedRequests = Atomic<Int>(0)
+
+    /// Creates zeroed counters.
+    public init() {}
+
+    /// The most bytes any connection's parser held while waiting for more input.
+    public var maxRetainedBytes: Int { retained.load(ordering: .relaxed) }
+    /// Connections answered 408 (a head or body not complete in time) and closed.
+    public var timeouts: Int { timeoutsSent.load(ordering: .relaxed) }
+    /// Connections closed without an answer: idle, an oversized body not sent in time, answers not read.
+    public var idleCloses: Int { closedIdle.load(ordering: .relaxed) }
+    /// Requests refused as unreadable (400, 417, 431, 501, 505) before the responder saw them.
+    public var refused: Int { refusedRequests.load(ordering: .relaxed) }
+
+    func retain(_ bytes: Int) { _ = retained.max(bytes, ordering: .relaxed) }
+    func timedOut() { timeoutsSent.add(1, ordering: .relaxed) }
+    func closedWhileIdle() { closedIdle.add(1, ordering: .relaxed) }
+    func refusedOne() { refusedRequests.add(1, ordering: .relaxed) }
+}
+
+/// One connection: feeds the received bytes to its ``GridHTTPRequestParser`` (which keeps what it has
+/// not used and resumes there), hands each request to the responder and writes each answer as one
+/// pre-encoded buffer. Answers ready at once are written without a flush and flushed once per read burst
+/// (pipelined requests share one `writev`); while a ``GridHTTPReply/later(_:)`` answer is pending, further
+/// requests wait in the parser and reading stops, so answers leave in request order and a pipelining
+/// client cannot make the buffer grow without bound. The same holds for the output: while the channel is
+/// not writable (a client that pipelines and does not read its answers, past the write-buffer high-water
+/// mark), parsing and reading stop until it is. A request with `Expect: 100-continue` gets
+/// `100 Continue` once its head is in and its body is not. One timer enforces ``GridHTTPTimeouts``
+/// (``ConnectionDeadline`` decides what it does).
 final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let responder: any GridHTTPResponder
-    private let maxBody: Int
-    /// Received bytes not parsed yet.
-    private var pending: ByteBuffer?
-    /// Body bytes of a too-large request still to drop.
-    private var skip = 0
+    private let stats: GridHTTPConnectionStats?
+    private var parser: GridHTTPRequestParser
+    private var deadline: ConnectionDeadline
+    /// The armed timer and when it fires.
+    private var timer: Scheduled<Void>?
+    private var timerAt: NIODeadline?
+    /// A request was completed since the deadline was last updated.
+    private var completed = false
     /// A `later` answer is being computed.
     private var waiting = false
     /// The connection closes after the answer being written.
     private var closing = false
+    /// The last answer is out and the output half-closed; what the client still sends is read and
+    /// dropped until it closes too, ``lingerBytes`` arrived, or ``lingerTime`` passed.
+    private var lingering = false
+    private var lingered = 0
+    /// How much a lingering connection reads and drops before it closes anyway.
+    static let lingerBytes = 64 * 1024
+    /// How long a lingering connection waits for the client to close.
+    static let lingerTime = TimeAmount.seconds(2)
     /// A `read` was held back while waiting.
     private var readHeld = false
     /// Written since the last flush.
     private var unflushed = false
-    /// `100 Continue` went out for the request at the front of `pending`.
-    private var continueSent = false
 
-    init(responder: any GridHTTPResponder, maxBody: Int) {
+    init(responder: any GridHTTPResponder, limits: GridHTTPLimits, timeouts: GridHTTPTimeouts, stats: GridHTTPConnectionStats?) {
         self.responder = responder
-        self.maxBody = maxBody
+        self.stats = stats
+        self.parser = GridHTTPRequestParser(limits: limits)
+        self.deadline = ConnectionDeadline(timeouts: timeouts, now: .now())
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        arm(context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        if closing { return }
-        if skip > 0 {
-            let n = min(skip, bytes.readableBytes)
-            bytes.moveReaderIndex(forwardBy: n)
-            skip -= n
-            if bytes.readableBytes == 0 { return }
+        if closing {
+            if lingering {
+                lingered += unwrapInboundIn(data).readableBytes
+                if lingered > Self.lingerBytes { context.close(promise: nil) }
+            }
+            return
         }
-        if pending == nil || pending!.readableBytes == 0 {
-            pending = bytes
-        } else {
-            // Drop the bytes already parsed first: a client whose requests keep arriving split across
-            // reads would otherwise grow this buffer for as long as the connection lives.
-            pending!.discardReadBytes()
-            pending!.writeBuffer(&bytes)
-        }
+        parser.append(unwrapInboundIn(data))
         process(context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushIfNeeded(context: context)
+        updateDeadline(context: context)
         context.fireChannelReadComplete()
     }
 
     func read(context: ChannelHandlerContext) {
-        // Hold reading while an answer is pending (the pipelined requests already read wait in `pending`)
-        // or while answers already written wait for the client to read them.
+        if lingering { context.read(); return }
+        // Hold reading while an answer is pending (the pipelined requests already read wait in the
+        // parser) or while answers already written wait for the client to read them.
         if waiting || closing || !context.channel.isWritable { readHeld = true; return }
         context.read()
     }
@@ -250,6 +251,7 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.read()
             }
         }
+        updateDeadline(context: context)
         context.fireChannelWritabilityChanged()
     }
 
@@ -264,43 +266,93 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Answers every complete request in `pending`, in order, until one is `later` or the bytes run out.
+    // MARK: timeouts
+
+    /// Tells the deadline what the connection waits for now, and arms the timer if it must fire sooner.
+    private func updateDeadline(context: ChannelHandlerContext) {
+        if closing { return }
+        let state: ConnectionDeadline.State
+        if waiting {
+            state = .busy
+        } else if !context.channel.isWritable {
+            state = .blockedOutput
+        } else {
+            switch parser.phase {
+            case .idle, .failed: state = .idle
+            case .head: state = .head
+            case .body: state = .body
+            case .discarding: state = .discarding
+            }
+        }
+        deadline.enter(state, now: .now(), newRequest: completed)
+        completed = false
+        arm(context: context)
+    }
+
+    /// Arms the timer for the current deadline unless it already fires no later than that (a later
+    /// deadline is re-armed when the timer fires: no timer churn per request).
+    private func arm(context: ChannelHandlerContext) {
+        guard let at = deadline.deadline else { return }
+        if let current = timerAt, current <= at { return }
+        schedule(at: at, context: context)
+    }
+
+    private func schedule(at: NIODeadline, context: ChannelHandlerContext) {
+        timer?.cancel()
+        timerAt = at
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) {
+            let (handler, context) = bound.value
+            handler.timerFired(context: context)
+        }
+    }
+
+    private func timerFired(context: ChannelHandlerContext) {
+        timer = nil
+        timerAt = nil
+        if closing { return }
+        switch deadline.fired(now: .now()) {
+        case .wait(let until):
+            if let until { schedule(at: until, context: context) }
+        case .close:
+            stats?.closedWhileIdle()
+            closing = true
+            context.close(promise: nil)
+        case .timeout(let message):
+            stats?.timedOut()
+            write(context: context, GridHTTPWire.errorResponse(status: 408, message: message), keepAlive: false, isHead: false)
+        }
+    }
+
+    // MARK: requests
+
+    /// Answers every complete request the parser has, in order, until one is `later`, the output is
+    /// blocked, or the parser needs more bytes.
     private func process(context: ChannelHandlerContext) {
-        while !waiting, !closing, var buf = pending, buf.readableBytes > 0 {
+        while !waiting, !closing {
             if !context.channel.isWritable {
                 // The client is not reading its answers: stop here (flushing what is written, so the
                 // channel can drain) and go on from `channelWritabilityChanged`.
                 flushIfNeeded(context: context)
                 return
             }
-            if skip > 0 {
-                let n = min(skip, buf.readableBytes)
-                buf.moveReaderIndex(forwardBy: n)
-                skip -= n
-                pending = buf
-                continue
-            }
-            switch GridHTTPWire.parse(buf, maxBody: maxBody) {
+            switch parser.next() {
             case .incomplete:
+                stats?.retain(parser.bufferedBytes)
                 return
             case .awaitingBody:
-                if !continueSent {
-                    continueSent = true
-                    var out = context.channel.allocator.buffer(capacity: GridHTTPWire.continueResponse.count)
-                    out.writeBytes(GridHTTPWire.continueResponse)
-                    context.write(wrapOutboundOut(out), promise: nil)
-                    unflushed = true
-                }
+                stats?.retain(parser.bufferedBytes)
+                var out = context.channel.allocator.buffer(capacity: GridHTTPWire.continueResponse.count)
+                out.writeBytes(GridHTTPWire.continueResponse)
+                context.write(wrapOutboundOut(out), promise: nil)
+                unflushed = true
                 return
             case .invalid(let status, let message):
-                pending = nil
+                stats?.refusedOne()
                 write(context: context, GridHTTPWire.errorResponse(status: status, message: message), keepAlive: false, isHead: false)
                 return
             case .request(let parsed):
-                continueSent = false
-                buf.moveReaderIndex(forwardBy: parsed.consumed)
-                skip = parsed.skip
-                pending = buf.readableBytes > 0 ? buf : nil
+                completed = true
                 let keepAlive = parsed.keepAlive, isHead = parsed.isHead
                 switch responder.respond(parsed.request) {
                 case .now(let r):
@@ -320,6 +372,7 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                             handler.readHeld = false
                             context.read()
                         }
+                        handler.updateDeadline(context: context)
                     }
                 }
             }
@@ -334,10 +387,33 @@ final class GridHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             unflushed = true
         } else {
             closing = true
-            pending = nil
             unflushed = false
-            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in bound.value.close(promise: nil) }
+            timer?.cancel()
+            timer = nil
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in
+                let (handler, context) = bound.value
+                handler.linger(context: context)
+            }
+        }
+    }
+
+    /// Closes after the last answer without losing it: a full close while the client's bytes are still
+    /// unread makes the kernel send a reset, which can destroy the answer before the client reads it
+    /// (a 408 to a slow client, a 400 to one that pipelines). So the output is half-closed first and the
+    /// input read and dropped until the client closes, within ``lingerBytes`` and ``lingerTime``
+    /// (RFC 9112 section 9.6).
+    private func linger(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        lingering = true
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.close(mode: .output).whenFailure { _ in bound.value.close(promise: nil) }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) {
+            bound.value.close(promise: nil)
+        }
+        if readHeld {
+            readHeld = false
+            context.read()
         }
     }
 }

@@ -37,16 +37,19 @@ public struct GridServerSettings: Sendable {
     public var retryAfterSeconds: Int
     /// How often the data version is polled for cache invalidation / snapshot reload.
     public var pollInterval: Duration
+    /// Head, body and idle timeouts of every connection.
+    public var timeouts: GridHTTPTimeouts
 
     /// Creates settings with defaults suited to a 2-core host.
     public init(role: GridRole, maxInFlight: Int = 64, maxBodyBytes: Int = 16 * 1024, sazMode: SAZMode = .db,
-                retryAfterSeconds: Int = 1, pollInterval: Duration = .milliseconds(500)) {
+                retryAfterSeconds: Int = 1, pollInterval: Duration = .milliseconds(500), timeouts: GridHTTPTimeouts = GridHTTPTimeouts()) {
         self.role = role
         self.maxInFlight = maxInFlight
         self.maxBodyBytes = maxBodyBytes
         self.sazMode = sazMode
         self.retryAfterSeconds = retryAfterSeconds
         self.pollInterval = pollInterval
+        self.timeouts = timeouts
     }
 }
 
@@ -131,7 +134,8 @@ public final class GridService: GridHTTPResponder {
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> GridHTTPServer {
         let service = self
         return GridHTTPServer(
-            host: host, port: port, threads: threads, maxBodyBytes: settings.maxBodyBytes, responder: self,
+            host: host, port: port, threads: threads, limits: GridHTTPLimits(maxBodyBytes: settings.maxBodyBytes),
+            timeouts: settings.timeouts, responder: self,
             background: [watcher], logger: logger,
             beforeStart: {
                 do { try await service.refresh() } catch {
@@ -281,12 +285,19 @@ public final class GridService: GridHTTPResponder {
     }
 
     /// `application/json`, optionally with parameters (`; charset=utf-8`), any case.
+    /// Whether a `Content-Type` value is the media type `application/json`, with or without parameters
+    /// (RFC 9110 section 8.3.1: `type "/" subtype *( OWS ";" OWS parameter )`, case-insensitive type and
+    /// subtype). `application/jsonxyz` is another media type.
     static func isJSONType(_ ct: String) -> Bool {
         var it = ct.utf8.makeIterator()
         for expected in "application/json".utf8 {
             guard var c = it.next() else { return false }
             if c >= 0x41 && c <= 0x5A { c += 0x20 }
             guard c == expected else { return false }
+        }
+        while let c = it.next() {
+            if c == UInt8(ascii: ";") { return true }
+            guard c == 0x20 || c == 0x09 else { return false }
         }
         return true
     }
