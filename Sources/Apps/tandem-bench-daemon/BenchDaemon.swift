@@ -15,8 +15,8 @@ struct BenchDaemon: ParsableCommand {
 
 struct SiteOptions: ParsableArguments {
     @Option(help: "Services (each: 2 live members + 1 down).") var services = 10
-    @Option(help: "Check interval of every service but the probes, in ms.") var intervalMs = 5000
-    @Option(help: "Probe services (checked every 200 ms; their live member is killed).") var probes = 5
+    @Option(help: "Check interval of every service, in ms.") var intervalMs = 5000
+    @Option(help: "Probe services (reloaded to checks every 200 ms; their live member is killed).") var probes = 5
 
     var site: BenchSite { BenchSite(services: services, intervalMs: intervalMs, probes: min(probes, services)) }
 }
@@ -53,10 +53,18 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The director's binary.") var binary: String
     @Option(help: "Work directory.") var dir: String
     @Option(help: "Seconds of idle CPU measurement.") var idleSeconds = 20
+    @Flag(help: "Run tandemd on this machine with --dry-run-kernel and loopback members (no UML, no peer).") var native = false
     func run() throws {
         guard director == "tandemd" || director == "keepalived" else { throw ValidationError("--director: tandemd or keepalived") }
         let me = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
-        try BenchRun(site: options.site, director: director, binary: binary, dir: dir, selfPath: me, idleSeconds: idleSeconds).run()
+        var site = options.site
+        if native {
+            guard director == "tandemd" else { throw ValidationError("--native runs tandemd only") }
+            site.liveA = "127.0.2.1"; site.liveB = "127.0.2.2"; site.down = "127.0.2.3"
+            try BenchRun(site: site, director: director, binary: binary, dir: dir, selfPath: me, idleSeconds: idleSeconds).runNative()
+        } else {
+            try BenchRun(site: site, director: director, binary: binary, dir: dir, selfPath: me, idleSeconds: idleSeconds).run()
+        }
     }
 }
 
@@ -80,13 +88,13 @@ struct ReportCommand: ParsableCommand {
         }
         func cell(_ v: Double?, _ unit: String, _ digits: Int = 0) -> String { v.map { formatFixed($0, digits) + unit } ?? "—" }
         print("")
-        print("| director | services | cold start → programmed | all checks reported | death → weight 0 (median) | event → kernel (daemon's own, median) | /status (median / max) | RSS | idle CPU | SIGTERM → exit |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("| director | services | checks/s | cold start → programmed | all checks reported | idle CPU | RSS | /status (median / max) | reload → probes checked | death → weight 0 (median) | event → kernel (daemon's own, median) | SIGTERM → exit |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows.sorted(by: { (Int($0["services"] ?? "") ?? 0, $0["director"] ?? "") < (Int($1["services"] ?? "") ?? 0, $1["director"] ?? "") }) {
-            print("| \(r["director"] ?? "?") | \(r["services"] ?? "?") | \(cell(Double(r["start_ms"] ?? ""), " ms")) | \(cell(Double(r["settle_ms"] ?? "").map { $0 / 1000 }, " s", 1)) | "
-                + "\(cell(median(r["death_ms"]), " ms")) | \(cell(median(r["event_ms"]), " ms", 2)) | "
-                + "\(r["status_ms"].map { "\($0) / \(r["status_ms_max"] ?? "?") ms" } ?? "—") | \(r["rss_mb"].map { "\($0) MB" } ?? "—") | "
-                + "\(r["idle_cpu_pct"].map { "\($0) %" } ?? "—") | \(r["term_ms"].map { "\($0) ms" } ?? "—") |")
+            print("| \(r["director"] ?? "?") | \(r["services"] ?? "?") | \(r["checks_per_s"] ?? "—") | \(cell(Double(r["start_ms"] ?? ""), " ms")) | \(cell(Double(r["settle_ms"] ?? "").map { $0 / 1000 }, " s", 1)) | "
+                + "\(r["idle_cpu_pct"].map { "\($0) %" } ?? "—") | \(r["rss_mb"].map { "\($0) MB" } ?? "—") | "
+                + "\(r["status_ms"].map { "\($0) / \(r["status_ms_max"] ?? "?") ms" } ?? "—") | \(cell(Double(r["reload_ms"] ?? ""), " ms")) | "
+                + "\(cell(median(r["death_ms"]), " ms")) | \(cell(median(r["event_ms"]), " ms", 2)) | \(r["term_ms"].map { "\($0) ms" } ?? "—") |")
         }
         let ours = rows.filter { $0["director"] == "tandemd" }
         guard let small = ours.min(by: { (Int($0["services"] ?? "") ?? 0) < (Int($1["services"] ?? "") ?? 0) }),

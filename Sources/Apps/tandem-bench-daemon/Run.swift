@@ -20,13 +20,13 @@ struct BenchRun {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
     func run() throws {
-        try sh("ip link set lo up; for a in \(BenchSite.liveA) \(BenchSite.liveB) \(BenchSite.down); do ip addr add $a/32 dev lo; done; ip route add default dev lo 2>/dev/null || true")
+        try sh("ip link set lo up; for a in \(site.liveA) \(site.liveB) \(site.down); do ip addr add $a/32 dev lo; done; ip route add default dev lo 2>/dev/null || true")
         let topo = "\(dir)/topology.yaml", kconf = "\(dir)/keepalived.conf", fifo = "\(dir)/control"
         try site.topology().write(toFile: topo, atomically: true, encoding: .utf8)
         try site.keepalived().write(toFile: kconf, atomically: true, encoding: .utf8)
         unlink(fifo)
         guard mkfifo(fifo, 0o600) == 0 else { throw Failure(description: "mkfifo \(fifo): \(String(cString: strerror(errno)))") }
-        let listener = try spawn(selfPath, ["listen", "--addresses", "\(BenchSite.liveA),\(BenchSite.liveB)",
+        let listener = try spawn(selfPath, ["listen", "--addresses", "\(site.liveA),\(site.liveB)",
                                             "--first-port", "\(site.basePort)", "--count", "\(site.services)", "--control", fifo],
                                  log: "\(dir)/listener.log")
         defer { kill(listener, SIGKILL); var st: Int32 = 0; waitpid(listener, &st, 0) }
@@ -62,43 +62,53 @@ struct BenchRun {
             throw Failure(description: "\(director): the kernel holds \(table.services.count) services and \(dests) destinations, want \(site.services) and \(3 * site.services)")
         }
 
-        // Settled: every down member at weight 0, every live one at 100 (all checks have reported).
-        let settled = try waitFor("every check to report", seconds: 3 * site.intervalMs / 1000 + 120, poll: .seconds(2)) {
-            guard let s = try? client.state(of: keys) else { return false }
-            var zero = 0, full = 0
-            for st in s.services.values { for d in st.destinations.values { if d.weight == 0 { zero += 1 } else if d.weight == 100 { full += 1 } } }
-            return zero == site.services && full == 2 * site.services
+        // Settled (small sites only: on a large one the first checks spread over a whole interval):
+        // every down member at weight 0, every live one at 100.
+        if site.services * 3 * 1000 / max(1, site.intervalMs) <= 200 || site.intervalMs <= 10_000 {
+            let settled = try waitFor("every check to report", seconds: 3 * site.intervalMs / 1000 + 120, poll: .seconds(1)) {
+                guard let s = try? client.state(of: keys) else { return false }
+                var zero = 0, full = 0
+                for st in s.services.values { for d in st.destinations.values { if d.weight == 0 { zero += 1 } else if d.weight == 100 { full += 1 } } }
+                return zero == site.services && full == 2 * site.services
+            }
+            out["settle_ms"] = ms(t0.duration(to: settled))
+        } else {
+            Thread.sleep(forTimeInterval: 5)
         }
-        out["settle_ms"] = ms(t0.duration(to: settled))
 
         // /status (tandemd only: keepalived has no runtime API).
         if director == "tandemd" {
-            var times: [Duration] = []
-            var bytes = 0
-            for _ in 0..<5 {
-                let t = clock.now
-                bytes = try httpGet(port: 9595, path: "/status").count
-                times.append(t.duration(to: clock.now))
-            }
-            times.sort()
-            out["status_ms"] = ms(times[2]); out["status_ms_max"] = ms(times[4]); out["status_bytes"] = "\(bytes)"
+            try measureStatus(port: 9595, into: &out)
         }
 
         // Idle: CPU over `idleSeconds` with every check at its interval, and memory.
         let pids = director == "tandemd" ? [pid] : [pid] + ((try? String(contentsOfFile: "\(dir)/k.chk.pid", encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.map { [$0] } ?? [])
-        let cpu0 = pids.map(cpuTicks).reduce(0, +), w0 = clock.now
-        Thread.sleep(forTimeInterval: Double(idleSeconds))
-        let cpu1 = pids.map(cpuTicks).reduce(0, +), wall = w0.duration(to: clock.now)
-        out["idle_cpu_pct"] = formatFixed(Double(cpu1 - cpu0) / Double(sysconf(Int32(_SC_CLK_TCK))) / wall.inSeconds * 100, 2)
+        out["idle_cpu_pct"] = idleCPU(pids)
+        out["checks_per_s"] = formatFixed(Double(3 * site.services) * 1000 / Double(site.intervalMs), 1)
         out["rss_mb"] = formatFixed(Double(pids.map(rssKiB).reduce(0, +)) / 1024, 1)
+
+        // Reload with the probe services checked every 200 ms (SIGHUP: both directors reload in place),
+        // and wait until their down members are at weight 0: the reload took and their checks run.
+        var probing = site
+        probing.probing = true
+        try probing.topology().write(toFile: topo, atomically: true, encoding: .utf8)
+        try probing.keepalived().write(toFile: kconf, atomically: true, encoding: .utf8)
+        let r0 = clock.now
+        kill(pid, SIGHUP)
+        let down = (0..<site.probes).map { DestinationKey(address: IPAddress(site.down)!, port: UInt16(site.port($0))) }
+        let reloaded = try waitFor("the probes' down members at weight 0 after the reload", seconds: 120, poll: .milliseconds(20)) {
+            (0..<site.probes).allSatisfy { i in (try? client.destinations(of: keys[i]))?.first { $0.destination.key == down[i] }?.destination.weight == 0 }
+        }
+        out["reload_ms"] = ms(r0.duration(to: reloaded))
+        Thread.sleep(forTimeInterval: 1)
 
         // A member's death → its weight 0 in the kernel, for each probe service.
         var deaths: [Duration] = []
         let control = open(fifo, O_WRONLY | O_CLOEXEC)
         defer { close(control) }
         for i in 0..<site.probes {
-            let key = keys[i], member = DestinationKey(address: IPAddress(BenchSite.liveA)!, port: UInt16(site.port(i)))
-            let line = Array("close \(BenchSite.liveA) \(site.port(i))\n".utf8)
+            let key = keys[i], member = DestinationKey(address: IPAddress(site.liveA)!, port: UInt16(site.port(i)))
+            let line = Array("close \(site.liveA) \(site.port(i))\n".utf8)
             let t = clock.now
             _ = line.withUnsafeBytes { write(control, $0.baseAddress, $0.count) }
             let drained = try waitFor("\(key) -> \(member) at weight 0", seconds: 10, poll: .milliseconds(1)) {
@@ -114,16 +124,79 @@ struct BenchRun {
         }
 
         // SIGTERM → exit.
-        let t = clock.now
+        out["term_ms"] = terminate(pid)
+        alive = out["term_ms"] == "timeout"
+        print("RESULT " + out.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+    }
+
+    /// The same daemon on this machine, outside the UML (`--dry-run-kernel`: an in-memory IPVS table;
+    /// the members on loopback addresses): what idle CPU, memory, /status and SIGTERM cost where a
+    /// system call costs what it does on a real director. No kernel to read, so no peer here.
+    func runNative() throws {
+        let topo = "\(dir)/topology.yaml", fifo = "\(dir)/control"
+        try site.topology().write(toFile: topo, atomically: true, encoding: .utf8)
+        unlink(fifo)
+        guard mkfifo(fifo, 0o600) == 0 else { throw Failure(description: "mkfifo \(fifo): \(String(cString: strerror(errno)))") }
+        let listener = try spawn(selfPath, ["listen", "--addresses", "\(site.liveA),\(site.liveB)",
+                                            "--first-port", "\(site.basePort)", "--count", "\(site.services)", "--control", fifo],
+                                 log: "\(dir)/listener.log")
+        defer { kill(listener, SIGKILL); var st: Int32 = 0; waitpid(listener, &st, 0) }
+        _ = try waitFor("the listener", seconds: 120) { (try? String(contentsOfFile: "\(dir)/listener.log", encoding: .utf8))?.contains("listening") == true }
+        let clock = ContinuousClock()
+        var out: [String: String] = ["director": "tandemd-native", "services": "\(site.services)", "interval_ms": "\(site.intervalMs)",
+                                     "checks_per_s": formatFixed(Double(3 * site.services) * 1000 / Double(site.intervalMs), 1)]
+        let t0 = clock.now
+        let pid = try spawn(binary, ["--topology", topo, "--node", "bench", "--status-listen", "127.0.0.1:9697", "--log-level", "warning",
+                                     "--dry-run-kernel"], log: "\(dir)/director.log")
+        var alive = true
+        defer { if alive { kill(pid, SIGKILL); var st: Int32 = 0; waitpid(pid, &st, 0) } }
+        // Programmed: the first (full) pass has run, as /status says.
+        let programmed = try waitFor("the first reconcile pass", seconds: 300, poll: .milliseconds(10)) {
+            guard let body = try? httpGet(port: 9697, path: "/status?service=s0") else { return false }
+            return String(decoding: body, as: UTF8.self).contains("\"lastReconcile\"")
+        }
+        out["start_ms"] = ms(t0.duration(to: programmed))
+        Thread.sleep(forTimeInterval: 5)
+        try measureStatus(port: 9697, into: &out)
+        out["idle_cpu_pct"] = idleCPU([pid])
+        out["rss_mb"] = formatFixed(Double(rssKiB(pid)) / 1024, 1)
+        out["term_ms"] = terminate(pid)
+        alive = out["term_ms"] == "timeout"
+        print("RESULT " + out.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+    }
+
+    /// SIGTERM, then the milliseconds until the process is gone (`timeout` after 30 s).
+    private func terminate(_ pid: pid_t) -> String {
+        let clock = ContinuousClock(), t = clock.now, deadline = t.advanced(by: .seconds(30))
         kill(pid, SIGTERM)
         var st: Int32 = 0
-        let deadline = clock.now.advanced(by: .seconds(30))
         while waitpid(pid, &st, WNOHANG) == 0 {
-            if clock.now > deadline { out["term_ms"] = "timeout"; break }
+            if clock.now > deadline { return "timeout" }
             usleep(1000)
         }
-        if out["term_ms"] == nil { out["term_ms"] = ms(t.duration(to: clock.now)); alive = false }
-        print("RESULT " + out.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        return ms(t.duration(to: clock.now))
+    }
+
+    /// Five GETs of the whole /status: the median and the slowest, and its size.
+    private func measureStatus(port: UInt16, into out: inout [String: String]) throws {
+        let clock = ContinuousClock()
+        var times: [Duration] = []
+        for _ in 0..<5 {
+            let t = clock.now
+            out["status_bytes"] = "\(try httpGet(port: port, path: "/status").count)"
+            times.append(t.duration(to: clock.now))
+        }
+        times.sort()
+        out["status_ms"] = ms(times[2]); out["status_ms_max"] = ms(times[4])
+    }
+
+    /// CPU of `pids` over `idleSeconds`, in percent of one core.
+    private func idleCPU(_ pids: [pid_t]) -> String {
+        let clock = ContinuousClock()
+        let cpu0 = pids.map(cpuTicks).reduce(0, +), w0 = clock.now
+        Thread.sleep(forTimeInterval: Double(idleSeconds))
+        let cpu1 = pids.map(cpuTicks).reduce(0, +), wall = w0.duration(to: clock.now)
+        return formatFixed(Double(cpu1 - cpu0) / Double(sysconf(Int32(_SC_CLK_TCK))) / wall.inSeconds * 100, 2)
     }
 
     /// `"lastEventToKernelMs" : 1.23` values from a /status body, in order.

@@ -2,23 +2,25 @@ import Net
 
 /// The generated site of the daemon benchmark: `services` TCP services, each with two live members
 /// (10.200.0.1 and 10.200.0.2) and one that is down (10.200.0.3: nothing listens there), all on the
-/// service's own port `basePort + i`. The first `probes` services check every `probeIntervalMs`;
-/// they are the ones whose live member the benchmark kills. Every other service checks every
-/// `intervalMs`.
+/// service's own port `basePort + i`, checked every `intervalMs`. With `probing`, the first `probes`
+/// services check every `probeIntervalMs` instead (the benchmark reloads the director with that file
+/// after measuring it idle, then kills those services' live member).
 struct BenchSite {
     var services: Int
     var intervalMs: Int
     var probes: Int
     var probeIntervalMs = 200
     var basePort = 20000
+    var probing = false
 
-    static let liveA = "10.200.0.1", liveB = "10.200.0.2", down = "10.200.0.3"
+    /// The live members' and the down member's addresses (loopback ones for the native run).
+    var liveA = "10.200.0.1", liveB = "10.200.0.2", down = "10.200.0.3"
 
     /// VIP of service `i`: 10.100.(i / 250).(i % 250 + 1); ascending with `i`, so the last service is
     /// also the last the engine programs (it plans in key order).
     func vip(_ i: Int) -> String { "10.100.\(i / 250).\(i % 250 + 1)" }
     func port(_ i: Int) -> Int { basePort + i }
-    func interval(_ i: Int) -> Int { i < probes ? probeIntervalMs : intervalMs }
+    func interval(_ i: Int) -> Int { probing && i < probes ? probeIntervalMs : intervalMs }
 
     /// The topology file.
     func topology() -> String {
@@ -30,9 +32,9 @@ struct BenchSite {
           - {name: h2, address: 192.0.2.2, cpus: 64, memory: 256GiB}
           - {name: h3, address: 192.0.2.3, cpus: 64, memory: 256GiB}
         vms:
-          - {name: be-a, role: other, vcpus: 1, memory: 1GiB, addresses: [\(Self.liveA)/32]}
-          - {name: be-b, role: other, vcpus: 1, memory: 1GiB, addresses: [\(Self.liveB)/32]}
-          - {name: be-down, role: other, vcpus: 1, memory: 1GiB, addresses: [\(Self.down)/32]}
+          - {name: be-a, role: other, vcpus: 1, memory: 1GiB, addresses: [\(liveA)/32]}
+          - {name: be-b, role: other, vcpus: 1, memory: 1GiB, addresses: [\(liveB)/32]}
+          - {name: be-down, role: other, vcpus: 1, memory: 1GiB, addresses: [\(down)/32]}
         services:
 
         """
@@ -65,7 +67,7 @@ struct BenchSite {
         for i in 0..<services {
             let iv = interval(i)
             out += "virtual_server \(vip(i)) 80 {\n  delay_loop \(formatFixed(Double(iv) / 1000, 3))\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n"
-            for a in [Self.liveA, Self.liveB, Self.down] {
+            for a in [liveA, liveB, down] {
                 out += "  real_server \(a) \(port(i)) {\n    weight 100\n    inhibit_on_failure\n    TCP_CHECK {\n"
                 out += "      connect_timeout \(formatFixed(Double(min(iv, 1000)) / 1000, 3))\n      retry 0\n    }\n  }\n"
             }
