@@ -58,6 +58,9 @@ let coreTargets: [Target] = [
     core("Health", ["Topology", "IPVSModel", "Reconcile", "RingHealth", "Net"]),
     // What tandemd's API answers, shared by the daemon and tandemctl.
     core("DaemonAPI", ["RingHealth"]),
+    // Hypervisor hosts: what the controller needs from a host, fence-agent results, and the host
+    // controller (lost host → fence → restore on survivors) as a pure state machine.
+    core("Hosts", ["Placement", "Net"]),
 ]
 
 // MARK: - System edges: the only code that talks to the kernel, libraries and the network
@@ -119,6 +122,7 @@ let testTargets: [Target] = [
     tests("DigestTests", ["Digest"]),
     tests("TopologyTests", ["Topology", "Net"], resources: [.copy("Fixtures")]),
     tests("PlacementTests", ["Placement", "Topology", "Net"]),
+    tests("HostsTests", ["Hosts", "Placement", "Topology", "Net"]),
     tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Digest", "Net"]),
     tests("IPVSTests", ["IPVS", "IPVSModel", "Netlink", "Net"]),
     tests("ReconcileTests", ["Reconcile", "IPVSModel", "Topology", "Net"]),
