@@ -71,6 +71,10 @@ let systemTargets: [Target] = [
                    providers: [.apt(["libmariadb-dev"])]),
     // The system OpenSSL (Debian libssl-dev): HTTPS checks' client handshake over memory BIOs. A
     // system library costs no C build, unlike swift-nio-ssl's bundled BoringSSL.
+    // libvirt (Debian libvirt-dev, 9.0): the hypervisor hosts' API, whatever the hypervisor (Xen,
+    // KVM, LXC); only the Hypervisor module imports it.
+    .systemLibrary(name: "CLibvirt", path: "Sources/System/CLibvirt", pkgConfig: "libvirt",
+                   providers: [.apt(["libvirt-dev"])]),
     .systemLibrary(name: "CTandemOpenSSL", path: "Sources/System/CTandemOpenSSL", pkgConfig: "openssl",
                    providers: [.apt(["libssl-dev"])]),
     // One wrapper for system calls: typed errors naming the call, EINTR retried.
@@ -79,12 +83,19 @@ let systemTargets: [Target] = [
     system("IPVS", ["Netlink", "IPVSModel", "Net"]),
     system("MariaDB", ["CMariaDB", log]),
     system("VRRPTransport", ["VRRP", "Topology", "Syscall", "Net", "Digest", log]),
+    // Hosts through libvirt: one wrapper per C call, a connection on its own threads with
+    // keepalive, the close callback and lifecycle events; the controller's HypervisorHost.
+    system("Hypervisor", ["CLibvirt", "Hosts", log, nioPosix]),
+    // Runs fence agents with the standard stdin protocol, bounded in time, secrets on stdin only.
+    system("Fencing", ["Hosts", "Syscall", "Net", log]),
 ]
 
 // MARK: - Services: long-lived parts of tandemd
 let serviceTargets: [Target] = [
     service("HealthCheck", ["Health", "Syscall", "Topology", "MariaDB", "Digest", "CTandemOpenSSL", "Net", log, lifecycle, nioCore, nioPosix]),
     service("RingMonitoring", ["HealthCheck", "Syscall", "Health", "RingHealth", "MariaDB", "Topology", log, lifecycle]),
+    // Runs the host controller against the hosts: connections, checks, fences, starts, timers.
+    service("HostControl", ["Hosts", "Fencing", "Placement", "Net", log, lifecycle]),
     service("Daemon", [
         "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile", "Netlink",
         "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall",

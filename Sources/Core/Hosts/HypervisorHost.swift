@@ -35,3 +35,10 @@ public enum HostConnectionEvent: Sendable, Equatable {
     /// A domain changed state.
     case domain(name: String, DomainLifecycle)
 }
+
+/// What the controller's loop needs to know about a failed host call, whatever the edge.
+public protocol HostCallError: Error {
+    /// The domain does not exist on that host (a start needs a define first; a destroy or an
+    /// undefine found nothing to do).
+    var isNoDomain: Bool { get }
+}
