@@ -134,6 +134,12 @@ let testTargets: [Target] = [
     tests("TopologyTests", ["Topology", "Net"], resources: [.copy("Fixtures")]),
     tests("PlacementTests", ["Placement", "Topology", "Net"]),
     tests("HostsTests", ["Hosts", "Placement", "Topology", "Net"]),
+    // The fence-agent runner against scripted agents and Debian's fence_dummy.
+    tests("FencingTests", ["Fencing", "Hosts", "Syscall", log]),
+    // The host controller's loop with recording hosts.
+    tests("HostControlTests", ["HostControl", "Hosts", "Fencing", "Placement", "Topology", "Net", "TestSupport", log]),
+    // Real libvirtd hosts (scripts/lab/hosts): the edge, the fence agent, crash/hang/partition restores.
+    tests("HypervisorTests", ["Hypervisor", "Hosts", "HostControl", "Fencing", "Placement", "Topology", "Net", "TestSupport", log, nioPosix]),
     tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Digest", "Net"]),
     tests("IPVSTests", ["IPVS", "IPVSModel", "Netlink", "Net"]),
     tests("ReconcileTests", ["Reconcile", "IPVSModel", "Topology", "Net"]),

@@ -184,6 +184,26 @@ final class HostControllerTests: XCTestCase {
         XCTAssertFalse(m.all.contains { $0.hasPrefix("start a1 on h1") || $0.hasPrefix("start b1 on h1") })
     }
 
+    func testADomainThatAutostartsAfterTheCleanUpIsDestroyedOnSight() {
+        var m = Self.controller()
+        Self.loseH1(&m)
+        _ = m.on(.vmHealth(vm: "b1", passing: false, now: Self.t(1150)))
+        _ = m.on(.fenceFinished(host: "h1", action: .off, outcome: .succeeded, now: Self.t(1200)))
+        _ = m.on(.fenceFinished(host: "h1", action: .status, outcome: .power(.off), now: Self.t(1250)))
+        _ = m.on(.vmStarted(vm: "a1", host: "h3", now: Self.t(1400)))
+        // h1 answers before its libvirtd autostarted a1: the list shows it shut off.
+        XCTAssertEqual(m.on(.connected(host: "h1", domains: [DomainStatus(name: "a1", state: .shutOff)], now: Self.t(90_000))),
+                       ["note host-back h1", "undefine a1 on h1"])
+        // Then the autostart happens anyway.
+        XCTAssertEqual(m.on(.domainChanged(host: "h1", domain: "a1", state: .running, now: Self.t(90_050))),
+                       ["note running-twice h1,h3", "note stale-copy h1", "destroy a1 on h1", "undefine a1 on h1"])
+        // b1 was not listed at all but moved away too: the same holds for it.
+        XCTAssertEqual(m.on(.domainChanged(host: "h1", domain: "b1", state: .running, now: Self.t(90_060))),
+                       ["note stale-copy h1", "destroy b1 on h1", "undefine b1 on h1"])
+        // A copy that stops needs nothing more.
+        XCTAssertEqual(m.on(.domainChanged(host: "h1", domain: "a1", state: .shutOff, now: Self.t(90_100))), [])
+    }
+
     func testManagementPartitionWithVMsPassingIsReportedButNotFenced() {
         var m = Self.controller()
         XCTAssertEqual(m.on(.connectionLost(host: "h1", reason: "keepalive timeout", now: Self.t(3000))),

@@ -291,6 +291,9 @@ public struct HostController: Sendable {
         var recovery: HostRecovery?
         /// VMs being restored because this host was lost (or restarted on it when it returned).
         var restoring: Set<String> = []
+        /// VMs whose stale domains were removed when this host returned: one that still starts
+        /// here (libvirtd's autostart racing the clean-up) is destroyed on sight.
+        var staleRemoved: Set<String> = []
     }
 
     /// One VM's bookkeeping.
@@ -351,7 +354,14 @@ public struct HostController: Sendable {
         case .domainChanged(let h, let d, let state, _):
             guard hosts[h] != nil else { return [] }
             view[h, default: [:]][d] = state
-            return checkRunningTwice()
+            var out = checkRunningTwice()
+            if state.isAlive, hosts[h]?.staleRemoved.contains(d) == true, plan.assignment[d] != h, isMaster {
+                out.append(.note(HostNote(.staleCopy, host: h,
+                    "\(d) started here after this host's clean-up but belongs to \(plan.assignment[d] ?? "another host"): destroying this copy")))
+                out.append(.destroyVM(vm: d, on: h))
+                out.append(.undefineVM(vm: d, on: h))
+            }
+            return out
         case .vmHealth(let vm, let passing, let now): return vmHealth(vm, passing: passing, now: now)
         case .vmInIPVS(let vm, let inService, let now): return vmInIPVS(vm, inService: inService, now: now)
         case .fenceFinished(let h, let action, let outcome, let now): return fenceFinished(h, action, outcome, now: now)
@@ -443,7 +453,10 @@ public struct HostController: Sendable {
             }
             out.append(.undefineVM(vm: d.name, on: h))
             view[h]?[d.name] = nil
+            hosts[h]?.staleRemoved.insert(d.name)
         }
+        // Domains of VMs that moved away may still appear (autostart after the list was taken).
+        for vm in hosts[h]?.recovery?.moves.map(\.vm) ?? [] { hosts[h]?.staleRemoved.insert(vm) }
         // VMs the re-plan could not move are still planned here: bring them back where they are.
         let stranded = plan.vms(on: h).filter { vm in
             view[h]?[vm]?.isAlive != true && hostsRunning(vm).isEmpty
