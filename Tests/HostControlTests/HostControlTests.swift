@@ -43,6 +43,9 @@ final class RecordingHost: HypervisorHost {
     var calls: [String] { state.withLock { $0.calls } }
     var startTimes: [(vm: String, at: ContinuousClock.Instant)] { state.withLock { $0.starts } }
 
+    /// Someone removes a domain behind the controller's back (no event).
+    func forget(_ vm: String) { state.withLock { _ = $0.domains.removeValue(forKey: vm) } }
+
     /// The host dies: its connection drops and it no longer answers.
     func crash() {
         state.withLock { $0.reachable = false; $0.domains = $0.domains.mapValues { _ in .shutOff } }
@@ -120,11 +123,12 @@ final class HostControlTests: XCTestCase {
         let probe: SwitchboardProbe
     }
 
-    static func setUp(fencer: RecordingFencer) -> Setup {
+    static func setUp(fencer: RecordingFencer, leftovers: [String: [String]] = [:]) -> Setup {
         let probe = SwitchboardProbe(["a1": true, "a2": true, "b1": true, "b2": true])
         var hosts: [String: RecordingHost] = [:]
         for h in ["h1", "h2", "h3"] {
-            let domains = Dictionary(uniqueKeysWithValues: plan.vms(on: h).map { ($0, DomainState.running) })
+            var domains = Dictionary(uniqueKeysWithValues: plan.vms(on: h).map { ($0, DomainState.running) })
+            for vm in leftovers[h] ?? [] { domains[vm] = .shutOff }
             hosts[h] = RecordingHost(name: h, domains: domains) { probe.set($0, true) }
         }
         let topology = topology()
@@ -160,14 +164,30 @@ final class HostControlTests: XCTestCase {
             let r = try XCTUnwrap(recovery)
             XCTAssertEqual(r.moves, [Move(vm: "a1", from: "h1", to: "h3"), Move(vm: "b1", from: "h1", to: "h2")])
             XCTAssertEqual(fencer.calls, ["h1 off", "h1 status"])
-            // Neither survivor had the domain: start, define, start.
-            XCTAssertEqual(s.hosts["h3"]!.calls.filter { !$0.hasPrefix("connect") && !$0.hasPrefix("list") }, ["start a1", "define a1", "start a1"])
-            XCTAssertEqual(s.hosts["h2"]!.calls.filter { !$0.hasPrefix("connect") && !$0.hasPrefix("list") }, ["start b1", "define b1", "start b1"])
+            // Neither survivor listed the domain: define, then start.
+            XCTAssertEqual(s.hosts["h3"]!.calls.filter { !$0.hasPrefix("connect") && !$0.hasPrefix("list") }, ["define a1", "start a1"])
+            XCTAssertEqual(s.hosts["h2"]!.calls.filter { !$0.hasPrefix("connect") && !$0.hasPrefix("list") }, ["define b1", "start b1"])
             // Both starts ran at once: each takes 100 ms, they began less than that apart.
             let a = try XCTUnwrap(s.hosts["h3"]!.startTimes.first?.at), b = try XCTUnwrap(s.hosts["h2"]!.startTimes.first?.at)
             XCTAssertLessThan(a < b ? b - a : a - b, .milliseconds(90), "the restarts ran one after the other")
             XCTAssertEqual(s.control.plan().assignment, ["a1": "h3", "a2": "h2", "b1": "h2", "b2": "h3"])
             XCTAssertEqual(s.control.phases()["h1"], .restored)
+        }
+    }
+
+    func testAStartOnAHostThatLostTheDefinitionDefinesItAgain() async throws {
+        let fencer = RecordingFencer { action, _ in action == .status ? .power(.off) : .succeeded }
+        // h3 listed a1 (defined, shut off) when it connected; h2 had b1 and still has it.
+        let s = Self.setUp(fencer: fencer, leftovers: ["h3": ["a1"], "h2": ["b1"]])
+        try await running(s) {
+            s.hosts["h3"]!.forget("a1")
+            s.probe.set("a1", false); s.probe.set("b1", false)
+            s.hosts["h1"]!.crash()
+            let recovery = await first(s.control.recoveries, within: .seconds(10))
+            XCTAssertNotNil(recovery)
+            XCTAssertEqual(s.hosts["h3"]!.calls.filter { !$0.hasPrefix("connect") && !$0.hasPrefix("list") }, ["start a1", "define a1", "start a1"])
+            XCTAssertEqual(s.hosts["h2"]!.calls.filter { !$0.hasPrefix("connect") && !$0.hasPrefix("list") }, ["start b1"],
+                           "a domain the host has is started without redefining it")
         }
     }
 

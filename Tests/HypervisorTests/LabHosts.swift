@@ -84,7 +84,7 @@ final class LabHosts: @unchecked Sendable {
 
     /// `virsh -c URI ARGS` (the peer that reads back what the edge wrote).
     func virsh(_ host: String, _ args: String...) -> (status: Int32, output: String) {
-        RealRing.runProcess(["/usr/bin/virsh", "-q", "-c", uri(host)] + args, timeout: 30, what: "virsh \(args.joined(separator: " "))")
+        RealRing.runProcess(["/usr/bin/virsh", "-q", "-c", uri(host)] + args, timeout: 10, what: "virsh \(args.joined(separator: " "))")
     }
 
     /// Names of the domains `virsh list` shows running on `host` (empty when the host is off).

@@ -44,11 +44,18 @@ public struct HostControlSettings: Sendable {
     public var checkTimeout: Duration
     /// Pause between attempts to reopen a lost host's connection.
     public var reconnectInterval: Duration
+    /// After a restart, the VM is checked this often until it passes (or ``startupWatch`` ends),
+    /// so "healthy" is known when the service answers, not at the next regular check.
+    public var startupCheckInterval: Duration
+    /// How long a restarted VM is watched that closely.
+    public var startupWatch: Duration
 
     /// Creates settings.
     public init(checkInterval: Duration = .milliseconds(500), checkTimeout: Duration = .milliseconds(250),
-                reconnectInterval: Duration = .seconds(1)) {
+                reconnectInterval: Duration = .seconds(1), startupCheckInterval: Duration = .milliseconds(25),
+                startupWatch: Duration = .seconds(30)) {
         self.checkInterval = checkInterval; self.checkTimeout = checkTimeout; self.reconnectInterval = reconnectInterval
+        self.startupCheckInterval = startupCheckInterval; self.startupWatch = startupWatch
     }
 }
 
@@ -69,6 +76,9 @@ public final class HostControl: Service, Sendable {
     private let sleepUntil: @Sendable (Duration) async throws -> Void
     private let controller: Mutex<HostController>
     private let timers = Mutex<[HostTimer: UInt64]>([:])
+    /// The domains each host has defined, as its listings, its events and our own defines said:
+    /// a start on a host that knows the domain is one call instead of three.
+    private let defined = Mutex<[String: Set<String>]>([:])
     private let timerSerial = Atomic<UInt64>(0)
     private let inbox: AsyncStream<@Sendable (Duration) -> HostController.Event>
     private let send: AsyncStream<@Sendable (Duration) -> HostController.Event>.Continuation
@@ -143,6 +153,8 @@ public final class HostControl: Service, Sendable {
                 send.yield { .connectionLost(host: name, reason: reason, now: $0) }
                 lost.yield()
             case .domain(let domain, let lifecycle):
+                if lifecycle == .defined { defined.withLock { _ = $0[name, default: []].insert(domain) } }
+                if lifecycle == .undefined { defined.withLock { _ = $0[name]?.remove(domain) } }
                 let state: DomainState = lifecycle == .undefined ? .shutOff : (lifecycle.resultingState ?? .running)
                 if lifecycle.resultingState != nil || lifecycle == .undefined {
                     send.yield { .domainChanged(host: name, domain: domain, state: state, now: $0) }
@@ -162,6 +174,7 @@ public final class HostControl: Service, Sendable {
             do {
                 try await host.connect()
                 let domains = try await host.listDomains()
+                defined.withLock { $0[name] = Set(domains.map(\.name)) }
                 send.yield { .connected(host: name, domains: domains, now: $0) }
                 guard await losses.next() != nil else { return }
             } catch {
@@ -235,26 +248,43 @@ public final class HostControl: Service, Sendable {
         }
     }
 
-    /// Starts `vm` on `h`; defines it there first when the host does not know it.
+    /// Starts `vm` on `h`; defines it there first when the host does not know it. Then checks it
+    /// closely until it passes, so its health is known as soon as it serves.
     private func start(_ vm: String, on h: String) async {
         guard let host = hosts[h] else {
             send.yield { .vmStartFailed(vm: vm, host: h, reason: "no such host", now: $0) }
             return
         }
+        func define() async throws -> Bool {
+            guard let definition = definitions(vm) else {
+                send.yield { .vmStartFailed(vm: vm, host: h, reason: "\(vm) is not defined on \(h) and Tandem has no domain definition for it", now: $0) }
+                return false
+            }
+            try await host.define(definition)
+            defined.withLock { _ = $0[h, default: []].insert(vm) }
+            return true
+        }
         do {
+            if defined.withLock({ $0[h]?.contains(vm) }) != true { guard try await define() else { return } }
             do {
                 try await host.start(domain: vm)
             } catch let e where Self.isNoDomain(e) {
-                guard let definition = definitions(vm) else {
-                    send.yield { .vmStartFailed(vm: vm, host: h, reason: "\(vm) is not defined on \(h) and Tandem has no domain definition for it", now: $0) }
-                    return
-                }
-                try await host.define(definition)
+                // Our picture of the host was stale: it does not have the domain after all.
+                guard try await define() else { return }
                 try await host.start(domain: vm)
             }
             send.yield { .vmStarted(vm: vm, host: h, now: $0) }
         } catch {
             send.yield { .vmStartFailed(vm: vm, host: h, reason: "\(error)", now: $0) }
+            return
+        }
+        let until = now() + settings.startupWatch
+        while now() < until, !Task.isCancelled {
+            if await probe.check(vm: vm, timeout: settings.checkTimeout) {
+                send.yield { .vmHealth(vm: vm, passing: true, now: $0) }
+                return
+            }
+            do { try await sleepUntil(now() + settings.startupCheckInterval) } catch { return }
         }
     }
 

@@ -141,17 +141,42 @@ public final class HypervisorConnection: @unchecked Sendable {
     /// Defines (or redefines) a persistent domain from XML (`virDomainDefineXML`) and makes sure
     /// the host does not start it by itself when it boots (`virDomainSetAutostart(0)`): a host
     /// that returns after a loss must never start a second copy on its own. Returns its name.
+    ///
+    /// libvirt matches a redefinition by UUID: XML without a `<uuid>` gets a fresh one and clashes
+    /// with the defined domain of the same name ("already exists with uuid"). Such XML is defined
+    /// again with the existing domain's UUID.
     @discardableResult
     public func define(xml: String) async throws(LibvirtError) -> String {
         let uri = uri
         return try await run { c throws(LibvirtError) in
-            let d = try Libvirt.domainDefineXML(c, uri, xml)
+            let d: OpaquePointer
+            do throws(LibvirtError) {
+                d = try Libvirt.domainDefineXML(c, uri, xml)
+            } catch where error.errorNumber == Int32(VIR_ERR_OPERATION_FAILED.rawValue) && !xml.contains("<uuid>") {
+                guard let name = Self.domainName(in: xml),
+                      let existing = try? Libvirt.domainLookupByName(c, "\(uri) domain \(name)", name) else { throw error }
+                defer { Libvirt.domainFree(existing) }
+                let uuid = try Libvirt.domainGetUUIDString(existing, "\(uri) domain \(name)")
+                d = try Libvirt.domainDefineXML(c, uri, Self.inserting(uuid: uuid, into: xml))
+            }
             defer { Libvirt.domainFree(d) }
             let name = Libvirt.domainGetName(d)
             let target = "\(uri) domain \(name)"
             if try Libvirt.domainGetAutostart(d, target) { try Libvirt.domainSetAutostart(d, target, false) }
             return name
         }
+    }
+
+    /// The text of the first `<name>` element: a domain's own name comes before any nested one.
+    static func domainName(in xml: String) -> String? {
+        guard let open = xml.firstRange(of: "<name>"), let close = xml[open.upperBound...].firstRange(of: "</name>") else { return nil }
+        return String(xml[open.upperBound..<close.lowerBound])
+    }
+
+    /// `xml` with `<uuid>UUID</uuid>` right after the domain's `</name>`.
+    static func inserting(uuid: String, into xml: String) -> String {
+        guard let close = xml.firstRange(of: "</name>") else { return xml }
+        return String(xml[..<close.upperBound]) + "<uuid>\(uuid)</uuid>" + String(xml[close.upperBound...])
     }
 
     /// Starts a defined domain (`virDomainCreate`).

@@ -159,6 +159,13 @@ enum Libvirt {
     static func domainDefineXML(_ c: OpaquePointer, _ target: @autoclosure () -> String, _ xml: String) throws(LibvirtError) -> OpaquePointer {
         try check("virDomainDefineXML", target(), virDomainDefineXML(c, xml))
     }
+    /// `virDomainGetUUIDString`.
+    static func domainGetUUIDString(_ d: OpaquePointer, _ target: @autoclosure () -> String) throws(LibvirtError) -> String {
+        // VIR_UUID_STRING_BUFLEN: 36 characters and the NUL.
+        var buffer = [CChar](repeating: 0, count: 37)
+        try check("virDomainGetUUIDString", target(), virDomainGetUUIDString(d, &buffer))
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
     /// `virDomainLookupByName`; the caller frees it.
     static func domainLookupByName(_ c: OpaquePointer, _ target: @autoclosure () -> String, _ name: String) throws(LibvirtError) -> OpaquePointer {
         try check("virDomainLookupByName", target(), virDomainLookupByName(c, name))
