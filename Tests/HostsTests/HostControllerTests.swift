@@ -75,6 +75,15 @@ final class HostControllerTests: XCTestCase {
         XCTAssertEqual(m.on(.vmHealth(vm: "a1", passing: false, now: t(1100))), [])
     }
 
+    /// h1 lost and confirmed off by its fence agent at 1.25 s: its VMs are being restarted.
+    static func fenceH1(_ m: inout Machine) {
+        loseH1(&m)
+        _ = m.on(.vmHealth(vm: "b1", passing: false, now: t(1150)))
+        _ = m.on(.fenceFinished(host: "h1", action: .off, outcome: .succeeded, now: t(1200)))
+        _ = m.on(.fenceFinished(host: "h1", action: .status, outcome: .power(.off), now: t(1250)))
+        XCTAssertEqual(m.controller.phase(of: "h1"), .restoring)
+    }
+
     func testCrashedHostIsFencedThenItsVMsRestartOnSurvivorsInParallel() {
         var m = Self.controller(served: ["a1", "a2"])
         Self.loseH1(&m)
@@ -162,10 +171,7 @@ final class HostControllerTests: XCTestCase {
 
     func testReturningHostHasItsStaleDomainsDestroyedAndUndefinedSoNoneStartsTwice() {
         var m = Self.controller()
-        Self.loseH1(&m)
-        _ = m.on(.vmHealth(vm: "b1", passing: false, now: Self.t(1150)))
-        _ = m.on(.fenceFinished(host: "h1", action: .off, outcome: .succeeded, now: Self.t(1200)))
-        _ = m.on(.fenceFinished(host: "h1", action: .status, outcome: .power(.off), now: Self.t(1250)))
+        Self.fenceH1(&m)
         _ = m.on(.vmStarted(vm: "a1", host: "h3", now: Self.t(1400)))
         _ = m.on(.vmStarted(vm: "b1", host: "h2", now: Self.t(1400)))
         _ = m.on(.vmHealth(vm: "a1", passing: true, now: Self.t(1500)))
@@ -186,10 +192,7 @@ final class HostControllerTests: XCTestCase {
 
     func testADomainThatAutostartsAfterTheCleanUpIsDestroyedOnSight() {
         var m = Self.controller()
-        Self.loseH1(&m)
-        _ = m.on(.vmHealth(vm: "b1", passing: false, now: Self.t(1150)))
-        _ = m.on(.fenceFinished(host: "h1", action: .off, outcome: .succeeded, now: Self.t(1200)))
-        _ = m.on(.fenceFinished(host: "h1", action: .status, outcome: .power(.off), now: Self.t(1250)))
+        Self.fenceH1(&m)
         _ = m.on(.vmStarted(vm: "a1", host: "h3", now: Self.t(1400)))
         // h1 answers before its libvirtd autostarted a1: the list shows it shut off.
         XCTAssertEqual(m.on(.connected(host: "h1", domains: [DomainStatus(name: "a1", state: .shutOff)], now: Self.t(90_000))),
@@ -290,10 +293,7 @@ final class HostControllerTests: XCTestCase {
 
     func testRestoreThatMissesItsDeadlineSaysWhatIsMissing() {
         var m = Self.controller()
-        Self.loseH1(&m)
-        _ = m.on(.vmHealth(vm: "b1", passing: false, now: Self.t(1150)))
-        _ = m.on(.fenceFinished(host: "h1", action: .off, outcome: .succeeded, now: Self.t(1200)))
-        _ = m.on(.fenceFinished(host: "h1", action: .status, outcome: .power(.off), now: Self.t(1250)))
+        Self.fenceH1(&m)
         XCTAssertEqual(m.on(.vmStartFailed(vm: "a1", host: "h3", reason: "Requested operation is not valid", now: Self.t(1300))),
                        ["note start-failed h1"])
         _ = m.on(.vmStarted(vm: "b1", host: "h2", now: Self.t(1300)))

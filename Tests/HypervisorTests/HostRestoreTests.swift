@@ -148,14 +148,21 @@ final class HostRestoreTests: XCTestCase {
         func firstRecovery(within: Duration) async -> HostRecovery? {
             await first(control.recoveries, within: within)
         }
+
+        /// Injects a fault (`crash h1`, `hang h1`, `partition h1`) and waits for the controller to
+        /// restore redundancy; returns the recovery and the fault's time on the controller's clock.
+        func recovery(after fault: String...) async throws -> (HostRecovery, at: Duration) {
+            let at = try lab.fault(fault[0], Array(fault.dropFirst()))
+            let recovery = await firstRecovery(within: .seconds(30))
+            let r = try XCTUnwrap(recovery, "no recovery within 30 s of \(fault.joined(separator: " ")); notes:\n\(notes.all.joined(separator: "\n"))")
+            return (r, controllerTime(at))
+        }
     }
 
     func testCrashedHostIsFencedAndItsFiveDomainsRestartInParallelOnTheSurvivors() async throws {
         let rig = try await Rig(pairs: 5, label: "restore")
         try await rig.running { rig in
-            let at = try rig.lab.fault("crash", "h1")
-            let recovery = await rig.firstRecovery(within: .seconds(30))
-            let r = try XCTUnwrap(recovery, "no recovery within 30 s; notes: \(rig.notes.all.joined(separator: "\n"))")
+            let (r, crash) = try await rig.recovery(after: "crash", "h1")
             XCTAssertEqual(r.host, "h1")
             XCTAssertEqual(r.confirmedBy, .fenceAgent)
             XCTAssertEqual(Set(r.moves.map(\.vm)), ["p1a", "p2a", "p3a", "p4a", "p5a"])
@@ -169,7 +176,6 @@ final class HostRestoreTests: XCTestCase {
             }
             XCTAssertEqual(rig.lab.run("status").output.split(separator: "\n").first.map(String.init), "h1: off")
             rig.assertNothingRunsTwice()
-            let crash = rig.controllerTime(at)
             func ms(_ d: Duration?) -> String { d.map { formatted(($0 - crash).inMilliseconds) } ?? "—" }
             print("measure: crash of h1 with 5 domains: detected (condemned) +\(ms(r.condemnedAt)) ms, fenced +\(ms(r.fencedAt)) ms, "
                   + "restarts issued +\(ms(r.restartsIssuedAt)) ms, all started +\(ms(r.startedAt)) ms, all healthy +\(ms(r.healthyAt)) ms "
@@ -203,9 +209,7 @@ final class HostRestoreTests: XCTestCase {
         try await rig.running { rig in
             // An operator once marked p1a autostart on h1: when h1 boots, libvirtd starts it again.
             XCTAssertEqual(rig.lab.virsh("h1", "autostart", "p1a").status, 0)
-            _ = try rig.lab.fault("crash", "h1")
-            let recovery = await rig.firstRecovery(within: .seconds(30))
-            let r = try XCTUnwrap(recovery, "no recovery; notes: \(rig.notes.all.joined(separator: "\n"))")
+            let (r, _) = try await rig.recovery(after: "crash", "h1")
             let bootedAt = wallClockSeconds()
             XCTAssertEqual(rig.lab.run("boot", "h1").status, 0)
             let cleaned = await eventually(timeout: .seconds(20)) {
@@ -226,13 +230,10 @@ final class HostRestoreTests: XCTestCase {
     func testHungHostIsFencedAfterKeepaliveAndRestored() async throws {
         let rig = try await Rig(pairs: 2, label: "hung")
         try await rig.running { rig in
-            let at = try rig.lab.fault("hang", "h1")
-            let recovery = await rig.firstRecovery(within: .seconds(30))
-            let r = try XCTUnwrap(recovery, "no recovery; notes: \(rig.notes.all.joined(separator: "\n"))")
+            let (r, hang) = try await rig.recovery(after: "hang", "h1")
             XCTAssertEqual(rig.lab.run("status").output.split(separator: "\n").first.map(String.init), "h1: off",
                            "the fence must kill a stopped host's processes")
             rig.assertNothingRunsTwice()
-            let hang = rig.controllerTime(at)
             func ms(_ d: Duration?) -> String { d.map { formatted(($0 - hang).inMilliseconds) } ?? "—" }
             print("measure: hang of h1 with 2 domains: detected +\(ms(r.condemnedAt)) ms, fenced +\(ms(r.fencedAt)) ms, "
                   + "all healthy +\(ms(r.healthyAt)) ms (keepalive 1 s × 2)")
@@ -256,12 +257,9 @@ final class HostRestoreTests: XCTestCase {
             let back = await eventually(timeout: .seconds(15)) { rig.control.phases()["h1"] == .up }
             XCTAssertTrue(back)
             // Now the whole host drops off the network: both signals, so it is fenced and restored.
-            let at = try rig.lab.fault("partition", "h1")
-            let recovery = await rig.firstRecovery(within: .seconds(30))
-            let r = try XCTUnwrap(recovery, "no recovery; notes: \(rig.notes.all.joined(separator: "\n"))")
+            let (r, cut) = try await rig.recovery(after: "partition", "h1")
             rig.lab.run("heal", "h1")
             rig.assertNothingRunsTwice()
-            let cut = rig.controllerTime(at)
             print("measure: full partition of h1: detected +\(formatted((r.condemnedAt - cut).inMilliseconds)) ms, "
                   + "healthy +\(formatted(((r.healthyAt ?? cut) - cut).inMilliseconds)) ms")
         }

@@ -29,9 +29,7 @@ final class HypervisorEdgeTests: XCTestCase {
 
         // virsh defines and starts e2; the edge reads it.
         let e2 = try lab.domain("e2", address: "10.79.0.32", mac: "52:54:00:79:00:32")
-        let file = lab.stateDir + "/e2.xml"
-        try e2.xml.write(toFile: file, atomically: true, encoding: .utf8)
-        XCTAssertEqual(lab.virsh("h1", "define", file).status, 0)
+        try lab.virshDefine("h1", e2)
         XCTAssertEqual(lab.virsh("h1", "autostart", "e2").status, 0)
         XCTAssertEqual(lab.virsh("h1", "start", "e2").status, 0)
         let both = try await c.listAllDomains()
@@ -142,11 +140,8 @@ final class HypervisorEdgeTests: XCTestCase {
         defer { lab.down() }
         let (events, sink) = AsyncStream.makeStream(of: HostConnectionEvent.self)
         let c = try await HypervisorConnection.open(uri: lab.uri("h1"), logger: logger) { sink.yield($0) }
-        let e4 = try lab.domain("e4", address: "10.79.0.34", mac: "52:54:00:79:00:34")
-        let file = lab.stateDir + "/e4.xml"
-        try e4.xml.write(toFile: file, atomically: true, encoding: .utf8)
         // virsh does it, on its own connection: the events come from libvirtd.
-        XCTAssertEqual(lab.virsh("h1", "define", file).status, 0)
+        try lab.virshDefine("h1", try lab.domain("e4", address: "10.79.0.34", mac: "52:54:00:79:00:34"))
         XCTAssertEqual(lab.virsh("h1", "start", "e4").status, 0)
         XCTAssertEqual(lab.virsh("h1", "destroy", "e4").status, 0)
         XCTAssertEqual(lab.virsh("h1", "undefine", "e4").status, 0)

@@ -16,10 +16,7 @@ final class LabFenceAgentTests: XCTestCase {
     func testTheLabAgentPowersAHostOffForGoodAndSaysSo() async throws {
         let lab = try LabHosts.up(2, label: "labfence")
         defer { lab.down() }
-        let domain = try lab.domain("f1", address: "10.79.0.41", mac: "52:54:00:79:00:41")
-        let file = lab.stateDir + "/f1.xml"
-        try domain.xml.write(toFile: file, atomically: true, encoding: .utf8)
-        XCTAssertEqual(lab.virsh("h1", "define", file).status, 0)
+        try lab.virshDefine("h1", try lab.domain("f1", address: "10.79.0.41", mac: "52:54:00:79:00:41"))
         XCTAssertEqual(lab.virsh("h1", "start", "f1").status, 0)
         let device = lab.fenceDevice("h1")
 

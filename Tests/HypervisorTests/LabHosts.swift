@@ -67,9 +67,13 @@ final class LabHosts: @unchecked Sendable {
                             what: "scripts/lab/hosts \(args.joined(separator: " "))")
     }
 
+    /// ``fault(_:_:)`` with its arguments listed.
+    func fault(_ command: String, _ args: String...) throws -> Double { try fault(command, args) }
+
     /// Runs a fault command (crash, hang, partition) and returns when its signals went out, as
     /// seconds of CLOCK_REALTIME (the script prints `at=EPOCHREALTIME`).
-    func fault(_ args: String...) throws -> Double {
+    func fault(_ command: String, _ args: [String]) throws -> Double {
+        let args = [command] + args
         let r = RealRing.runProcess(["/bin/bash", Self.script] + args + ["--state-dir", stateDir], timeout: 60,
                                     what: "scripts/lab/hosts \(args.joined(separator: " "))")
         guard r.status == 0, let line = r.output.split(separator: "\n").first(where: { $0.hasPrefix("at=") }),
@@ -85,6 +89,14 @@ final class LabHosts: @unchecked Sendable {
     /// `virsh -c URI ARGS` (the peer that reads back what the edge wrote).
     func virsh(_ host: String, _ args: String...) -> (status: Int32, output: String) {
         RealRing.runProcess(["/usr/bin/virsh", "-q", "-c", uri(host)] + args, timeout: 10, what: "virsh \(args.joined(separator: " "))")
+    }
+
+    /// Defines `domain` on `host` with `virsh define` (the peer writes, the edge reads).
+    func virshDefine(_ host: String, _ domain: DomainDefinition) throws {
+        let file = "\(stateDir)/\(domain.name).xml"
+        try domain.xml.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = virsh(host, "define", file)
+        guard r.status == 0 else { throw Unavailable(description: "virsh define \(domain.name) on \(host) failed: \(r.output)") }
     }
 
     /// Names of the domains `virsh list` shows running on `host` (empty when the host is off).

@@ -1,21 +1,22 @@
-/// A domain's state as the hypervisor reports it (libvirt's `virDomainState`, same numbering).
-public enum DomainState: Int, Sendable, Equatable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+/// A domain's state as the hypervisor reports it (libvirt's `virDomainState`; the edge maps the
+/// numbers). The raw value is the state as `virsh domstate` prints it.
+public enum DomainState: String, Sendable, Equatable, Hashable, Codable, CaseIterable, CustomStringConvertible {
     /// The hypervisor reports no state.
-    case noState = 0
+    case noState = "no state"
     /// Running.
-    case running = 1
+    case running
     /// Blocked on a resource (still alive: it counts as running).
-    case blocked = 2
+    case blocked
     /// Paused by the hypervisor or a user.
-    case paused = 3
+    case paused
     /// Being shut down.
-    case shuttingDown = 4
+    case shuttingDown = "in shutdown"
     /// Defined but not running.
-    case shutOff = 5
+    case shutOff = "shut off"
     /// Crashed.
-    case crashed = 6
+    case crashed
     /// Suspended by guest power management.
-    case suspended = 7
+    case suspended = "pmsuspended"
 
     /// True when a copy of the VM exists in memory: it may serve (or wake up and serve) clients,
     /// so a second copy elsewhere would run twice.
@@ -26,19 +27,8 @@ public enum DomainState: Int, Sendable, Equatable, Hashable, Codable, CaseIterab
         }
     }
 
-    /// The state as `virsh domstate` prints it.
-    public var description: String {
-        switch self {
-        case .noState: "no state"
-        case .running: "running"
-        case .blocked: "blocked"
-        case .paused: "paused"
-        case .shuttingDown: "in shutdown"
-        case .shutOff: "shut off"
-        case .crashed: "crashed"
-        case .suspended: "pmsuspended"
-        }
-    }
+    /// `shut off`.
+    public var description: String { rawValue }
 }
 
 /// One domain of a host, as listed by the hypervisor.
@@ -72,26 +62,27 @@ public struct DomainDefinition: Sendable, Equatable {
     public init(name: String, xml: String) { self.name = name; self.xml = xml }
 }
 
-/// A domain lifecycle event (libvirt's `virDomainEventType`, same numbering).
-public enum DomainLifecycle: Int, Sendable, Equatable, Codable, CustomStringConvertible {
+/// A domain lifecycle event (libvirt's `virDomainEventType`; the edge maps the numbers). The raw
+/// value is the event's name in libvirt's documentation.
+public enum DomainLifecycle: String, Sendable, Equatable, Codable, CustomStringConvertible {
     /// Defined (or its definition updated).
-    case defined = 0
+    case defined
     /// Undefined.
-    case undefined = 1
+    case undefined
     /// Started.
-    case started = 2
+    case started
     /// Suspended (paused).
-    case suspended = 3
+    case suspended
     /// Resumed.
-    case resumed = 4
+    case resumed
     /// Stopped (destroyed, shut down, crashed, failed to start).
-    case stopped = 5
+    case stopped
     /// The guest began or finished shutting down.
-    case shutdown = 6
+    case shutdown
     /// Suspended by guest power management.
-    case pmSuspended = 7
+    case pmSuspended = "pmsuspended"
     /// The guest crashed.
-    case crashed = 8
+    case crashed
 
     /// The state a domain is in after this event, when the event alone says it.
     public var resultingState: DomainState? {
@@ -105,18 +96,6 @@ public enum DomainLifecycle: Int, Sendable, Equatable, Codable, CustomStringConv
         }
     }
 
-    /// The name, as libvirt's documentation spells the event.
-    public var description: String {
-        switch self {
-        case .defined: "defined"
-        case .undefined: "undefined"
-        case .started: "started"
-        case .suspended: "suspended"
-        case .resumed: "resumed"
-        case .stopped: "stopped"
-        case .shutdown: "shutdown"
-        case .pmSuspended: "pmsuspended"
-        case .crashed: "crashed"
-        }
-    }
+    /// `started`.
+    public var description: String { rawValue }
 }

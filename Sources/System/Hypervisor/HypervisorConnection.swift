@@ -124,7 +124,7 @@ public final class HypervisorConnection: @unchecked Sendable {
                 let name = Libvirt.domainGetName(d)
                 let target = "\(uri) domain \(name)"
                 let raw = try Libvirt.domainGetState(d, target)
-                return DomainStatus(name: name, state: DomainState(rawValue: Int(raw)) ?? .noState,
+                return DomainStatus(name: name, state: DomainState(libvirt: raw),
                                     persistent: try Libvirt.domainIsPersistent(d, target),
                                     autostart: try Libvirt.domainGetAutostart(d, target))
             }.sorted { $0.name < $1.name }
@@ -134,7 +134,7 @@ public final class HypervisorConnection: @unchecked Sendable {
     /// The state of one domain (`virDomainLookupByName` + `virDomainGetState`).
     public func state(of domain: String) async throws(LibvirtError) -> DomainState {
         try await withDomain(domain) { d, target throws(LibvirtError) in
-            DomainState(rawValue: Int(try Libvirt.domainGetState(d, target))) ?? .noState
+            DomainState(libvirt: try Libvirt.domainGetState(d, target))
         }
     }
 
@@ -285,7 +285,7 @@ private let connectionClosed: virConnectCloseFunc = { _, reason, opaque in
 private let domainLifecycle: virConnectDomainEventCallback = { _, domain, event, _, opaque in
     guard let opaque, let domain else { return 0 }
     let box = Unmanaged<CallbackBox>.fromOpaque(opaque).takeUnretainedValue()
-    if let kind = DomainLifecycle(rawValue: Int(event)) {
+    if let kind = DomainLifecycle(libvirt: event) {
         box.report(.domain(name: Libvirt.domainGetName(domain), kind))
     }
     return 0

@@ -1,5 +1,6 @@
 import CLibvirt
 import Foundation
+import Hosts
 
 // One wrapper for every libvirt call this package makes. Each reads the thread's last libvirt
 // error right after a failed call (libvirt keeps it per thread), turns it into a `LibvirtError`
@@ -188,3 +189,37 @@ enum Libvirt {
 
 /// libvirt's default handler prints every error to stderr; errors are read per call instead.
 let silentErrorHandler: virErrorFunc = { _, _ in }
+
+extension DomainState {
+    /// The state for libvirt's `virDomainState` number.
+    init(libvirt state: Int32) {
+        switch UInt32(bitPattern: state) {
+        case VIR_DOMAIN_RUNNING.rawValue: self = .running
+        case VIR_DOMAIN_BLOCKED.rawValue: self = .blocked
+        case VIR_DOMAIN_PAUSED.rawValue: self = .paused
+        case VIR_DOMAIN_SHUTDOWN.rawValue: self = .shuttingDown
+        case VIR_DOMAIN_SHUTOFF.rawValue: self = .shutOff
+        case VIR_DOMAIN_CRASHED.rawValue: self = .crashed
+        case VIR_DOMAIN_PMSUSPENDED.rawValue: self = .suspended
+        default: self = .noState
+        }
+    }
+}
+
+extension DomainLifecycle {
+    /// The event for libvirt's `virDomainEventType` number (nil for one newer than this code).
+    init?(libvirt event: Int32) {
+        switch UInt32(bitPattern: event) {
+        case VIR_DOMAIN_EVENT_DEFINED.rawValue: self = .defined
+        case VIR_DOMAIN_EVENT_UNDEFINED.rawValue: self = .undefined
+        case VIR_DOMAIN_EVENT_STARTED.rawValue: self = .started
+        case VIR_DOMAIN_EVENT_SUSPENDED.rawValue: self = .suspended
+        case VIR_DOMAIN_EVENT_RESUMED.rawValue: self = .resumed
+        case VIR_DOMAIN_EVENT_STOPPED.rawValue: self = .stopped
+        case VIR_DOMAIN_EVENT_SHUTDOWN.rawValue: self = .shutdown
+        case VIR_DOMAIN_EVENT_PMSUSPENDED.rawValue: self = .pmSuspended
+        case VIR_DOMAIN_EVENT_CRASHED.rawValue: self = .crashed
+        default: return nil
+        }
+    }
+}
