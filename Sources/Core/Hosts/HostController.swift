@@ -35,11 +35,11 @@ public struct HostRecovery: Sendable, Equatable, Codable {
     public var healthyAt: Duration?
     /// The last restarted member that serves a virtual service was back in IPVS (nil when none serves).
     public var inIPVSAt: Duration?
+    /// Redundancy restored: every moved VM started, passed its check and, where it serves a
+    /// virtual service, is back in IPVS. Nil while any of that is missing.
+    public var restoredAt: Duration?
     /// Where each lost VM went.
     public var moves: [Move]
-
-    /// Redundancy restored: every move started and healthy, and back in IPVS where it serves.
-    public var restoredAt: Duration? { healthyAt.map { h in max(h, inIPVSAt ?? h, startedAt ?? h) } }
 
     /// One line for the log: each step's time from the first signal.
     public var summary: String {
@@ -712,6 +712,8 @@ public struct HostController: Sendable {
         let done = members.allSatisfy { $0.restore.started && $0.restore.healthy
             && ($0.restore.inIPVS || !configuration.servedVMs.contains($0.vm)) }
         guard done else { hosts[h] = r; return [] }
+        rec.restoredAt = now
+        r.recovery = rec
         for vm in r.restoring { vms[vm]?.restore = nil }
         r.restoring = []
         // A host that returned and restarted its stranded VMs is up again; a lost one stays out.
