@@ -119,11 +119,25 @@ hosts_power_off() {
     fi
     # What a crashed host leaves: its domains' empty cgroups (named after dead controllers, so
     # they never clash) and stale run/lxc files; libvirtd marks the domains shut off when it boots.
-    # The cgroups go now; the files are libvirtd's to clean.
+    # One attempt at the cgroups here (a fence must not wait for them); `boot` and `down` finish.
     local d
     hosts_find_cgroups "$h"
     for d in "${HOSTS_CGROUPS[@]}"; do rmdir "$d" 2>/dev/null || true; done
     return 0
+}
+
+# Removes the empty cgroups of H's dead domains. A killed task leaves its cgroup a moment after it
+# stops counting as alive, so rmdir is retried (bounded: 50 rounds of 20 ms).
+hosts_remove_cgroups() {
+    local d i left
+    for ((i = 0; i < 50; i++)); do
+        hosts_find_cgroups "$1"
+        left=0
+        for d in "${HOSTS_CGROUPS[@]}"; do rmdir "$d" 2>/dev/null || left=1; done
+        [[ $left -eq 0 ]] && return 0
+        sleep 0.02
+    done
+    echo "host $1: cgroups not removed: ${HOSTS_CGROUPS[*]}" >&2
 }
 
 # Power state of H: "on" (libvirtd or any domain process alive), "off" (nothing alive).
