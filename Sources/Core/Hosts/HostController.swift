@@ -581,6 +581,8 @@ public struct HostController: Sendable {
             return confirmedOff(h, by: .fenceAgent, now: now)
         case (.status, .power(.on)):
             return fenceFailed(h, "off reported success but status says the power is on", now: now)
+        case (.off, .failed(let reason)):
+            return fenceFailed(h, reason, now: now)
         case (.off, _):
             return fenceFailed(h, "off \(outcome)", now: now)
         default:
