@@ -57,6 +57,9 @@ let coreTargets: [Target] = [
     core("Health", ["Topology", "IPVSModel", "Reconcile", "RingHealth", "Net"]),
     // What tandemd's API answers, shared by the daemon and tandemctl.
     core("DaemonAPI", ["RingHealth"]),
+    // Hypervisor hosts: what the controller needs from a host, fence-agent results, and the host
+    // controller (lost host → fence → restore on survivors) as a pure state machine.
+    core("Hosts", ["Placement", "Net"]),
 ]
 
 // MARK: - System edges: the only code that talks to the kernel, libraries and the network
@@ -68,6 +71,10 @@ let systemTargets: [Target] = [
     // The system OpenSSL (Debian libssl-dev): HTTPS checks' client handshake over memory BIOs, and
     // libcrypto's digests for Cryptography. A system library costs no C build, unlike swift-nio-ssl's or
     // swift-crypto's bundled BoringSSL.
+    // libvirt (Debian libvirt-dev, 9.0): the hypervisor hosts' API, whatever the hypervisor (Xen,
+    // KVM, LXC); only the Hypervisor module imports it.
+    .systemLibrary(name: "CLibvirt", path: "Sources/System/CLibvirt", pkgConfig: "libvirt",
+                   providers: [.apt(["libvirt-dev"])]),
     .systemLibrary(name: "CTandemOpenSSL", path: "Sources/System/CTandemOpenSSL", pkgConfig: "openssl",
                    providers: [.apt(["libssl-dev"])]),
     // One wrapper for system calls: typed errors naming the call, EINTR retried.
@@ -80,12 +87,19 @@ let systemTargets: [Target] = [
     system("IPVS", ["Netlink", "IPVSModel", "Net"]),
     system("MariaDB", ["CMariaDB", log, nioPosix]),
     system("VRRPTransport", ["VRRP", "Topology", "Syscall", "Net", "Cryptography", log]),
+    // Hosts through libvirt: one wrapper per C call, a connection on its own threads with
+    // keepalive, the close callback and lifecycle events; the controller's HypervisorHost.
+    system("Hypervisor", ["CLibvirt", "Hosts", log, nioPosix]),
+    // Runs fence agents with the standard stdin protocol, bounded in time, secrets on stdin only.
+    system("Fencing", ["Hosts", "Syscall", "Net", log]),
 ]
 
 // MARK: - Services: long-lived parts of tandemd
 let serviceTargets: [Target] = [
     service("HealthCheck", ["Health", "HTTPWire", "Syscall", "Topology", "MariaDB", "Cryptography", "CTandemOpenSSL", "Net", log, lifecycle, nioCore, nioPosix]),
     service("RingMonitoring", ["HealthCheck", "Syscall", "Health", "RingHealth", "MariaDB", "Topology", log, lifecycle, nioPosix]),
+    // Runs the host controller against the hosts: connections, checks, fences, starts, timers.
+    service("HostControl", ["Hosts", "Fencing", "Placement", "Net", log, lifecycle]),
     service("Daemon", [
         "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
         "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall", "Cryptography",
@@ -130,6 +144,13 @@ let testTargets: [Target] = [
     // Yams, to count a file's entries independently of the loader in the fuzz corpus.
     tests("TopologyTests", ["Topology", "Net", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
     tests("PlacementTests", ["Placement", "Topology", "Net"]),
+    tests("HostsTests", ["Hosts", "Placement", "Topology", "Net"]),
+    // The fence-agent runner against scripted agents and Debian's fence_dummy.
+    tests("FencingTests", ["Fencing", "Hosts", "Syscall", log]),
+    // The host controller's loop with recording hosts.
+    tests("HostControlTests", ["HostControl", "Hosts", "Fencing", "Placement", "Topology", "Net", "TestSupport", log]),
+    // Real libvirtd hosts (scripts/lab/hosts): the edge, the fence agent, crash/hang/partition restores.
+    tests("HypervisorTests", ["Hypervisor", "Hosts", "HostControl", "Fencing", "Placement", "Topology", "Net", "Syscall", "TestSupport", log, nioPosix]),
     tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Cryptography", "Net"], exclude: ["Corpus"]),
     tests("IPVSTests", ["IPVS", "IPVSModel", "Netlink", "Net"]),
     tests("ReconcileTests", ["Reconcile", "IPVSModel", "Topology", "Net"]),

@@ -214,8 +214,14 @@ public final class RealRing: @unchecked Sendable {
             if r == pid { break }
             if r < 0 && errno != EINTR { return (-1, "waitpid failed: errno \(errno)\n" + output()) }
             if Date() >= deadline {
+                // SIGTERM first; a process that ignores it (virsh blocked on a hung libvirtd does)
+                // gets SIGKILL after 2 s, so this wait is bounded too.
                 kill(pid, SIGTERM)
-                _ = waitpid(pid, &status, 0)
+                for i in 0..<200 {
+                    if waitpid(pid, &status, WNOHANG) == pid { break }
+                    if i == 199 { kill(pid, SIGKILL); _ = waitpid(pid, &status, 0) }
+                    usleep(10_000)
+                }
                 return (-1, "\(what) timed out after \(timeout) s\n" + output())
             }
             usleep(20_000)
