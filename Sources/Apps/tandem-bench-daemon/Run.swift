@@ -1,3 +1,4 @@
+import DaemonAPI
 import Foundation
 import IPVS
 import IPVSModel
@@ -119,7 +120,7 @@ struct BenchRun {
         out["death_ms"] = deaths.map(ms).joined(separator: ",")
         if director == "tandemd" {
             // The daemon's own event → kernel time for the same members (its transition to its pass).
-            let status = String(decoding: try httpGet(port: 9595, path: "/status?service=" + (0..<site.probes).map { "s\($0)" }.joined(separator: ",")), as: UTF8.self)
+            let status = try httpGet(port: 9595, path: "/status?service=" + (0..<site.probes).map { "s\($0)" }.joined(separator: ","))
             out["event_ms"] = eventTimes(status).joined(separator: ",")
         }
 
@@ -199,12 +200,10 @@ struct BenchRun {
         return formatFixed(Double(cpu1 - cpu0) / Double(sysconf(Int32(_SC_CLK_TCK))) / wall.inSeconds * 100, 2)
     }
 
-    /// `"lastEventToKernelMs" : 1.23` values from a /status body, in order.
-    private func eventTimes(_ json: String) -> [String] {
-        guard let data = json.data(using: .utf8),
-              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let services = root["services"] as? [[String: Any]] else { return [] }
-        return services.compactMap { ($0["lastEventToKernelMs"] as? Double).map { formatFixed($0, 2) } }
+    /// Each service's `lastEventToKernelMs` in a /status body (decoded as the daemon's own report type).
+    private func eventTimes(_ body: [UInt8]) -> [String] {
+        guard let r = try? JSONDecoder().decode(StatusReport.self, from: Data(body)) else { return [] }
+        return r.services.compactMap { $0.lastEventToKernelMs.map { formatFixed($0, 2) } }
     }
 
     private func ms(_ d: Duration) -> String { formatFixed(d.inMilliseconds, 1) }

@@ -1,6 +1,7 @@
 import HealthCheck
 import IPVS
 import Prometheus
+import Synchronization
 import RingHealth
 import VRRPTransport
 import Health
@@ -52,10 +53,35 @@ public final class DaemonMetrics: Sendable {
 
     /// One state transition.
     public func transition(_ t: HealthTransition) {
+        let labels = perMember.load(ordering: .relaxed)
+            ? [("service", t.key.service), ("member", t.key.member), ("to", t.to.rawValue)] : [("to", t.to.rawValue)]
         registry.makeCounter(
             descriptor: .init(metricName: "tandem_check_transitions", unitName: "total", helpText: "Health state transitions"),
-            labels: [("service", t.key.service), ("member", t.key.member), ("to", t.to.rawValue)]
+            labels: labels
         ).increment()
+    }
+
+    /// Up to this many members, the per-member series (`tandem_member_weight`, `tandem_member_up`,
+    /// per-member transitions) are published; beyond, only totals by state (`tandem_members`), and
+    /// /status has every member. swift-prometheus copies a metric family's series to add one, so
+    /// creating tens of thousands of labelled series costs minutes, and a Prometheus server would
+    /// rather not scrape 60,000 series of one director either.
+    public static let perMemberLimit = 2000
+
+    private let perMember = Atomic<Bool>(true)
+
+    /// True while per-member series are published.
+    public var perMemberSeries: Bool { perMember.load(ordering: .relaxed) }
+
+    /// Says how many members the site has (at start and on every reload).
+    public func site(members: Int) { perMember.store(members <= Self.perMemberLimit, ordering: .relaxed) }
+
+    /// Members by state (`up`, `down`, `unknown`, `drained`), refreshed at each scrape.
+    public func members(_ counts: [String: Int]) {
+        for (state, n) in counts {
+            registry.makeGauge(descriptor: .init(metricName: "tandem_members", unitName: "", helpText: "Members by health state (drained: by an operator)"),
+                               labels: [("state", state)]).set(to: Double(n))
+        }
     }
 
     /// One reconcile pass.
@@ -89,8 +115,9 @@ public final class DaemonMetrics: Sendable {
         ).increment(by: Int64(count))
     }
 
-    /// A member's desired weight and health.
+    /// A member's desired weight and health (on sites up to ``perMemberLimit`` members).
     public func member(service: String, member: String, weight: Int, up: Bool) {
+        guard perMember.load(ordering: .relaxed) else { return }
         registry.makeGauge(
             descriptor: .init(metricName: "tandem_member_weight", unitName: "", helpText: "IPVS weight the daemon wants"),
             labels: [("service", service), ("member", member)]

@@ -61,6 +61,7 @@ public enum StatusAPI {
         router.get("/metrics") { _, _ -> Response in
             director?.refreshMetrics(daemon.metrics)
             if let ring { daemon.metrics.ring(ring.report().metrics) }
+            daemon.metrics.members(daemon.memberCounts())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: daemon.metrics.render())))
         }

@@ -127,6 +127,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             $0.kernelView = observed; $0.writerControllers = writers; $0.needsSync = true; $0.startObserved = observed
             $0.checkKeys = Self.checkKeys(targets)
         }
+        metrics.site(members: targets.count)
         monitor.update(targets: targets) { k in initial[MemberRef(service: k.service, member: k.member)] ?? .unknown }
         requestReconcile()
     }
@@ -280,12 +281,14 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
                 state.withLock { s in for (n, d) in latencies { s.eventToKernel[n] = d } }
                 for (_, d) in latencies { metrics.eventToKernel(d) }
             }
-            let (d, keys) = state.withLock { s in
-                (s.decision, changed.flatMap { svc in svc.members.map { MemberRef(service: svc.name, member: $0.vm) } }.map { ($0, s.checkKeys[$0]) })
-            }
-            let health = monitor.states(of: keys.compactMap(\.1))
-            for (r, k) in keys {
-                metrics.member(service: r.service, member: r.member, weight: d.weights[r] ?? 0, up: k.flatMap { health[$0] } == .up)
+            if metrics.perMemberSeries {
+                let (d, keys) = state.withLock { s in
+                    (s.decision, changed.flatMap { svc in svc.members.map { MemberRef(service: svc.name, member: $0.vm) } }.map { ($0, s.checkKeys[$0]) })
+                }
+                let health = monitor.states(of: keys.compactMap(\.1))
+                for (r, k) in keys {
+                    metrics.member(service: r.service, member: r.member, weight: d.weights[r] ?? 0, up: k.flatMap { health[$0] } == .up)
+                }
             }
             metrics.reconciled(pass, duration: took)
             // Every write is logged; a pass that programs a large table is summed up at info and
@@ -383,6 +386,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         let writers = makeWriterControllers(new, keeping: old, observed: nil)
         let oldTopology = topology
         let targets = CheckTarget.all(in: new)
+        metrics.site(members: targets.count)
         state.withLock {
             $0.topology = new; $0.topologyFile = path
             $0.checkKeys = Self.checkKeys(targets)
@@ -408,7 +412,8 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             state.withLock { s in for k in gone { s.kernelView.services[k] = nil } }
         }
         saveOwned(newKeys)
-        for svc in new.services where oldTopology.service(named: svc.name) != svc || diff.added.contains(where: { $0.service == svc.name }) {
+        let withNewChecks = Set(diff.added.map(\.service))
+        for svc in new.services where oldTopology.service(named: svc.name) != svc || withNewChecks.contains(svc.name) {
             pending.insert(svc.name)
         }
         for n in Set(diff.removed.map(\.service)) where new.service(named: n) != nil { pending.insert(n) }
@@ -480,6 +485,31 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         return (d.weights[ref] ?? 0, kw)
     }
 
+    /// Members by state (`up`, `down`, `unknown`, and `drained` by an operator), for `/metrics`.
+    public func memberCounts() -> [String: Int] {
+        let s = state.withLock { $0 }
+        let states = memberStates()
+        return Self.census(s, state: { states[$0] }).counts
+    }
+
+    /// Counts members by state, and names the services that need a look (a member not up or
+    /// drained, or a last-member policy in force).
+    private static func census(_ s: State, state: (MemberRef) -> RiseFall.State?) -> (counts: [String: Int], attention: Set<String>) {
+        var counts: [String: Int] = ["up": 0, "down": 0, "unknown": 0, "drained": 0]
+        var attention: Set<String> = []
+        for svc in s.topology.services {
+            for m in svc.members {
+                let r = MemberRef(service: svc.name, member: m.vm)
+                let st = (state(r) ?? .unknown).rawValue
+                counts[st, default: 0] += 1
+                if s.drained.contains(r) { counts["drained", default: 0] += 1 }
+                if st != "up" || s.drained.contains(r) { attention.insert(svc.name) }
+            }
+            if s.decision.sorry[svc.name] != nil || s.decision.keptByLastMemberPolicy.contains(svc.name) { attention.insert(svc.name) }
+        }
+        return (counts, attention)
+    }
+
     /// Up to this many services, `/status` lists every service; beyond, it lists those that need a
     /// look (a member not up, drained, or a last-member policy in force) unless asked for all.
     public static var statusFullLimit: Int { 1000 }
@@ -494,18 +524,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         byRef.reserveCapacity(health.count)
         for (k, h) in health { byRef[MemberRef(service: k.service, member: k.member)] = h }
         let decision = s.decision
-        var counts: [String: Int] = ["up": 0, "down": 0, "unknown": 0, "drained": 0]
-        var attention: Set<String> = []
-        for svc in s.topology.services {
-            for m in svc.members {
-                let r = MemberRef(service: svc.name, member: m.vm)
-                let st = (byRef[r]?.state ?? .unknown).rawValue
-                counts[st, default: 0] += 1
-                if s.drained.contains(r) { counts["drained", default: 0] += 1 }
-                if st != "up" || s.drained.contains(r) { attention.insert(svc.name) }
-            }
-            if decision.sorry[svc.name] != nil || decision.keptByLastMemberPolicy.contains(svc.name) { attention.insert(svc.name) }
-        }
+        let (counts, attention) = Self.census(s, state: { byRef[$0]?.state })
         let everything = only == nil && (all || s.topology.services.count <= Self.statusFullLimit)
         func listed(_ name: String) -> Bool { only?.contains(name) ?? (everything || attention.contains(name)) }
         var services: [StatusReport.Service] = []
