@@ -103,7 +103,49 @@ final class YAMLReader {
             error(.missingKey, at: childPath, node: node, "missing required key '\(key.name)'",
                   hint: "add `\(key.name):` to this entry" + (key.example.map { ", for example `\($0)`" } ?? ""))
         }
+        for rule in spec.rules { check(rule, spec, out, node, path) }
         return Fields(reader: self, node: node, path: path, spec: spec, values: out, ok: diagnostics.count == before)
+    }
+
+    /// Enforces one ``KeyRule`` on the keys a mapping holds, reporting at the key it is about.
+    private func check(_ rule: KeyRule, _ spec: MappingSpec, _ values: [String: Node], _ node: Node, _ path: String) {
+        func childPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+        /// What `selector` reads, lowercased as ``choice(_:_:_:code:what:)`` reads it: the written
+        /// word or the default; `nil` when the written word is not one of its choices (that read
+        /// reports it, and a rule judged on it would only add noise).
+        func reading(_ selector: String) -> String? {
+            let word: String
+            if let n = values[selector] {
+                guard case .scalar(let s) = n else { return nil }
+                word = s.string.lowercased()
+            } else {
+                guard let d = spec.key(selector)?.defaultValue else { return nil }
+                word = d
+            }
+            if case .choice(let words)? = spec.key(selector)?.type, !words.contains(word) { return nil }
+            return word
+        }
+        switch rule {
+        case .anyOf(let keys, let hint):
+            guard let first = keys.first, !keys.contains(where: { values[$0] != nil }) else { return }
+            error(.missingKey, at: childPath(first), node: node,
+                  "missing key: give \(keys.map { "'\($0)'" }.joined(separator: " or "))", hint: hint)
+        case .excludes(let key, let other, let why, let hint):
+            guard let n = values[key], values[other] != nil else { return }
+            error(.badValue, at: childPath(key), node: n, "'\(key)' is set together with '\(other)': \(why)", hint: hint)
+        case .exactlyWhen(let key, let selector, let value):
+            guard let word = reading(selector) else { return }
+            if word == value, values[key] == nil {
+                let example = spec.key(key)?.example.map { "add `\($0)`" } ?? "add `\(key):`"
+                error(.missingKey, at: childPath(key), node: node, "\(selector): \(value) needs '\(key)'", hint: example)
+            } else if word != value, let n = values[key] {
+                error(.badValue, at: childPath(key), node: n, "\(key) is set but \(selector) is \(word)",
+                      hint: "set `\(selector): \(value)` to use it, or remove \(key)")
+            }
+        case .requiredUnless(let key, let selector, let value, let hint):
+            guard let word = reading(selector), word != value, values[key] == nil else { return }
+            error(.missingKey, at: childPath(key), node: node, "missing required key '\(key)'", hint: hint)
+        }
     }
 
     /// Reads a list of `count` items; `nil` (with a diagnostic) if `node` is something else or
