@@ -22,6 +22,8 @@ public indirect enum ValueType: Sendable, Equatable {
     case interfaceAddress
     /// A Linux network interface name (the kernel's `dev_valid_name` rules).
     case interfaceName
+    /// An HTTP request path: text starting with `/`.
+    case urlPath
     /// An IPv4 netmask (`255.255.255.0` or `/24`) or an IPv6 prefix length.
     case netmask
     /// One word out of a closed set.
@@ -264,7 +266,7 @@ public enum TopologySchema {
 
     private static let httpKeys = [
         KeySpec("method", .string, default: "GET", "HTTP method."),
-        KeySpec("path", .string, default: "/", "Request path, starting with /."),
+        KeySpec("path", .urlPath, default: "/", "Request path, starting with /."),
         KeySpec("expect_status", .integer(100...599), default: "200", "The status a healthy member answers."),
         KeySpec("body_contains", .string, "Healthy only if the body contains this text."),
         KeySpec("body_sha256", .string, "Healthy only if the body's SHA-256 (hex) equals this."),

@@ -220,10 +220,6 @@ struct TopologyDraft {
         case "http", "https":
             let method = f.text("method"), path = f.text("path"), status = f.number("expect_status")
             let body = f.text("body_contains"), digest = f.text("body_sha256")
-            if let path, !path.hasPrefix("/") {
-                r.error(.badValue, at: f.path("path"), node: f.node("path"), "HTTP path '\(quoted(path))' does not start with '/'", hint: "write the path as /healthz")
-                f.fail()
-            }
             spec = method.flatMap { m in path.flatMap { p in status.map { s in
                 .http(HTTPCheck(scheme: kind, method: m, path: p, expectStatus: s, bodyContains: body, bodySHA256: digest))
             } } }

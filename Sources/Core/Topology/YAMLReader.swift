@@ -255,6 +255,16 @@ final class YAMLReader {
         return s
     }
 
+    /// An HTTP request path: what a check sends after the method, so it starts with `/`.
+    func urlPath(_ node: Node, _ path: String) -> String? {
+        guard let s = string(node, path) else { return nil }
+        guard s.hasPrefix("/") else {
+            error(.badValue, at: path, node: node, "HTTP path '\(quoted(s))' does not start with '/'", hint: "write the path as /healthz")
+            return nil
+        }
+        return s
+    }
+
     /// Every number in the file goes through here: counts, ports, durations (milliseconds) and
     /// memory sizes (MiB). The value is range-checked as a `Double` before it becomes an `Int`,
     /// so `1e300s` or `-9e18ms` is a located error naming the allowed range, never a trap
@@ -477,13 +487,14 @@ final class Fields {
         return spec.key(key)?.defaultValue.map { Node.scalar(.init($0, .implicit, .plain)) }
     }
 
-    /// A `.string`, `.name` or `.interfaceName` value.
+    /// A `.string`, `.name`, `.interfaceName` or `.urlPath` value.
     func text(_ key: String) -> String? {
         guard let n = valueNode(key) else { return nil }
         switch type(key) {
         case .string: return note(reader.string(n, path(key)))
         case .name: return note(reader.name(n, path(key)))
         case .interfaceName: return note(reader.interfaceName(n, path(key)))
+        case .urlPath: return note(reader.urlPath(n, path(key)))
         case let t: preconditionFailure("\(path(key)) is \(t), not text")
         }
     }
