@@ -56,6 +56,8 @@ let coreTargets: [Target] = [
     core("Health", ["Topology", "IPVSModel", "Reconcile", "RingHealth", "Net"]),
     // What tandemd's API answers, shared by the daemon and tandemctl.
     core("DaemonAPI", ["RingHealth"]),
+    // keepalived.conf read as keepalived reads it, imported into a topology and exported from one.
+    core("Keepalived", ["Topology", "Net"]),
 ]
 
 // MARK: - System edges: the only code that talks to the kernel, libraries and the network
@@ -104,7 +106,7 @@ let gridTargets: [Target] = [
 // MARK: - Executables (thin: parse flags, wire modules, run)
 let appTargets: [Target] = [
     app("tandemd", ["Daemon", argumentParser, log]),
-    app("tandemctl", ["Topology", "Placement", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall", argumentParser]),
+    app("tandemctl", ["Topology", "Placement", "Keepalived", "Net", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall", argumentParser]),
     app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", argumentParser, log,
                         .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
     app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", argumentParser, log, lifecycle]),
@@ -124,6 +126,8 @@ let testTargets: [Target] = [
     // Yams, to count a file's entries independently of the loader in the fuzz corpus.
     tests("TopologyTests", ["Topology", "Net", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
     tests("PlacementTests", ["Placement", "Topology", "Net"]),
+    // keepalived's own samples are read where the Debian package installs them (Fixtures/README.md).
+    tests("KeepalivedTests", ["Keepalived", "Topology", "Net", "Syscall"], exclude: ["Fixtures"]),
     tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Cryptography", "Net"], exclude: ["Corpus"]),
     tests("IPVSTests", ["IPVS", "IPVSModel", "Netlink", "Net"]),
     tests("ReconcileTests", ["Reconcile", "IPVSModel", "Topology", "Net"]),

@@ -349,6 +349,12 @@ final class YAMLReader {
     }
 }
 
+/// How a topology file writes values, for tools that write topology text (`tandemctl import`).
+public enum TopologyText {
+    /// A duration as the file writes it: `10s` when whole seconds, else `250ms`.
+    public static func duration(milliseconds ms: Int) -> String { ms % 1000 == 0 ? "\(ms / 1000)s" : "\(ms)ms" }
+}
+
 /// How the numbers of one ``ValueType`` are written and what they count.
 struct NumberFormat {
     /// `an integer`, `a duration`, for messages.
@@ -379,7 +385,7 @@ struct NumberFormat {
         case .duration(let r):
             self.init(what: "a duration", range: r, units: [("ms", 1), ("s", 1000), ("m", 60_000)], bareFactor: 1000, wholeOnly: false,
                       noun: "duration ", typeHint: "write for example 500ms, 1s or 2m", rangeCode: .badValue,
-                      render: { $0 % 1000 == 0 ? "\($0 / 1000)s" : "\($0)ms" })
+                      render: TopologyText.duration(milliseconds:))
         case .memory(let r):
             self.init(what: "a memory size", range: r, units: [("TiB", 1_048_576), ("GiB", 1024), ("MiB", 1), ("T", 1_048_576), ("G", 1024), ("M", 1)],
                       bareFactor: 1, wholeOnly: false, noun: "memory size ", typeHint: "write for example 2048MiB or 4GiB", rangeCode: .badValue,
