@@ -127,7 +127,7 @@ let testTargets: [Target] = [
     tests("TopologyTests", ["Topology", "Net", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
     tests("PlacementTests", ["Placement", "Topology", "Net"]),
     // keepalived's own samples are read where the Debian package installs them (Fixtures/README.md).
-    tests("KeepalivedTests", ["Keepalived", "Topology", "Net", "Syscall"], exclude: ["Fixtures"]),
+    tests("KeepalivedTests", ["Keepalived", "Topology", "Net", "Syscall", "TestSupport"], exclude: ["Fixtures"]),
     tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Cryptography", "Net"], exclude: ["Corpus"]),
     tests("IPVSTests", ["IPVS", "IPVSModel", "Netlink", "Net"]),
     tests("ReconcileTests", ["Reconcile", "IPVSModel", "Topology", "Net"]),

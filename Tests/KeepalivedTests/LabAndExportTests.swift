@@ -1,6 +1,7 @@
 import Foundation
 import Keepalived
 import Net
+import TestSupport
 import Topology
 import XCTest
 #if canImport(Glibc)
@@ -122,14 +123,14 @@ final class LabAndExportTests: XCTestCase {
             let e = try exportText(t, node: node)
             let path = try write(e.text, "\(c.file)-\(node).conf", in: dir)
             let iface = try XCTUnwrap(t.directorPairs.first { $0.members.contains(node) }?.interface)
-            let (status, output) = try keepalivedCheck(path, interfaces: [iface])
+            let (status, output) = keepalivedCheck(path, interfaces: [iface])
             XCTAssertEqual(status, 0, "keepalived -t refused the export of \(c.file) for \(node):\n\(output)\n\(e.text)")
             checked += 1
         }
         // Every kind of check and service the export writes: fwmark, UDP, exec, HTTPS, sorry server, persistence, IPv6.
-        let rich = try TopologyLoader.parse(data: Data(Self.richSite.utf8), file: "rich.yaml").topology
+        let rich = try TopologyLoader.load(path: fixture("every-kind.yaml"))
         let e = try exportText(rich, node: "d1")
-        let (status, output) = try keepalivedCheck(try write(e.text, "rich.conf", in: dir), interfaces: ["eth0"])
+        let (status, output) = keepalivedCheck(try write(e.text, "rich.conf", in: dir), interfaces: ["eth0"])
         XCTAssertEqual(status, 0, "keepalived -t refused:\n\(output)\n\(e.text)")
         XCTAssertTrue(e.text.contains("MISC_CHECK") && e.text.contains("SSL_GET") && e.text.contains("virtual_server fwmark 12")
                       && e.text.contains("sorry_server 10.0.9.99 80") && e.text.contains("persistence_granularity 255.255.255.0"), e.text)
@@ -137,68 +138,11 @@ final class LabAndExportTests: XCTestCase {
     }
 
     /// `keepalived -t -f path` in a fresh network namespace with a veth named after each interface.
-    func keepalivedCheck(_ path: String, interfaces: [String]) throws -> (Int32, String) {
+    func keepalivedCheck(_ path: String, interfaces: [String]) -> (status: Int32, output: String) {
         let ns = "tandem-ka-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var script = "set -e; ip netns add \(ns); trap 'ip netns del \(ns)' EXIT; "
         for (i, name) in interfaces.enumerated() { script += "ip -n \(ns) link add \(name) type veth peer name kp\(i); ip -n \(ns) link set \(name) up; " }
-        script += "set +e; ip netns exec \(ns) /usr/sbin/keepalived -t -f \(path) 2>&1; rc=$?; exit $rc"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", script]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        script += "set +e; ip netns exec \(ns) /usr/sbin/keepalived -t -f \(path); rc=$?; exit $rc"
+        return RealRing.runProcess(["/bin/bash", "-c", script], timeout: 30, what: "keepalived -t -f \(path)")
     }
-
-    static let richSite = """
-    site: rich
-    machines:
-      - {name: d1, addresses: [10.0.0.1/24]}
-      - {name: d2, addresses: [10.0.0.2/24]}
-    services:
-      - name: web
-        vip: 10.0.9.1
-        port: 443
-        scheduler: sh
-        scheduler_flags: [sh-port]
-        persistence: {timeout: 300s, netmask: 255.255.255.0}
-        members: [{address: 10.0.1.1, weight: 2}, {name: b, address: 10.0.1.2}]
-        check: {kind: https, path: /healthz, expect_status: 204, interval: 2s, timeout: 500ms, rise: 2, fall: 3}
-        last_member: sorry
-        sorry_server: {address: 10.0.9.99, port: 80}
-      - name: marked
-        vip: 10.0.9.2
-        protocol: fwmark
-        fwmark: 12
-        forwarding: dr
-        members: [{address: 10.0.1.3, port: 0}]
-        check: {kind: tcp}
-      - name: dns
-        vip: 10.0.9.3
-        port: 53
-        protocol: udp
-        members: [{address: 10.0.1.4}]
-        check: {kind: exec, command: [/usr/bin/dig, +short, example.org]}
-      - name: db
-        vip: 10.0.9.4
-        port: 3306
-        members: [{address: 10.0.1.5}]
-        check: {kind: mariadb, user: monitor}
-      - name: web6
-        vip: "fd00::9"
-        port: 80
-        members: [{address: "fd00::1:1"}]
-        check: {kind: http}
-    directors:
-      members: [d1, d2]
-      vrid: 9
-      priorities: {d1: 150}
-      advert_interval: 250ms
-      interface: eth0
-      witness: 10.0.0.254
-    """
 }

@@ -74,13 +74,7 @@ struct ImportKeepalived: ParsableCommand {
         printError("\(file): \(config.files.count) file\(config.files.count == 1 ? "" : "s") read; \(result.services) service\(result.services == 1 ? "" : "s"), "
                    + "\(result.members) member\(result.members == 1 ? "" : "s")\(result.directorPair ? ", a director pair" : ""); "
                    + "\(result.mappedCount) statements mapped, \(result.notes.count) noted above")
-        if let output {
-            do { try Data(result.yaml.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
-                throw fail("cannot write \(output): \(error.localizedDescription)")
-            }
-        } else {
-            print(result.yaml, terminator: "")
-        }
+        try emit(result.yaml, to: output)
         if let invalid = result.invalid {
             throw fail("the imported topology is not valid (a bug in the import, or a configuration keepalived itself would refuse):\n\(invalid)")
         }
@@ -131,12 +125,6 @@ struct ExportKeepalived: ParsableCommand {
         let result: KeepalivedExport
         do { result = try KeepalivedExporter.config(t, options: o) } catch { throw fail("\(topology): \(error)") }
         for n in result.notes { printError("\(topology): \(n)") }
-        if let output {
-            do { try Data(result.text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
-                throw fail("cannot write \(output): \(error.localizedDescription)")
-            }
-        } else {
-            print(result.text, terminator: "")
-        }
+        try emit(result.text, to: output)
     }
 }

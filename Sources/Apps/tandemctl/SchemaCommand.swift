@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Topology
 
 /// `tandemctl schema [--output FILE]`: the topology file's JSON Schema, generated from the loader's
@@ -18,12 +17,6 @@ struct SchemaCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let text = TopologyJSONSchema.text()
-        guard let output else { print(text, terminator: ""); return }
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-        } catch {
-            throw fail("cannot write \(output): \(error.localizedDescription)")
-        }
+        try emit(TopologyJSONSchema.text(), to: output)
     }
 }
