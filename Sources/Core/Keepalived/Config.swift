@@ -190,7 +190,7 @@ public struct KeepalivedReader {
         struct Frame { var owner: KeepalivedStatement?; var children: [KeepalivedStatement] = [] }
         var stack = [Frame(owner: nil)]
         var pending: [KeepalivedComment] = []
-        func close(_ at: KeepalivedLocation) {
+        func close() {
             let frame = stack.removeLast()
             guard var owner = frame.owner else { return }
             owner.block = frame.children
@@ -228,7 +228,7 @@ public struct KeepalivedReader {
                         continue
                     }
                     if let c = lineComment { pending.append(c); lineComment = nil }
-                    close(line.location)
+                    close()
                 default:
                     words.append(token)
                 }
@@ -240,7 +240,7 @@ public struct KeepalivedReader {
             if let owner = stack.last?.owner {
                 problems.append(.init("the block of '\(owner.words.joined(separator: " "))' is not closed by '}': closed at the end of the file", at: owner.location))
             }
-            close(lines.last?.location ?? KeepalivedLocation(file: "", line: 0))
+            close()
         }
         return (stack[0].children, pending)
     }

@@ -117,7 +117,6 @@ public enum KeepalivedImporter {
         var mappedKeywords = Set<String>(), reportedKeywords = Set<String>()
         var services: [ServiceDraft] = []
         var serviceNames = Set<String>()
-        var looseComments: [KeepalivedComment] = []
 
         /// Statements that are values in a block of values (an address of virtual_ipaddress, an
         /// entry of a group): counted as statements, never as keywords.
@@ -191,12 +190,12 @@ public enum KeepalivedImporter {
                 switch s.keyword {
                 case "global_defs", "vrrp_instance": break
                 case "virtual_server": virtualServer(s, groups: groups, vrrpAddresses: vrrpAddresses)
-                case "virtual_server_group": map(s)  // its entries are mapped where a virtual_server uses it
+                case "virtual_server_group": break  // mapped where a virtual_server uses it
                 default: report(s, KeepalivedVocabulary.insteadOf(s.keyword))
                 }
             }
-            for g in groups.values.sorted(by: { $0.location < $1.location }) {
-                for e in g.block ?? [] where !mapped.contains(Self.key(e)) { report(e, "no virtual_server uses group \(g.arguments.first ?? "?")") }
+            for g in top where g.keyword == "virtual_server_group" && !mapped.contains(Self.key(g)) {
+                report(g, "no virtual_server uses this group: nothing to import")
             }
             let pair = directors(instances, routerID: routerID)
             // The safety net: whatever the walk did not account for is reported, never dropped.
@@ -249,6 +248,7 @@ public enum KeepalivedImporter {
                     report(vs, "virtual_server_group \(args[1]) is not defined: nothing to import")
                     return
                 }
+                map(g)
                 for e in g.block ?? [] {
                     let w = Array(e.words)
                     if w.first == "fwmark", w.count >= 2, let m = UInt32(w[1]) {
