@@ -60,6 +60,8 @@ let coreTargets: [Target] = [
     // Hypervisor hosts: what the controller needs from a host, fence-agent results, and the host
     // controller (lost host → fence → restore on survivors) as a pure state machine.
     core("Hosts", ["Placement", "Net"]),
+    // keepalived.conf read as keepalived reads it, imported into a topology and exported from one.
+    core("Keepalived", ["Topology", "Net"]),
 ]
 
 // MARK: - System edges: the only code that talks to the kernel, libraries and the network
@@ -121,7 +123,7 @@ let gridTargets: [Target] = [
 // MARK: - Executables (thin: parse flags, wire modules, run)
 let appTargets: [Target] = [
     app("tandemd", ["Daemon", argumentParser, log]),
-    app("tandemctl", ["Topology", "Placement", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall", argumentParser]),
+    app("tandemctl", ["Topology", "Placement", "Keepalived", "Net", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall", argumentParser]),
     app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", argumentParser, log,
                         .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
     app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", argumentParser, log, lifecycle]),
@@ -151,6 +153,8 @@ let testTargets: [Target] = [
     tests("HostControlTests", ["HostControl", "Hosts", "Fencing", "Placement", "Topology", "Net", "TestSupport", log]),
     // Real libvirtd hosts (scripts/lab/hosts): the edge, the fence agent, crash/hang/partition restores.
     tests("HypervisorTests", ["Hypervisor", "Hosts", "HostControl", "Fencing", "Placement", "Topology", "Net", "Syscall", "TestSupport", log, nioPosix]),
+    // keepalived's own samples are read where the Debian package installs them (Fixtures/README.md).
+    tests("KeepalivedTests", ["Keepalived", "Topology", "Net", "Syscall", "TestSupport"], exclude: ["Fixtures"]),
     tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Cryptography", "Net"], exclude: ["Corpus"]),
     tests("IPVSTests", ["IPVS", "IPVSModel", "Netlink", "Net"]),
     tests("ReconcileTests", ["Reconcile", "IPVSModel", "Topology", "Net"]),

@@ -145,7 +145,7 @@ struct Mutator {
         "%YAML 1.1", "---", "...", "\"2001:db8::1\"", "[d1, d1]", "{kind: exec, command: []}", "{kind: tcp}", "sorry", "fwmark", "mh",
     ]
     /// Keys of the format, so inserted lines are often keys the reader knows.
-    static let keys = Set(([TopologySchema.root, TopologySchema.host, TopologySchema.vm, TopologySchema.service, TopologySchema.member,
+    static let keys = Set(([TopologySchema.root, TopologySchema.host, TopologySchema.vm, TopologySchema.machine, TopologySchema.service, TopologySchema.member,
                             TopologySchema.check, TopologySchema.directors, TopologySchema.database, TopologySchema.passive,
                             TopologySchema.persistence, TopologySchema.sorryServer, TopologySchema.antiAffinityGroup])
         .flatMap { $0.allowedKeys(selector: nil).map(\.name) }).sorted()

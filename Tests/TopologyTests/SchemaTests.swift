@@ -27,7 +27,7 @@ final class SchemaTests: XCTestCase {
     }
 
     func testEveryMappingOfTheFormatIsReachableAndDeclaresEachKeyOnce() {
-        XCTAssertEqual(Set(Self.allSpecs.map(\.name)), ["topology", "placement", "host", "vm", "service", "member", "persistence",
+        XCTAssertEqual(Set(Self.allSpecs.map(\.name)), ["topology", "placement", "host", "vm", "machine", "service", "member", "persistence",
                                                          "check", "sorry_server", "passive", "directors", "database", "anti_affinity"])
         for spec in Self.allSpecs {
             XCTAssertEqual(Set(spec.keys.map(\.name)).count, spec.keys.count, "\(spec.name) declares a key twice")
@@ -89,7 +89,8 @@ final class SchemaTests: XCTestCase {
                 checked += 1
             }
         }
-        XCTAssertGreaterThanOrEqual(checked, 20)
+        // 18 since issue 16 made hosts, vms and a member's vm optional (the rules test covers those).
+        XCTAssertGreaterThanOrEqual(checked, 18)
     }
 
     static func removing(_ key: String, at path: [Any], in node: Node) throws -> Node {

@@ -205,7 +205,7 @@ final class ValidationTests: XCTestCase {
 
     func testFwmarkRules() {
         let t = edited("    port: 8443\n    scheduler", "    protocol: fwmark\n    scheduler")
-        assertDiagnostic(in: t, .missingKey, at: "name: gums", mentions: "a fwmark service needs 'fwmark'")
+        assertDiagnostic(in: t, .missingKey, at: "name: gums", mentions: "protocol: fwmark needs 'fwmark'")
         let ok = edited("    port: 8443\n    scheduler", "    protocol: fwmark\n    fwmark: 12\n    scheduler")
         XCTAssertEqual(diagnostics(ok), [], "a fwmark service has no port")
     }

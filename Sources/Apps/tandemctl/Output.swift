@@ -31,3 +31,12 @@ func jsonText<T: Encodable>(_ value: T) throws -> String {
     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     return String(decoding: try e.encode(value), as: UTF8.self)
 }
+
+/// Prints `text` on standard output, or writes it to `path` (atomically) when one is given: what the
+/// commands with `--output` do.
+func emit(_ text: String, to path: String?) throws {
+    guard let path else { print(text, terminator: ""); return }
+    do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        throw fail("cannot write \(path): \(error.localizedDescription)")
+    }
+}

@@ -9,8 +9,9 @@ struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Place every VM on a Xen host, splitting each anti-affinity group; report N+1.",
         discussion: """
-            Exit status: 0 when a plan (or re-plan) exists, 1 when the file is invalid or no \
-            placement exists (the reason is printed to standard error, or as JSON with --json).
+            Exit status: 0 when a plan (or re-plan) exists, or when the site has no VMs to place (it \
+            says so); 1 when the file is invalid or no placement exists (the reason is printed to \
+            standard error, or as JSON with --json).
             """)
 
     @Argument(help: "Topology file (YAML).")
@@ -28,6 +29,11 @@ struct Plan: ParsableCommand {
             topology = try TopologyLoader.load(path: file)
         } catch {
             throw fail(error.description)
+        }
+        if let nothing = Planner.nothingToPlace(topology) {
+            if without != nil { throw fail("\(file): --without: \(nothing.reason)") }
+            try emit(nothing) { nothing.reason }
+            return
         }
         let plan: PlacementPlan
         switch Planner.plan(topology) {

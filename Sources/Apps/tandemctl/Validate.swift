@@ -14,10 +14,11 @@ struct Validate: ParsableCommand {
             let t = doc.topology
             // Every section is counted, so a reader can check the numbers against the file: an
             // entry that vanished (issue 17: `command: []` dropped a service) shows here.
-            let counts = [(t.hosts.count, "host"), (t.vms.count, "VM"), (t.services.count, "service"),
+            let counts = [(t.hosts.count, "host"), (t.vms.count, "VM"), (t.machines.count, "machine"), (t.services.count, "service"),
                           (t.directorPairs.count, "director pair"), (t.database == nil ? 0 : 1, "database ring"),
                           (t.antiAffinityGroups.count, "anti-affinity group")]
             print("\(file): ok — site \(t.site): " + counts.map { "\($0.0) \($0.1)\($0.0 == 1 ? "" : "s")" }.joined(separator: ", "))
+            for note in t.inapplicableChecks { print("\(file): note: \(note)") }
         } catch {
             throw fail(error.description)
         }

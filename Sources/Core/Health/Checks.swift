@@ -29,7 +29,7 @@ public enum CheckOutcome: Sendable, Equatable {
 public struct CheckKey: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// `VirtualService.name`.
     public var service: String
-    /// `ServiceMember.vm`.
+    /// `ServiceMember.name`.
     public var member: String
     /// Address checked (text form).
     public var address: String
@@ -56,7 +56,7 @@ public struct CheckKey: Sendable, Hashable, Comparable, CustomStringConvertible 
 public struct CheckTarget: Sendable, Equatable {
     /// Service the member belongs to.
     public var service: String
-    /// Member VM name.
+    /// The member's name (`ServiceMember.name`: its VM's, or a plain real server's).
     public var member: String
     /// Address to check.
     public var address: IPAddress
@@ -81,7 +81,7 @@ public struct CheckTarget: Sendable, Equatable {
         topology.services.flatMap { s in
             s.members.compactMap { m in
                 topology.address(of: m, in: s).map {
-                    CheckTarget(service: s.name, member: m.vm, address: $0, port: m.port, spec: s.check)
+                    CheckTarget(service: s.name, member: m.name, address: $0, port: m.port, spec: s.check)
                 }
             }
         }

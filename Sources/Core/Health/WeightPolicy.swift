@@ -65,7 +65,7 @@ public enum WeightPolicy {
         d.sorry[s.name] = nil
         d.keptByLastMemberPolicy.remove(s.name)
         d.writers[s.name] = nil
-        let refs = s.members.map { MemberRef(service: s.name, member: $0.vm) }
+        let refs = s.members.map { MemberRef(service: s.name, member: $0.name) }
         if let w = writer {
             for r in refs { d.weights[r] = drained.contains(r) ? 0 : (w.weights[r.member] ?? 0) }
             d.writers[s.name] = .some(w.writer)

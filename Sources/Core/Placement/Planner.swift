@@ -20,6 +20,18 @@ public enum Planner {
         }
     }
 
+    /// Why there is nothing to place in `topology`, or `nil` when it has VMs. A load-balancer-only
+    /// site (machines and plain real servers, no hypervisor inventory) is valid and has no plan:
+    /// saying so beats printing an empty one.
+    public static func nothingToPlace(_ topology: Topology) -> NothingToPlace? {
+        guard topology.vms.isEmpty else { return nil }
+        let plain = topology.services.reduce(0) { $0 + $1.members.filter { $0.vmName == nil }.count }
+        let what = topology.hosts.isEmpty ? "no hypervisor inventory (no hosts, no VMs)" : "\(topology.hosts.count) host\(topology.hosts.count == 1 ? "" : "s") but no VMs"
+        return NothingToPlace(site: topology.site, reason: "site \(topology.site) has nothing to place: it declares \(what); "
+            + "its \(topology.machines.count) machine\(topology.machines.count == 1 ? "" : "s") and \(plain) plain real server\(plain == 1 ? "" : "s") run where they are. "
+            + "Placement and the N+1 report apply to VMs on Xen hosts (`hosts`, `vms`).")
+    }
+
     /// Places every VM of `topology`, or explains the smallest reason it cannot.
     public static func plan(_ topology: Topology, limits: Limits = .init()) -> Result<PlacementPlan, PlacementFailure> {
         let site = IndexedSite(topology)
@@ -85,7 +97,7 @@ public enum Planner {
             }
             if !lost.isEmpty {
                 for d in topology.directorPairs { loss(.directorPair, d.name, d.members) }
-                for s in topology.services { loss(.service, s.name, s.members.map(\.vm)) }
+                for s in topology.services { loss(.service, s.name, s.members.compactMap(\.vmName)) }
                 if let r = topology.database { loss(.databaseRing, "database ring", r.members) }
             }
             var moves: [Move]? = nil, failure: PlacementFailure? = nil

@@ -167,3 +167,13 @@ extension String {
     fileprivate func padding(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
     fileprivate func leftPadding(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
 }
+
+/// The answer of `tandemctl plan` for a site without VMs: there is no plan to make, and why.
+public struct NothingToPlace: Sendable, Equatable, Codable {
+    /// The site's name.
+    public var site: String
+    /// One sentence: what the site declares and what placement applies to.
+    public var reason: String
+    /// Creates the answer.
+    public init(site: String, reason: String) { self.site = site; self.reason = reason }
+}

@@ -1,6 +1,9 @@
 import Net
-/// The whole site as a topology file describes it: Xen hosts, the VMs on them, the virtual
-/// services, the director pair and the database ring.
+/// The whole site as a topology file describes it: Xen hosts, the VMs on them, plain machines
+/// outside that inventory, the virtual services, the director pair and the database ring.
+///
+/// A load-balancer-only site has no hosts and no VMs: its directors are ``Machine``s and its
+/// services' members plain real servers (``ServiceMember/vmName`` is `nil`); nothing is placed.
 ///
 /// A `Topology` value is only ever produced by ``TopologyLoader`` after validation, so code that
 /// receives one may rely on every reference resolving and every name being unique.
@@ -13,6 +16,8 @@ public struct Topology: Sendable, Equatable, Codable {
     public var hosts: [XenHost] { didSet { hostIndex = Self.index(hosts.map(\.name)) } }
     /// Guest VMs (domU).
     public var vms: [DomU] { didSet { vmIndex = Self.index(vms.map(\.name)) } }
+    /// Plain machines outside the hypervisor inventory (bare-metal directors, database nodes).
+    public var machines: [Machine] { didSet { machineIndex = Self.index(machines.map(\.name)) } }
     /// Load-balanced services.
     public var services: [VirtualService] { didSet { serviceIndex = Self.index(services.map(\.name)) } }
     /// Active/standby director pairs. FermiGrid had one; a large site may run one per community.
@@ -22,20 +27,21 @@ public struct Topology: Sendable, Equatable, Codable {
     /// Anti-affinity groups declared explicitly in the file (implicit ones come from ``antiAffinityGroups``).
     public var antiAffinity: [AntiAffinityGroup]
 
-    public init(site: String, placement: PlacementPolicy = .init(), hosts: [XenHost], vms: [DomU],
+    public init(site: String, placement: PlacementPolicy = .init(), hosts: [XenHost], vms: [DomU], machines: [Machine] = [],
                 services: [VirtualService], directorPairs: [DirectorPair] = [],
                 database: ReplicationRing? = nil, antiAffinity: [AntiAffinityGroup] = []) {
-        self.site = site; self.placement = placement; self.hosts = hosts; self.vms = vms
+        self.site = site; self.placement = placement; self.hosts = hosts; self.vms = vms; self.machines = machines
         self.services = services; self.directorPairs = directorPairs; self.database = database
         self.antiAffinity = antiAffinity
         hostIndex = Self.index(hosts.map(\.name)); vmIndex = Self.index(vms.map(\.name))
-        serviceIndex = Self.index(services.map(\.name))
+        machineIndex = Self.index(machines.map(\.name)); serviceIndex = Self.index(services.map(\.name))
     }
 
     // Name → position, so that looking a host, VM or service up by name costs O(1): a site of
     // 10,000 services and 20,000 VMs resolves every member's address at start and on every reload.
     private var hostIndex: [String: Int] = [:]
     private var vmIndex: [String: Int] = [:]
+    private var machineIndex: [String: Int] = [:]
     private var serviceIndex: [String: Int] = [:]
 
     private static func index(_ names: [String]) -> [String: Int] {
@@ -46,7 +52,7 @@ public struct Topology: Sendable, Equatable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case site, placement, hosts, vms, services, directorPairs, database, antiAffinity
+        case site, placement, hosts, vms, machines, services, directorPairs, database, antiAffinity
     }
 
     /// Decodes the fields and rebuilds the name indexes.
@@ -54,6 +60,7 @@ public struct Topology: Sendable, Equatable, Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(site: try c.decode(String.self, forKey: .site), placement: try c.decode(PlacementPolicy.self, forKey: .placement),
                   hosts: try c.decode([XenHost].self, forKey: .hosts), vms: try c.decode([DomU].self, forKey: .vms),
+                  machines: try c.decodeIfPresent([Machine].self, forKey: .machines) ?? [],
                   services: try c.decode([VirtualService].self, forKey: .services),
                   directorPairs: try c.decode([DirectorPair].self, forKey: .directorPairs),
                   database: try c.decodeIfPresent(ReplicationRing.self, forKey: .database),
@@ -62,7 +69,8 @@ public struct Topology: Sendable, Equatable, Codable {
 
     /// Same site: the indexes follow from the fields.
     public static func == (a: Topology, b: Topology) -> Bool {
-        a.site == b.site && a.placement == b.placement && a.hosts == b.hosts && a.vms == b.vms && a.services == b.services
+        a.site == b.site && a.placement == b.placement && a.hosts == b.hosts && a.vms == b.vms && a.machines == b.machines
+            && a.services == b.services
             && a.directorPairs == b.directorPairs && a.database == b.database && a.antiAffinity == b.antiAffinity
     }
 
@@ -75,26 +83,41 @@ public struct Topology: Sendable, Equatable, Codable {
     public func host(named name: String) -> XenHost? { hostIndex[name].map { hosts[$0] } }
     /// The service with this name, if declared.
     public func service(named name: String) -> VirtualService? { serviceIndex[name].map { services[$0] } }
+    /// The plain machine with this name, if declared.
+    public func machine(named name: String) -> Machine? { machineIndex[name].map { machines[$0] } }
 
-    /// The real-server address IPVS should use for `member` of `service`: the member's own
-    /// `address` if set, otherwise the member VM's first address of the VIP's family.
-    public func address(of member: ServiceMember, in service: VirtualService) -> IPAddress? {
-        if let a = member.address { return a }
-        return vm(named: member.vm)?.addresses.first { $0.address.family == service.vip.family }?.address
+    /// The interface addresses of the VM or machine called `name` (a director, a ring node), or
+    /// `nil` when neither is declared.
+    public func addresses(ofNode name: String) -> [InterfaceAddress]? {
+        vm(named: name)?.addresses ?? machine(named: name)?.addresses
     }
 
+    /// The real-server address IPVS should use for `member` of `service`: the member's own
+    /// `address` if set (always, for a plain real server), otherwise the member VM's first
+    /// address of the VIP's family.
+    public func address(of member: ServiceMember, in service: VirtualService) -> IPAddress? {
+        if let a = member.address { return a }
+        return member.vmName.flatMap(vm(named:))?.addresses.first { $0.address.family == service.vip.family }?.address
+    }
+
+    /// True when the site has a hypervisor inventory to place: at least one host or VM. A
+    /// load-balancer-only site (machines and plain real servers) has none.
+    public var hasInventory: Bool { !hosts.isEmpty || !vms.isEmpty }
+
     /// Every anti-affinity group, implicit and explicit: the director pair, each service's
-    /// members, the ring's members, then the groups the file declares. Groups with fewer than two
-    /// distinct VMs are dropped since they constrain nothing.
+    /// members, the ring's members, then the groups the file declares. Only VMs are placed, so
+    /// machines and plain real servers are left out of the implicit groups (separate machines are
+    /// apart already). Groups with fewer than two distinct VMs are dropped since they constrain nothing.
     public var antiAffinityGroups: [AntiAffinityGroup] {
         var groups: [AntiAffinityGroup] = []
+        let placed = { (name: String) in self.machine(named: name) == nil }
         for d in directorPairs {
-            groups.append(.init(name: "director pair \(d.name)", members: d.members, origin: .directors(d.name)))
+            groups.append(.init(name: "director pair \(d.name)", members: d.members.filter(placed), origin: .directors(d.name)))
         }
         for s in services {
-            groups.append(.init(name: "service \(s.name)", members: s.members.map(\.vm), origin: .service(s.name)))
+            groups.append(.init(name: "service \(s.name)", members: s.members.compactMap(\.vmName), origin: .service(s.name)))
         }
-        if let r = database { groups.append(.init(name: "database ring", members: r.members, origin: .ring)) }
+        if let r = database { groups.append(.init(name: "database ring", members: r.members.filter(placed), origin: .ring)) }
         groups += antiAffinity
         return groups.compactMap { g in
             var seen = Set<String>()
@@ -128,6 +151,18 @@ public struct XenHost: Sendable, Equatable, Codable {
     public init(name: String, address: IPAddress, cpus: Int, memoryMiB: Int, labels: [String: String] = [:]) {
         self.name = name; self.address = address; self.cpus = cpus; self.memoryMiB = memoryMiB; self.labels = labels
     }
+}
+
+/// A plain machine outside the hypervisor inventory: a bare-metal director or database node, or
+/// a VM that Tandem does not place. It is named, so the director pair and the ring can list it,
+/// and it has addresses (the first is a director's VRRP source); it has no host and no size.
+public struct Machine: Sendable, Equatable, Codable {
+    /// Unique name among VMs and machines.
+    public var name: String
+    /// Interface addresses, IPv4 and/or IPv6, with optional prefix.
+    public var addresses: [InterfaceAddress]
+    /// A machine called `name` with these addresses.
+    public init(name: String, addresses: [InterfaceAddress]) { self.name = name; self.addresses = addresses }
 }
 
 /// What a VM is for. The role drives nothing in placement; it makes plans and reports readable.
@@ -190,18 +225,40 @@ public struct Persistence: Sendable, Equatable, Codable {
     public init(timeoutSeconds: UInt32, netmask: UInt32) { self.timeoutSeconds = timeoutSeconds; self.netmask = netmask }
 }
 
-/// One real server of a virtual service.
+/// One real server of a virtual service: a VM of the inventory, or a plain real server known by
+/// its address (bare metal, or anything Tandem does not place).
 public struct ServiceMember: Sendable, Equatable, Codable {
-    /// Name of the VM that runs it.
-    public var vm: String
+    /// The member's stable name, its identity in the daemon (`MemberRef`), in drains and in
+    /// status: its VM's name, else the plain server's `name`, else its `address:port`.
+    public var name: String
+    /// The VM that runs it; `nil` for a plain real server.
+    public var vmName: String?
     /// Port the real server listens on (0 for fwmark services means "same as the client's").
     public var port: UInt16
     /// IPVS weight when healthy.
     public var weight: Int
-    /// Real-server address override; by default the VM's first address of the VIP's family.
+    /// Real-server address: a VM member's override (by default the VM's first address of the
+    /// VIP's family), always set for a plain real server.
     public var address: IPAddress?
+
+    /// The member's ``name``: the daemon and the reconcile engine key members by it, a name that
+    /// dates from when every member was a VM. New code says ``name``, or ``vmName`` for the VM.
+    public var vm: String { name }
+
+    /// A member run by the VM `vm`, named by it.
     public init(vm: String, port: UInt16, weight: Int = 1, address: IPAddress? = nil) {
-        self.vm = vm; self.port = port; self.weight = weight; self.address = address
+        self.name = vm; self.vmName = vm; self.port = port; self.weight = weight; self.address = address
+    }
+
+    /// A plain real server at `address`, named `name` or, by default, `address:port`.
+    public init(server address: IPAddress, port: UInt16, weight: Int = 1, name: String? = nil) {
+        self.name = name ?? Self.defaultName(address, port: port)
+        self.vmName = nil; self.port = port; self.weight = weight; self.address = address
+    }
+
+    /// `192.0.2.21:80`, `[2001:db8::21]:80`: a plain real server's name when the file gives none.
+    public static func defaultName(_ address: IPAddress, port: UInt16) -> String {
+        address.family == .v6 ? "[\(address)]:\(port)" : "\(address):\(port)"
     }
 }
 
@@ -312,6 +369,7 @@ public struct HTTPCheck: Sendable, Equatable, Codable {
 public struct DirectorPair: Sendable, Equatable, Codable {
     /// Name of the pair, unique in the site (default `directors`).
     public var name: String
+    /// The two directors: names of VMs or machines.
     public var members: [String]
     /// VRRP virtual router id, 1–255.
     public var vrid: Int
@@ -338,6 +396,7 @@ public struct DirectorPair: Sendable, Equatable, Codable {
 
 /// The MariaDB ring: members in replication order (each replicates from the one before it).
 public struct ReplicationRing: Sendable, Equatable, Codable {
+    /// Names of VMs or machines, in replication order.
     public var members: [String]
     public var port: UInt16
     public init(members: [String], port: UInt16 = 3306) { self.members = members; self.port = port }

@@ -22,6 +22,8 @@ public indirect enum ValueType: Sendable, Equatable {
     case interfaceAddress
     /// A Linux network interface name (the kernel's `dev_valid_name` rules).
     case interfaceName
+    /// An HTTP request path: text starting with `/`.
+    case urlPath
     /// An IPv4 netmask (`255.255.255.0` or `/24`) or an IPv6 prefix length.
     case netmask
     /// One word out of a closed set.
@@ -75,6 +77,22 @@ public struct KeySpec: Sendable, Equatable {
     }
 }
 
+/// A rule between keys of one mapping, which no single key's type can say: "`vm` or `address`",
+/// "`fwmark` exactly with `protocol: fwmark`". The loader enforces the rules of every mapping it
+/// reads (``YAMLReader/fields(_:_:_:)``) and the JSON Schema states the same rules, so the two
+/// cannot drift apart.
+public enum KeyRule: Sendable, Equatable {
+    /// At least one of the keys must be written; `hint` says how to choose.
+    case anyOf([String], hint: String)
+    /// `key` may not be written together with `other`; `why` says why, `hint` what to do.
+    case excludes(String, other: String, why: String, hint: String)
+    /// `key` is required when `selector` reads `value` (an absent selector reads its default),
+    /// and refused otherwise: it would be ignored without a word.
+    case exactlyWhen(String, selector: String, equals: String)
+    /// `key` is required unless `selector` reads `value`.
+    case requiredUnless(String, selector: String, equals: String, hint: String)
+}
+
 /// The keys a mapping may hold. A mapping with ``variants`` allows, besides its own keys, the keys
 /// of the variant its discriminator key selects (a check's `kind`).
 public struct MappingSpec: Sendable, Equatable {
@@ -86,6 +104,8 @@ public struct MappingSpec: Sendable, Equatable {
     public var keys: [KeySpec]
     /// Keys that depend on the value of one discriminator key.
     public var variants: Variants?
+    /// Rules between keys, checked after each key was read on its own.
+    public var rules: [KeyRule]
 
     /// Per-value extra keys of a discriminated mapping.
     public struct Variants: Sendable, Equatable {
@@ -108,8 +128,8 @@ public struct MappingSpec: Sendable, Equatable {
     }
 
     /// Declares one kind of mapping.
-    public init(_ name: String, doc: String, keys: [KeySpec], variants: Variants? = nil) {
-        self.name = name; self.doc = doc; self.keys = keys; self.variants = variants
+    public init(_ name: String, doc: String, keys: [KeySpec], variants: Variants? = nil, rules: [KeyRule] = []) {
+        self.name = name; self.doc = doc; self.keys = keys; self.variants = variants; self.rules = rules
     }
 
     /// The keys an instance may hold when its discriminator reads `selector` (all variants' keys
@@ -134,13 +154,15 @@ public enum TopologySchema {
     public static let checkKinds = ["tcp", "http", "https", "exec", "mariadb"]
 
     /// The whole file.
-    public static let root = MappingSpec("topology", doc: "A whole site: hosts, VMs, services, director pairs and the database ring.", keys: [
+    public static let root = MappingSpec("topology", doc: "A whole site: hosts, VMs, machines, services, director pairs and the database ring.", keys: [
         KeySpec("site", .name, required: true, "Site name, used in logs and reports."),
         KeySpec("placement", .mapping(placement), "Placement options for the whole site."),
-        KeySpec("hosts", .nonEmptyList(.mapping(host)), required: true, example: "hosts: [{name: h1, address: 192.0.2.1, cpus: 8, memory: 16GiB}]",
-                "The Xen hosts (dom0)."),
-        KeySpec("vms", .nonEmptyList(.mapping(vm)), required: true, example: "vms: [{name: vm1, role: other, vcpus: 1, memory: 1GiB, addresses: [10.0.0.1/24]}]",
-                "The guest VMs (domU)."),
+        KeySpec("hosts", .nonEmptyList(.mapping(host)), example: "hosts: [{name: h1, address: 192.0.2.1, cpus: 8, memory: 16GiB}]",
+                "The Xen hosts (dom0); leave it out on a site without a hypervisor inventory."),
+        KeySpec("vms", .nonEmptyList(.mapping(vm)), example: "vms: [{name: vm1, role: other, vcpus: 1, memory: 1GiB, addresses: [10.0.0.1/24]}]",
+                "The guest VMs (domU), placed on the hosts; they need hosts."),
+        KeySpec("machines", .nonEmptyList(.mapping(machine)), example: "machines: [{name: lb1, addresses: [192.0.2.11/24]}]",
+                "Plain machines outside the hypervisor inventory (bare-metal directors, database nodes): never placed."),
         KeySpec("services", .anyList(.mapping(service)), "The load-balanced virtual services."),
         KeySpec("directors", .oneOf([.mapping(directors), .nonEmptyList(.mapping(directors))]),
                 "One director pair (a mapping) or several (a list)."),
@@ -174,11 +196,18 @@ public enum TopologySchema {
         KeySpec("host", .name, "Pin the VM to this host."),
     ])
 
+    /// An entry of `machines`.
+    public static let machine = MappingSpec("machine", doc: "A plain machine outside the hypervisor inventory (bare metal, or a VM Tandem does not place).", keys: [
+        KeySpec("name", .name, required: true, "Unique name among VMs and machines."),
+        KeySpec("addresses", .nonEmptyList(.interfaceAddress), required: true, example: "addresses: [192.0.2.11/24]",
+                "Interface addresses, IPv4 and/or IPv6, with optional /prefix; the first is the VRRP source of a director."),
+    ])
+
     /// An entry of `services`.
     public static let service = MappingSpec("service", doc: "A load-balanced virtual service: a VIP (or firewall mark) and its real servers.", keys: [
         KeySpec("name", .name, required: true, "Unique service name."),
         KeySpec("vip", .address(.vip), required: true, example: "vip: 10.0.9.1", "Virtual IP (IPv4 or IPv6); no machine may own it."),
-        KeySpec("port", .port, example: "port: 8443", "Virtual port; required unless protocol is fwmark."),
+        KeySpec("port", .port, example: "port: 8443", "Virtual port; required unless protocol is fwmark (0 there: the client's port)."),
         KeySpec("protocol", .choice(ServiceProtocol.allCases.map(\.rawValue)), default: "tcp", "Transport, or fwmark for a firewall-mark service."),
         KeySpec("fwmark", .integer(1...Int(UInt32.max)), example: "fwmark: 12", "The firewall mark; exactly with protocol: fwmark."),
         KeySpec("scheduler", .choice(Scheduler.allCases.map(\.rawValue)), default: "wlc", "IPVS scheduler."),
@@ -188,20 +217,31 @@ public enum TopologySchema {
                 "How IPVS forwards packets; DR and TUN cannot change the port."),
         KeySpec("persistence", .mapping(persistence), "Client persistence."),
         KeySpec("members", .nonEmptyList(.mapping(member)), required: true, example: "members: [{vm: vm1, port: 8443}]",
-                "The real servers."),
+                "The real servers: VMs of the inventory, or plain servers by address."),
         KeySpec("check", .mapping(check), required: true, example: "check: {kind: tcp}", "How to check each member."),
         KeySpec("last_member", .choice(["keep", "sorry"]), default: "keep",
                 "When every member fails: keep the last ones, or send clients to sorry_server."),
-        KeySpec("sorry_server", .mapping(sorryServer), "Where clients go with last_member: sorry."),
+        KeySpec("sorry_server", .mapping(sorryServer), example: "sorry_server: {address: 10.0.9.99, port: 80}",
+                "Where clients go with last_member: sorry."),
         KeySpec("passive", .mapping(passive), "Passive silence detection (NAT TCP services only); absent means off."),
+    ], rules: [
+        .requiredUnless("port", selector: "protocol", equals: "fwmark", hint: "add `port:` (only fwmark services go without)"),
+        .exactlyWhen("fwmark", selector: "protocol", equals: "fwmark"),
+        .exactlyWhen("sorry_server", selector: "last_member", equals: "sorry"),
     ])
 
     /// An entry of a service's `members`.
-    public static let member = MappingSpec("member", doc: "One real server of a service.", keys: [
-        KeySpec("vm", .name, required: true, example: "vm: vm1", "The VM that runs it."),
-        KeySpec("port", .port, "Port the real server listens on; defaults to the service's port."),
+    public static let member = MappingSpec("member", doc: "One real server of a service: a VM of the inventory, or a plain server by address.", keys: [
+        KeySpec("vm", .name, example: "vm: vm1", "The VM that runs it; leave it out for a plain real server (give address)."),
+        KeySpec("name", .name, "A plain real server's name in logs, drains and status; default address:port. A VM member is named by its VM."),
+        KeySpec("address", .address(.any), example: "address: 192.0.2.21",
+                "Real-server address: required for a plain real server; a VM member defaults to the VM's first address of the VIP's family."),
+        KeySpec("port", .port, "Port the real server listens on; defaults to the service's port (0 for fwmark: the client's port)."),
         KeySpec("weight", .integer(0...65535), default: "1", "IPVS weight when healthy."),
-        KeySpec("address", .address(.any), "Real-server address; defaults to the VM's first address of the VIP's family."),
+    ], rules: [
+        .anyOf(["vm", "address"], hint: "add `vm: NAME` for a VM of the inventory, or `address: 192.0.2.21` for a plain real server"),
+        .excludes("name", other: "vm", why: "a VM member is named by its VM",
+                  hint: "remove `name:`, or remove `vm:` to describe a plain real server by its address"),
     ])
 
     /// A service's `persistence`.
@@ -226,7 +266,7 @@ public enum TopologySchema {
 
     private static let httpKeys = [
         KeySpec("method", .string, default: "GET", "HTTP method."),
-        KeySpec("path", .string, default: "/", "Request path, starting with /."),
+        KeySpec("path", .urlPath, default: "/", "Request path, starting with /."),
         KeySpec("expect_status", .integer(100...599), default: "200", "The status a healthy member answers."),
         KeySpec("body_contains", .string, "Healthy only if the body contains this text."),
         KeySpec("body_sha256", .string, "Healthy only if the body's SHA-256 (hex) equals this."),
@@ -254,7 +294,7 @@ public enum TopologySchema {
     /// `directors`, or one entry of it when it is a list.
     public static let directors = MappingSpec("directors", doc: "An active/standby LVS director pair and its VRRP parameters.", keys: [
         KeySpec("name", .name, default: "directors", "Pair name, unique in the site."),
-        KeySpec("members", .list(.name, count: 2...2), required: true, example: "members: [d1, d2]", "The two director VMs."),
+        KeySpec("members", .list(.name, count: 2...2), required: true, example: "members: [d1, d2]", "The two directors: VMs or machines."),
         KeySpec("vrid", .integer(1...255), required: true, example: "vrid: 51", "VRRP virtual router id, unique per interface."),
         KeySpec("priorities", .dictionary(.integer(1...254)), default: "{}",
                 "VRRP priority per member; 255 is reserved for the address owner (RFC 5798 §5.2.4)."),
@@ -269,7 +309,7 @@ public enum TopologySchema {
     /// `database`.
     public static let database = MappingSpec("database", doc: "The MariaDB ring behind the services.", keys: [
         KeySpec("ring", .nonEmptyList(.name), required: true, example: "ring: [db1, db2]",
-                "Member VMs in replication order: each replicates from the one before it, the first from the last."),
+                "Member VMs or machines in replication order: each replicates from the one before it, the first from the last."),
         KeySpec("port", .port, default: "3306", "MariaDB port."),
     ])
 

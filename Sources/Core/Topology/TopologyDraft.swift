@@ -10,25 +10,26 @@ struct TopologyDraft {
     var placement = PlacementPolicy()
     var hosts: [(path: String, host: XenHost)] = []
     var vms: [(path: String, vm: DomU)] = []
+    var machines: [(path: String, machine: Machine)] = []
     var services: [(path: String, service: VirtualService)] = []
     var directorPairs: [(path: String, pair: DirectorPair)] = []
     var ring: (path: String, ring: ReplicationRing)?
     var groups: [(path: String, group: AntiAffinityGroup)] = []
     /// Every name that appeared, even on entries that failed to read.
-    var declaredHosts = Set<String>(), declaredVMs = Set<String>(), declaredServices = Set<String>()
+    var declaredHosts = Set<String>(), declaredVMs = Set<String>(), declaredMachines = Set<String>(), declaredServices = Set<String>()
     /// Top-level sections (`hosts`, `vms`, …) with at least one entry that failed to read.
     var incomplete = Set<String>()
     /// Sections with a failed entry whose very name could not be read: a reference into such a
     /// section may name it, so "unknown" cannot be judged there.
     var unnamedFailures = Set<String>()
     var hadReadErrors = false
-    /// The root was a mapping with the required sections, so semantic checks make sense.
+    /// The root was a mapping, so semantic checks make sense.
     var structureRead = false
 
     var topology: Topology? {
         guard let site, !hadReadErrors else { return nil }
         return Topology(site: site, placement: placement, hosts: hosts.map(\.host), vms: vms.map(\.vm),
-                        services: services.map(\.service), directorPairs: directorPairs.map(\.pair),
+                        machines: machines.map(\.machine), services: services.map(\.service), directorPairs: directorPairs.map(\.pair),
                         database: ring?.ring, antiAffinity: groups.map(\.group))
     }
 
@@ -37,13 +38,14 @@ struct TopologyDraft {
         let before = r.diagnostics.count
         defer { d.hadReadErrors = r.diagnostics.count > before }
         guard let top = r.fields(root, "", TopologySchema.root) else { return d }
-        d.structureRead = top.has("hosts") && top.has("vms")
+        d.structureRead = true
         d.site = top.text("site")
         if let p = top.mapping("placement") {
             d.placement.spread = p.texts("spread") ?? []
         }
         d.hosts = d.entries(top, "hosts", r) { path, node, d in readHost(node, path, r, &d) }.map { ($0.path, $0.value) }
         d.vms = d.entries(top, "vms", r) { path, node, d in readVM(node, path, r, &d) }.map { ($0.path, $0.value) }
+        d.machines = d.entries(top, "machines", r) { path, node, d in readMachine(node, path, r, &d) }.map { ($0.path, $0.value) }
         d.services = d.entries(top, "services", r) { path, node, d in readService(node, path, r, &d) }.map { ($0.path, $0.value) }
         if let dn = top.node("directors") {
             // One pair as a mapping (the common case), or several as a list.
@@ -117,28 +119,22 @@ struct TopologyDraft {
         return DomU(name: name, role: role, vcpus: vcpus, memoryMiB: mem, addresses: addrs, pinnedHost: host)
     }
 
+    static func readMachine(_ node: Node, _ path: String, _ r: YAMLReader, _ d: inout TopologyDraft) -> Machine? {
+        guard let f = r.fields(node, path, TopologySchema.machine) else { d.unnamedFailures.insert("machines"); return nil }
+        let name = declare(f, in: \.declaredMachines, section: "machines", &d)
+        let addrs = f.all(f.items("addresses")) { r.interfaceAddress($0.node, $0.path) }
+        guard f.ok, let name, let addrs else { return nil }
+        return Machine(name: name, addresses: addrs)
+    }
+
     static func readService(_ node: Node, _ path: String, _ r: YAMLReader, _ d: inout TopologyDraft) -> VirtualService? {
         guard let f = r.fields(node, path, TopologySchema.service) else { d.unnamedFailures.insert("services"); return nil }
         let name = declare(f, in: \.declaredServices, section: "services", &d)
         let vip = f.address("vip")
         let proto = f.choice("protocol", ServiceProtocol.self, what: "protocol")
-        let port: UInt16?
-        if f.has("port") {
-            port = f.number("port", allowZeroPort: proto == .fwmark).map(UInt16.init)
-        } else if proto == .fwmark || proto == nil {
-            port = 0
-        } else {
-            r.error(.missingKey, at: f.path("port"), node: node, "missing required key 'port'", hint: "add `port:` (only fwmark services go without)")
-            f.fail(); port = nil
-        }
+        // Whether port and fwmark are required or refused is the table's rules' business (`fields`).
+        let port: UInt16? = f.has("port") ? f.number("port", allowZeroPort: proto == .fwmark).map(UInt16.init) : 0
         let fwmark = f.number("fwmark").map(UInt32.init)
-        if let fn = f.node("fwmark"), let proto, proto != .fwmark {
-            r.error(.badValue, at: f.path("fwmark"), node: fn, "fwmark is set but protocol is \(proto.rawValue)", hint: "set `protocol: fwmark`, or remove fwmark")
-            f.fail()
-        } else if !f.has("fwmark"), proto == .fwmark {
-            r.error(.missingKey, at: f.path("fwmark"), node: node, "a fwmark service needs 'fwmark'", hint: "add `fwmark: N` matching your firewall rule")
-            f.fail()
-        }
         let sched = f.choice("scheduler", Scheduler.self, code: .unknownScheduler, what: "scheduler")
         let flags = f.texts("scheduler_flags", what: "scheduler flag")?.compactMap(SchedulerFlag.init(rawValue:))
         let fwd = f.choice("forwarding", ForwardingMethod.self, code: .unknownForwarding, what: "forwarding method")
@@ -160,43 +156,34 @@ struct TopologyDraft {
                               check: check, lastMember: last, passive: passive)
     }
 
+    /// A VM member (`vm:`), or a plain real server (`address:`, optional `name:`); the table's
+    /// rules require one of the two and keep `name` to plain servers.
     static func readMember(_ node: Node, _ path: String, servicePort: UInt16?, fwmark: Bool, _ r: YAMLReader) -> ServiceMember? {
         guard let f = r.fields(node, path, TopologySchema.member) else { return nil }
         let vm = f.text("vm")
+        let name = f.text("name")
         let port = f.has("port") ? f.number("port", allowZeroPort: fwmark).map(UInt16.init) : servicePort
         let weight = f.number("weight")
         let address = f.address("address")
-        guard f.ok, let vm, let port, let weight else { return nil }
-        return ServiceMember(vm: vm, port: port, weight: weight, address: address)
+        guard f.ok, let port, let weight else { return nil }
+        if let vm { return ServiceMember(vm: vm, port: port, weight: weight, address: address) }
+        guard let address else { return nil }
+        return ServiceMember(server: address, port: port, weight: weight, name: name)
     }
 
-    /// `last_member: keep` (the default) or `sorry` with a `sorry_server`. A sorry server that
-    /// the policy does not use is an error too: it would be ignored without a word.
+    /// `last_member: keep` (the default) or `sorry` with a `sorry_server`; the table's rules
+    /// refuse a sorry server the policy does not use (it would be ignored without a word).
     static func readLastMember(_ f: Fields, _ r: YAMLReader) -> LastMemberPolicy? {
         let word = f.word("last_member", what: "last-member policy")
-        let sorry = f.mapping("sorry_server")
-        let server: LastMemberPolicy? = sorry.flatMap { s in
+        let server: LastMemberPolicy? = f.mapping("sorry_server").flatMap { s in
             let a = s.address("address"), p = s.number("port")
             guard s.ok, let a, let p else { f.fail(); return nil }
             return .sorryServer(a, port: UInt16(p))
         }
         switch word {
-        case "keep"?:
-            if let sn = f.node("sorry_server") {
-                r.error(.badValue, at: f.path("sorry_server"), node: sn, "sorry_server is set but last_member is keep",
-                        hint: "set `last_member: sorry` to use it, or remove sorry_server")
-                f.fail(); return nil
-            }
-            return .keepLast
-        case "sorry"?:
-            if !f.has("sorry_server") {
-                r.error(.missingKey, at: f.path("sorry_server"), node: f.node("last_member"), "last_member: sorry needs a sorry_server",
-                        hint: "add `sorry_server: {address: ..., port: ...}`")
-                f.fail()
-            }
-            return server
-        default:
-            return nil
+        case "keep"?: return .keepLast
+        case "sorry"?: return server
+        default: return nil
         }
     }
 
@@ -233,10 +220,6 @@ struct TopologyDraft {
         case "http", "https":
             let method = f.text("method"), path = f.text("path"), status = f.number("expect_status")
             let body = f.text("body_contains"), digest = f.text("body_sha256")
-            if let path, !path.hasPrefix("/") {
-                r.error(.badValue, at: f.path("path"), node: f.node("path"), "HTTP path '\(quoted(path))' does not start with '/'", hint: "write the path as /healthz")
-                f.fail()
-            }
             spec = method.flatMap { m in path.flatMap { p in status.map { s in
                 .http(HTTPCheck(scheme: kind, method: m, path: p, expectStatus: s, bodyContains: body, bodySHA256: digest))
             } } }

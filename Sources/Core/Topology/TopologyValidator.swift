@@ -13,11 +13,19 @@ struct TopologyValidator {
     let reader: YAMLReader
     /// The VMs that were read, by name (the first of a duplicated name wins, as in ``Topology``).
     private let vmsByName: [String: DomU]
+    /// The plain machines that were read, by name.
+    private let machinesByName: [String: Machine]
 
     init(draft: TopologyDraft, reader: YAMLReader) {
         self.draft = draft
         self.reader = reader
         vmsByName = Dictionary(draft.vms.map { ($0.vm.name, $0.vm) }, uniquingKeysWith: { a, _ in a })
+        machinesByName = Dictionary(draft.machines.map { ($0.machine.name, $0.machine) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// The addresses of the VM or machine `name` (a director), if either was read.
+    private func nodeAddresses(_ name: String) -> [InterfaceAddress]? {
+        vmsByName[name]?.addresses ?? machinesByName[name]?.addresses
     }
 
     private func diag(_ code: Diagnostic.Code, _ path: String, _ message: String, hint: String) -> Diagnostic {
@@ -41,20 +49,50 @@ struct TopologyValidator {
     /// The same name twice, in any section.
     func duplicateNames() -> [Diagnostic] {
         var out: [Diagnostic] = []
-        func check(_ items: [(String, String)], what: String) {
-            var first: [String: String] = [:]
-            for (path, name) in items {
-                if let p = first[name] {
-                    out.append(diag(.duplicateName, path, "\(what) '\(name)' is declared twice (first at \(reader.location(of: p)))",
+        func check(_ items: [(path: String, name: String, what: String)]) {
+            var first: [String: (path: String, what: String)] = [:]
+            for (path, name, what) in items {
+                if let f = first[name] {
+                    let also = f.what == what ? "" : " (already the name of a \(f.what))"
+                    out.append(diag(.duplicateName, path, "\(what) '\(name)' is declared twice\(also) (first at \(reader.location(of: f.path)))",
                                     hint: "rename one of them; names must be unique"))
-                } else { first[name] = path }
+                } else { first[name] = (path, what) }
             }
         }
-        check(draft.hosts.map { ("\($0.path).name", $0.host.name) }, what: "host")
-        check(draft.vms.map { ("\($0.path).name", $0.vm.name) }, what: "VM")
-        check(draft.services.map { ("\($0.path).name", $0.service.name) }, what: "service")
-        check(draft.directorPairs.map { ("\($0.path)", $0.pair.name) }, what: "director pair")
-        check(draft.groups.map { ("\($0.path).name", $0.group.name) }, what: "anti-affinity group")
+        check(draft.hosts.map { ("\($0.path).name", $0.host.name, "host") })
+        // Directors and ring nodes name a VM or a machine: one namespace for both.
+        check(draft.vms.map { ("\($0.path).name", $0.vm.name, "VM") } + draft.machines.map { ("\($0.path).name", $0.machine.name, "machine") })
+        check(draft.services.map { ("\($0.path).name", $0.service.name, "service") })
+        check(draft.directorPairs.map { ("\($0.path)", $0.pair.name, "director pair") })
+        check(draft.groups.map { ("\($0.path).name", $0.group.name, "anti-affinity group") })
+        out += memberNames()
+        return out
+    }
+
+    /// A plain real server's name is its identity in drains and status: unique in its service,
+    /// never a VM's name, and a machine's only when the server runs on that machine.
+    func memberNames() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        for (p, s) in draft.services {
+            var seen: [String: Int] = [:]
+            for (i, m) in s.members.enumerated() {
+                // Unnamed servers are named address:port: a repeat is reported as a repeated endpoint.
+                guard m.vmName == nil, let a = m.address, m.name != ServiceMember.defaultName(a, port: m.port) else { continue }
+                // Named after the machine it runs on (a ring node checked by its service): the
+                // address must be that machine's, or the name would point a reader elsewhere.
+                if draft.declaredVMs.contains(m.name) {
+                    out.append(diag(.duplicateName, "\(p).members[\(i)].name", "real server name '\(m.name)' is the name of a VM",
+                                    hint: "write `vm: \(m.name)` to use that VM, or choose another name"))
+                } else if let machine = machinesByName[m.name], !machine.addresses.contains(where: { $0.address == a }) {
+                    out.append(diag(.duplicateName, "\(p).members[\(i)].name", "real server '\(m.name)' at \(a) is named after machine \(m.name), which has no such address",
+                                    hint: "give the machine's address (\(machine.addresses.map { "\($0.address)" }.joined(separator: ", "))), or choose another name"))
+                }
+                if let j = seen[m.name] {
+                    out.append(diag(.duplicateName, "\(p).members[\(i)].name", "member name '\(m.name)' is used twice in service \(s.name) (also members[\(j)])",
+                                    hint: "give each real server its own name"))
+                } else { seen[m.name] = i }
+            }
+        }
         return out
     }
 
@@ -72,6 +110,9 @@ struct TopologyValidator {
         for (p, h) in draft.hosts { claim(h.address, "\(p).address", "host \(h.name)") }
         for (p, v) in draft.vms {
             for (i, a) in v.addresses.enumerated() { claim(a.address, "\(p).addresses[\(i)]", "VM \(v.name)") }
+        }
+        for (p, m) in draft.machines {
+            for (i, a) in m.addresses.enumerated() { claim(a.address, "\(p).addresses[\(i)]", "machine \(m.name)") }
         }
         var endpoints: [String: String] = [:]
         for (p, s) in draft.services {
@@ -102,31 +143,41 @@ struct TopologyValidator {
     private func endpoint(_ a: IPAddress, _ port: UInt16) -> String { a.family == .v6 ? "[\(a)]:\(port)" : "\(a):\(port)" }
 
     private func member(_ m: ServiceMember, _ s: VirtualService) -> IPAddress? {
-        m.address ?? vmsByName[m.vm]?.addresses.first { $0.address.family == s.vip.family }?.address
+        m.address ?? m.vmName.flatMap { vmsByName[$0] }?.addresses.first { $0.address.family == s.vip.family }?.address
     }
 
     /// Names that point nowhere, with the nearest existing name as a suggestion.
     func references() -> [Diagnostic] {
         var out: [Diagnostic] = []
-        let section = ["host": "hosts", "VM": "vms", "service": "services"]
+        let sections = ["host": ["hosts"], "VM": ["vms"], "VM or machine": ["vms", "machines"], "service": ["services"]]
         // A suggestion costs an edit distance per declared name; on a hostile file with many
         // thousands of unknown references, only the first ones get one.
         var suggestions = 100
         func ref(_ name: String, _ path: String, in set: Set<String>, what: String) {
+            let within = sections[what] ?? []
             // An entry of that section failed before its name could be read: it may be this one.
-            guard !set.contains(name), !draft.unnamedFailures.contains(section[what] ?? "") else { return }
+            guard !set.contains(name), !within.contains(where: draft.unnamedFailures.contains) else { return }
+            if what == "VM", draft.declaredMachines.contains(name) {
+                out.append(diag(.unknownReference, path, "'\(quoted(name))' is a machine, not a VM: machines are never placed",
+                                hint: "anti-affinity and placement apply to VMs; for a plain real server write `address:` instead of `vm:`"))
+                return
+            }
             suggestions -= 1
             let guess = (suggestions >= 0 ? nearest(name, in: set.sorted()) : nil).map { "did you mean '\($0)'? " } ?? ""
-            out.append(diag(.unknownReference, path, "unknown \(what) '\(quoted(name))'", hint: "\(guess)declare it under \(what == "host" ? "hosts" : what == "VM" ? "vms" : "services") first"))
+            out.append(diag(.unknownReference, path, "unknown \(what) '\(quoted(name))'",
+                            hint: "\(guess)declare it under \(within.joined(separator: " or ")) first"))
         }
+        let nodes = draft.declaredVMs.union(draft.declaredMachines)
         for (p, v) in draft.vms { if let h = v.pinnedHost { ref(h, "\(p).host", in: draft.declaredHosts, what: "host") } }
         for (p, s) in draft.services {
-            for (i, m) in s.members.enumerated() { ref(m.vm, "\(p).members[\(i)].vm", in: draft.declaredVMs, what: "VM") }
+            for (i, m) in s.members.enumerated() {
+                if let vm = m.vmName { ref(vm, "\(p).members[\(i)].vm", in: draft.declaredVMs, what: "VM") }
+            }
         }
         for (p, d) in draft.directorPairs {
-            for (i, m) in d.members.enumerated() { ref(m, "\(p).members[\(i)]", in: draft.declaredVMs, what: "VM") }
+            for (i, m) in d.members.enumerated() { ref(m, "\(p).members[\(i)]", in: nodes, what: "VM or machine") }
             // With an unknown member the priorities likely name the intended one: do not cascade.
-            let membersResolve = d.members.allSatisfy(draft.declaredVMs.contains)
+            let membersResolve = d.members.allSatisfy(nodes.contains)
             for k in d.priorities.keys.sorted() where membersResolve && !d.members.contains(k) {
                 out.append(diag(.unknownReference, "\(p).priorities.\(k)", "priority given for '\(quoted(k))', which is not a member of the pair",
                                 hint: "give priorities for \(d.members.joined(separator: " and ")) only"))
@@ -134,7 +185,7 @@ struct TopologyValidator {
             for (i, s) in d.services.enumerated() { ref(s, "\(p).services[\(i)]", in: draft.declaredServices, what: "service") }
         }
         if let (p, r) = draft.ring {
-            for (i, m) in r.members.enumerated() { ref(m, "\(p).ring[\(i)]", in: draft.declaredVMs, what: "VM") }
+            for (i, m) in r.members.enumerated() { ref(m, "\(p).ring[\(i)]", in: nodes, what: "VM or machine") }
         }
         for (p, g) in draft.groups {
             for (i, m) in g.members.enumerated() { ref(m, "\(p).members[\(i)]", in: draft.declaredVMs, what: "VM") }
@@ -160,7 +211,7 @@ struct TopologyValidator {
                 if let a = m.address, a.family != s.vip.family {
                     out.append(diag(.familyMismatch, "\(p).members[\(i)].address", "member address \(a) is \(a.family) but VIP \(s.vip) is \(s.vip.family)",
                                     hint: "IPVS forwards within one family; give an \(s.vip.family) address"))
-                } else if m.address == nil, let vm = vmsByName[m.vm],
+                } else if m.address == nil, let vm = m.vmName.flatMap({ vmsByName[$0] }),
                           !vm.addresses.contains(where: { $0.address.family == s.vip.family }) {
                     out.append(diag(.familyMismatch, "\(p).members[\(i)].vm", "VM \(vm.name) has no \(s.vip.family) address for VIP \(s.vip)",
                                     hint: "add an \(s.vip.family) address to VM \(vm.name), or set the member's address"))
@@ -178,9 +229,12 @@ struct TopologyValidator {
     func directorChecks() -> [Diagnostic] {
         var out: [Diagnostic] = []
         var vrids: [String: String] = [:]
+        // Who serves where: by VM name, and by address (a plain real server on a director's address).
         var servicesOf: [String: [(path: String, name: String)]] = [:]
+        var servicesAt: [IPAddress: [(path: String, name: String)]] = [:]
         for (sp, s) in draft.services {
-            for vm in Set(s.members.map(\.vm)) { servicesOf[vm, default: []].append((sp, s.name)) }
+            for vm in Set(s.members.compactMap(\.vmName)) { servicesOf[vm, default: []].append((sp, s.name)) }
+            for a in Set(s.members.filter { $0.vmName == nil }.compactMap(\.address)) { servicesAt[a, default: []].append((sp, s.name)) }
         }
         for (p, d) in draft.directorPairs {
             let key = "\(d.interface)/\(d.vrid)"
@@ -189,9 +243,13 @@ struct TopologyValidator {
                                 hint: "give each pair on one link its own VRID (1–255)"))
             } else { vrids[key] = d.name }
             for (i, m) in d.members.enumerated() {
-                for (sp, s) in servicesOf[m] ?? [] {
+                var services = servicesOf[m] ?? []
+                for a in nodeAddresses(m) ?? [] {
+                    services += (servicesAt[a.address] ?? []).filter { s in !services.contains { $0.name == s.name } }
+                }
+                for (sp, s) in services {
                     out.append(diag(.directorIsMember, "\(p).members[\(i)]", "director \(m) is also a member of service \(s) (\(sp))",
-                                    hint: "run real servers on their own VMs; a director that is also a backend loses both roles at once"))
+                                    hint: "run real servers on their own machines; a director that is also a backend loses both roles at once"))
                 }
             }
         }
@@ -211,7 +269,7 @@ struct TopologyValidator {
                 out.append(diag(.unusableAddress, "\(p).witness", "witness \(w) is the VIP of service \(service): the director holding it answers for itself",
                                 hint: hint))
             }
-            for m in d.members where vmsByName[m]?.addresses.contains(where: { $0.address == w }) == true {
+            for m in d.members where nodeAddresses(m)?.contains(where: { $0.address == w }) == true {
                 out.append(diag(.unusableAddress, "\(p).witness", "witness \(w) is an address of director \(m), a member of this pair", hint: hint))
             }
         }
@@ -260,8 +318,8 @@ struct TopologyValidator {
                     } else { byValue[v] = m }
                 }
             }
-            // More members than places to put them.
-            guard hostsComplete else { continue }
+            // More members than places to put them (without hosts, capacityChecks says why).
+            guard hostsComplete, !draft.hosts.isEmpty else { continue }
             if g.members.count > draft.hosts.count {
                 out.append(diag(.cannotSplit, anchor, "\(g.name) has \(g.members.count) members but the site has only \(draft.hosts.count) host\(draft.hosts.count == 1 ? "" : "s")",
                                 hint: "add \(g.members.count - draft.hosts.count) host(s) or shrink the group: its members must run on separate hosts"))
@@ -303,7 +361,11 @@ struct TopologyValidator {
         // for a host that is only missing because its entry failed.
         guard !draft.incomplete.contains("hosts") else { return out }
         guard !draft.hosts.isEmpty else {
-            return [diag(.missingKey, "hosts", "the site has no hosts", hint: "declare at least two Xen hosts under hosts")]
+            // A site without a hypervisor inventory (machines and plain real servers) places
+            // nothing; VMs without hosts to run on are a mistake, said at the VMs.
+            guard !draft.vms.isEmpty else { return out }
+            return [diag(.missingKey, "vms", "the site declares \(draft.vms.count) VM\(draft.vms.count == 1 ? "" : "s") but no hosts to place them on",
+                         hint: "declare the Xen hosts under `hosts`; or, for machines Tandem does not place, list them under `machines` (directors, ring nodes) and give members an `address:` instead of `vm:`")]
         }
         let maxCPU = draft.hosts.map(\.host.cpus).max() ?? 0, maxMem = draft.hosts.map(\.host.memoryMiB).max() ?? 0
         for (p, v) in draft.vms where v.vcpus > maxCPU || v.memoryMiB > maxMem {
@@ -332,8 +394,23 @@ struct TopologyValidator {
 extension TopologyDraft {
     /// What was read, as a topology, even if some entries failed: semantic checks run on it.
     var partialTopology: Topology {
-        Topology(site: site ?? "", placement: placement, hosts: hosts.map(\.host), vms: vms.map(\.vm),
+        Topology(site: site ?? "", placement: placement, hosts: hosts.map(\.host), vms: vms.map(\.vm), machines: machines.map(\.machine),
                  services: services.map(\.service), directorPairs: directorPairs.map(\.pair),
                  database: ring?.ring, antiAffinity: groups.map(\.group))
+    }
+}
+
+extension Topology {
+    /// The checks that did not apply to this site, and why: a file without a hypervisor inventory
+    /// is not "placement ok", it has nothing to place. `tandemctl validate` prints these.
+    public var inapplicableChecks: [String] {
+        let plain = services.reduce(0) { $0 + $1.members.filter { $0.vmName == nil }.count }
+        if !hasInventory {
+            return ["no hosts or VMs: placement, anti-affinity and capacity checks do not apply "
+                    + "(a load-balancer-only site: \(machines.count) machine\(machines.count == 1 ? "" : "s") and \(plain) plain real server\(plain == 1 ? "" : "s"), none of them placed)"]
+        }
+        guard plain > 0 || !machines.isEmpty else { return [] }
+        return ["\(machines.count) machine\(machines.count == 1 ? "" : "s") and \(plain) plain real server\(plain == 1 ? "" : "s") are outside the hypervisor inventory: "
+                + "they are not placed, and anti-affinity counts only VMs"]
     }
 }

@@ -103,7 +103,49 @@ final class YAMLReader {
             error(.missingKey, at: childPath, node: node, "missing required key '\(key.name)'",
                   hint: "add `\(key.name):` to this entry" + (key.example.map { ", for example `\($0)`" } ?? ""))
         }
+        for rule in spec.rules { check(rule, spec, out, node, path) }
         return Fields(reader: self, node: node, path: path, spec: spec, values: out, ok: diagnostics.count == before)
+    }
+
+    /// Enforces one ``KeyRule`` on the keys a mapping holds, reporting at the key it is about.
+    private func check(_ rule: KeyRule, _ spec: MappingSpec, _ values: [String: Node], _ node: Node, _ path: String) {
+        func childPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+        /// What `selector` reads, lowercased as ``choice(_:_:_:code:what:)`` reads it: the written
+        /// word or the default; `nil` when the written word is not one of its choices (that read
+        /// reports it, and a rule judged on it would only add noise).
+        func reading(_ selector: String) -> String? {
+            let word: String
+            if let n = values[selector] {
+                guard case .scalar(let s) = n else { return nil }
+                word = s.string.lowercased()
+            } else {
+                guard let d = spec.key(selector)?.defaultValue else { return nil }
+                word = d
+            }
+            if case .choice(let words)? = spec.key(selector)?.type, !words.contains(word) { return nil }
+            return word
+        }
+        switch rule {
+        case .anyOf(let keys, let hint):
+            guard let first = keys.first, !keys.contains(where: { values[$0] != nil }) else { return }
+            error(.missingKey, at: childPath(first), node: node,
+                  "missing key: give \(keys.map { "'\($0)'" }.joined(separator: " or "))", hint: hint)
+        case .excludes(let key, let other, let why, let hint):
+            guard let n = values[key], values[other] != nil else { return }
+            error(.badValue, at: childPath(key), node: n, "'\(key)' is set together with '\(other)': \(why)", hint: hint)
+        case .exactlyWhen(let key, let selector, let value):
+            guard let word = reading(selector) else { return }
+            if word == value, values[key] == nil {
+                let example = spec.key(key)?.example.map { "add `\($0)`" } ?? "add `\(key):`"
+                error(.missingKey, at: childPath(key), node: node, "\(selector): \(value) needs '\(key)'", hint: example)
+            } else if word != value, let n = values[key] {
+                error(.badValue, at: childPath(key), node: n, "\(key) is set but \(selector) is \(word)",
+                      hint: "set `\(selector): \(value)` to use it, or remove \(key)")
+            }
+        case .requiredUnless(let key, let selector, let value, let hint):
+            guard let word = reading(selector), word != value, values[key] == nil else { return }
+            error(.missingKey, at: childPath(key), node: node, "missing required key '\(key)'", hint: hint)
+        }
     }
 
     /// Reads a list of `count` items; `nil` (with a diagnostic) if `node` is something else or
@@ -213,6 +255,16 @@ final class YAMLReader {
         return s
     }
 
+    /// An HTTP request path: what a check sends after the method, so it starts with `/`.
+    func urlPath(_ node: Node, _ path: String) -> String? {
+        guard let s = string(node, path) else { return nil }
+        guard s.hasPrefix("/") else {
+            error(.badValue, at: path, node: node, "HTTP path '\(quoted(s))' does not start with '/'", hint: "write the path as /healthz")
+            return nil
+        }
+        return s
+    }
+
     /// Every number in the file goes through here: counts, ports, durations (milliseconds) and
     /// memory sizes (MiB). The value is range-checked as a `Double` before it becomes an `Int`,
     /// so `1e300s` or `-9e18ms` is a located error naming the allowed range, never a trap
@@ -297,6 +349,12 @@ final class YAMLReader {
     }
 }
 
+/// How a topology file writes values, for tools that write topology text (`tandemctl import`).
+public enum TopologyText {
+    /// A duration as the file writes it: `10s` when whole seconds, else `250ms`.
+    public static func duration(milliseconds ms: Int) -> String { ms % 1000 == 0 ? "\(ms / 1000)s" : "\(ms)ms" }
+}
+
 /// How the numbers of one ``ValueType`` are written and what they count.
 struct NumberFormat {
     /// `an integer`, `a duration`, for messages.
@@ -327,7 +385,7 @@ struct NumberFormat {
         case .duration(let r):
             self.init(what: "a duration", range: r, units: [("ms", 1), ("s", 1000), ("m", 60_000)], bareFactor: 1000, wholeOnly: false,
                       noun: "duration ", typeHint: "write for example 500ms, 1s or 2m", rangeCode: .badValue,
-                      render: { $0 % 1000 == 0 ? "\($0 / 1000)s" : "\($0)ms" })
+                      render: TopologyText.duration(milliseconds:))
         case .memory(let r):
             self.init(what: "a memory size", range: r, units: [("TiB", 1_048_576), ("GiB", 1024), ("MiB", 1), ("T", 1_048_576), ("G", 1024), ("M", 1)],
                       bareFactor: 1, wholeOnly: false, noun: "memory size ", typeHint: "write for example 2048MiB or 4GiB", rangeCode: .badValue,
@@ -435,13 +493,14 @@ final class Fields {
         return spec.key(key)?.defaultValue.map { Node.scalar(.init($0, .implicit, .plain)) }
     }
 
-    /// A `.string`, `.name` or `.interfaceName` value.
+    /// A `.string`, `.name`, `.interfaceName` or `.urlPath` value.
     func text(_ key: String) -> String? {
         guard let n = valueNode(key) else { return nil }
         switch type(key) {
         case .string: return note(reader.string(n, path(key)))
         case .name: return note(reader.name(n, path(key)))
         case .interfaceName: return note(reader.interfaceName(n, path(key)))
+        case .urlPath: return note(reader.urlPath(n, path(key)))
         case let t: preconditionFailure("\(path(key)) is \(t), not text")
         }
     }

@@ -67,7 +67,7 @@ public final class PassiveWatch<C: Clock>: Service, Sendable where C.Duration ==
             let config = PassiveSilence.Config(window: .milliseconds(p.windowMs), minConnections: p.minConnections)
             for m in s.members {
                 guard let a = t.address(of: m, in: s) else { continue }
-                wanted[MemberRef(service: s.name, member: m.vm)] = (config, sk, DestinationKey(address: a, port: m.port))
+                wanted[MemberRef(service: s.name, member: m.name)] = (config, sk, DestinationKey(address: a, port: m.port))
             }
         }
         guard !keys.isEmpty else {

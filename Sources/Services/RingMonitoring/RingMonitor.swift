@@ -51,9 +51,9 @@ public struct RingMonitorConfig: Sendable {
     /// The service that checks the topology's database ring with a `mariadb` check (its account is the
     /// monitor's), or nil when there is no ring or no such service.
     public static func ringCheckService(in topology: Topology) -> VirtualService? {
-        guard let ringVMs = topology.database.map({ Set($0.members) }) else { return nil }
+        guard let ringNodes = topology.database.map({ Set($0.members) }) else { return nil }
         return topology.services.first { s in
-            if case .mariadb = s.check.kind { return s.members.contains { ringVMs.contains($0.vm) } }
+            if case .mariadb = s.check.kind { return s.members.contains { ringNodes.contains($0.name) } }
             return false
         }
     }
@@ -66,8 +66,8 @@ public struct RingMonitorConfig: Sendable {
         guard let db = topology.database else { return nil }
         var members: [RingMemberAddress] = []
         for name in db.members {
-            guard let vm = topology.vm(named: name), let a = vm.addresses.first(where: { $0.address.family == .v4 }) ?? vm.addresses.first else {
-                throw RingMonitorError(message: "database ring member '\(name)' has no address in the topology; give the VM an address")
+            guard let addresses = topology.addresses(ofNode: name), let a = addresses.first(where: { $0.address.family == .v4 }) ?? addresses.first else {
+                throw RingMonitorError(message: "database ring member '\(name)' has no address in the topology; give the VM or machine an address")
             }
             members.append(RingMemberAddress(name: name, host: a.address.description, port: db.port))
         }
@@ -516,14 +516,14 @@ public final class SingleWriterController: Sendable {
         return true
     }
 
-    /// Creates the controller; members are the service's VMs that are ring nodes, with their
+    /// Creates the controller; members are the service's members that are ring nodes, with their
     /// topology weights. `writer` is the member the kernel already gives the writes to, if any.
     public init(service: VirtualService, monitor: RingMonitor, writer: String? = nil) {
         self.service = service.name
         self.monitor = monitor
         // Every member, ring node or not: one the ring does not know never answers the monitor, so
         // it never gets the writes; a node a reload adds to the ring can get them from then on.
-        let members = service.members.map { SingleWriter.Member(name: $0.vm, weight: Int($0.weight)) }
+        let members = service.members.map { SingleWriter.Member(name: $0.name, weight: Int($0.weight)) }
         machine = Mutex(SingleWriter(members: members, writer: writer))
     }
 

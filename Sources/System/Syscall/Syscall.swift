@@ -96,3 +96,12 @@ public enum Clocks {
         return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
     }
 }
+
+/// The paths `pattern` matches, sorted, as glob(3) expands them with `GLOB_BRACE` (what keepalived
+/// does with its `include` patterns); empty when nothing matches or the pattern cannot be read.
+public func globPaths(_ pattern: String) -> [String] {
+    var g = glob_t()
+    defer { globfree(&g) }
+    guard glob(pattern, GLOB_BRACE, nil, &g) == 0 else { return [] }
+    return (0..<Int(g.gl_pathc)).compactMap { g.gl_pathv[$0].map { String(cString: $0) } }
+}

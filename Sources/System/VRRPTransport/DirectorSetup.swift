@@ -84,20 +84,22 @@ public struct DirectorSetup: Sendable {
         guard let pair = pair(of: node, in: topology) else {
             throw DirectorSetupError(description: "no director pair has member \(node) (topology `directors: members`)")
         }
-        guard let vm = topology.vm(named: node) else { throw DirectorSetupError(description: "no VM named \(node) in the topology") }
+        guard let addresses = topology.addresses(ofNode: node) else {
+            throw DirectorSetupError(description: "no VM or machine named \(node) in the topology")
+        }
         let primary: IPAddress
         if let p = o.primaryAddress {
             guard let a = IPAddress(p) else { throw DirectorSetupError(description: "primary address \(p) is not an IP address") }
             primary = a
         } else {
-            guard let a = vm.addresses.first?.address else {
-                throw DirectorSetupError(description: "VM \(node) has no address; give it one or pass a primary address")
+            guard let a = addresses.first?.address else {
+                throw DirectorSetupError(description: "\(node) has no address; give it one or pass a primary address")
             }
             primary = a
         }
         let peerName = pair.members.first { $0 != node } ?? node
         // The peer's topology address: the fast detector probes it, and the split-brain rule pings it.
-        let peerAddress = topology.vm(named: peerName)?.addresses.first { $0.address.family == primary.family }?.address
+        let peerAddress = topology.addresses(ofNode: peerName)?.first { $0.address.family == primary.family }?.address
         let services = pair.services.isEmpty ? topology.services : topology.services.filter { pair.services.contains($0.name) }
         var vips: [IPAddress] = []
         for s in services where s.vip.family == primary.family && !vips.contains(s.vip) { vips.append(s.vip) }
@@ -171,7 +173,7 @@ extension DirectorSetup {
             throw refuse("the address family of \(old.node)'s primary address", "\(o.config.primaryAddress)", "\(n.config.primaryAddress)")
         }
         if o.config.primaryAddress != n.config.primaryAddress {
-            throw refuse("\(old.node)'s primary address (its first address in `vms`)", "\(o.config.primaryAddress)", "\(n.config.primaryAddress)")
+            throw refuse("\(old.node)'s primary address (its first address in `vms` or `machines`)", "\(o.config.primaryAddress)", "\(n.config.primaryAddress)")
         }
         if o.unicastPeers != n.unicastPeers {
             throw refuse("the unicast peers", o.unicastPeers.map(\.description).joined(separator: ","), n.unicastPeers.map(\.description).joined(separator: ","))

@@ -15,16 +15,9 @@ set -u
 TANDEMD=$1; shift
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
 work=$(mktemp -d /tmp/director-uml.XXXXXX)
-ms() { date +%s%3N; }
-PIDS=()
-NS=()
-cleanup() {
-    local p n
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null; done
-    PIDS=(); NS=()
-}
-trap cleanup EXIT
+# shellcheck source=uml-lan.sh
+source "$(dirname "${BASH_SOURCE[0]}")/uml-lan.sh"
+trap lan_cleanup EXIT
 
 cat > "$work/echo.py" <<'PY'
 import socketserver, sys
@@ -91,16 +84,6 @@ directors:
   interface: eth0
 YAML
 
-has_vip() { ip -n "$1" -4 addr show dev eth0 2>/dev/null | grep -q 'inet 10.0.0.100/'; }
-wait_for() { # $1 max ms, rest: command; prints elapsed ms or TIMEOUT
-    local max=$1; shift; local start; start=$(ms)
-    for _ in $(seq 1 4000); do
-        "$@" && { echo $(( $(ms) - start )); return 0; }
-        [ $(( $(ms) - start )) -gt "$max" ] && { echo TIMEOUT; return 1; }
-        sleep 0.02
-    done
-    echo TIMEOUT; return 1
-}
 served() { ip netns exec "$1" ipvsadm -Ln 2>/dev/null | grep -q '10.0.0.21:7000 *Route *100'; }
 no_vip() { ! has_vip "$1"; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
@@ -108,19 +91,7 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 phase() {
     local mode=$1 P="td$RANDOM" n
     local R="RESULT $mode"
-    for n in sw c d1 d2 rs; do ip netns add "$P-$n"; NS+=("$P-$n"); ip -n "$P-$n" link set lo up; done
-    ip -n "$P-sw" link add br0 type bridge
-    ip -n "$P-sw" link set br0 type bridge forward_delay 0 mcast_snooping 0
-    ip -n "$P-sw" link set br0 up
-    local i=0 addrs=(10.0.0.2 10.0.0.11 10.0.0.12 10.0.0.21)
-    for n in c d1 d2 rs; do
-        ip -n "$P-$n" link add eth0 type veth peer name "$n" netns "$P-sw"
-        ip -n "$P-sw" link set "$n" master br0
-        ip -n "$P-sw" link set "$n" up
-        ip -n "$P-$n" addr add "${addrs[$i]}/24" dev eth0
-        ip -n "$P-$n" link set eth0 up
-        i=$((i + 1))
-    done
+    lan_up "$P" c=10.0.0.2 d1=10.0.0.11 d2=10.0.0.12 rs=10.0.0.21
     # DR real server: the VIP on lo, never answered for by ARP.
     ip -n "$P-rs" addr add 10.0.0.100/32 dev lo
     ip netns exec "$P-rs" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
@@ -182,7 +153,7 @@ phase() {
     echo "$R.d2_metric_state=$(ip netns exec "$P-d2" curl -s --max-time 5 http://127.0.0.1:9595/metrics |
         awk '/^tandem_vrrp_state[{].*state="master"/ { print $NF }')"
     for n in d1 d2; do echo "--- $mode: $n log (vrrp and sync)"; grep -E 'vrrp|sync|started' "$work/$mode-$n.log" | head -n 12; done
-    cleanup
+    lan_cleanup
 }
 
 for mode in "$@"; do phase "$mode"; done
