@@ -133,7 +133,7 @@ let appTargets: [Target] = [
                                 .product(name: "NIOHTTP1", package: "swift-nio"),
                                 .product(name: "NIOEmbedded", package: "swift-nio")]),
     app("tandem-bench-ipvs", ["IPVS", "IPVSModel", "Reconcile", "Net", argumentParser]),
-    app("tandem-bench-daemon", ["IPVS", "IPVSModel", "DaemonAPI", "Net", nioCore, nioPosix, argumentParser]),
+    app("tandem-bench-daemon", ["IPVS", "IPVSModel", "DaemonAPI", "Net", "Syscall", nioCore, nioPosix, argumentParser]),
 ]
 
 // MARK: - Tests: one target per library, real-kernel and real-MariaDB tiers included

@@ -57,7 +57,7 @@ final class PassiveWatchTests: XCTestCase {
         let t = try TopologyLoader.load(path: path)
         // The kernel already holds both members at their weight, so both start `up`.
         var all = WeightDecision()
-        for m in t.services[0].members { all.weights[MemberRef(service: "gums", member: m.vm)] = m.weight }
+        for m in t.services[0].members { all.weights[MemberRef(service: "gums", member: m.name)] = m.weight }
         let kernel = RecordingKernel(table: WeightPolicy.table(t, all))
         let clock = ManualClock()
         let board = Switchboard()
@@ -133,7 +133,7 @@ final class PassiveWatchTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let t = try TopologyLoader.load(path: path)
         var all = WeightDecision()
-        for m in t.services[0].members { all.weights[MemberRef(service: "gums", member: m.vm)] = m.weight }
+        for m in t.services[0].members { all.weights[MemberRef(service: "gums", member: m.name)] = m.weight }
         let kernel = RecordingKernel(table: WeightPolicy.table(t, all))
         let clock = ManualClock()
         let daemon = TandemDaemon(topology: t, topologyFile: path, node: "d1", kernel: kernel, dryRun: true, clock: clock,

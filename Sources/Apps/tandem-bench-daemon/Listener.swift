@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import Syscall
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,8 +16,7 @@ struct BackendListener {
     let control: String
 
     func run() throws {
-        var limit = rlimit(rlim_cur: 65536, rlim_max: 65536)
-        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        raiseOpenFileLimit()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 128)

@@ -112,7 +112,7 @@ struct BenchRun {
             let line = Array("close \(site.liveA) \(site.port(i))\n".utf8)
             let t = clock.now
             _ = line.withUnsafeBytes { write(control, $0.baseAddress, $0.count) }
-            let drained = try waitFor("\(key) -> \(member) at weight 0", seconds: 10, poll: .milliseconds(1)) {
+            let drained = try waitFor("\(key) -> \(member) at weight 0", seconds: 60, poll: .milliseconds(1)) {
                 (try? client.destinations(of: key))?.first { $0.destination.key == member }?.destination.weight == 0
             }
             deaths.append(t.duration(to: drained))

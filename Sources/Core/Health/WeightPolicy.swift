@@ -123,7 +123,7 @@ public enum WeightPolicy {
         for s in topology.services {
             let dests = observed.services[TopologyMapping.serviceKey(s)]?.destinations ?? [:]
             for m in s.members {
-                let ref = MemberRef(service: s.name, member: m.vm)
+                let ref = MemberRef(service: s.name, member: m.name)
                 guard let a = topology.address(of: m, in: s) else { continue }
                 let k = DestinationKey(address: a, port: m.port)
                 if let d = dests[k], d.weight > 0, Int(d.weight) == m.weight { out[ref] = .up } else { out[ref] = .unknown }

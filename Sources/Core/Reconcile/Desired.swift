@@ -6,7 +6,7 @@ import Topology
 public struct MemberRef: Sendable, Hashable, CustomStringConvertible {
     /// `VirtualService.name`.
     public var service: String
-    /// `ServiceMember.vm`.
+    /// `ServiceMember.name`.
     public var member: String
     /// Creates a reference.
     public init(service: String, member: String) { self.service = service; self.member = member }
@@ -67,7 +67,7 @@ public func desired(_ s: VirtualService, in topology: Topology, weight: (MemberR
     dests.reserveCapacity(s.members.count)
     for m in s.members {
         guard let a = topology.address(of: m, in: s) else { continue }
-        let w = weight(MemberRef(service: s.name, member: m.vm)) ?? m.weight
+        let w = weight(MemberRef(service: s.name, member: m.name)) ?? m.weight
         let d = IPVSDestination(address: a, port: m.port, forwarding: forwarding, weight: Int32(clamping: w))
         dests[d.key] = d
     }

@@ -21,8 +21,8 @@ public func memberWeightOperation(topology: Topology, service: String, member: S
     guard let s = topology.service(named: service) else {
         throw MemberWeightError(code: .unknownService, description: "no service '\(service)' in the topology; known: \(topology.services.map(\.name).joined(separator: ", "))")
     }
-    guard let m = s.members.first(where: { $0.vm == member }) else {
-        throw MemberWeightError(code: .unknownMember, description: "service '\(service)' has no member '\(member)'; members: \(s.members.map(\.vm).joined(separator: ", "))")
+    guard let m = s.members.first(where: { $0.name == member }) else {
+        throw MemberWeightError(code: .unknownMember, description: "service '\(service)' has no member '\(member)'; members: \(s.members.map(\.name).joined(separator: ", "))")
     }
     guard let addr = topology.address(of: m, in: s) else {
         throw MemberWeightError(code: .unresolvedAddress, description: "member '\(member)' of '\(service)' has no address of the VIP's family")

@@ -241,10 +241,6 @@ public struct ServiceMember: Sendable, Equatable, Codable {
     /// VIP's family), always set for a plain real server.
     public var address: IPAddress?
 
-    /// The member's ``name``: the daemon and the reconcile engine key members by it, a name that
-    /// dates from when every member was a VM. New code says ``name``, or ``vmName`` for the VM.
-    public var vm: String { name }
-
     /// A member run by the VM `vm`, named by it.
     public init(vm: String, port: UInt16, weight: Int = 1, address: IPAddress? = nil) {
         self.name = vm; self.vmName = vm; self.port = port; self.weight = weight; self.address = address

@@ -56,6 +56,7 @@ public enum DaemonRunner {
     /// `extraServices` run in the same group, after the reconcile loop and before the status API.
     public static func run(_ o: DaemonOptions, logger: Logger, extraServices: [any Service] = []) async throws {
         var o = o
+        let files = raiseOpenFileLimit()
         // The key file's directory keeps the VRRP replay record (ReplayRecordFile), for start and reloads alike.
         o.director.authKeyFile = o.authKeyFile
         let topology: Topology
@@ -163,7 +164,13 @@ public enum DaemonRunner {
                                                       "sync": "\(d.sync?.desired.map { "\($0.role.rawValue):\($0.syncID)@\($0.interface)" } ?? ["off"])"])
         }
         logger.notice("tandemd started", metadata: ["node": "\(o.node)", "topology": "\(o.topologyPath)",
-                                                     "status": "\(o.statusListen)", "kernel": "\(o.dryRunKernel ? "dry-run" : "real")"])
+                                                     "status": "\(o.statusListen)", "kernel": "\(o.dryRunKernel ? "dry-run" : "real")",
+                                                     "open_files": "\(files)"])
+        if files < 2 * topology.services.reduce(0, { $0 + $1.members.count }) + 256 {
+            logger.warning("the open-file limit is low for this site: each checked member holds a connection between checks",
+                           metadata: ["limit": "\(files)", "members": "\(topology.services.reduce(0) { $0 + $1.members.count })",
+                                      "fix": "raise LimitNOFILE (systemd) or ulimit -n"])
+        }
         do { try await group.run() } catch {
             await ipvs?.shutdown()
             throw error

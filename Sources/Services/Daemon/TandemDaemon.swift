@@ -179,7 +179,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
                     guard let a = t.address(of: m, in: s) else { return false }
                     return (dests[DestinationKey(address: a, port: m.port)]?.weight ?? 0) > 0
                 }
-                if weighted.count == 1 { writer = weighted[0].vm }
+                if weighted.count == 1 { writer = weighted[0].name }
             }
             out[s.name] = SingleWriterController(service: s, monitor: ring, writer: writer)
         }
@@ -259,7 +259,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
                 guard !names.isEmpty else { return }
                 var changes: [ServiceKey: ServiceState?] = [:]
                 state.withLock { s in
-                    let keys = names.flatMap { n in (s.topology.service(named: n)?.members ?? []).compactMap { s.checkKeys[MemberRef(service: n, member: $0.vm)] } }
+                    let keys = names.flatMap { n in (s.topology.service(named: n)?.members ?? []).compactMap { s.checkKeys[MemberRef(service: n, member: $0.name)] } }
                     let health = monitor.states(of: keys)
                     for n in names.sorted() {
                         guard let svc = s.topology.service(named: n) else { continue }
@@ -283,7 +283,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             }
             if metrics.perMemberSeries {
                 let (d, keys) = state.withLock { s in
-                    (s.decision, changed.flatMap { svc in svc.members.map { MemberRef(service: svc.name, member: $0.vm) } }.map { ($0, s.checkKeys[$0]) })
+                    (s.decision, changed.flatMap { svc in svc.members.map { MemberRef(service: svc.name, member: $0.name) } }.map { ($0, s.checkKeys[$0]) })
                 }
                 let health = monitor.states(of: keys.compactMap(\.1))
                 for (r, k) in keys {
@@ -376,7 +376,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         let diff = monitor.update(targets: CheckTarget.all(in: new)) { k in
             previous[MemberRef(service: k.service, member: k.member)] ?? .unknown
         }
-        let members = Set(new.services.flatMap { s in s.members.map { MemberRef(service: s.name, member: $0.vm) } })
+        let members = Set(new.services.flatMap { s in s.members.map { MemberRef(service: s.name, member: $0.name) } })
         let old = state.withLock { s in
             Dictionary(uniqueKeysWithValues: s.writerControllers.compactMap { name, c -> (String, (VirtualService, SingleWriterController, String?))? in
                 guard let svc = s.topology.service(named: name) else { return nil }
@@ -439,7 +439,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
 
     /// Sets `service/member` to weight 0 (drained) or back to what its health says.
     public func setDrained(_ ref: MemberRef, _ drained: Bool) throws(DrainError) {
-        let known = topology.service(named: ref.service)?.members.contains { $0.vm == ref.member } ?? false
+        let known = topology.service(named: ref.service)?.members.contains { $0.name == ref.member } ?? false
         guard known else { throw DrainError(description: "no member \(ref.member) in service \(ref.service)") }
         state.withLock { if drained { $0.drained.insert(ref) } else { $0.drained.remove(ref) } }
         logger.notice(drained ? "member drained by operator" : "member undrained by operator",
@@ -472,11 +472,11 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     /// The weight the daemon wants for `ref` and the one the kernel held at the last reconcile.
     private func weights(of ref: MemberRef) -> (wanted: Int, kernel: Int?) {
         let s = state.withLock { $0 }
-        guard let svc = s.topology.service(named: ref.service), let m = svc.members.first(where: { $0.vm == ref.member }),
+        guard let svc = s.topology.service(named: ref.service), let m = svc.members.first(where: { $0.name == ref.member }),
               let addr = s.topology.address(of: m, in: svc) else { return (0, nil) }
         // Decided afresh for this one service: right after a drain the last pass's decision still
         // holds the old weight.
-        let health = monitor.states(of: svc.members.compactMap { s.checkKeys[MemberRef(service: svc.name, member: $0.vm)] })
+        let health = monitor.states(of: svc.members.compactMap { s.checkKeys[MemberRef(service: svc.name, member: $0.name)] })
         var d = WeightDecision()
         WeightPolicy.decide(svc, state: { r in s.checkKeys[r].flatMap { health[$0] } }, drained: s.drained,
                             writer: s.writerDecisions[svc.name], into: &d)
@@ -499,7 +499,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         var attention: Set<String> = []
         for svc in s.topology.services {
             for m in svc.members {
-                let r = MemberRef(service: svc.name, member: m.vm)
+                let r = MemberRef(service: svc.name, member: m.name)
                 let st = (state(r) ?? .unknown).rawValue
                 counts[st, default: 0] += 1
                 if s.drained.contains(r) { counts["drained", default: 0] += 1 }
@@ -533,7 +533,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
             let kernelDests = s.kernelView.services[key]?.destinations ?? [:]
             var members: [StatusReport.Member] = []
             for m in svc.members {
-                let ref = MemberRef(service: svc.name, member: m.vm)
+                let ref = MemberRef(service: svc.name, member: m.name)
                 let addr = s.topology.address(of: m, in: svc)
                 let h = byRef[ref]
                 let kw = addr.flatMap { kernelDests[DestinationKey(address: $0, port: m.port)] }.map { Int($0.weight) }
@@ -545,7 +545,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
                 case nil: result = nil
                 }
                 members.append(.init(
-                    member: m.vm, address: addr.map { Self.hostPort($0, m.port) } ?? "?", topologyWeight: m.weight,
+                    member: m.name, address: addr.map { Self.hostPort($0, m.port) } ?? "?", topologyWeight: m.weight,
                     weight: decision.weights[ref] ?? 0, kernelWeight: kw, state: (h?.state ?? .unknown).rawValue,
                     drained: s.drained.contains(ref), checks: h?.checks ?? 0, lastResult: result,
                     lastLatencyMs: h?.lastLatency.map(\.inMilliseconds),

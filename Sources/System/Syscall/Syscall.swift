@@ -105,3 +105,18 @@ public func globPaths(_ pattern: String) -> [String] {
     guard glob(pattern, GLOB_BRACE, nil, &g) == 0 else { return [] }
     return (0..<Int(g.gl_pathc)).compactMap { g.gl_pathv[$0].map { String(cString: $0) } }
 }
+
+/// Raises this process's open-file limit to its hard limit and returns the new soft limit: a
+/// director holds a connection per checked member (the connection watch) and tens of thousands of
+/// members exceed the usual soft limit of 1,024.
+@discardableResult
+public func raiseOpenFileLimit() -> Int {
+    var l = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &l) == 0 else { return 0 }
+    if l.rlim_cur < l.rlim_max {
+        l.rlim_cur = l.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &l)
+        _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &l)
+    }
+    return Int(l.rlim_cur)
+}
