@@ -77,8 +77,9 @@ public struct LLHTTPParser {
     /// A refusal of this wrapper's own, set by the callback that returned -1.
     private var refusal: (kind: LLHTTPError.Kind, reason: String)?
 
-    /// Record ``fields`` (off by default: the response parser reads the framing from llhttp's flags).
-    public var recordsFields: Bool
+    /// Records the request target and ``fields`` (off by default: the response parser reads the framing
+    /// from llhttp's flags, and llhttp then calls no callback per field).
+    public let recordsFields: Bool
     /// Record ``bodySpans`` (off by default: a body in one piece is ``body``).
     public var recordsBodySpans = false
     /// The most body bytes (de-chunked) a message may have; beyond, ``LLHTTPError/Kind/bodyTooLarge``.
@@ -126,7 +127,7 @@ public struct LLHTTPParser {
         self.kind = kind
         self.recordsFields = recordsFields
         self.maxBodyBytes = maxBodyBytes
-        c_nio_llhttp_init(&state, kind == .request ? HTTP_REQUEST : HTTP_RESPONSE, llhttpSettings)
+        c_nio_llhttp_init(&state, kind == .request ? HTTP_REQUEST : HTTP_RESPONSE, recordsFields ? recordingSettings : framingSettings)
         switch kind {
         case .request:
             c_nio_llhttp_set_lenient_version(&state, 1)
@@ -146,7 +147,15 @@ public struct LLHTTPParser {
     /// `y` of `HTTP/x.y`.
     public var httpMinor: Int { Int(state.http_minor) }
     /// A request's method as llhttp names it (`GET`, `POST`, ...: llhttp knows the registered methods).
-    public var method: String { String(cString: c_nio_llhttp_method_name(llhttp_method_t(UInt32(state.method)))) }
+    public var method: String {
+        // The methods a grid client sends are literals: no C string measured and copied per request.
+        switch UInt32(state.method) {
+        case HTTP_GET.rawValue: return "GET"
+        case HTTP_POST.rawValue: return "POST"
+        case HTTP_HEAD.rawValue: return "HEAD"
+        case let other: return String(cString: c_nio_llhttp_method_name(llhttp_method_t(other)))
+        }
+    }
     /// The request's method is `HEAD`.
     public var isHEAD: Bool { state.method == UInt8(HTTP_HEAD.rawValue) }
     /// `Content-Length`, if sent (read it at ``Stop/headComplete``: llhttp counts it down as the body arrives).
@@ -273,10 +282,11 @@ public struct LLHTTPParser {
         return 0
     }
 
-    fileprivate var recordingFields: Bool { recordsFields && !has(F_TRAILING) }
+    /// llhttp reads a trailer section (its fields are not recorded).
+    fileprivate var readingTrailers: Bool { has(F_TRAILING) }
 
     fileprivate mutating func fieldValueEnded() -> Int32 {
-        if recordingFields, let name = fieldName {
+        if !readingTrailers, let name = fieldName {
             fields.append(Field(name: name, value: fieldValue ?? name.upperBound..<name.upperBound))
         }
         fieldName = nil
@@ -350,12 +360,12 @@ public struct LLHTTPParser {
     }
 
     fileprivate mutating func fieldNameRead(_ range: Range<Int>) -> Int32 {
-        if recordingFields { fieldName = (fieldName?.lowerBound ?? range.lowerBound)..<range.upperBound }
+        fieldName = (fieldName?.lowerBound ?? range.lowerBound)..<range.upperBound
         return 0
     }
 
     fileprivate mutating func fieldValueRead(_ range: Range<Int>) -> Int32 {
-        if recordingFields { fieldValue = (fieldValue?.lowerBound ?? range.lowerBound)..<range.upperBound }
+        fieldValue = (fieldValue?.lowerBound ?? range.lowerBound)..<range.upperBound
         return 0
     }
 }
@@ -445,27 +455,18 @@ private func parser(_ ll: UnsafeMutablePointer<llhttp_t>?) -> UnsafeMutablePoint
     ll!.pointee.data!.assumingMemoryBound(to: LLHTTPParser.self)
 }
 
-/// The callbacks every parser shares. llhttp keeps a pointer to them in each parser, so they live as
-/// long as the process: allocated once, written once during this lazy initialisation, then only read
-/// (by C), which is what makes the unchecked global safe.
-private nonisolated(unsafe) let llhttpSettings: UnsafeMutablePointer<llhttp_settings_t> = {
+/// The callbacks every parser shares: with the target and field spans (``LLHTTPParser/recordsFields``),
+/// or without (llhttp then makes no call per field). llhttp keeps a pointer to them in each parser, so
+/// they live as long as the process: allocated once, written once during their lazy initialisation,
+/// then only read (by C), which is what makes the unchecked globals safe.
+private nonisolated(unsafe) let recordingSettings = makeSettings(recordingFields: true)
+private nonisolated(unsafe) let framingSettings = makeSettings(recordingFields: false)
+
+private func makeSettings(recordingFields: Bool) -> UnsafeMutablePointer<llhttp_settings_t> {
     let s = UnsafeMutablePointer<llhttp_settings_t>.allocate(capacity: 1)
     c_nio_llhttp_settings_init(s)
     s.pointee.on_message_begin = { parser($0).pointee.messageBegan() }
-    s.pointee.on_url = { ll, at, n in
-        let p = parser(ll)
-        return p.pointee.targetRead(p.pointee.span(at, n))
-    }
     s.pointee.on_version_complete = { parser($0).pointee.versionRead() }
-    s.pointee.on_header_field = { ll, at, n in
-        let p = parser(ll)
-        return p.pointee.recordingFields ? p.pointee.fieldNameRead(p.pointee.span(at, n)) : 0
-    }
-    s.pointee.on_header_value = { ll, at, n in
-        let p = parser(ll)
-        return p.pointee.recordingFields ? p.pointee.fieldValueRead(p.pointee.span(at, n)) : 0
-    }
-    s.pointee.on_header_value_complete = { parser($0).pointee.fieldValueEnded() }
     s.pointee.on_headers_complete = { parser($0).pointee.headEnded() }
     s.pointee.on_body = { ll, at, n in
         let p = parser(ll)
@@ -475,5 +476,19 @@ private nonisolated(unsafe) let llhttpSettings: UnsafeMutablePointer<llhttp_sett
     s.pointee.on_chunk_extension_value = { ll, _, n in parser(ll).pointee.extensionValueRead(n) }
     s.pointee.on_chunk_extension_value_complete = { parser($0).pointee.extensionValueEnded() }
     s.pointee.on_message_complete = { parser($0).pointee.messageEnded() }
+    guard recordingFields else { return s }
+    s.pointee.on_url = { ll, at, n in
+        let p = parser(ll)
+        return p.pointee.targetRead(p.pointee.span(at, n))
+    }
+    s.pointee.on_header_field = { ll, at, n in
+        let p = parser(ll)
+        return p.pointee.readingTrailers ? 0 : p.pointee.fieldNameRead(p.pointee.span(at, n))
+    }
+    s.pointee.on_header_value = { ll, at, n in
+        let p = parser(ll)
+        return p.pointee.readingTrailers ? 0 : p.pointee.fieldValueRead(p.pointee.span(at, n))
+    }
+    s.pointee.on_header_value_complete = { parser($0).pointee.fieldValueEnded() }
     return s
-}()
+}
