@@ -16,6 +16,8 @@ let log = Target.Dependency.product(name: "Logging", package: "swift-log")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+// NIOHTTP1's C parser, llhttp (the CNIOLLHTTP module), comes with this product; HTTPWire calls it directly.
+let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 
@@ -83,8 +85,9 @@ let systemTargets: [Target] = [
     system("Syscall"),
     // SHA-256, HMAC-SHA256 (VRRP's MessageAuthenticator) and a constant-time compare, from libcrypto.
     system("Cryptography", ["CTandemOpenSSL", "VRRP"]),
-    // The one HTTP/1.x response parser: health checks, the stress client and the tests' clients.
-    system("HTTPWire"),
+    // HTTP/1.x parsing on llhttp: the one response parser (health checks, the stress client, the tests'
+    // clients) and the llhttp driver gridsvc's request parser is built on.
+    system("HTTPWire", [nioHTTP1]),
     system("Netlink", ["CLibNL"]),
     system("IPVS", ["Netlink", "IPVSModel", "Net"]),
     system("MariaDB", ["CMariaDB", log, nioPosix]),
@@ -116,7 +119,7 @@ let serviceTargets: [Target] = [
 let gridTargets: [Target] = [
     // Pure grid logic both sides share: the seeded data set, DNs, lease partitions.
     grid("GridModel", ["Net"]),
-    grid("GridServices", ["GridModel", "MariaDB", "Syscall", "Net", nioCore, nioPosix, log, lifecycle, prometheus]),
+    grid("GridServices", ["GridModel", "HTTPWire", "MariaDB", "Syscall", "Net", nioCore, nioPosix, log, lifecycle, prometheus]),
     grid("StressClient", ["GridModel", "HTTPWire", "Net", "Syscall", .product(name: "Histogram", package: "hdrhistogram-swift")]),
 ]
 
@@ -130,7 +133,7 @@ let appTargets: [Target] = [
     app("tandem-stress", ["StressClient", "GridModel", argumentParser]),
     app("tandem-bench-placement", ["Topology", "Placement", "Net"]),
     app("tandem-bench-health", ["HealthCheck", "HTTPWire", "Health", "Topology", "Net", nioCore, nioPosix,
-                                .product(name: "NIOHTTP1", package: "swift-nio"),
+                                nioHTTP1,
                                 .product(name: "NIOEmbedded", package: "swift-nio")]),
     app("tandem-bench-ipvs", ["IPVS", "IPVSModel", "Reconcile", "Net", argumentParser]),
     app("tandem-bench-daemon", ["IPVS", "IPVSModel", "DaemonAPI", "Net", "Syscall", nioCore, nioPosix, argumentParser]),

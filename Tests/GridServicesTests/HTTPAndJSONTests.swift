@@ -473,19 +473,39 @@ final class RawClient: @unchecked Sendable {
         }
     }
 
-    /// The next whole answer, consumed: its status and body.
-    func readResponse() throws -> (status: Int, body: String) {
+    /// The next whole answer, consumed: its status line, status and body.
+    private func nextResponse() throws -> (line: String, status: Int, body: String) {
         var eof = false
         while true {
             switch HTTPResponseParser.parse(inbox, eof: eof) {
             case .complete(let r):
                 defer { inbox.removeSubrange(..<r.length) }
-                return (r.status, String(decoding: r.body(in: inbox), as: UTF8.self))
+                let line = inbox[r.headRange].prefix { $0 != 0x0D && $0 != 0x0A }
+                return (String(decoding: line, as: UTF8.self), r.status, String(decoding: r.body(in: inbox), as: UTF8.self))
             case .invalid(let e): throw Failure(description: "not a response: \(e)")
             case .incomplete: eof = try !fill()
             }
         }
     }
+
+    /// The next whole answer, consumed: its status and body.
+    func readResponse() throws -> (status: Int, body: String) {
+        let r = try nextResponse()
+        return (r.status, r.body)
+    }
+
+    /// The body of the answer ``readHead()`` read last.
+    private var lastBody = ""
+
+    /// The status line of the next whole answer, consumed; its body is kept for ``readBody(of:)``.
+    func readHead() throws -> String {
+        let r = try nextResponse()
+        lastBody = r.body
+        return r.line
+    }
+
+    /// The body of the answer whose status line ``readHead()`` returned.
+    func readBody(of statusLine: String) throws -> String { lastBody }
 
     func readsEOF() throws -> Bool { inbox.isEmpty ? !(try fill()) : false }
 

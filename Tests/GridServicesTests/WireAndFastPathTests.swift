@@ -104,13 +104,14 @@ final class GridHTTPWireTests: XCTestCase {
         XCTAssertEqual(request("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n")?.keepAlive, false)
         XCTAssertEqual(request("GET / HTTP/1.0\r\n\r\n")?.keepAlive, false)
         XCTAssertEqual(request("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")?.keepAlive, true)
-        XCTAssertEqual(request("HEAD / HTTP/1.1\nHost: x\n\n")?.isHead, true, "bare LF line ends are accepted")
+        XCTAssertEqual(request("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")?.isHead, true)
+        XCTAssertEqual(invalidStatus("HEAD / HTTP/1.1\nHost: x\n\n"), 400, "llhttp's strict mode: a line ends in CRLF")
         XCTAssertEqual(request("GET / HTTP/1.2\r\n\r\n")?.keepAlive, true, "a higher minor version is served as 1.1")
     }
 
     func testChunkedBodyIsDecoded() {
-        let message = "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"k\"\r\n3;ext=1 ; q=\"a\\\"b\"\r\n:1}\r\n0\r\nX-Trailer: y\r\n\r\n"
-        var p = parser(message + "NEXT")
+        let message = "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"k\"\r\n3;ext=1;q=\"a\\\"b\"\r\n:1}\r\n0\r\nX-Trailer: y\r\n\r\n"
+        var p = parser(message + "POST")
         guard case .request(let r) = p.next() else { return XCTFail("chunked request not parsed") }
         XCTAssertEqual(String(buffer: r.request.body), "{\"k\":1}")
         XCTAssertTrue(isIncomplete(p.next()))
@@ -181,6 +182,19 @@ final class GridHTTPWireTests: XCTestCase {
         XCTAssertEqual(invalidStatus("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), 501)
         XCTAssertEqual(invalidStatus("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"), 400)
         XCTAssertEqual(invalidStatus("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: GridHTTPLimits().maxHeadBytes)), 431)
+        // llhttp knows the registered methods only; a request line without a version is HTTP/0.9.
+        XCTAssertEqual(invalidStatus("FROB / HTTP/1.1\r\n\r\n"), 400)
+        XCTAssertEqual(invalidStatus("GET /x\nHost: a\r\nContent-Length: 5\r\n\r\nhello"), 400)
+        XCTAssertEqual(invalidStatus("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"), 400, "even an agreeing second one")
+    }
+
+    /// `Upgrade` and `CONNECT` requests are read as plain requests (answered as any other), never as a
+    /// switch to another protocol: the bytes after them are the next request.
+    func testUpgradeAndConnectAreReadAsPlainRequests() {
+        var p = parser("GET /ws HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nCONNECT gums:443 HTTP/1.1\r\n\r\nGET /after HTTP/1.1\r\n\r\n")
+        var paths: [String] = []
+        while case .request(let r) = p.next() { paths.append("\(r.request.method) \(r.request.path)") }
+        XCTAssertEqual(paths, ["GET /ws", "CONNECT gums:443", "GET /after"])
     }
 
     // MARK: issue 17, item 7: each lenient case of the old parser, refused as RFC 9112 says.
@@ -200,10 +214,13 @@ final class GridHTTPWireTests: XCTestCase {
         let head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
         for bad in ["5zzz\r\nhello\r\n0\r\n\r\n", "0x5\r\nhello\r\n0\r\n\r\n", "5 \r\nhello\r\n0\r\n\r\n", "5\nhello\r\n0\r\n\r\n",
                     "\r\nhello\r\n0\r\n\r\n", "-5\r\nhello\r\n0\r\n\r\n", "5;\r\nhello\r\n0\r\n\r\n", "5;a=\r\nhello\r\n0\r\n\r\n",
-                    "5;a=\"b\r\nhello\r\n0\r\n\r\n", "5\r\nhelloX\r\n0\r\n\r\n", "5\r\nhello\n0\r\n\r\n", "5\r\r\nhello\r\n0\r\n\r\n"] {
+                    "5;a=\"b\r\nhello\r\n0\r\n\r\n", "5\r\nhelloX\r\n0\r\n\r\n", "5\r\nhello\n0\r\n\r\n", "5\r\r\nhello\r\n0\r\n\r\n",
+                    // llhttp takes no whitespace around ';' and '=' (RFC 9112 section 7.1.1 allows BWS there):
+                    // stricter than the RFC, which is the side to err on for framing.
+                    "5 ; a = b ;c=\"d e\"\r\nhello\r\n0\r\n\r\n", "5;a =b\r\nhello\r\n0\r\n\r\n"] {
             XCTAssertEqual(invalidStatus(head + bad), 400, bad.debugDescription)
         }
-        for good in ["5\r\nhello\r\n0\r\n\r\n", "05;a\r\nhello\r\n0\r\n\r\n", "5 ; a = b ;c=\"d e\"\r\nhello\r\n0\r\n\r\n", "5\r\nhello\r\n000\r\n\r\n"] {
+        for good in ["5\r\nhello\r\n0\r\n\r\n", "05;a\r\nhello\r\n0\r\n\r\n", "5;a=b;c=\"d \\\"e\"\r\nhello\r\n0\r\n\r\n", "5\r\nhello\r\n000\r\n\r\n"] {
             XCTAssertEqual(request(head + good).map { String(buffer: $0.request.body) }, "hello", good.debugDescription)
         }
     }

@@ -55,11 +55,16 @@ final class HTTPResponseParserTests: XCTestCase {
     }
 
     func testChunkedBodyIsDechunkedWithExtensionsTrailersAndBareLineFeeds() throws {
-        let (r, body) = try XCTUnwrap(complete("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n7;name=v\r\ntandem \r\nA\nhealthy!!!\n0\r\nX-Trailer: y\r\n\r\n"))
+        let (r, body) = try XCTUnwrap(complete("HTTP/1.1 200 OK\nTransfer-Encoding: gzip, Chunked\r\n\r\n7;name=v\r\ntandem \r\nA\r\nhealthy!!!\n0\r\nX-Trailer: y\r\n\r\n"))
         XCTAssertEqual(body, "tandem healthy!!!")
         XCTAssertEqual(r.framing, .chunked)
         XCTAssertEqual(r.bodyCount, 17)
         XCTAssertTrue(r.reusable, "trailers do not stop keep-alive")
+        // llhttp takes a bare LF after a status line, a field line and chunk data, not after a chunk size.
+        XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nA\nhealthy!!!\r\n0\r\n\r\n"), .invalid(.badChunk))
+        let (bareLF, text) = try XCTUnwrap(complete("HTTP/1.1 200 OK\nContent-Length: 2\n\nhi"))
+        XCTAssertEqual([bareLF.status, bareLF.head.length], [200, 35])
+        XCTAssertEqual(text, "hi")
     }
 
     func testCloseDelimitedBodyEndsOnlyAtTheClose() throws {
@@ -118,6 +123,10 @@ final class HTTPResponseParserTests: XCTestCase {
         XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nno colon\r\n\r\n"), .invalid(.badHeaderLine))
         XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n"), .invalid(.badContentLength))
         XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), .invalid(.badContentLength))
+        XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"), .invalid(.badContentLength),
+                       "llhttp refuses a second Content-Length even when it agrees")
+        XCTAssertEqual(parse("HTTP/2.0 200 OK\r\n\r\n"), .invalid(.badStatusLine), "only HTTP/1.x")
+        XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nX: a\u{1}b\r\n\r\n"), .invalid(.badHeaderLine), "a control character in a field value")
         XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), .invalid(.badChunk))
         XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhiX"), .invalid(.badChunk))
         XCTAssertEqual(parse("", eof: true), .invalid(.closedBeforeResponse))

@@ -7,7 +7,8 @@
 //                                             each checking back to back) against it for SECONDS,
 //                                             prints checks/s and CPU (getrusage) per 1,000 checks
 //   tandem-bench-health parse N               parses N responses of each of three shapes with HTTPWire's
-//                                             parser and with NIOHTTP1's HTTPResponseDecoder, prints ns of
+//                                             parser (llhttp called directly) and with NIOHTTP1's
+//                                             HTTPResponseDecoder (llhttp behind a channel), prints ns of
 //                                             CPU per response (the measurement behind the one parser,
 //                                             docs/health-checks.md)
 //

@@ -1,6 +1,7 @@
 // libFuzzer entry point for gridsvc's HTTP request parser. Not a SwiftPM target (it needs
 // -sanitize=fuzzer, which the package must not impose on everyone): scripts/fuzz-http-parser compiles it
-// with the parser's own files into one module and runs it over Tests/GridServicesTests/HTTPCorpus.
+// with the parser's own files into one module, over llhttp and HTTPWire instrumented as well, and runs it
+// over Tests/GridServicesTests/HTTPCorpus.
 // It checks the promises of GridHTTPParserRun (as HTTPParserFuzzTests does) with preconditions, so that
 // libFuzzer reports a broken one as a crash and keeps the input.
 import NIOCore

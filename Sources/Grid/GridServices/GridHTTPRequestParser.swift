@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import HTTPWire
 import NIOCore
 
 /// What one connection's requests may spend: every byte a client sends counts against one of these
@@ -36,32 +34,39 @@ public struct GridHTTPLimits: Sendable, Equatable {
         self.maxDiscardBytes = maxDiscardBytes
     }
 
-    /// The most bytes a parser holds while it waits for more input (``GridHTTPRequestParser/bufferedBytes``
+    /// The most bytes a parser may hold while it waits for more input (``GridHTTPRequestParser/bufferedBytes``
     /// after ``GridHTTPRequestParser/next()`` answered `incomplete` or `awaitingBody`): a head short of
-    /// its end, or a body with a partial framing or trailer line behind it.
+    /// its end, or a body short of its end. (The parser on llhttp holds at most a head or a body: llhttp
+    /// reads chunk framing and trailers as they come and keeps none of them.)
     public var maxBufferedBytes: Int {
         max(maxHeadBytes, maxBodyBytes + max(maxChunkFramingBytes, maxTrailerBytes) + 2)
     }
 }
 
-/// The request parser of one connection (RFC 9112): it holds the bytes received and not used yet, and
-/// resumes where it stopped, so every byte is looked at a bounded number of times however the client
-/// splits its input (the old parser re-scanned its whole buffer on every read). Pure: no I/O, no clock.
+/// The request parser of one connection (RFC 9112), built on llhttp (HTTPWire's ``LLHTTPParser``, the C
+/// parser NIOHTTP1 links): llhttp reads every byte once and resumes where it stopped however the client
+/// splits its input. This type keeps only the bytes it still needs (a head until it is complete, a
+/// `Content-Length` body until it is all in; chunk framing and trailers are dropped as llhttp reads
+/// them), counts what llhttp does not (empty lines before a request, head, chunk framing and trailer
+/// bytes, each against its budget in ``GridHTTPLimits``), and turns a complete head into a
+/// ``GridHTTPRequest`` (``GridHTTPHead``). Pure: no I/O, no clock.
 ///
-/// Accepted: `METHOD SP target SP HTTP/1.x` and field lines `name: value`, each ended by CRLF or a bare LF
-/// (RFC 9112 section 2.2 allows a recipient to take LF alone); a body framed by `Content-Length` or, in
-/// HTTP/1.1, `Transfer-Encoding: chunked` (chunk lines ended by CRLF only). Keep-alive follows RFC 9112
-/// section 9.3: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`. Only the
-/// fields the services use are interpreted (`Content-Length`, `Content-Type`, `Transfer-Encoding`,
-/// `Connection`, `Expect`); every other field line is checked for syntax and skipped.
+/// Accepted: `METHOD SP target SP HTTP/1.x` with a method llhttp knows, and field lines `name: value`,
+/// each ended by CRLF (llhttp's strict mode: a bare LF is refused); a body framed by `Content-Length` or,
+/// in HTTP/1.1, `Transfer-Encoding: chunked`. Keep-alive follows RFC 9112 section 9.3: HTTP/1.1 unless
+/// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`. Only the fields the services use
+/// are interpreted (`Content-Length`, `Content-Type`, `Transfer-Encoding`, `Connection`, `Expect`);
+/// llhttp checks the syntax of every other field line.
 ///
 /// Refused (``Outcome/invalid(status:message:)``; the caller answers and closes), RFC 9112 sections named:
-/// - 400: a malformed request line (3) or field line (5), whitespace before a field's colon (5.1),
-///   obs-fold (5.2), a bare CR or another control character in a field (2.2, RFC 9110 section 5.5),
-///   an invalid or conflicting `Content-Length` (6.3), `Transfer-Encoding` with `Content-Length` (6.1),
-///   `Transfer-Encoding` in HTTP/1.0 (6.1: the framing is faulty), `chunked` twice (7), a malformed
-///   chunk-size line such as `5zzz` or `0x5` or chunk data not followed by CRLF (7.1), more empty lines
-///   before the request line than ``GridHTTPLimits/maxEmptyLineBytes`` (2.2);
+/// - 400, by llhttp: a malformed request line (3) or field line (5), an unknown method, whitespace
+///   before a field's colon (5.1), obs-fold (5.2), a bare CR, bare LF or another control character
+///   (2.2, RFC 9110 section 5.5), an invalid or duplicate `Content-Length` (6.3), `Transfer-Encoding`
+///   with `Content-Length` (6.1), a malformed chunk-size line such as `5zzz`, `0x5` or `5 ;a` or chunk
+///   data not followed by CRLF (7.1);
+/// - 400, here: a request line without a version (HTTP/0.9), `Transfer-Encoding` in HTTP/1.0 (6.1: the
+///   framing is faulty), `chunked` twice (7), a chunk extension with `=` and no value (7.1.1), more
+///   empty lines before the request line than ``GridHTTPLimits/maxEmptyLineBytes`` (2.2);
 /// - 417: an expectation other than `100-continue` (RFC 9110 section 10.1.1);
 /// - 431: a head or trailer section over its limit (RFC 6585 section 5);
 /// - 501: a transfer coding other than `chunked`, e.g. `chunked, gzip` (6.1, RFC 9110 section 15.6.2);
@@ -106,25 +111,35 @@ public struct GridHTTPRequestParser {
     }
 
     private enum Step {
-        case start, head, fixedBody, chunkSize, chunkData, chunkDataEnd, trailers, discarding, failed
+        /// Before a request: empty lines are skipped (within their budget) until its first byte.
+        case start
+        /// The request line and fields.
+        case head
+        /// A `Content-Length` body.
+        case body
+        /// A chunked body, up to its last chunk's size line.
+        case chunkedBody
+        /// A chunked body's trailer section.
+        case trailers
+        /// The request was handed on; its oversized body is read by llhttp and dropped.
+        case discarding
+        /// Nothing more is parsed.
+        case failed
     }
 
     /// The limits this parser enforces.
     public let limits: GridHTTPLimits
-    /// Received bytes not used yet (offsets below are relative to its reader index).
+    /// Received bytes not used yet. llhttp's offsets count from its reader index.
     private var input = ByteBuffer()
+    private var http: LLHTTPParser
     private var step = Step.start
-    /// `start`: empty-line bytes skipped. `head`: bytes scanned for the end of the head.
-    /// `chunkSize`/`chunkData`/`chunkDataEnd`: framing bytes used. `trailers`: trailer bytes used.
+    /// How many bytes at the front of `input` llhttp has read.
+    private var read = 0
+    /// `start`: empty-line bytes skipped. `chunkedBody`: framing bytes read. `trailers`: trailer bytes read.
     private var count = 0
-    /// `head`: where the line being scanned starts.
-    private var lineStart = 0
-    /// `chunkSize`/`trailers`: how far the line at the front was searched for its LF.
-    private var lineScanned = 0
-    /// Bytes looked at so far (searches and parses), for the test that parsing costs O(bytes received).
+    /// Bytes looked at so far (llhttp reads each once; a complete head is looked at once more), for the
+    /// test that parsing costs O(bytes received).
     private(set) var examined = 0
-    /// `fixedBody`: body length. `chunkData`: bytes left in this chunk. `discarding`: bytes left to drop.
-    private var remaining = 0
     /// The decoded data of a chunked body.
     private var body = ByteBuffer()
     /// The request whose head is complete and whose body is being read.
@@ -134,6 +149,7 @@ public struct GridHTTPRequestParser {
     /// A parser for one connection.
     public init(limits: GridHTTPLimits) {
         self.limits = limits
+        self.http = LLHTTPParser(.request, recordsFields: true, maxBodyBytes: limits.maxBodyBytes)
     }
 
     /// Bytes held: received and not used, plus a chunked body's decoded data so far.
@@ -144,23 +160,15 @@ public struct GridHTTPRequestParser {
         switch step {
         case .start: return input.readableBytes == 0 && count == 0 ? .idle : .head
         case .head: return .head
-        case .fixedBody, .chunkSize, .chunkData, .chunkDataEnd, .trailers: return .body
+        case .body, .chunkedBody, .trailers: return .body
         case .discarding: return .discarding
         case .failed: return .failed
         }
     }
 
-    /// Adds received bytes. Bytes of an oversized body being dropped are dropped here, unbuffered.
+    /// Adds received bytes.
     public mutating func append(_ bytes: ByteBuffer) {
-        var bytes = bytes
-        if step == .failed { return }
-        if step == .discarding, input.readableBytes == 0 {
-            let n = min(remaining, bytes.readableBytes)
-            bytes.moveReaderIndex(forwardBy: n)
-            remaining -= n
-            if remaining == 0 { step = .start; count = 0 }
-        }
-        guard bytes.readableBytes > 0 else { return }
+        if step == .failed || bytes.readableBytes == 0 { return }
         if input.readableBytes == 0 {
             input = bytes
         } else {
@@ -183,52 +191,116 @@ public struct GridHTTPRequestParser {
                 // Still here: the input ran out, or ends in a CR whose LF has not come yet.
                 if step == .start { return .incomplete }
             case .head:
-                let headEnd = findHeadEnd()
-                guard headEnd > 0 else {
-                    if input.readableBytes >= limits.maxHeadBytes {
+                // llhttp reads no further than the head's budget.
+                switch run(to: min(input.readableBytes, limits.maxHeadBytes)) {
+                case .headComplete:
+                    if let outcome = headComplete() { return outcome }
+                case .needMore:
+                    if read >= limits.maxHeadBytes {
                         return fail(431, "the request head is longer than \(limits.maxHeadBytes) bytes")
                     }
                     return .incomplete
+                case .failed(let e):
+                    return fail(e)
+                case let stop:
+                    preconditionFailure("llhttp stopped at \(stop) inside a request head")
                 }
-                if let refused = parseHead(length: headEnd) { return refused }
-            case .fixedBody:
-                guard input.readableBytes >= remaining else { return waitForBody() }
-                if remaining > 0 { pending!.request.body = input.readSlice(length: remaining)! }
-                return finish()
-            case .chunkSize:
-                if let outcome = chunkSizeLine() { return outcome }
-            case .chunkData:
-                let n = min(remaining, input.readableBytes)
-                if n > 0 {
-                    var slice = input.readSlice(length: n)!
-                    body.writeBuffer(&slice)
-                    remaining -= n
-                }
-                guard remaining == 0 else { return waitForBody() }
-                step = .chunkDataEnd
-            case .chunkDataEnd:
-                guard input.readableBytes >= 2 else {
-                    if input.readableBytes == 1, input.getInteger(at: input.readerIndex, as: UInt8.self) != 0x0D { return missingChunkEnd() }
+            case .body:
+                switch run(to: input.readableBytes) {
+                case .needMore:
                     return waitForBody()
+                case .messageComplete:
+                    if let b = http.body { pending!.request.body = input.getSlice(at: input.readerIndex + b.lowerBound, length: b.count)! }
+                    consume(read)
+                    return finish()
+                case .failed(let e):
+                    return fail(e)
+                case let stop:
+                    preconditionFailure("llhttp stopped at \(stop) inside a Content-Length body")
                 }
-                guard input.readableBytesView.starts(with: [0x0D, 0x0A]) else { return missingChunkEnd() }
-                input.moveReaderIndex(forwardBy: 2)
-                count += 2
-                step = .chunkSize
+            case .chunkedBody:
+                // Enough for what both budgets still allow, and one byte more: reading all of it means
+                // one is over.
+                let stop = run(to: min(input.readableBytes, limits.maxChunkFramingBytes - count + limits.maxBodyBytes - body.readableBytes + 1))
+                count += read - takeChunkData()
+                consume(read)
+                if case .failed(let e) = stop {
+                    return e.kind == .bodyTooLarge ? chunkedTooLarge() : fail(e)
+                }
+                if count > limits.maxChunkFramingBytes { return chunkedTooLarge() }
+                switch stop {
+                case .needMore: return waitForBody()
+                case .trailersNext: step = .trailers; count = 0
+                case let stop: preconditionFailure("llhttp stopped at \(stop) inside chunked data")
+                }
             case .trailers:
-                if let outcome = trailerLine() { return outcome }
+                let stop = run(to: min(input.readableBytes, limits.maxTrailerBytes - count))
+                count += read
+                consume(read)
+                switch stop {
+                case .needMore:
+                    if count >= limits.maxTrailerBytes {
+                        return fail(431, "the trailer section is longer than \(limits.maxTrailerBytes) bytes")
+                    }
+                    return waitForBody()
+                case .messageComplete:
+                    pending!.request.body = body
+                    return finish()
+                case .failed(let e):
+                    return fail(e)
+                case let stop:
+                    preconditionFailure("llhttp stopped at \(stop) inside a trailer section")
+                }
             case .discarding:
-                let n = min(remaining, input.readableBytes)
-                input.moveReaderIndex(forwardBy: n)
-                remaining -= n
-                guard remaining == 0 else { return .incomplete }
-                step = .start
-                count = 0
+                let stop = run(to: input.readableBytes)
+                consume(read)
+                switch stop {
+                case .needMore:
+                    return .incomplete
+                case .messageComplete:
+                    http.maxBodyBytes = limits.maxBodyBytes
+                    step = .start
+                    count = 0
+                case let stop:
+                    // A Content-Length body is any bytes: llhttp cannot refuse one.
+                    preconditionFailure("llhttp stopped at \(stop) inside a dropped body")
+                }
             }
         }
     }
 
     // MARK: steps
+
+    /// Lets llhttp read `input` from where it stopped up to `end` (offsets from the reader index).
+    private mutating func run(to end: Int) -> LLHTTPParser.Stop {
+        let from = read
+        // A copy of the buffer (a reference, no bytes copied), so that the closure may change `http`.
+        let bytes = input
+        let (stop, position) = bytes.withUnsafeReadableBytes { http.execute($0, from: from, to: max(from, end)) }
+        examined += position - from
+        read = position
+        return stop
+    }
+
+    /// Drops `n` bytes llhttp has read from the front of the input.
+    private mutating func consume(_ n: Int) {
+        input.moveReaderIndex(forwardBy: n)
+        read -= n
+    }
+
+    /// Copies the chunk data llhttp found in the bytes it read into `body`; returns how many bytes it was.
+    private mutating func takeChunkData() -> Int {
+        var data = 0
+        let bytes = input
+        bytes.withUnsafeReadableBytes { raw in
+            for span in http.bodySpans {
+                body.writeBytes(UnsafeRawBufferPointer(rebasing: raw[span]))
+                data += span.count
+            }
+        }
+        http.forgetBodySpans()
+        return data
+    }
 
     private mutating func fail(_ status: Int, _ message: String) -> Outcome {
         step = .failed
@@ -238,13 +310,18 @@ public struct GridHTTPRequestParser {
         return .invalid(status: status, message: message)
     }
 
+    /// What llhttp refused, as the status and message the client gets.
+    private mutating func fail(_ e: LLHTTPError) -> Outcome {
+        let refusal = GridHTTPHead.refusal(e)
+        return fail(refusal.status, refusal.message)
+    }
+
     /// The request is complete: hand it on and start on the next.
     private mutating func finish() -> Outcome {
         let done = pending!
         pending = nil
         body = ByteBuffer()
         count = 0
-        lineScanned = 0
         step = done.keepAlive ? .start : .failed
         if !done.keepAlive { input = ByteBuffer() }
         return .request(done)
@@ -266,11 +343,8 @@ public struct GridHTTPRequestParser {
         return finish()
     }
 
-    private mutating func missingChunkEnd() -> Outcome {
-        fail(400, "chunk data is not followed by CRLF (RFC 9112 section 7.1)")
-    }
-
     /// Skips the empty lines (CRLF or LF) before a request line, within their budget. Nil to go on.
+    /// Done here rather than by llhttp, which skips any CR and LF there without counting them.
     private mutating func skipEmptyLines() -> Outcome? {
         while let b = input.getInteger(at: input.readerIndex, as: UInt8.self) {
             examined += 1
@@ -287,7 +361,6 @@ public struct GridHTTPRequestParser {
             } else {
                 step = .head
                 count = 0
-                lineStart = 0
                 return nil
             }
             if count > limits.maxEmptyLineBytes {
@@ -297,37 +370,13 @@ public struct GridHTTPRequestParser {
         return nil
     }
 
-    /// The length of the head (through its empty line) once it is all in, else 0. Resumes where the last
-    /// call stopped; looks at most ``GridHTTPLimits/maxHeadBytes`` bytes.
-    private mutating func findHeadEnd() -> Int {
-        let limit = min(input.readableBytes, limits.maxHeadBytes)
-        var scanned = count, start = lineStart, end = 0
-        input.withUnsafeReadableBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            while scanned < limit, let hit = memchr(base + scanned, 0x0A, limit - scanned) {
-                let at = base.distance(to: UnsafeRawPointer(hit))
-                let length = at - start
-                if start > 0, length == 0 || (length == 1 && raw[start] == 0x0D) {
-                    end = at + 1
-                    return
-                }
-                start = at + 1
-                scanned = at + 1
-            }
-            scanned = limit
-        }
-        examined += (end > 0 ? end : scanned) - count
-        count = scanned
-        lineStart = start
-        return end
-    }
-
-    /// Parses the complete head of `length` bytes at the front of the input and moves on to its body.
-    /// Nil to go on; else the outcome to return.
-    private mutating func parseHead(length headEnd: Int) -> Outcome? {
-        let head = input.withUnsafeReadableBytes { raw in GridHTTPHead.parse(UnsafeRawBufferPointer(rebasing: raw[0..<headEnd])) }
-        input.moveReaderIndex(forwardBy: headEnd)
-        examined += headEnd
+    /// The head llhttp has just read (the first `read` bytes of the input): interprets it, drops it and
+    /// moves on to its body. Nil to go on; else the outcome to return.
+    private mutating func headComplete() -> Outcome? {
+        let headLength = read
+        let head = input.withUnsafeReadableBytes { raw in GridHTTPHead.interpret(http, UnsafeRawBufferPointer(rebasing: raw[0..<headLength])) }
+        examined += headLength
+        consume(headLength)
         let h: GridHTTPHead
         switch head {
         case .failure(let refusal): return fail(refusal.status, refusal.message)
@@ -336,122 +385,33 @@ public struct GridHTTPRequestParser {
         var parsed = Parsed(request: h.request, keepAlive: h.keepAlive, isHead: h.isHead)
         expectContinue = h.expectContinue
         count = 0
+        http.recordsBodySpans = h.chunked
         if h.chunked {
             pending = parsed
             body = ByteBuffer()
-            step = .chunkSize
+            step = .chunkedBody
             return nil
         }
         let length = h.request.contentLength ?? 0
         if length > limits.maxBodyBytes {
             parsed.request.bodyTooLarge = true
-            let excess = length - input.readableBytes
             if h.expectContinue || length > limits.maxBodyBytes + limits.maxDiscardBytes {
                 // Refused before the client sent it (the client may send it anyway), or too large to read
                 // and drop: the connection cannot be framed afterwards and closes after the answer.
                 parsed.keepAlive = false
             }
-            if !parsed.keepAlive {
-                step = .failed
-                input = ByteBuffer()
-            } else if excess > 0 {
-                input.moveReaderIndex(forwardBy: input.readableBytes)
-                remaining = excess
+            if parsed.keepAlive {
+                // llhttp reads the body to its end (no limit while it is dropped).
+                http.maxBodyBytes = .max
                 step = .discarding
             } else {
-                input.moveReaderIndex(forwardBy: length)
-                step = .start
+                step = .failed
+                input = ByteBuffer()
             }
             return .request(parsed)
         }
         pending = parsed
-        remaining = length
-        step = .fixedBody
+        step = .body
         return nil
     }
-
-    /// The index of the LF ending the line at the front of the input, searching on from where the last
-    /// call stopped and no further than `budget` bytes; nil if it is not (yet) there.
-    private mutating func findLineFeed(within budget: Int) -> Int? {
-        let window = min(input.readableBytes, budget)
-        guard window > lineScanned else { return nil }
-        let from = lineScanned
-        let found: Int? = input.withUnsafeReadableBytes { raw in
-            guard let base = raw.baseAddress, let hit = memchr(base + from, 0x0A, window - from) else { return nil }
-            return base.distance(to: UnsafeRawPointer(hit))
-        }
-        examined += (found ?? window) - from
-        lineScanned = found ?? window
-        return found
-    }
-
-    /// One chunk-size line (RFC 9112 section 7.1): `1*HEXDIG *( BWS ";" BWS ext-name [ BWS "=" BWS ext-value ] ) CRLF`.
-    /// Nil to go on; else the outcome to return.
-    private mutating func chunkSizeLine() -> Outcome? {
-        let budget = limits.maxChunkFramingBytes - count
-        guard let lf = findLineFeed(within: budget) else {
-            return input.readableBytes >= budget ? chunkedTooLarge() : waitForBody()
-        }
-        let line = input.withUnsafeReadableBytes { raw in
-            GridHTTPHead.chunkSize(UnsafeRawBufferPointer(rebasing: raw[0..<lf]), lineLength: lf + 1)
-        }
-        examined += lf + 1
-        switch line {
-        case .malformed(let why):
-            return fail(400, "malformed chunk-size line: \(why) (RFC 9112 section 7.1)")
-        case .size(let size, let lineLength):
-            input.moveReaderIndex(forwardBy: lineLength)
-            lineScanned = 0
-            count += lineLength
-            if size == 0 {
-                step = .trailers
-                count = 0
-                return nil
-            }
-            if size > limits.maxBodyBytes - body.readableBytes { return chunkedTooLarge() }
-            remaining = size
-            step = .chunkData
-            return nil
-        }
-    }
-
-    /// One trailer line, or the empty line that ends the trailer section (RFC 9112 section 7.1.2). The
-    /// fields are checked and dropped. Nil to go on; else the outcome to return.
-    private mutating func trailerLine() -> Outcome? {
-        let budget = limits.maxTrailerBytes - count
-        guard let lf = findLineFeed(within: budget) else {
-            if input.readableBytes >= budget {
-                return fail(431, "the trailer section is longer than \(limits.maxTrailerBytes) bytes")
-            }
-            return waitForBody()
-        }
-        examined += lf + 1
-        let line: Result<Int, GridHTTPHead.Refusal> = input.withUnsafeReadableBytes { raw in
-            var end = lf
-            if end > 0, raw[end - 1] == 0x0D { end -= 1 }
-            if end == 0 { return .success(-(lf + 1)) }  // the empty line
-            if let refusal = GridHTTPHead.checkFieldLine(raw, 0, end) { return .failure(refusal) }
-            return .success(lf + 1)
-        }
-        switch line {
-        case .failure(let refusal):
-            return fail(refusal.status, refusal.message)
-        case .success(let n) where n < 0:
-            input.moveReaderIndex(forwardBy: -n)
-            lineScanned = 0
-            pending!.request.body = body
-            return finish()
-        case .success(let n):
-            input.moveReaderIndex(forwardBy: n)
-            lineScanned = 0
-            count += n
-            return nil
-        }
-    }
-}
-
-/// A chunk-size line, read.
-enum ChunkLine {
-    case malformed(String)
-    case size(Int, lineLength: Int)
 }

@@ -1,25 +1,26 @@
 /// The one HTTP/1.x response parser in Tandem: the HTTP health checks, the stress client and the tests'
 /// clients read answers with it.
 ///
-/// Byte-level and allocation-free until a caller asks for a body: it walks the bytes received so far
-/// once, from the status line to the end of the message, and says whether they hold a whole response,
-/// need more, or cannot be one. It keeps no state between calls, so a caller that receives more bytes
-/// parses again from the start (answers here are a few hundred bytes).
+/// Built on llhttp (``LLHTTPParser``, the C parser NIOHTTP1 links), called directly: no channel, no
+/// allocation until a caller asks for a chunked body. It keeps no state between calls: it says whether
+/// the bytes received so far hold a whole response, need more, or cannot be one, and a caller that
+/// receives more bytes parses again from the start (answers here are a few hundred bytes).
 ///
-/// Framing follows RFC 9112 section 6.3: no body after `HEAD` or for 1xx, 204 and 304; a final
-/// `chunked` transfer coding frames by chunks; any other transfer coding, or neither that nor
-/// `Content-Length`, reads until the server closes. Interim 1xx answers (other than 101) are skipped
-/// (RFC 9110 section 15.2). Keep-alive follows RFC 9112 section 9.3: HTTP/1.1 unless
-/// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`, and only for a self-delimited body.
-/// Bare LF line ends are accepted (RFC 9112 section 2.2).
+/// Framing follows RFC 9112 section 6.3 as llhttp reads it: no body after `HEAD` or for 1xx, 204 and
+/// 304; a final `chunked` transfer coding frames by chunks; any other transfer coding, or neither that
+/// nor `Content-Length`, reads until the server closes. Interim 1xx answers (other than 101) are skipped
+/// (RFC 9110 section 15.2). Keep-alive follows RFC 9112 section 9.3: HTTP/1.1 unless `Connection: close`,
+/// HTTP/1.0 only with `Connection: keep-alive`, and only for a self-delimited body. A bare LF ends the
+/// status line, a field line or chunk data (RFC 9112 section 2.2), not a chunk-size line (llhttp refuses
+/// that one). llhttp refuses duplicate `Content-Length` fields, even equal ones.
 ///
-/// Chosen over NIOHTTP1's `HTTPResponseDecoder` (llhttp) by measurement: about 3 µs of CPU per answer
-/// there against 0.1–0.2 µs here, which the stress client (about 10 µs per call in all) cannot afford.
-/// See `tandem-bench-health parse` and docs/health-checks.md.
+/// Once hand-written and measured against NIOHTTP1's `HTTPResponseDecoder` in an EmbeddedChannel (about
+/// 3 µs of CPU per answer there, 0.1–0.2 µs by hand); llhttp called directly costs neither the channel nor
+/// the boxing. See `tandem-bench-health parse` and docs/health-checks.md.
 public enum HTTPResponseParser {
     /// Limits on what one response may use.
     public struct Limits: Sendable, Equatable {
-        /// Largest status line plus header section, in bytes.
+        /// Largest status line plus header section, in bytes (and largest trailer section).
         public var maxHeadBytes: Int
         /// Largest body (after de-chunking), in bytes.
         public var maxBodyBytes: Int
@@ -44,24 +45,59 @@ public enum HTTPResponseParser {
     /// (a body without length then ends here). `headRequest`: the request was `HEAD`, so no body follows.
     public static func parse(_ bytes: UnsafeRawBufferPointer, eof: Bool, headRequest: Bool = false,
                              limits: Limits = .init()) -> Outcome {
-        let p = bytes.bindMemory(to: UInt8.self)
-        var start = 0
+        var http = LLHTTPParser(.response, maxBodyBytes: limits.maxBodyBytes)
+        http.answersHEAD = headRequest
+        // `at`: the first byte llhttp has not read; `start`: where the answer being read began (after any
+        // interim ones); `trailers`: where a chunked body's trailer section begins.
+        var at = 0, start = 0, trailers = 0
+        var head: HTTPResponseHead?
         while true {
-            let head: HTTPResponseHead
-            switch parseHead(p, from: start, limit: limits.maxHeadBytes) {
-            case .incomplete:
-                if !eof { return .incomplete }
-                return .invalid(p.count == 0 ? .closedBeforeResponse : .truncatedHead)
-            case .invalid(let e): return .invalid(e)
-            case .head(let h): head = h
+            // The head and the trailer section are read no further than their limit.
+            let limitFrom: Int? = switch http.phase {
+            case .idle, .head: start
+            case .trailers: trailers
+            case .body: nil
             }
-            let bodyStart = start + head.length
-            // RFC 9110 section 15.2: a client parses any number of interim answers before the final one.
-            if (100..<200).contains(head.status) && head.status != 101 {
-                start = bodyStart
-                continue
+            let end = limitFrom.map { min(bytes.count, $0 + limits.maxHeadBytes) } ?? bytes.count
+            let (stop, position) = http.execute(bytes, from: at, to: end)
+            at = position
+            switch stop {
+            case .needMore:
+                if let from = limitFrom, at - from >= limits.maxHeadBytes { return .invalid(.headTooLarge(limit: limits.maxHeadBytes)) }
+                guard eof else { return .incomplete }
+                switch http.finish() {
+                case .messageComplete:
+                    // Read until the server closed.
+                    guard let head else { return .invalid(.truncatedHead) }
+                    return .complete(response(head, at: start, bodyCount: http.bodyCount, trailers: trailers, end: bytes.count, headRequest: headRequest))
+                case .needMore:
+                    return .invalid(bytes.count == 0 ? .closedBeforeResponse : .truncatedHead)
+                case .failed(let e):
+                    return .invalid(HTTPResponseError(e, chunked: head?.chunked ?? false, limits: limits))
+                case .headComplete, .trailersNext:
+                    return .invalid(.truncatedHead)
+                }
+            case .headComplete:
+                let h = HTTPResponseHead(http, length: at - start)
+                // Refused from the header, before the body comes.
+                if let n = h.contentLength, n > limits.maxBodyBytes, framing(h, headRequest: headRequest) == .length {
+                    return .invalid(.bodyTooLarge(limit: limits.maxBodyBytes))
+                }
+                head = h
+            case .trailersNext:
+                trailers = at
+            case .messageComplete:
+                guard let h = head else { return .invalid(.truncatedHead) }
+                // RFC 9110 section 15.2: a client parses any number of interim answers before the final one.
+                if (100..<200).contains(h.status) && h.status != 101 {
+                    start = at
+                    head = nil
+                    continue
+                }
+                return .complete(response(h, at: start, bodyCount: http.bodyCount, trailers: trailers, end: at, headRequest: headRequest))
+            case .failed(let e):
+                return .invalid(HTTPResponseError(e, chunked: head?.chunked ?? false, limits: limits))
             }
-            return frame(p, head: head, start: start, bodyStart: bodyStart, eof: eof, headRequest: headRequest, limits: limits)
         }
     }
 
@@ -71,6 +107,27 @@ public enum HTTPResponseParser {
         bytes.withUnsafeBytes { b in
             parse(UnsafeRawBufferPointer(rebasing: b[0..<(count ?? b.count)]), eof: eof, headRequest: headRequest, limits: limits)
         }
+    }
+
+    /// How a response's body is framed (RFC 9112 section 6.3).
+    private static func framing(_ head: HTTPResponseHead, headRequest: Bool) -> HTTPResponse.Framing {
+        if headRequest || head.status == 101 || head.status == 204 || head.status == 304 { return .none }
+        if head.chunked { return .chunked }
+        if !head.transferEncoded && head.contentLength != nil { return .length }
+        return .close
+    }
+
+    /// The whole response whose head begins at `start` and which ends at `end`.
+    private static func response(_ head: HTTPResponseHead, at start: Int, bodyCount: Int, trailers: Int, end: Int,
+                                 headRequest: Bool) -> HTTPResponse {
+        let bodyStart = start + head.length
+        let framing = framing(head, headRequest: headRequest)
+        let body: Range<Int> = switch framing {
+        case .none: bodyStart..<bodyStart
+        case .length, .close: bodyStart..<(bodyStart + bodyCount)
+        case .chunked: bodyStart..<trailers
+        }
+        return HTTPResponse(head: head, framing: framing, body: body, bodyCount: framing == .none ? 0 : bodyCount, length: end)
     }
 
     /// What one status line and header section hold.
@@ -85,33 +142,34 @@ public enum HTTPResponseParser {
 
     /// Parses only the status line and headers at the start of `bytes`.
     public static func parseHead(_ bytes: UnsafeRawBufferPointer, limits: Limits = .init()) -> HeadOutcome {
-        parseHead(bytes.bindMemory(to: UInt8.self), from: 0, limit: limits.maxHeadBytes)
+        var http = LLHTTPParser(.response)
+        let end = min(bytes.count, limits.maxHeadBytes)
+        switch http.execute(bytes, from: 0, to: end) {
+        case (.headComplete, let at):
+            return .head(HTTPResponseHead(http, length: at))
+        case (.failed(let e), _):
+            return .invalid(HTTPResponseError(e, chunked: false, limits: limits))
+        case (_, let at):
+            return at >= limits.maxHeadBytes ? .invalid(.headTooLarge(limit: limits.maxHeadBytes)) : .incomplete
+        }
     }
 
     /// The value of the first header called `name` (any case), trimmed, in the head at the start of
     /// `bytes`; nil when there is none. For the headers the framing does not read (`Retry-After`,
-    /// `Content-Type`).
+    /// `Content-Type`). The head may come without its final empty line (a head kept as text): the
+    /// bytes then end the last field.
     public static func headerValue(_ name: String, in bytes: UnsafeRawBufferPointer) -> String? {
-        let p = bytes.bindMemory(to: UInt8.self)
-        let want = Array(name.lowercased().utf8)
-        guard var i = lineEnd(p, from: 0, p.count).map({ $0 + 1 }) else { return nil }
-        // The head may come without its final empty line (a head kept as text): the bytes end the last line.
-        while i < p.count {
-            let nl = lineEnd(p, from: i, p.count) ?? p.count
-            let stop = nl > i && p[nl - 1] == cr ? nl - 1 : nl
-            if stop == i { return nil }
-            var colon = i
-            while colon < stop && p[colon] != colonByte { colon += 1 }
-            if colon - i == want.count, (0..<want.count).allSatisfy({ k in
-                let c = p[i + k]
-                return (c &- 0x41 < 26 ? c | 0x20 : c) == want[k]
-            }) {
-                let (vs, ve) = trimmed(p, colon + 1, stop)
-                return String(decoding: UnsafeBufferPointer(rebasing: p[vs..<ve]), as: UTF8.self)
+        var http = LLHTTPParser(.response, recordsFields: true)
+        let (stop, _) = http.execute(bytes, from: 0, to: bytes.count)
+        var fields = http.fields
+        if stop == .needMore, let last = http.partialField { fields.append(last) }
+        var name = name
+        return name.withUTF8 { want in
+            for f in fields where equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: bytes[f.name]), want) {
+                return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[LLHTTPParser.trimmed(f.value, in: bytes)]), as: UTF8.self)
             }
-            i = nl + 1
+            return nil
         }
-        return nil
     }
 
     /// ``headerValue(_:in:)`` in a head given as text or bytes.
@@ -119,236 +177,14 @@ public enum HTTPResponseParser {
         Array(head).withUnsafeBytes { headerValue(name, in: $0) }
     }
 
-    // MARK: the head
-
-    private static func parseHead(_ p: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> HeadOutcome {
-        let end = p.count
-        // "HTTP/1.x SSS" then SP (and a reason) or the line end.
-        guard let statusEnd = lineEnd(p, from: start, end) else {
-            if end - start > limit { return .invalid(.headTooLarge(limit: limit)) }
-            // Refuse what cannot become a status line at once, rather than waiting for a line end.
-            return startsLikeStatusLine(p, start, end) ? .incomplete : .invalid(.badStatusLine)
-        }
-        let lineStop = statusEnd > start && p[statusEnd - 1] == cr ? statusEnd - 1 : statusEnd
-        guard lineStop - start >= 12, startsLikeStatusLine(p, start, start + 8),
-              isDigit(p[start + 7]), p[start + 8] == sp,
-              isDigit(p[start + 9]), isDigit(p[start + 10]), isDigit(p[start + 11]),
-              lineStop - start == 12 || p[start + 12] == sp else {
-            return .invalid(.badStatusLine)
-        }
-        var head = HTTPResponseHead(status: Int(p[start + 9] &- zero) * 100 + Int(p[start + 10] &- zero) * 10 + Int(p[start + 11] &- zero),
-                                    minorVersion: Int(p[start + 7] &- zero), length: 0)
-        var i = statusEnd + 1
-        while true {
-            guard let nl = lineEnd(p, from: i, end) else {
-                return end - start > limit ? .invalid(.headTooLarge(limit: limit)) : .incomplete
-            }
-            if nl - start >= limit { return .invalid(.headTooLarge(limit: limit)) }
-            let stop = nl > i && p[nl - 1] == cr ? nl - 1 : nl
-            if stop == i {
-                head.length = nl + 1 - start
-                return .head(head)
-            }
-            if let e = header(p, i, stop, into: &head) { return .invalid(e) }
-            i = nl + 1
-        }
-    }
-
-    /// Applies one header line `p[from..<to]` (without its line end) to `head`.
-    private static func header(_ p: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int, into head: inout HTTPResponseHead) -> HTTPResponseError? {
-        // An obsolete folded continuation line (RFC 9112 section 5.2) carries nothing we read.
-        if p[from] == sp || p[from] == tab { return nil }
-        var colon = from
-        while colon < to && p[colon] != colonByte { colon += 1 }
-        guard colon < to, colon > from else { return .badHeaderLine }
-        let (vs, ve) = trimmed(p, colon + 1, to)
-        switch colon - from {
-        case 14 where equalsLowercase(p, from, colon, "content-length"):
-            guard ve > vs, ve - vs <= 15 else { return .badContentLength }
-            var n = 0
-            for j in vs..<ve {
-                guard isDigit(p[j]) else { return .badContentLength }
-                n = n * 10 + Int(p[j] &- zero)
-            }
-            if let old = head.contentLength, old != n { return .badContentLength }
-            head.contentLength = n
-        case 17 where equalsLowercase(p, from, colon, "transfer-encoding"):
-            head.transferEncoded = true
-            // Only the final coding decides the framing (RFC 9112 section 6.3).
-            head.chunked = lastToken(p, vs, ve, is: "chunked")
-        case 10 where equalsLowercase(p, from, colon, "connection"):
-            forEachToken(p, vs, ve) { a, b in
-                if equalsLowercase(p, a, b, "close") { head.connectionClose = true }
-                if equalsLowercase(p, a, b, "keep-alive") { head.connectionKeepAlive = true }
-            }
-        default:
-            break
-        }
-        return nil
-    }
-
-    // MARK: the body
-
-    private static func frame(_ p: UnsafeBufferPointer<UInt8>, head: HTTPResponseHead, start: Int, bodyStart: Int, eof: Bool,
-                              headRequest: Bool, limits: Limits) -> Outcome {
-        var r = HTTPResponse(head: head, framing: .none, body: bodyStart..<bodyStart, bodyCount: 0, length: bodyStart)
-        let available = p.count - bodyStart
-        if headRequest || head.status == 101 || head.status == 204 || head.status == 304 {
-            return .complete(r)
-        }
-        if head.transferEncoded && head.chunked {
-            return chunked(p, r, eof: eof, limits: limits)
-        }
-        if !head.transferEncoded, let n = head.contentLength {
-            guard n <= limits.maxBodyBytes else { return .invalid(.bodyTooLarge(limit: limits.maxBodyBytes)) }
-            guard available >= n else { return eof ? .invalid(.truncatedBody) : .incomplete }
-            r.framing = .length
-            r.body = bodyStart..<(bodyStart + n)
-            r.bodyCount = n
-            r.length = bodyStart + n
-            return .complete(r)
-        }
-        // Read until the server closes.
-        guard available <= limits.maxBodyBytes else { return .invalid(.bodyTooLarge(limit: limits.maxBodyBytes)) }
-        guard eof else { return .incomplete }
-        r.framing = .close
-        r.body = bodyStart..<p.count
-        r.bodyCount = available
-        r.length = p.count
-        return .complete(r)
-    }
-
-    private static func chunked(_ p: UnsafeBufferPointer<UInt8>, _ response: HTTPResponse, eof: Bool, limits: Limits) -> Outcome {
-        var r = response
-        r.framing = .chunked
-        var i = r.body.lowerBound
-        var total = 0
-        let more: Outcome = eof ? .invalid(.truncatedChunk) : .incomplete
-        while true {
-            guard let nl = lineEnd(p, from: i, p.count) else { return more }
-            // chunk-size [; extensions] line end
-            var j = i, size = 0
-            while j < nl, let d = hexValue(p[j]) {
-                guard j - i < 15 else { return .invalid(.badChunk) }
-                size = size * 16 + d
-                j += 1
-            }
-            guard j > i else { return .invalid(.badChunk) }
-            let dataStart = nl + 1
-            if size == 0 {
-                // Trailer section: header lines up to an empty line, nothing we read.
-                var t = dataStart
-                while true {
-                    guard let tl = lineEnd(p, from: t, p.count) else { return more }
-                    if tl == t || (tl == t + 1 && p[t] == cr) {
-                        r.body = r.body.lowerBound..<i
-                        r.bodyCount = total
-                        r.length = tl + 1
-                        return .complete(r)
-                    }
-                    if tl - t > limits.maxHeadBytes { return .invalid(.headTooLarge(limit: limits.maxHeadBytes)) }
-                    t = tl + 1
-                }
-            }
-            total += size
-            guard total <= limits.maxBodyBytes else { return .invalid(.bodyTooLarge(limit: limits.maxBodyBytes)) }
-            let dataEnd = dataStart + size
-            guard p.count > dataEnd else { return more }
-            // The data ends with CRLF (or a bare LF).
-            if p[dataEnd] == lf {
-                i = dataEnd + 1
-            } else if p[dataEnd] == cr {
-                guard p.count > dataEnd + 1 else { return more }
-                guard p[dataEnd + 1] == lf else { return .invalid(.badChunk) }
-                i = dataEnd + 2
-            } else {
-                return .invalid(.badChunk)
-            }
-        }
-    }
-
-    /// Appends the de-chunked data of `encoded` (chunks up to, not including, the last one) to `out`.
-    static func dechunk(_ p: UnsafeBufferPointer<UInt8>, _ encoded: Range<Int>, into out: inout [UInt8]) {
-        var i = encoded.lowerBound
-        while i < encoded.upperBound, let nl = lineEnd(p, from: i, encoded.upperBound) {
-            var j = i, size = 0
-            while j < nl, let d = hexValue(p[j]) { size = size * 16 + d; j += 1 }
-            let dataStart = nl + 1
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: p[dataStart..<(dataStart + size)]))
-            i = dataStart + size + (p[dataStart + size] == cr ? 2 : 1)
-        }
-    }
-
-    // MARK: bytes
-
-    private static let cr: UInt8 = 13, lf: UInt8 = 10, sp: UInt8 = 0x20, tab: UInt8 = 0x09, zero: UInt8 = 0x30
-    private static let colonByte: UInt8 = 0x3A
-
-    @inline(__always) private static func isDigit(_ c: UInt8) -> Bool { c &- zero < 10 }
-
-    @inline(__always) private static func hexValue(_ c: UInt8) -> Int? {
-        if c &- 0x30 < 10 { return Int(c &- 0x30) }
-        let l = c | 0x20
-        if l &- 0x61 < 6 { return Int(l &- 0x61) + 10 }
-        return nil
-    }
-
-    /// Index of the next LF at or after `from`, before `end`.
-    @inline(__always) static func lineEnd(_ p: UnsafeBufferPointer<UInt8>, from: Int, _ end: Int) -> Int? {
-        var i = from
-        while i < end {
-            if p[i] == lf { return i }
-            i += 1
-        }
-        return nil
-    }
-
-    /// Whether `p[from..<to]` is a prefix of `HTTP/1.` (or begins with all of it).
-    private static func startsLikeStatusLine(_ p: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> Bool {
-        let prefix: StaticString = "HTTP/1."
-        let n = min(to - from, prefix.utf8CodeUnitCount)
-        let s = prefix.utf8Start
-        for k in 0..<n where p[from + k] != s[k] { return false }
-        return true
-    }
-
-    /// Whether bytes `from..<to` equal the lowercase ASCII `name`, ignoring case.
-    @inline(__always) static func equalsLowercase(_ p: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int, _ name: StaticString) -> Bool {
-        guard to - from == name.utf8CodeUnitCount else { return false }
-        let n = name.utf8Start
-        for k in 0..<(to - from) {
-            var c = p[from + k]
-            if c &- 0x41 < 26 { c |= 0x20 }
-            if c != n[k] { return false }
+    /// Whether two byte strings are equal ignoring ASCII case.
+    private static func equalsIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in 0..<a.count {
+            let x = a[i], y = b[i]
+            if x != y && (x | 0x20 != y | 0x20 || !(0x61...0x7A).contains(x | 0x20)) { return false }
         }
         return true
-    }
-
-    /// `from..<to` without leading and trailing spaces and tabs (optional whitespace, RFC 9110 section 5.6.3).
-    @inline(__always) private static func trimmed(_ p: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> (Int, Int) {
-        var s = from, e = to
-        while s < e && (p[s] == sp || p[s] == tab) { s += 1 }
-        while e > s && (p[e - 1] == sp || p[e - 1] == tab) { e -= 1 }
-        return (s, e)
-    }
-
-    /// Calls `body` with the bounds of each comma-separated token of `p[from..<to]`, trimmed.
-    private static func forEachToken(_ p: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int, _ body: (Int, Int) -> Void) {
-        var a = from
-        while a < to {
-            var b = a
-            while b < to && p[b] != 0x2C { b += 1 }
-            let (s, e) = trimmed(p, a, b)
-            if e > s { body(s, e) }
-            a = b + 1
-        }
-    }
-
-    private static func lastToken(_ p: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int, is name: StaticString) -> Bool {
-        var last: (Int, Int)?
-        forEachToken(p, from, to) { a, b in last = (a, b) }
-        guard let (a, b) = last else { return false }
-        return equalsLowercase(p, a, b, name)
     }
 }
 
@@ -370,6 +206,13 @@ public struct HTTPResponseHead: Sendable, Equatable {
     public var connectionKeepAlive = false
     /// Bytes of the status line and header section, through the empty line.
     public var length: Int
+
+    /// The head llhttp has just read (at its head-complete pause).
+    init(_ http: LLHTTPParser, length: Int) {
+        self.init(status: http.status, minorVersion: http.httpMinor, contentLength: http.contentLength,
+                  transferEncoded: http.transferEncoded, chunked: http.chunked, connectionClose: http.connectionClose,
+                  connectionKeepAlive: http.connectionKeepAlive, length: length)
+    }
 
     /// Creates a head.
     public init(status: Int, minorVersion: Int, contentLength: Int? = nil, transferEncoded: Bool = false, chunked: Bool = false,
@@ -409,7 +252,8 @@ public struct HTTPResponse: Sendable, Equatable {
     public var head: HTTPResponseHead
     /// How the body was framed.
     public var framing: Framing
-    /// Where the body is in the parsed bytes (for `chunked`, the chunks still encoded: see ``body(in:)``).
+    /// Where the body is in the parsed bytes (for `chunked`, the chunks still encoded, through the last
+    /// chunk's size line: see ``body(in:)``).
     public var body: Range<Int>
     /// Body length after de-chunking.
     public var bodyCount: Int
@@ -439,13 +283,24 @@ public struct HTTPResponse: Sendable, Equatable {
         head.persistent && framing != .close && head.status != 101 && !(head.transferEncoded && head.contentLength != nil)
     }
 
-    /// The body, de-chunked, from the bytes this response was parsed from.
+    /// The body, de-chunked, from the bytes this response was parsed from. A chunked body is read
+    /// again by llhttp, from the final answer's head to the response's end, and its data copied out.
     public func body(in bytes: UnsafeRawBufferPointer) -> [UInt8] {
-        let p = bytes.bindMemory(to: UInt8.self)
-        guard framing == .chunked else { return Array(UnsafeBufferPointer(rebasing: p[body])) }
+        guard framing == .chunked else { return Array(UnsafeRawBufferPointer(rebasing: bytes[body])) }
+        var http = LLHTTPParser(.response)
+        http.recordsBodySpans = true
+        var at = headRange.lowerBound
+        reading: while true {
+            let (stop, position) = http.execute(bytes, from: at, to: length)
+            at = position
+            switch stop {
+            case .headComplete, .trailersNext: continue
+            case .messageComplete, .needMore, .failed: break reading
+            }
+        }
         var out: [UInt8] = []
         out.reserveCapacity(bodyCount)
-        HTTPResponseParser.dechunk(p, body, into: &out)
+        for span in http.bodySpans { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[span])) }
         return out
     }
 
@@ -505,6 +360,20 @@ public enum HTTPResponseError: Error, Sendable, Equatable, CustomStringConvertib
         case .truncatedChunk: return "truncated chunk"
         case .truncatedBody: return "truncated body"
         case .bodyTooLarge(let n): return "body over \(Self.size(n))"
+        }
+    }
+
+    /// What llhttp's refusal means for a response: which part was wrong, or where the input ended.
+    init(_ e: LLHTTPError, chunked: Bool, limits: HTTPResponseParser.Limits) {
+        switch (e.kind, e.phase) {
+        case (.bodyTooLarge, _): self = .bodyTooLarge(limit: limits.maxBodyBytes)
+        case (.truncated, .idle): self = .closedBeforeResponse
+        case (.truncated, .head): self = .truncatedHead
+        case (.truncated, _): self = chunked ? .truncatedChunk : .truncatedBody
+        case (.contentLength, _): self = .badContentLength
+        case (.method, _), (.version, _), (.unsupportedVersion, _), (.status, _): self = .badStatusLine
+        case (_, .idle), (_, .head): self = .badHeaderLine
+        case (_, .body), (_, .trailers): self = .badChunk
         }
     }
 
