@@ -509,22 +509,6 @@ final class RawClient: @unchecked Sendable {
 
     func readsEOF() throws -> Bool { inbox.isEmpty ? !(try fill()) : false }
 
-    private var lastBody: String?
-
-    /// The next whole answer, consumed, as `HTTP/1.1 STATUS`; ``readBody(of:)`` then gives its body.
-    func readHead() throws -> String {
-        let r = try readResponse()
-        lastBody = r.body
-        return "HTTP/1.1 \(r.status)"
-    }
-
-    /// The body of the answer ``readHead()`` read.
-    func readBody(of head: String) throws -> String {
-        defer { lastBody = nil }
-        guard let b = lastBody else { throw Failure(description: "no answer read before its body (\(head))") }
-        return b
-    }
-
     /// Sends one byte; false if the connection is gone.
     func sendByte(_ b: UInt8) -> Bool {
         var b = b
