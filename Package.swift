@@ -69,8 +69,16 @@ let systemTargets: [Target] = [
     // swift-crypto's bundled BoringSSL.
     .systemLibrary(name: "CTandemOpenSSL", path: "Sources/System/CTandemOpenSSL", pkgConfig: "openssl",
                    providers: [.apt(["libssl-dev"])]),
-    // One wrapper for system calls: typed errors naming the call, EINTR retried.
+    // One wrapper for system calls: typed errors naming the call, EINTR retried; the secret reader;
+    // systemd's notification protocol.
     system("Syscall"),
+    // The commit a binary was built from: a C file, because only the C compiler takes a value from
+    // the build's command line (scripts/build-deb: -Xcc -DTANDEM_COMMIT=…).
+    .target(name: "CBuildInfo", path: "Sources/System/CBuildInfo"),
+    // Version and commit, for every executable's --version and tandemd's tandem_build_info.
+    system("BuildInfo", ["CBuildInfo"]),
+    // The one log handler of every executable (journal or plain lines) and its --log-level.
+    system("LogOutput", [log, argumentParser]),
     // SHA-256, HMAC-SHA256 (VRRP's MessageAuthenticator) and a constant-time compare, from libcrypto.
     system("Cryptography", ["CTandemOpenSSL", "VRRP"]),
     system("Netlink", ["CLibNL"]),
@@ -85,7 +93,7 @@ let serviceTargets: [Target] = [
     service("RingMonitoring", ["HealthCheck", "Syscall", "Health", "RingHealth", "MariaDB", "Topology", log, lifecycle, nioPosix]),
     service("Daemon", [
         "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
-        "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall", "Cryptography",
+        "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall", "Cryptography", "BuildInfo",
         nioPosix, log, lifecycle,
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Hummingbird", package: "hummingbird"),
@@ -103,12 +111,13 @@ let gridTargets: [Target] = [
 
 // MARK: - Executables (thin: parse flags, wire modules, run)
 let appTargets: [Target] = [
-    app("tandemd", ["Daemon", argumentParser, log]),
-    app("tandemctl", ["Topology", "Placement", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall", argumentParser]),
-    app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", argumentParser, log,
+    app("tandemd", ["Daemon", "BuildInfo", "LogOutput", argumentParser, log]),
+    app("tandemctl", ["Topology", "Placement", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall",
+                      "BuildInfo", "LogOutput", argumentParser]),
+    app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", "BuildInfo", "LogOutput", argumentParser, log,
                         .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
-    app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", argumentParser, log, lifecycle]),
-    app("tandem-stress", ["StressClient", "GridModel", argumentParser]),
+    app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", "BuildInfo", "LogOutput", argumentParser, log, lifecycle]),
+    app("tandem-stress", ["StressClient", "GridModel", "BuildInfo", "LogOutput", argumentParser]),
     app("tandem-bench-placement", ["Topology", "Placement", "Net"]),
     app("tandem-bench-health", ["HealthCheck", "Topology", "Net", nioCore, nioPosix]),
     app("tandem-bench-ipvs", ["IPVS", "IPVSModel", "Reconcile", "Net", argumentParser]),
@@ -120,6 +129,7 @@ let testTargets: [Target] = [
     .target(name: "TestSupport", dependencies: ["MariaDB"], path: "Tests/Support", swiftSettings: swift6),
     tests("CryptographyTests", ["Cryptography"]),
     tests("SyscallTests", ["Syscall"]),
+    tests("LogOutputTests", ["LogOutput", log, argumentParser]),
     tests("DaemonAPITests", ["DaemonAPI"]),
     // Yams, to count a file's entries independently of the loader in the fuzz corpus.
     tests("TopologyTests", ["Topology", "Net", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
@@ -156,7 +166,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
