@@ -149,7 +149,10 @@ let testTargets: [Target] = [
     // tandemctl as scripts see it: the built executable, its output and exit statuses, against a
     // dry-run tandemd on loopback (the real-kernel half is in DaemonTests' uml-daemon.sh).
     tests("TandemCtlTests", ["DaemonAPI", "Syscall", "TestSupport"]),
-    tests("GridServicesTests", ["GridServices", "GridModel", "StressClient", "MariaDB", "Syscall", "TestSupport", log, nioCore]),
+    // An installed Tandem as an operator meets it: systemd notices, exit statuses, journal lines,
+    // versions, the metrics listener, and every secret path refusing a loose file.
+    tests("OperationsTests", ["Syscall", "HealthCheck", "RingMonitoring", "VRRPTransport", "Topology", "Net", "TestSupport"]),
+        tests("GridServicesTests", ["GridServices", "GridModel", "StressClient", "MariaDB", "Syscall", "TestSupport", log, nioCore]),
     tests("StressClientTests", ["StressClient", "GridModel"]),
 ]
 
