@@ -19,6 +19,8 @@ public final class DaemonHeartbeat: Sendable {
         public var passes = 0
         /// When the last check result came in (start, before the first).
         public var lastCheck: ContinuousClock.Instant
+        /// A reading.
+        public init(passes: Int = 0, lastCheck: ContinuousClock.Instant) { self.passes = passes; self.lastCheck = lastCheck }
     }
 
     private let beats = Mutex(Beats(lastCheck: .now))
