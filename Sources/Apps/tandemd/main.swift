@@ -44,6 +44,12 @@ struct Tandemd: AsyncParsableCommand {
         o.stateDirectory = stateDir
         o.notifier = SystemdNotifier.fromEnvironment(environment)
         o.watchdog = SystemdNotifier.watchdogPeriod(environment)
+        // The VRRP replay record (a restarted director still refuses old adverts) must survive restarts
+        // and be writable: the package's state directory, where it exists; beside the key otherwise.
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: Self.stateDirectory, isDirectory: &isDirectory), isDirectory.boolValue {
+            o.director.replayRecordDirectory = Self.stateDirectory
+        }
         do {
             try await DaemonRunner.run(o, logger: logger)
         } catch let e as DaemonStartError {
@@ -53,6 +59,9 @@ struct Tandemd: AsyncParsableCommand {
             throw ExitCode(e.exitStatus)
         }
     }
+
+    /// The package's state directory (systemd's `StateDirectory=tandem`).
+    static let stateDirectory = "/var/lib/tandem"
 
     /// The node name when `--node` is not given: the host name's first label (`fg5x1.example.org` → `fg5x1`).
     static func hostName() -> String {

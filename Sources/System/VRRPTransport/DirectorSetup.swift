@@ -39,6 +39,8 @@ public struct DirectorOverrides: Sendable {
     /// The key file (over the topology's `key_file`). Its directory keeps the replay record
     /// (``ReplayRecordFile/path(keyFile:vrid:)``), so a restarted instance still refuses old adverts.
     public var authKeyFile: String?
+    /// Where the replay record goes instead of beside the key file (``ReplayRecordFile/path(keyFile:vrid:directory:)``).
+    public var replayRecordDirectory: String?
 
     /// No overrides.
     public init() {}
@@ -159,7 +161,7 @@ public struct DirectorSetup: Sendable {
         let options = VRRPInstanceOptions(config: config, interface: o.interface ?? mine.interface ?? pair.interface,
                                           vipInterface: o.vipInterface ?? mine.vipInterface,
                                           unicastPeers: peers, authKey: authKey,
-                                          replayRecordFile: keyFile.map { ReplayRecordFile.path(keyFile: $0, vrid: config.vrid) },
+                                          replayRecordFile: keyFile.map { ReplayRecordFile.path(keyFile: $0, vrid: config.vrid, directory: o.replayRecordDirectory) },
                                           fastDetector: fast, witness: witness,
                                           statusFile: o.statusFile, realtimePriority: fast?.realtimePriority)
         return DirectorSetup(pair: pair, node: node, peer: peerName, options: options)
