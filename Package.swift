@@ -72,8 +72,8 @@ let systemTargets: [Target] = [
     // One wrapper for system calls: typed errors naming the call, EINTR retried; the secret reader;
     // systemd's notification protocol.
     system("Syscall"),
-    // The commit a binary was built from: a C file, because only the C compiler takes a value from
-    // the build's command line (scripts/build-deb: -Xcc -DTANDEM_COMMIT=…).
+    // The commit a binary was built from: a C file that includes the header scripts/build-deb writes
+    // (`commit.h`, git-ignored), so that a plain `swift build` says "unknown".
     .target(name: "CBuildInfo", path: "Sources/System/CBuildInfo"),
     // Version and commit, for every executable's --version and tandemd's tandem_build_info.
     system("BuildInfo", ["CBuildInfo"]),

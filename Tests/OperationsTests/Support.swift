@@ -36,25 +36,10 @@ class OperationsTestCase: XCTestCase {
 
     func freePort() throws -> Int { try XCTUnwrap(RealRing.freePortRange(count: 1), "no free port on 127.0.0.1") }
 
-    /// A dry-run site whose one member is checked on `upPort` (tandemd's own API port: up while it runs).
+    /// ``DryRunSite`` with member `a` checked on `upPort` (tandemd's own API port: up while it runs)
+    /// and member `b` on a port where nothing listens.
     func site(upPort: Int, extra: String = "") -> String {
-        """
-        site: ops
-        hosts:
-          - {name: h1, address: 192.0.2.1, cpus: 4, memory: 4GiB}
-          - {name: h2, address: 192.0.2.2, cpus: 4, memory: 4GiB}
-        vms:
-          - {name: a, role: gums, vcpus: 1, memory: 1GiB, addresses: [127.0.0.1/8]}
-          - {name: b, role: gums, vcpus: 1, memory: 1GiB, addresses: [127.0.0.2/8]}
-        services:
-          - name: gums
-            vip: 10.99.0.1
-            port: 80
-            members:
-              - {vm: a, port: \(upPort), weight: 100}
-            check: {kind: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1}
-        \(extra)
-        """
+        DryRunSite.yaml(upPort: upPort, downPort: RealRing.freePortRange(count: 1) ?? 1, extra: extra)
     }
 }
 

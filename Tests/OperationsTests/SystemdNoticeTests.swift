@@ -39,7 +39,7 @@ final class SystemdNoticeTests: OperationsTestCase {
         defer { if daemon.isRunning { daemon.terminate() }; daemon.waitUntilExit() }
 
         let ready = try XCTUnwrap(notify.waitFor("READY=1", timeout: .seconds(20)), "no READY=1 within 20 s:\n" + logText(log))
-        XCTAssertTrue(ready.notice.contains("STATUS=running: first reconcile done, 1 services"), ready.notice)
+        XCTAssertTrue(ready.notice.contains("STATUS=running: first reconcile done, 1 service"), ready.notice)
         XCTAssertEqual(ready.before, [], "nothing before READY=1 (no ping before the first reconcile)")
         XCTAssertTrue(logText(log).contains("tandemd started"), logText(log))
 
@@ -63,7 +63,7 @@ final class SystemdNoticeTests: OperationsTestCase {
         let reloading = try XCTUnwrap(notify.waitFor("RELOADING=1", timeout: .seconds(5)), "no RELOADING=1 after SIGHUP:\n" + logText(log))
         XCTAssertNotNil(reloading.notice.range(of: #"^RELOADING=1\nMONOTONIC_USEC=\d+\nSTATUS=reloading "#, options: .regularExpression), reloading.notice)
         let reloaded = try XCTUnwrap(notify.waitFor("READY=1", timeout: .seconds(5)), "no READY=1 after the reload:\n" + logText(log))
-        XCTAssertTrue(reloaded.notice.contains("STATUS=reload applied: 1 checks kept, 0 started, 0 stopped"), reloaded.notice)
+        XCTAssertTrue(reloaded.notice.contains("STATUS=reload applied: 2 checks kept, 0 started, 0 stopped"), reloaded.notice)
 
         // A refused reload says so, and the daemon stays ready.
         try site(upPort: port).replacingOccurrences(of: "vip: 10.99.0.1", with: "vip: nonsense").write(toFile: topology, atomically: true, encoding: .utf8)
@@ -107,32 +107,31 @@ final class SystemdNoticeTests: OperationsTestCase {
         XCTAssertTrue(level.output.contains("want one of trace, debug, info, notice, warning, error, critical"), level.output)
     }
 
-    func testJournalLinesCarryPrioritiesAndNoTimestamp() throws {
+    /// Starts tandemd with `environment`, logging to `log` (created here unless it exists), and returns
+    /// its "tandemd started" line.
+    func startedLine(environment: [String: String], log: String) throws -> String {
         let port = try freePort()
         let topology = try write("site.yaml", site(upPort: port), mode: 0o644)
+        let daemon = try startTandemd(topology, apiPort: port, environment: environment, log: log)
+        defer { if daemon.isRunning { daemon.terminate() }; daemon.waitUntilExit() }
+        let started = (0..<100).contains { _ in usleep(100_000); return logText(log).contains("tandemd started") }
+        XCTAssertTrue(started, logText(log))
+        return String(try XCTUnwrap(logText(log).split(separator: "\n").first { $0.contains("tandemd started") }))
+    }
+
+    func testJournalLinesCarryPrioritiesAndNoTimestamp() throws {
         let log = work + "/journal.log"
         XCTAssertTrue(FileManager.default.createFile(atPath: log, contents: nil))
         var st = stat()
         XCTAssertEqual(stat(log, &st), 0)
-        let daemon = try startTandemd(topology, apiPort: port, environment: ["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"], log: log)
-        defer { if daemon.isRunning { daemon.terminate() }; daemon.waitUntilExit() }
-        let started = (0..<100).contains { _ in usleep(100_000); return logText(log).contains("tandemd started") }
-        XCTAssertTrue(started, logText(log))
-        let line = try XCTUnwrap(logText(log).split(separator: "\n").first { $0.contains("tandemd started") })
-        XCTAssertTrue(line.hasPrefix("<5>tandemd: tandemd started "), String(line))
-        XCTAssertTrue(line.contains(" node=d1 "), String(line))
+        let line = try startedLine(environment: ["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"], log: log)
+        XCTAssertTrue(line.hasPrefix("<5>tandemd: tandemd started "), line)
+        XCTAssertTrue(line.contains(" node=d1 "), line)
         XCTAssertNil(line.range(of: #"\d{4}-\d\d-\d\dT"#, options: .regularExpression), "no timestamp of our own: \(line)")
     }
 
     func testPlainLinesHaveATimestampAndTheLevel() throws {
-        let port = try freePort()
-        let topology = try write("site.yaml", site(upPort: port), mode: 0o644)
-        let log = work + "/plain.log"
-        let daemon = try startTandemd(topology, apiPort: port, environment: [:], log: log)
-        defer { if daemon.isRunning { daemon.terminate() }; daemon.waitUntilExit() }
-        let started = (0..<100).contains { _ in usleep(100_000); return logText(log).contains("tandemd started") }
-        XCTAssertTrue(started, logText(log))
-        let line = try XCTUnwrap(logText(log).split(separator: "\n").first { $0.contains("tandemd started") })
-        XCTAssertNotNil(line.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z notice tandemd: tandemd started "#, options: .regularExpression), String(line))
+        let line = try startedLine(environment: [:], log: work + "/plain.log")
+        XCTAssertNotNil(line.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z notice tandemd: tandemd started "#, options: .regularExpression), line)
     }
 }

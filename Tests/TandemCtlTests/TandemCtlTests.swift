@@ -44,27 +44,9 @@ final class TandemCtlTests: XCTestCase {
         return path
     }
 
-    /// Members `a` (127.0.0.1:`upPort`) and `b` (127.0.0.2:`downPort`), TCP checks every 200 ms;
-    /// `daemon:` lines (a token file, the repair pace) when given.
+    /// ``DryRunSite``: members `a` (up on `upPort`) and `b` (down on `downPort`); `daemon:` lines when given.
     func topology(upPort: Int, downPort: Int, daemon: String = "") -> String {
-        """
-        site: ctl
-        hosts:
-          - {name: h1, address: 192.0.2.1, cpus: 4, memory: 4GiB}
-          - {name: h2, address: 192.0.2.2, cpus: 4, memory: 4GiB}
-        vms:
-          - {name: a, role: gums, vcpus: 1, memory: 1GiB, addresses: [127.0.0.1/8]}
-          - {name: b, role: gums, vcpus: 1, memory: 1GiB, addresses: [127.0.0.2/8]}
-        services:
-          - name: gums
-            vip: 10.99.0.1
-            port: 80
-            members:
-              - {vm: a, port: \(upPort), weight: 100}
-              - {vm: b, port: \(downPort), weight: 100}
-            check: {kind: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1}
-        \(daemon)
-        """
+        DryRunSite.yaml(upPort: upPort, downPort: downPort, extra: daemon)
     }
 
     // MARK: - exit statuses without a daemon

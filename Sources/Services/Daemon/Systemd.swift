@@ -121,7 +121,8 @@ public struct SystemdService<C: Clock>: Service where C.Duration == Duration {
 
     private func readyThenWatch() async {
         guard await daemon.metrics.heartbeat.firstPass() else { return }
-        send("READY=1") { try $0.ready(status: "running: first reconcile done, \(daemon.topology.services.count) services") }
+        let n = daemon.topology.services.count
+        send("READY=1") { try $0.ready(status: "running: first reconcile done, \(n) service\(n == 1 ? "" : "s")") }
         guard let watchdog, notifier != nil else { return }
         let clock = ContinuousClock()
         var previous = daemon.metrics.heartbeat.reading

@@ -3,8 +3,8 @@ import CBuildInfo
 
 /// The version and commit this binary was built as.
 ///
-/// The version is written here, once; the commit comes from the build (scripts/build-deb passes
-/// `git rev-parse` to the C compiler), so a plain `swift build` says `unknown` rather than a guess.
+/// The version is written here, once; the commit comes from the build (scripts/build-deb writes
+/// `git rev-parse` into CBuildInfo's `commit.h`), so a plain `swift build` says `unknown` rather than a guess.
 public enum TandemBuild {
     /// The release version (the Debian package's upstream version).
     public static let version = "0.1.0"

@@ -1,16 +1,16 @@
-// A C file rather than Swift because only the C compiler takes a value from the command line:
-// `swift build -Xcc -DTANDEM_COMMIT=1a2b3c4d5e6f` (scripts/build-deb). The value is written without
-// quotes (quotes do not survive the trip through swift build's argument lists) and turned into a
-// string here. SwiftPM recompiles this file when the flag changes, so a binary never carries a
-// stale commit.
+// The commit comes from a header that scripts/build-deb writes beside this file before a release
+// build and removes after it (`commit.h`, ignored by git): only this file recompiles when the commit
+// changes, where a command-line define would change every C module's flags and rebuild the world.
+// Without the header (a plain `swift build`) the commit is "unknown".
 #include "CBuildInfo.h"
 
-#define TANDEM_STRINGIFY_(x) #x
-#define TANDEM_STRINGIFY(x) TANDEM_STRINGIFY_(x)
+#if __has_include("commit.h")
+#include "commit.h"
+#endif
 
 const char *tandem_build_commit(void) {
 #ifdef TANDEM_COMMIT
-    return TANDEM_STRINGIFY(TANDEM_COMMIT);
+    return TANDEM_COMMIT;
 #else
     return "unknown";
 #endif

@@ -2,8 +2,8 @@
 #ifndef TANDEM_CBUILDINFO_H
 #define TANDEM_CBUILDINFO_H
 
-/// The commit passed to the build as `-Xcc -DTANDEM_COMMIT=<hash>` (scripts/build-deb does this),
-/// or "unknown" for a plain `swift build`.
+/// The commit scripts/build-deb builds from (its `commit.h` beside build_info.c), or "unknown" for a
+/// plain `swift build`.
 const char *tandem_build_commit(void);
 
 #endif
