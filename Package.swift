@@ -81,8 +81,16 @@ let systemTargets: [Target] = [
                    providers: [.apt(["libvirt-dev"])]),
     .systemLibrary(name: "CTandemOpenSSL", path: "Sources/System/CTandemOpenSSL", pkgConfig: "openssl",
                    providers: [.apt(["libssl-dev"])]),
-    // One wrapper for system calls: typed errors naming the call, EINTR retried.
+    // One wrapper for system calls: typed errors naming the call, EINTR retried; the secret reader;
+    // systemd's notification protocol.
     system("Syscall"),
+    // The commit a binary was built from: a C file that includes the header scripts/build-deb writes
+    // (`commit.h`, git-ignored), so that a plain `swift build` says "unknown".
+    .target(name: "CBuildInfo", path: "Sources/System/CBuildInfo"),
+    // Version and commit, for every executable's --version and tandemd's tandem_build_info.
+    system("BuildInfo", ["CBuildInfo"]),
+    // The one log handler of every executable (journal or plain lines) and its --log-level.
+    system("LogOutput", [log, argumentParser]),
     // SHA-256, HMAC-SHA256 (VRRP's MessageAuthenticator) and a constant-time compare, from libcrypto.
     system("Cryptography", ["CTandemOpenSSL", "VRRP"]),
     // HTTP/1.x parsing on llhttp: the one response parser (health checks, the stress client, the tests'
@@ -107,7 +115,7 @@ let serviceTargets: [Target] = [
     service("HostControl", ["Hosts", "Fencing", "Placement", "Net", log, lifecycle]),
     service("Daemon", [
         "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
-        "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall", "Cryptography",
+        "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall", "Cryptography", "BuildInfo",
         nioPosix, log, lifecycle,
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Hummingbird", package: "hummingbird"),
@@ -125,12 +133,13 @@ let gridTargets: [Target] = [
 
 // MARK: - Executables (thin: parse flags, wire modules, run)
 let appTargets: [Target] = [
-    app("tandemd", ["Daemon", argumentParser, log]),
-    app("tandemctl", ["Topology", "Placement", "Keepalived", "Net", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall", argumentParser]),
-    app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", argumentParser, log,
+    app("tandemd", ["Daemon", "BuildInfo", "LogOutput", argumentParser, log]),
+    app("tandemctl", ["Topology", "Placement", "Keepalived", "Net", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall",
+                      "BuildInfo", "LogOutput", argumentParser]),
+    app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", "BuildInfo", "LogOutput", argumentParser, log,
                         .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
-    app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", argumentParser, log, lifecycle]),
-    app("tandem-stress", ["StressClient", "GridModel", argumentParser]),
+    app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", "BuildInfo", "LogOutput", argumentParser, log, lifecycle]),
+    app("tandem-stress", ["StressClient", "GridModel", "BuildInfo", "LogOutput", argumentParser]),
     app("tandem-bench-placement", ["Topology", "Placement", "Net"]),
     app("tandem-bench-health", ["HealthCheck", "HTTPWire", "Health", "Topology", "Net", nioCore, nioPosix,
                                 nioHTTP1,
@@ -145,6 +154,7 @@ let testTargets: [Target] = [
     tests("NetTests", ["Net"]),
     tests("CryptographyTests", ["Cryptography"]),
     tests("SyscallTests", ["Syscall"]),
+    tests("LogOutputTests", ["LogOutput", log, argumentParser]),
     tests("DaemonAPITests", ["DaemonAPI"]),
     // Yams, to count a file's entries independently of the loader in the fuzz corpus.
     tests("TopologyTests", ["Topology", "Net", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
@@ -174,6 +184,9 @@ let testTargets: [Target] = [
     // tandemctl as scripts see it: the built executable, its output and exit statuses, against a
     // dry-run tandemd on loopback (the real-kernel half is in DaemonTests' uml-daemon.sh).
     tests("TandemCtlTests", ["DaemonAPI", "Syscall", "TestSupport"]),
+    // An installed Tandem as an operator meets it: systemd notices, exit statuses, journal lines,
+    // versions, the metrics listener, and every secret path refusing a loose file.
+    tests("OperationsTests", ["Syscall", "HealthCheck", "RingMonitoring", "VRRPTransport", "Topology", "Net", "TestSupport"]),
     // HTTPCorpus: the request parser's fuzz corpus, read from the source tree.
     tests("GridServicesTests", ["GridServices", "GridModel", "StressClient", "HTTPWire", "Net", "MariaDB", "Syscall", "TestSupport", log, nioCore],
           exclude: ["HTTPCorpus"]),
@@ -193,7 +206,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),

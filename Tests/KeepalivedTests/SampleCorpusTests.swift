@@ -119,7 +119,7 @@ final class SampleCorpusTests: XCTestCase {
         XCTAssertEqual(d.advertIntervalMs, 1000)
         XCTAssertEqual(d.interface, "eth0")
         XCTAssertEqual(named.topology.machines.map(\.name), ["lb1", "lb2"])
-        XCTAssertTrue(named.result.notes.contains { $0.keyword == "authentication" && $0.instead.contains("--auth-key-file") })
+        XCTAssertTrue(named.result.notes.contains { $0.keyword == "authentication" && $0.instead.contains("key_file") })
         XCTAssertTrue(named.result.notes.contains { $0.keyword == "192.168.200.16" && $0.instead.contains("no imported service has") })
         XCTAssertTrue(named.result.yaml.contains("# optional label. should be of the form \"realdev:sometext\" for"), "comments inside the instance are kept")
     }

@@ -44,26 +44,9 @@ final class TandemCtlTests: XCTestCase {
         return path
     }
 
-    /// Members `a` (127.0.0.1:`upPort`) and `b` (127.0.0.2:`downPort`), TCP checks every 200 ms.
-    func topology(upPort: Int, downPort: Int) -> String {
-        """
-        site: ctl
-        hosts:
-          - {name: h1, address: 192.0.2.1, cpus: 4, memory: 4GiB}
-          - {name: h2, address: 192.0.2.2, cpus: 4, memory: 4GiB}
-        vms:
-          - {name: a, role: gums, vcpus: 1, memory: 1GiB, addresses: [127.0.0.1/8]}
-          - {name: b, role: gums, vcpus: 1, memory: 1GiB, addresses: [127.0.0.2/8]}
-        services:
-          - name: gums
-            vip: 10.99.0.1
-            port: 80
-            members:
-              - {vm: a, port: \(upPort), weight: 100}
-              - {vm: b, port: \(downPort), weight: 100}
-            check: {kind: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1}
-
-        """
+    /// ``DryRunSite``: members `a` (up on `upPort`) and `b` (down on `downPort`); `daemon:` lines when given.
+    func topology(upPort: Int, downPort: Int, daemon: String = "") -> String {
+        DryRunSite.yaml(upPort: upPort, downPort: downPort, extra: daemon)
     }
 
     // MARK: - exit statuses without a daemon
@@ -138,14 +121,15 @@ final class TandemCtlTests: XCTestCase {
         let url = "http://127.0.0.1:\(apiPort)"
         // Member a's check connects to tandemd's own API port: a TCP listener that is up for as
         // long as the daemon is. Member b's port on 127.0.0.2 has no listener: refused, down.
-        let file = try write("site.yaml", topology(upPort: apiPort, downPort: downPort), mode: 0o644)
         let token = try write("token", "ctl-test-token-0123456789abcdef")
+        let file = try write("site.yaml", topology(upPort: apiPort, downPort: downPort,
+                                                   daemon: "daemon: {token_file: \(token), repair_interval: 1s}"), mode: 0o644)
         let log = work + "/tandemd.log"
         XCTAssertTrue(FileManager.default.createFile(atPath: log, contents: nil), log)
         let daemon = Process()
         daemon.executableURL = tandemd
         daemon.arguments = ["--topology", file, "--node", "d1", "--dry-run-kernel", "--status-listen", "127.0.0.1:\(apiPort)",
-                            "--token-file", token, "--resync-seconds", "1"]
+                            "--state-dir", work + "/run"]
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         daemon.standardOutput = out
         daemon.standardError = out

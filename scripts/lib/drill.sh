@@ -291,16 +291,21 @@ drill_sampler() {
     disown $!
 }
 
-# drill_start_tandemd SIDE [EXTRA ARGS...]: a real tandemd for node d$SIDE in its namespace; sets
-# TV_PID_$SIDE, which vrrp-lab's stop_side (and the kill drill) act on.
+# drill_start_tandemd SIDE NODE [PAIR]: a real tandemd for node d$SIDE in its namespace; sets
+# TV_PID_$SIDE, which vrrp-lab's stop_side (and the kill drill) act on. The director settings go in
+# the topology (tandemd has no flags for them): NODE is this director's `directors.nodes` entry as a
+# YAML flow mapping, PAIR an extra pair key (`connection_sync: false`). The drill topologies end
+# with the `directors` mapping, so the lines appended below continue it.
 drill_start_tandemd() {
-    local side=$1; shift
-    local topo=$DRILL_TOPOLOGY extra=()
+    local side=$1 node=$2 pair=${3:-} topo=$DRILL_TOPOLOGY extra=()
     [ -n "${DRILL_WITNESS:-}" ] && topo=$DRILL_TOPOLOGY_WITNESS
+    local mine="$LAB_DIR/topology-$side.yaml"
+    { cat "$topo"; [ -n "$pair" ] && printf '  %s\n' "$pair"
+      printf '  nodes:\n    d%s: %s\ndaemon: {repair_interval: 1s}\n' "$side" "$node"; } > "$mine"
     # shellcheck disable=SC2206
     [ -n "$DRILL_TANDEMD_ARGS" ] && extra=($DRILL_TANDEMD_ARGS)
-    ip netns exec "$LAB-$side" "$DRILL_TANDEMD" --topology "$topo" --node "d$side" --status-listen 127.0.0.1:9595 \
-        --resync-seconds 1 "$@" "${extra[@]}" > "$LAB_DIR/tandemd-$side.log" 2>&1 &
+    ip netns exec "$LAB-$side" "$DRILL_TANDEMD" --topology "$mine" --node "d$side" --status-listen 127.0.0.1:9595 \
+        "${extra[@]}" > "$LAB_DIR/tandemd-$side.log" 2>&1 &
     LAB_PIDS+=($!)
     eval "TV_PID_$side=$!"
     disown $!
@@ -407,15 +412,15 @@ DRILL_NETNS=()
 drill_trial() {
     local director=$1; shift
     local drill=$1 trial=$2 why="" pre_s=3 ev_s post_s=5 t_b t_load t_ev t_ev_end t_end
-    local a_args=(--vrrp-interface a0) b_args=(--vrrp-interface b0) ifa=a0 ifb=b0
+    local a_node="{interface: a0}" b_node="{interface: b0}" pair="" ifa=a0 ifb=b0
     # keepalived: VRRP interface, VIP interface, sync interface (- = no lvs_sync_daemon), per side.
     local ka_a=(a0 a0 a0) ka_b=(b0 b0 b0)
     case "$drill" in
         kill|graceful) ev_s=0 ;;
-        nosync) ev_s=0; a_args+=(--no-connection-sync); b_args+=(--no-connection-sync); ka_a=(a0 a0 -); ka_b=(b0 b0 -) ;;
+        nosync) ev_s=0; pair="connection_sync: false"; ka_a=(a0 a0 -); ka_b=(b0 b0 -) ;;
         partition) ev_s=$DRILL_CUT_S
-                   a_args=(--vrrp-interface ah0 --vip-interface a0 --primary-address 10.98.0.1 --sync-interface a0)
-                   b_args=(--vrrp-interface bh0 --vip-interface b0 --primary-address 10.98.0.2 --sync-interface b0)
+                   a_node="{interface: ah0, vip_interface: a0, primary_address: 10.98.0.1, sync_interface: a0}"
+                   b_node="{interface: bh0, vip_interface: b0, primary_address: 10.98.0.2, sync_interface: b0}"
                    ka_a=(ah0 a0 a0); ka_b=(bh0 b0 b0) ;;
         flap) ev_s=5 ;;
     esac
@@ -427,13 +432,13 @@ drill_trial() {
         drill_ip_start sw; drill_ip_start a
         drill_sampler a "$ifa"; drill_sampler b "$ifb"
         if [ "$director" = keepalived ]; then drill_start_keepalived a "${ka_a[@]}" || why="keepalived-config"
-        else drill_start_tandemd a "${a_args[@]}"; fi
+        else drill_start_tandemd a "$a_node" "$pair"; fi
         [ -z "$why" ] && { wait_vip a 30000 > /dev/null || why="da-never-master"; }
     fi
     if [ -z "$why" ]; then
         t_b=$(drill_now)
         if [ "$director" = keepalived ]; then drill_start_keepalived b "${ka_b[@]}"
-        else drill_start_tandemd b "${b_args[@]}"; fi
+        else drill_start_tandemd b "$b_node" "$pair"; fi
         drill_wait 30 drill_served a || why="da-ipvs-not-programmed"
     fi
     [ -z "$why" ] && { drill_wait 30 drill_served b || why="db-ipvs-not-programmed"; }

@@ -21,7 +21,7 @@ echo 1 > /proc/sys/net/ipv4/ip_forward
 { echo 1 > /proc/sys/net/ipv4/vs/expire_nodest_conn; } 2>/dev/null || true
 ip -br addr
 "$LAB_BIN/tandemd" --topology "$LAB_TOPOLOGY" --node "$LAB_NODE" --status-listen "$LAB_STATUS_LISTEN" \
-    --token-file "$LAB_TOKEN_FILE" --resync-seconds 2 > "$C/tandemd.log" 2>&1 &
+    > "$C/tandemd.log" 2>&1 &
 td=$!
 echo "$td" > "$C/tandemd.uml-pid"
 echo "director: tandemd pid $td (inside the UML)"

@@ -1,7 +1,9 @@
 // gridsvc: the VOMS-, GUMS- and SAZ-like grid services over a MariaDB ring (issue 4).
 // Thin: parses flags, wires GridServices, runs. See docs/gridservices.md.
 import ArgumentParser
+import BuildInfo
 import Foundation
+import LogOutput
 import Syscall
 import GridServices
 import Logging
@@ -14,8 +16,8 @@ struct DBOptions: ParsableArguments {
     var db: String = "127.0.0.1:3306"
     @Option(name: .customLong("db-user"), help: "MariaDB user.")
     var dbUser: String = "gridsvc"
-    @Option(name: .customLong("db-password-file"), help: "File holding the password (mode 0600).")
-    var dbPasswordFile: String
+    @Option(name: .customLong("db-password-file"), help: "File holding the password (mode 0600, owned by this user).")
+    var dbPasswordFile = "/etc/tandem/secrets/gridsvc-db-password"
     @Option(name: .customLong("db-name"), help: "Database.")
     var dbName: String = "grid"
     @Option(name: .customLong("db-pool"), help: "Connections per ring node.")
@@ -61,11 +63,28 @@ struct HTTPOptions: ParsableArguments {
     }
 }
 
+/// Sends a systemd notice when systemd asked for them; a failure is logged, not fatal.
+func notify(_ notifier: SystemdNotifier?, _ logger: Logger, _ body: (SystemdNotifier) throws -> Void) {
+    guard let notifier else { return }
+    do { try body(notifier) } catch { logger.warning("cannot notify systemd", metadata: ["error": "\(error)"]) }
+}
+
+/// Waits for graceful shutdown and says STOPPING=1 to systemd.
+struct StoppingNotice: Service {
+    let notifier: SystemdNotifier?
+    let logger: Logger
+    func run() async throws {
+        try? await gracefulShutdown()
+        notify(notifier, logger) { try $0.stopping() }
+    }
+}
+
 @main
 struct GridSvc: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gridsvc",
         abstract: "VOMS-, GUMS- and SAZ-like grid services over a MariaDB ring.",
+        version: TandemBuild.versionText("gridsvc"),
         subcommands: [Serve.self, Migrate.self, Seed.self, Static.self],
         defaultSubcommand: Serve.self)
 }
@@ -91,13 +110,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Event loop threads (0 = one per CPU this process may run on, e.g. 1 under 'taskset -c 0').")
     var threads: Int = 0
     @OptionGroup var http: HTTPOptions
+    @OptionGroup var log: LogOptions
 
     func run() async throws {
         guard let role = GridRole(rawValue: role) else { throw ValidationError("--role must be voms, gums or saz, got '\(role)'") }
         guard let mode = SAZMode(rawValue: sazMode) else { throw ValidationError("--saz-mode must be db or snapshot, got '\(sazMode)'") }
         let (host, port) = try parseListen(listen)
-        var logger = Logger(label: "gridsvc.\(role.rawValue)")
-        logger.logLevel = .info
+        let logger = log.bootstrap(label: "gridsvc.\(role.rawValue)")
+        // Run by systemd (Type=notify): READY=1 once the listener is bound, STOPPING=1 at SIGTERM.
+        let notifier = SystemdNotifier.fromEnvironment(ProcessInfo.processInfo.environment)
         let db = try dbOptions.cluster()
         let store = GridStore(db: db, cacheCapacity: role == .gums ? cacheSize : 0)
         let service = GridService(
@@ -108,8 +129,11 @@ struct Serve: AsyncParsableCommand {
         let app = service.application(host: host, port: port, threads: threads) { bound in
             print("gridsvc \(role.rawValue) listening on \(host):\(bound)")
             fflush(nil)
+            notify(notifier, logger) { try $0.ready(status: "\(role.rawValue) listening on \(host):\(bound)") }
         }
-        try await ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+        // Last in the group, so it hears of SIGTERM first and says STOPPING=1 before the listener closes.
+        let stopping = StoppingNotice(notifier: notifier, logger: logger)
+        try await ServiceGroup(services: [app, stopping], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
         await db.shutdown()
     }
 }
@@ -171,6 +195,7 @@ struct Static: AsyncParsableCommand {
 
     func run() async throws {
         let (host, port) = try parseListen(listen)
+        LogOutput.bootstrap(level: .info)
         let logger = Logger(label: "gridsvc.static")
         let app = GridHTTPServer(
             host: host, port: port, threads: threads, limits: GridHTTPLimits(), timeouts: try http.timeouts(),

@@ -1,5 +1,6 @@
 // tandem-stress: bounded load against the grid services (issue 4). Thin: flags → StressClient.
 import ArgumentParser
+import BuildInfo
 import Foundation
 import GridModel
 import StressClient
@@ -8,7 +9,8 @@ import StressClient
 struct TandemStress: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tandem-stress",
-        abstract: "Drive VOMS/GUMS/SAZ (directly or through a VIP) with a bounded open- or closed-loop load.")
+        abstract: "Drive VOMS/GUMS/SAZ (directly or through a VIP) with a bounded open- or closed-loop load.",
+        version: TandemBuild.versionText("tandem-stress"))
 
     @Option(help: "[KIND=]HOST:PORT; repeat per kind (voms, gums, saz, static); without KIND= it is the default for all.")
     var target: [String] = []

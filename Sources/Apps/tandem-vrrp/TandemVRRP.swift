@@ -4,6 +4,8 @@
 import Glibc
 #endif
 import ArgumentParser
+import BuildInfo
+import LogOutput
 import Logging
 import Synchronization
 import Topology
@@ -16,27 +18,28 @@ struct TandemVRRP: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tandem-vrrp",
         abstract: "Run one director's VRRPv3 instance from the topology's director pair.",
-        discussion: "Prints each state transition with its reason on stdout. SIGTERM/SIGINT stop cleanly: a master sends priority 0 and removes its VIPs. SIGHUP re-reads the topology and applies what can change live (priority, interval, preempt, VIPs, witness, fast detector); a change that needs a restart (VRID, interface, primary address) is refused with a message and nothing changes.")
+        discussion: "The director settings come from the topology (`directors`, and `directors.nodes.NODE` for this node); each flag below wins over them. Prints each state transition with its reason on stdout. SIGTERM/SIGINT stop cleanly: a master sends priority 0 and removes its VIPs. SIGHUP re-reads the topology and applies what can change live (priority, interval, preempt, VIPs, witness, fast detector); a change that needs a restart (VRID, interface, primary address) is refused with a message and nothing changes.",
+        version: TandemBuild.versionText("tandem-vrrp"))
 
     @Option(help: "Topology file (YAML).") var topology: String
     @Option(help: "This director's VM name (a member of the director pair).") var node: String
     @Option(help: "Interface for adverts and VIPs (overrides the pair's `interface`).") var interface: String?
     @Option(help: "Interface for the VIPs when the heartbeat runs on its own link (default: --interface).") var vipInterface: String?
-    @Option(help: "Primary address (IP source of adverts, the tie-breaker); default: the VM's first address.") var primaryAddress: String?
+    @Option(help: "Primary address (IP source of adverts, the tie-breaker); default: the node's primary_address, else the VM's first address.") var primaryAddress: String?
     @Option(help: "The peer's heartbeat address, when --primary-address moves the heartbeat off the topology addresses (fast detector probes go there).") var peerPrimaryAddress: String?
-    @Option(help: "Key file (mode 0600) for authenticated adverts and probes; both directors must use it.") var authKeyFile: String?
+    @Option(help: "Key file (mode 0600) for authenticated adverts and probes; both directors must use it (default: the topology's key_file).") var authKeyFile: String?
     @Option(help: "JSON status file, rewritten on every transition.") var statusFile: String?
-    @Option(help: "Unicast peer address (repeatable); default: multicast 224.0.0.18 / ff02::12.") var unicastPeer: [String] = []
+    @Option(help: "Unicast peer address (repeatable); default: the node's unicast_peers, else multicast 224.0.0.18 / ff02::12.") var unicastPeer: [String] = []
     @Flag(help: "Disable preemption (RFC 5798 Preempt_Mode false).") var noPreempt = false
-    @Option(help: "Preempt delay in milliseconds.") var preemptDelayMs: Int = 0
+    @Option(help: "Preempt delay in milliseconds.") var preemptDelayMs: Int?
     @Option(help: "Delay before repeating gratuitous ARP / NA after takeover, ms (0: no repeat).") var announceRepeatMs: Int = 2000
     @Option(help: "Enable the fast detector: probe interval in milliseconds.") var fastDetectorMs: Int?
-    @Option(help: "Fast detector: missed probes before the peer is declared down.") var fastDetectorMisses: Int = 3
-    @Option(help: "Fast detector: SCHED_FIFO priority of its probe thread (1-99; 0 = normal priority). Falls back to normal priority, with a log line, where not permitted.")
-    var fastDetectorPriority: Int = Int(FastDetectorOptions.defaultRealtimePriority)
+    @Option(help: "Fast detector: missed probes before the peer is declared down (default 3).") var fastDetectorMisses: Int?
+    @Option(help: "Fast detector: SCHED_FIFO priority of its probe thread (1-99; 0 = normal priority; default 10). Falls back to normal priority, with a log line, where not permitted.")
+    var fastDetectorPriority: Int?
     @Option(help: "Override the pair's priority for this node (1-255; testing).") var priority: Int?
     @Option(help: "Override the pair's advert interval in milliseconds (testing).") var advertIntervalMs: Int?
-    @Flag(help: "Log dropped packets.") var verbose = false
+    @OptionGroup var log: LogOptions
 
     func run() async throws {
         guard geteuid() == 0 else {
@@ -50,26 +53,23 @@ struct TandemVRRP: AsyncParsableCommand {
         o.primaryAddress = primaryAddress
         o.peerPrimaryAddress = peerPrimaryAddress
         o.unicastPeers = unicastPeer
-        o.preempt = !noPreempt
-        o.preemptDelay = .milliseconds(preemptDelayMs)
+        o.preempt = noPreempt ? false : nil
+        o.preemptDelay = preemptDelayMs.map { .milliseconds($0) }
         o.announceRepeat = announceRepeatMs > 0 ? .milliseconds(announceRepeatMs) : nil
         o.fastDetectorInterval = fastDetectorMs.map { .milliseconds($0) }
         o.fastDetectorMisses = fastDetectorMisses
-        o.fastDetectorRealtimePriority = fastDetectorPriority == 0 ? nil : Int32(clamping: fastDetectorPriority)
+        o.fastDetectorRealtimePriority = fastDetectorPriority.map { Int32(clamping: $0) }
         o.priority = priority
         o.advertInterval = advertIntervalMs.map { .milliseconds($0) }
         o.statusFile = statusFile
-        var key: [UInt8]? = nil
-        if let f = authKeyFile {
-            do { key = try AuthKeyFile.load(path: f) } catch { throw ValidationError(error.description) }
-            o.authKeyFile = f
-        }
+        o.authKeyFile = authKeyFile
+        let key: [UInt8]?
+        do { key = try DirectorSetup.loadKey(topology: topo, node: node, overrides: o) } catch { throw ValidationError(error.description) }
         let setup: DirectorSetup
         do { setup = try DirectorSetup.make(topology: topo, node: node, overrides: o, authKey: key) } catch {
             throw ValidationError("\(topology): \(error.description)")
         }
-        var logger = Logger(label: "tandem.vrrp")
-        logger.logLevel = verbose ? .debug : .info
+        let logger = log.bootstrap(label: "tandem-vrrp")
         let options = setup.options
         let instance: VRRPInstance
         do {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 
 /// `tandemctl`: the operator's command line. Thin: each subcommand parses flags and calls a library.
 @main
@@ -10,6 +11,7 @@ struct TandemCtl: AsyncParsableCommand {
             Exit status, for every command: 0 ok; 1 a problem found (an invalid file, a member down, \
             an operation refused); 2 a usage error; 3 tandemd cannot be reached.
             """,
+        version: TandemBuild.versionText("tandemctl"),
         subcommands: [Validate.self, Plan.self, StatusCommand.self, DrainCommand.self, UndrainCommand.self,
                       IPVSGroup.self, IPVSApply.self, RingCommand.self, SchemaCommand.self,
                       ImportGroup.self, ExportGroup.self])

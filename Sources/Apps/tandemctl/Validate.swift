@@ -6,7 +6,7 @@ struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check a topology file and print every problem found.")
 
     @Argument(help: "Topology file (YAML).")
-    var file: String
+    var file = "/etc/tandem/topology.yaml"
 
     func run() throws {
         do {

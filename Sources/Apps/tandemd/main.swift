@@ -1,70 +1,70 @@
 import ArgumentParser
+import BuildInfo
 import Daemon
+import Foundation
+import LogOutput
 import Logging
+import Syscall
 
 /// `tandemd`: the LVS director controller. Thin: parse flags, wire, run (see the Daemon module).
+/// Everything about the site, this director's VRRP settings included, is in the topology file.
 @main
 struct Tandemd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tandemd",
-        abstract: "Health-check the topology's real servers, keep the kernel's IPVS table in step, and run the director pair's VRRP and connection sync.")
+        abstract: "Health-check the topology's real servers, keep the kernel's IPVS table in step, and run the director pair's VRRP and connection sync.",
+        discussion: """
+            The site, the director pair and this director's own settings (interfaces, primary address, \
+            unicast peers, key file, fast detector, preemption, connection sync) are in the topology \
+            file (docs/topology.md); SIGHUP reloads it and says what needs a restart. Run by systemd \
+            (Type=notify), tandemd says READY=1 after its first reconcile, RELOADING=1 on SIGHUP, \
+            STOPPING=1 on SIGTERM, and pings the watchdog while its reconcile loop and health checks live.
+            Exit status: 0 after SIGTERM; 78 (EX_CONFIG) for a configuration that cannot work (topology, \
+            secret file, option), which the unit does not restart; 69 (EX_UNAVAILABLE) when the kernel \
+            or a socket is not available; 64 for a usage error.
+            """,
+        version: TandemBuild.versionText("tandemd"))
 
-    @Option(help: "Topology file (YAML).") var topology: String
-    @Option(help: "This director's VM name.") var node: String
+    @Option(help: "Topology file (YAML).") var topology = DaemonOptions.defaultTopologyPath
+    @Option(help: "This director's VM name (default: the host name up to its first dot).") var node: String?
     @Option(help: "Status API address, HOST:PORT (loopback by default).") var statusListen = "127.0.0.1:9595"
-    @Option(help: "Bearer token file for POST /drain and /undrain; must be mode 0600.") var tokenFile: String?
+    @Option(help: "A second listener serving only GET /metrics, HOST:PORT, for Prometheus (no admin API there).") var metricsListen: String?
+    @Option(help: "Directory of the IPVS table's ownership lock, held while tandemd runs so that `tandemctl ipvs` writes refuse.")
+    var stateDir = "/run/tandem"
+    @OptionGroup var log: LogOptions
     @Flag(help: "Keep the IPVS table in memory instead of the kernel (for trying a topology).") var dryRunKernel = false
-    @Option(help: "Seed of the check start jitter.") var seed: UInt64 = 0
-    @Option(help: "Seconds between repair reconcile passes.") var resyncSeconds: Int = 5
-    @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
-    @Flag(help: "Do not run the director pair's VRRP instance even if --node is a member of the pair.") var noVrrp = false
-    @Option(help: "VRRP: interface for adverts (default: the pair's `interface`).") var vrrpInterface: String?
-    @Option(help: "VRRP: interface for the VIPs when the heartbeat has its own link.") var vipInterface: String?
-    @Option(help: "VRRP: advert source address (default: the VM's first address).") var primaryAddress: String?
-    @Option(help: "VRRP: the peer's heartbeat address, for fast-detector probes off the topology addresses.") var peerPrimaryAddress: String?
-    @Option(help: "VRRP: key file (mode 0600) for authenticated adverts and probes.") var authKeyFile: String?
-    @Option(help: "VRRP: unicast peer address (repeatable); default multicast.") var unicastPeer: [String] = []
-    @Flag(help: "VRRP: disable preemption.") var noPreempt = false
-    @Option(help: "VRRP: preempt delay in milliseconds.") var preemptDelayMs: Int = 0
-    @Option(help: "VRRP: fast detector probe interval in milliseconds (off by default).") var fastDetectorMs: Int?
-    @Option(help: "VRRP: fast detector missed probes before the peer is declared down.") var fastDetectorMisses: Int = 3
-    @Option(help: "VRRP: SCHED_FIFO priority of the fast detector and VRRP loop threads (1-99, 0 = normal).") var fastDetectorPriority: Int = 10
-    @Option(help: "VRRP: override the pair's advert interval in milliseconds.") var advertIntervalMs: Int?
-    @Option(help: "VRRP: override this node's priority (1-255).") var priority: Int?
-    @Flag(help: "Do not run the IPVS connection-sync daemons.") var noConnectionSync = false
-    @Option(help: "Interface of the IPVS sync daemons (default: the VRRP interface).") var syncInterface: String?
-    @Option(help: "Directory of the IPVS table's ownership lock, held while tandemd runs so that `tandemctl ipvs` writes refuse (default /run/tandem).") var stateDir: String?
 
     func run() async throws {
-        var logger = Logger(label: "tandemd")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        var o = DaemonOptions(topologyPath: topology, node: node)
+        let logger = log.bootstrap(label: "tandemd")
+        let environment = ProcessInfo.processInfo.environment
+        var o = DaemonOptions(topologyPath: topology, node: node ?? Self.hostName())
         o.statusListen = statusListen
-        o.tokenFile = tokenFile
+        o.metricsListen = metricsListen
         o.dryRunKernel = dryRunKernel
-        o.seed = seed
-        o.resync = .seconds(max(1, resyncSeconds))
-        o.vrrp = !noVrrp
-        o.director.interface = vrrpInterface
-        o.director.vipInterface = vipInterface
-        o.director.primaryAddress = primaryAddress
-        o.director.peerPrimaryAddress = peerPrimaryAddress
-        o.director.unicastPeers = unicastPeer
-        o.director.preempt = !noPreempt
-        o.director.preemptDelay = .milliseconds(preemptDelayMs)
-        o.director.fastDetectorInterval = fastDetectorMs.map { .milliseconds($0) }
-        o.director.fastDetectorMisses = fastDetectorMisses
-        o.director.fastDetectorRealtimePriority = fastDetectorPriority == 0 ? nil : Int32(clamping: fastDetectorPriority)
-        o.director.advertInterval = advertIntervalMs.map { .milliseconds($0) }
-        o.director.priority = priority
-        o.authKeyFile = authKeyFile
-        o.connectionSync = !noConnectionSync
-        o.syncInterface = syncInterface
-        if let stateDir { o.stateDirectory = stateDir }
+        o.stateDirectory = stateDir
+        o.notifier = SystemdNotifier.fromEnvironment(environment)
+        o.watchdog = SystemdNotifier.watchdogPeriod(environment)
+        // The VRRP replay record (a restarted director still refuses old adverts) must survive restarts
+        // and be writable: the package's state directory, where it exists; beside the key otherwise.
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: Self.stateDirectory, isDirectory: &isDirectory), isDirectory.boolValue {
+            o.director.replayRecordDirectory = Self.stateDirectory
+        }
         do {
             try await DaemonRunner.run(o, logger: logger)
         } catch let e as DaemonStartError {
-            throw ValidationError(e.description)
+            // Said once, plainly, and ended with a status the unit file can tell apart (RestartPreventExitStatus=78).
+            // One record per line: the journal keeps each line's priority, and each names its own place in the file.
+            for line in e.description.split(separator: "\n") { logger.critical("tandemd cannot start: \(line)") }
+            throw ExitCode(e.exitStatus)
         }
+    }
+
+    /// The package's state directory (systemd's `StateDirectory=tandem`).
+    static let stateDirectory = "/var/lib/tandem"
+
+    /// The node name when `--node` is not given: the host name's first label (`fg5x1.example.org` → `fg5x1`).
+    static func hostName() -> String {
+        String(ProcessInfo.processInfo.hostName.split(separator: ".").first ?? "localhost")
     }
 }

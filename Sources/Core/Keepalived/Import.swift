@@ -230,7 +230,7 @@ public enum KeepalivedImporter {
                 case "lvs_sync_daemon":
                     // IPVS connection sync runs on every Tandem director pair by default.
                     map(s)
-                    remark(s, "tandemd runs the IPVS sync daemons on the pair by default (sync id from the VRID); pass --sync-interface \(s.arguments.first ?? "IF") if it is not the VRRP interface")
+                    remark(s, "tandemd runs the IPVS sync daemons on the pair by default (sync id from the VRID); set `sync_interface: \(s.arguments.first ?? "IF")` in the topology's `directors:` if it is not the VRRP interface")
                 default: report(s, KeepalivedVocabulary.insteadOf(s.keyword))
                 }
             }
@@ -570,7 +570,7 @@ public enum KeepalivedImporter {
             }
             if let s = value("lvs_sync_daemon_interface") {
                 map(s)
-                remark(s, "tandemd runs the IPVS sync daemons on the pair by default; pass --sync-interface \(s.arguments.first ?? "IF") if it is not the VRRP interface")
+                remark(s, "tandemd runs the IPVS sync daemons on the pair by default; set `sync_interface: \(s.arguments.first ?? "IF")` in the topology's `directors:` if it is not the VRRP interface")
             }
             for s in [value("unicast_src_ip"), value("mcast_src_ip")].compactMap({ $0 }) {
                 if machines.count == 2 { map(s) } else { report(s, "the pair is not imported (see virtual_router_id's note)") }
@@ -578,7 +578,7 @@ public enum KeepalivedImporter {
             if let s = value("unicast_peer") {
                 map(s)
                 for p in s.block ?? [] { map(p) }
-                remark(s, "tandemd sends multicast adverts unless told: pass --unicast-peer \(s.block?.first?.keyword ?? "ADDRESS") to it")
+                remark(s, "tandemd sends multicast adverts unless told: set `unicast_peers: [\(s.block?.first?.keyword ?? "ADDRESS")]` under `directors: nodes: NAME:` in the topology")
             }
             // The VIPs: the services' VIPs the instance holds; any other address Tandem does not hold.
             var held: [String] = []

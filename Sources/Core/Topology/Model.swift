@@ -26,6 +26,8 @@ public struct Topology: Sendable, Equatable, Codable {
     public var database: ReplicationRing?
     /// Anti-affinity groups declared explicitly in the file (implicit ones come from ``antiAffinityGroups``).
     public var antiAffinity: [AntiAffinityGroup]
+    /// How `tandemd` runs on this site (`daemon:`): its API token, the repair sweep's pace.
+    public var daemon = DaemonSettings()
 
     public init(site: String, placement: PlacementPolicy = .init(), hosts: [XenHost], vms: [DomU], machines: [Machine] = [],
                 services: [VirtualService], directorPairs: [DirectorPair] = [],
@@ -52,7 +54,7 @@ public struct Topology: Sendable, Equatable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case site, placement, hosts, vms, machines, services, directorPairs, database, antiAffinity
+        case site, placement, hosts, vms, machines, services, directorPairs, database, antiAffinity, daemon
     }
 
     /// Decodes the fields and rebuilds the name indexes.
@@ -65,6 +67,7 @@ public struct Topology: Sendable, Equatable, Codable {
                   directorPairs: try c.decode([DirectorPair].self, forKey: .directorPairs),
                   database: try c.decodeIfPresent(ReplicationRing.self, forKey: .database),
                   antiAffinity: try c.decode([AntiAffinityGroup].self, forKey: .antiAffinity))
+        daemon = try c.decodeIfPresent(DaemonSettings.self, forKey: .daemon) ?? .init()
     }
 
     /// Same site: the indexes follow from the fields.
@@ -72,6 +75,7 @@ public struct Topology: Sendable, Equatable, Codable {
         a.site == b.site && a.placement == b.placement && a.hosts == b.hosts && a.vms == b.vms && a.machines == b.machines
             && a.services == b.services
             && a.directorPairs == b.directorPairs && a.database == b.database && a.antiAffinity == b.antiAffinity
+            && a.daemon == b.daemon
     }
 
     /// The first (usually only) director pair.
@@ -124,6 +128,17 @@ public struct Topology: Sendable, Equatable, Codable {
             let members = g.members.filter { seen.insert($0).inserted }
             return members.count >= 2 ? AntiAffinityGroup(name: g.name, members: members, origin: g.origin) : nil
         }
+    }
+}
+
+/// How `tandemd` runs (`daemon:`).
+public struct DaemonSettings: Sendable, Equatable, Codable {
+    /// The bearer token file that guards `POST /drain` and `/undrain`; `nil`: drain is disabled.
+    public var tokenFile: String?
+    /// How soon a new repair sweep of the owned IPVS table may start after the last one began, in ms.
+    public var repairIntervalMs: Int
+    public init(tokenFile: String? = nil, repairIntervalMs: Int = 5000) {
+        self.tokenFile = tokenFile; self.repairIntervalMs = repairIntervalMs
     }
 }
 
@@ -381,12 +396,80 @@ public struct DirectorPair: Sendable, Equatable, Codable {
     public var witness: IPAddress?
     /// Command that fences the peer (for example `xl destroy PEER`); `{peer}` is replaced.
     public var fenceCommand: [String]?
+    /// Settings for both members (`key_file`, `preempt`, … on the pair itself).
+    public var defaults: DirectorSettings
+    /// Each member's own settings (`nodes:`), winning over ``defaults``.
+    public var nodes: [String: DirectorSettings]
     public init(name: String = "directors", members: [String], vrid: Int, priorities: [String: Int],
                 advertIntervalMs: Int, interface: String, services: [String] = [],
-                witness: IPAddress? = nil, fenceCommand: [String]? = nil) {
+                witness: IPAddress? = nil, fenceCommand: [String]? = nil,
+                defaults: DirectorSettings = .init(), nodes: [String: DirectorSettings] = [:]) {
         self.name = name; self.members = members; self.vrid = vrid; self.priorities = priorities
         self.advertIntervalMs = advertIntervalMs; self.interface = interface; self.services = services
-        self.witness = witness; self.fenceCommand = fenceCommand
+        self.witness = witness; self.fenceCommand = fenceCommand; self.defaults = defaults; self.nodes = nodes
+    }
+
+    /// What `member` runs with: its own settings over the pair's, and the pair's `interface`
+    /// where neither names one. Keys neither sets stay `nil` (their defaults are the VRRP side's).
+    public func settings(for member: String) -> DirectorSettings {
+        var s = (nodes[member] ?? .init()).over(defaults)
+        if s.interface == nil { s.interface = interface }
+        return s
+    }
+}
+
+/// One director's settings (`directors.nodes.NAME`), or the pair's defaults for both. `nil` is
+/// "not set here".
+public struct DirectorSettings: Sendable, Equatable, Codable {
+    /// Interface of the adverts.
+    public var interface: String?
+    /// Interface of the VIPs, when the heartbeat has its own link.
+    public var vipInterface: String?
+    /// Advert source and tie-breaker.
+    public var primaryAddress: IPAddress?
+    /// Unicast advert destinations instead of the multicast group.
+    public var unicastPeers: [IPAddress]?
+    /// Path of the shared advert key.
+    public var keyFile: String?
+    /// RFC 5798 Preempt_Mode.
+    public var preempt: Bool?
+    /// Delay before preempting, in milliseconds.
+    public var preemptDelayMs: Int?
+    /// The fast detector; `nil`: not set here (off when set nowhere).
+    public var fastDetector: FastDetectorSettings?
+    /// Run the IPVS connection-sync daemons.
+    public var connectionSync: Bool?
+    /// Interface of the sync daemons.
+    public var syncInterface: String?
+
+    public init(interface: String? = nil, vipInterface: String? = nil, primaryAddress: IPAddress? = nil,
+                unicastPeers: [IPAddress]? = nil, keyFile: String? = nil, preempt: Bool? = nil, preemptDelayMs: Int? = nil,
+                fastDetector: FastDetectorSettings? = nil, connectionSync: Bool? = nil, syncInterface: String? = nil) {
+        self.interface = interface; self.vipInterface = vipInterface; self.primaryAddress = primaryAddress
+        self.unicastPeers = unicastPeers; self.keyFile = keyFile; self.preempt = preempt; self.preemptDelayMs = preemptDelayMs
+        self.fastDetector = fastDetector; self.connectionSync = connectionSync; self.syncInterface = syncInterface
+    }
+
+    /// These settings where set, `base`'s elsewhere.
+    public func over(_ base: DirectorSettings) -> DirectorSettings {
+        DirectorSettings(interface: interface ?? base.interface, vipInterface: vipInterface ?? base.vipInterface,
+                         primaryAddress: primaryAddress ?? base.primaryAddress, unicastPeers: unicastPeers ?? base.unicastPeers,
+                         keyFile: keyFile ?? base.keyFile, preempt: preempt ?? base.preempt,
+                         preemptDelayMs: preemptDelayMs ?? base.preemptDelayMs, fastDetector: fastDetector ?? base.fastDetector,
+                         connectionSync: connectionSync ?? base.connectionSync, syncInterface: syncInterface ?? base.syncInterface)
+    }
+}
+
+/// The fast detector's settings (`fast_detector:`).
+public struct FastDetectorSettings: Sendable, Equatable, Codable {
+    /// Time between probes, in milliseconds.
+    public var intervalMs: Int
+    /// Missed probes in a row that declare the peer down.
+    public var misses: Int
+    /// SCHED_FIFO priority (1–99) of the probe thread; 0: normal scheduling.
+    public var priority: Int
+    public init(intervalMs: Int, misses: Int = 3, priority: Int = 10) {
+        self.intervalMs = intervalMs; self.misses = misses; self.priority = priority
     }
 }
 

@@ -168,6 +168,15 @@ public enum TopologySchema {
                 "One director pair (a mapping) or several (a list)."),
         KeySpec("database", .mapping(database), "The MariaDB replication ring."),
         KeySpec("anti_affinity", .anyList(.mapping(antiAffinityGroup)), "Extra groups of VMs that must not share a host."),
+        KeySpec("daemon", .mapping(daemon), "How tandemd runs: its API token, the repair sweep."),
+    ])
+
+    /// `daemon`.
+    public static let daemon = MappingSpec("daemon", doc: "How tandemd runs on this site.", keys: [
+        KeySpec("token_file", .string, example: "token_file: /etc/tandem/secrets/api-token",
+                "Absolute path of the bearer token (mode 0600, at least 16 bytes) that POST /drain and /undrain need; absent: drain is disabled."),
+        KeySpec("repair_interval", .duration(1000...3_600_000), default: "5s",
+                "How soon a new sweep that repairs changes made behind tandemd's back may start after the last one began."),
     ])
 
     /// `placement`.
@@ -304,6 +313,43 @@ public enum TopologySchema {
         KeySpec("witness", .address(.witness), "A third address both directors can reach; the split-brain rule consults it."),
         KeySpec("fence_command", .nonEmptyList(.string), example: "fence_command: [xl, destroy, \"{peer}\"]",
                 "argv that fences the peer; {peer} is replaced by its name."),
+    ] + directorDefaults + [
+        KeySpec("nodes", .dictionary(.mapping(directorNode)), default: "{}", example: "nodes: {d1: {primary_address: 10.98.0.1}}",
+                "Per-director settings, by member name; a key set here wins over the same key on the pair."),
+    ])
+
+    /// Boolean values, as YAML 1.2 writes them.
+    public static let booleans = ["true", "false"]
+
+    /// Director settings that may be set for the whole pair and again, winning, for one member
+    /// (`directors.nodes.NAME`). No defaults in the table: an absent key means "ask the pair", and
+    /// the documented default applies only when neither sets it (VRRPTransport's `DirectorSetup`).
+    public static let directorDefaults: [KeySpec] = [
+        KeySpec("vip_interface", .interfaceName, "Interface for the VIPs when the heartbeat has its own link; default: the VRRP interface."),
+        KeySpec("key_file", .string, example: "key_file: /etc/tandem/secrets/vrrp.key",
+                "Absolute path of the shared key (mode 0600, at least 16 bytes) that authenticates adverts and probes; both directors need the same key."),
+        KeySpec("preempt", .choice(booleans), "RFC 5798 Preempt_Mode: a higher-priority backup takes over from a live master; default true."),
+        KeySpec("preempt_delay", .duration(0...3_600_000), "How long a backup waits before preempting; default 0s."),
+        KeySpec("fast_detector", .mapping(fastDetector), "The sub-advert peer probe; absent means off."),
+        KeySpec("connection_sync", .choice(booleans), "Run the IPVS connection-sync daemons (both directions); default true."),
+        KeySpec("sync_interface", .interfaceName, "Interface of the connection-sync daemons; default: the VRRP interface."),
+    ]
+
+    /// One entry of `directors.nodes`: a member's own settings.
+    public static let directorNode = MappingSpec("director_node", doc: "One director's own settings; each key wins over the pair's.", keys: [
+        KeySpec("interface", .interfaceName, "Interface of this director's adverts; default: the pair's `interface`."),
+        KeySpec("primary_address", .address(.any), example: "primary_address: 10.98.0.1",
+                "Source of this director's adverts and the tie-breaker (RFC 5798 §6.4.3); default: its VM's first address. The peer's fast-detector probes go here."),
+        KeySpec("unicast_peers", .nonEmptyList(.address(.any)), example: "unicast_peers: [10.98.0.2]",
+                "Send adverts to these addresses instead of the VRRP multicast group."),
+    ] + directorDefaults)
+
+    /// `fast_detector`: the peer probe that notices a dead master before three adverts are missed.
+    public static let fastDetector = MappingSpec("fast_detector", doc: "The fast detector: UDP probes to the peer between adverts.", keys: [
+        KeySpec("interval", .duration(1...10_000), required: true, example: "interval: 20ms", "Time between probes."),
+        KeySpec("misses", .integer(1...100), default: "3", "Missed probes in a row that declare the peer down."),
+        KeySpec("priority", .integer(0...99), default: "10",
+                "SCHED_FIFO priority of the probe thread and the VRRP loop (needs CAP_SYS_NICE); 0 = normal scheduling."),
     ])
 
     /// `database`.

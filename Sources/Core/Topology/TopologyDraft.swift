@@ -15,6 +15,7 @@ struct TopologyDraft {
     var directorPairs: [(path: String, pair: DirectorPair)] = []
     var ring: (path: String, ring: ReplicationRing)?
     var groups: [(path: String, group: AntiAffinityGroup)] = []
+    var daemon = DaemonSettings()
     /// Every name that appeared, even on entries that failed to read.
     var declaredHosts = Set<String>(), declaredVMs = Set<String>(), declaredMachines = Set<String>(), declaredServices = Set<String>()
     /// Top-level sections (`hosts`, `vms`, …) with at least one entry that failed to read.
@@ -28,9 +29,11 @@ struct TopologyDraft {
 
     var topology: Topology? {
         guard let site, !hadReadErrors else { return nil }
-        return Topology(site: site, placement: placement, hosts: hosts.map(\.host), vms: vms.map(\.vm),
-                        machines: machines.map(\.machine), services: services.map(\.service), directorPairs: directorPairs.map(\.pair),
-                        database: ring?.ring, antiAffinity: groups.map(\.group))
+        var t = Topology(site: site, placement: placement, hosts: hosts.map(\.host), vms: vms.map(\.vm),
+                         machines: machines.map(\.machine), services: services.map(\.service), directorPairs: directorPairs.map(\.pair),
+                         database: ring?.ring, antiAffinity: groups.map(\.group))
+        t.daemon = daemon
+        return t
     }
 
     static func read(_ root: Node, _ r: YAMLReader) -> TopologyDraft {
@@ -57,6 +60,7 @@ struct TopologyDraft {
         }
         d.ring = d.entry(top, "database", r) { _, _, _ in readDatabase(top) }.first.map { ($0.path, $0.value) }
         d.groups = d.entries(top, "anti_affinity", r) { path, node, _ in readGroup(node, path, r) }.map { ($0.path, $0.value) }
+        if let f = top.mapping("daemon"), let settings = readDaemon(f, r) { d.daemon = settings }
         return d
     }
 
@@ -248,10 +252,44 @@ struct TopologyDraft {
         let services = f.texts("services")
         let witness = f.address("witness")
         let fence = f.has("fence_command") ? f.texts("fence_command") : nil
-        guard f.ok, let name, let members, let vrid, let priorities, let advert, let iface, let services else { return nil }
+        let defaults = readDirectorSettings(f, r)
+        let nodes = f.all(f.entries("nodes")) { e -> (String, DirectorSettings)? in
+            if let members, !members.contains(e.key) {
+                r.error(.unknownReference, at: e.path, node: e.node, "'\(quoted(e.key))' is not a member of this director pair",
+                        hint: "name one of \(members.joined(separator: ", ")) under nodes:")
+                return nil
+            }
+            guard let nf = r.fields(e.node, e.path, TopologySchema.directorNode) else { return nil }
+            guard var node = readDirectorSettings(nf, r) else { return nil }
+            node.interface = nf.text("interface")
+            node.primaryAddress = nf.address("primary_address")
+            if nf.has("unicast_peers") { node.unicastPeers = nf.all(nf.items("unicast_peers")) { r.address($0.node, $0.path) } }
+            return nf.ok ? (e.key, node) : nil
+        }
+        guard f.ok, let name, let members, let vrid, let priorities, let advert, let iface, let services, let defaults, let nodes else { return nil }
         return DirectorPair(name: name, members: members, vrid: vrid, priorities: Dictionary(priorities, uniquingKeysWith: { a, _ in a }),
                             advertIntervalMs: advert,
-                            interface: iface, services: services, witness: witness, fenceCommand: fence)
+                            interface: iface, services: services, witness: witness, fenceCommand: fence,
+                            defaults: defaults, nodes: Dictionary(nodes, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// The settings of ``TopologySchema/directorDefaults`` that a mapping sets (the pair's or one node's).
+    static func readDirectorSettings(_ f: Fields, _ r: YAMLReader) -> DirectorSettings? {
+        func has(_ key: String) -> Bool { f.has(key) }
+        var s = DirectorSettings()
+        if has("vip_interface") { s.vipInterface = f.text("vip_interface") }
+        if has("key_file") { s.keyFile = absolutePath(f, "key_file", r, example: "/etc/tandem/secrets/vrrp.key") }
+        if has("preempt") { s.preempt = f.word("preempt", what: "boolean").map { $0 == "true" } }
+        if has("preempt_delay") { s.preemptDelayMs = f.number("preempt_delay") }
+        if let fd = f.mapping("fast_detector") {
+            let interval = fd.number("interval"), misses = fd.number("misses"), priority = fd.number("priority")
+            if let interval, let misses, let priority, fd.ok {
+                s.fastDetector = FastDetectorSettings(intervalMs: interval, misses: misses, priority: priority)
+            } else { f.fail() }
+        }
+        if has("connection_sync") { s.connectionSync = f.word("connection_sync", what: "boolean").map { $0 == "true" } }
+        if has("sync_interface") { s.syncInterface = f.text("sync_interface") }
+        return f.ok ? s : nil
     }
 
     static func readDatabase(_ top: Fields) -> ReplicationRing? {
@@ -260,6 +298,27 @@ struct TopologyDraft {
         let port = f.number("port")
         guard f.ok, let members, let port else { return nil }
         return ReplicationRing(members: members, port: UInt16(port))
+    }
+
+    /// A file path that must be absolute: tandemd runs with `/` as its directory under systemd, so a
+    /// relative path would name another file there than where `tandemctl validate` ran.
+    static func absolutePath(_ f: Fields, _ key: String, _ r: YAMLReader, example: String) -> String? {
+        guard let path = f.text(key) else { return nil }
+        guard path.hasPrefix("/") else {
+            r.error(.badValue, at: f.path(key), node: f.node(key), "\(key) '\(quoted(path))' is not an absolute path",
+                    hint: "write the full path, for example \(example)")
+            f.fail()
+            return nil
+        }
+        return path
+    }
+
+    /// `daemon: {token_file: /etc/tandem/secrets/api-token, repair_interval: 5s}`.
+    static func readDaemon(_ f: Fields, _ r: YAMLReader) -> DaemonSettings? {
+        let token = absolutePath(f, "token_file", r, example: "/etc/tandem/secrets/api-token")
+        let repair = f.number("repair_interval")
+        guard f.ok, let repair else { return nil }
+        return DaemonSettings(tokenFile: token, repairIntervalMs: repair)
     }
 
     static func readGroup(_ node: Node, _ path: String, _ r: YAMLReader) -> AntiAffinityGroup? {

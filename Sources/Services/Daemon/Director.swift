@@ -37,7 +37,8 @@ public final class DirectorService: Service, Sendable {
             }
         } catch {
             throw DaemonStartError(description: "cannot start VRRP for \(setup.node) on \(setup.options.interface): \(error) " +
-                                   "(check the pair's `interface`, or run with --no-vrrp)")
+                                   "(check the pair's `interface` or directors.nodes.\(setup.node).interface; tandemd needs CAP_NET_ADMIN and CAP_NET_RAW)",
+                                   kind: .unavailable)
         }
     }
 
@@ -60,24 +61,27 @@ public final class DirectorService: Service, Sendable {
     /// The VRRP part of a SIGHUP reload (``ReloadFollower``), for `Run.swift`'s `followers`.
     ///
     /// `prepare` rebuilds the pair with ``DirectorSetup/make(topology:node:overrides:authKey:)`` from the
-    /// new topology and the same per-node `overrides` and key, and refuses (throws, naming the key
-    /// and saying a restart is needed) what the running instance cannot change: leaving the pair,
-    /// VRID, interfaces, the primary address and its family, unicast peers, the key. The commit
+    /// new topology (its `directors` and `directors.nodes`, the key read afresh from its `key_file`)
+    /// and the same `overrides`, and refuses (throws, naming the key and saying a restart is needed)
+    /// what the running instance cannot change: leaving the pair, VRID, interfaces, the primary
+    /// address and its family, unicast peers, the key file or its content. The commit
     /// applies the rest live (priority, preempt and its delay, advert interval, VIPs, witness, fast
     /// detector; see ``VRRPStateMachine``, "Reconfiguration") and returns a one-line summary, or `nil`
     /// when the pair did not change.
-    public func reloadFollower(overrides: DirectorOverrides, authKey: [UInt8]?) -> ReloadFollower {
+    public func reloadFollower(overrides: DirectorOverrides) -> ReloadFollower {
         ReloadFollower(name: "vrrp") { [self] _, new in
             let running = setup
             let next: DirectorSetup
             let changes: [String]
             do {
-                next = try DirectorSetup.make(topology: new, node: running.node, overrides: overrides, authKey: authKey)
+                let key = DirectorSetup.pair(of: running.node, in: new) == nil ? running.options.authKey
+                    : try DirectorSetup.loadKey(topology: new, node: running.node, overrides: overrides)
+                next = try DirectorSetup.make(topology: new, node: running.node, overrides: overrides, authKey: key)
                 changes = try DirectorSetup.liveChanges(from: running, to: next)
             } catch {
                 if DirectorSetup.pair(of: running.node, in: new) == nil {
                     throw DirectorSetupError(description: "\(running.node) is no longer a member of a director pair: leaving the pair needs a " +
-                                             "restart of tandemd (with --no-vrrp, or after the peer took over)")
+                                             "restart of tandemd (after the peer took over)")
                 }
                 throw error
             }

@@ -1,3 +1,4 @@
+import BuildInfo
 import HealthCheck
 import IPVS
 import Prometheus
@@ -24,8 +25,15 @@ public final class DaemonMetrics: Sendable {
 
     private let checkHistograms: [DurationHistogram]
 
+    /// What the reconcile loop and the health monitor did last: readiness and the watchdog follow it.
+    public let heartbeat = DaemonHeartbeat()
+
+    /// Every IPVS operation label, so `tandem_reconcile_operations_total{op}` exists for each from the start.
+    static let operationLabels = ["add_service", "edit_service", "delete_service", "add_destination", "edit_destination", "delete_destination"]
+
     /// Creates the registry, with every series that has no per-object label already present (a
-    /// `*_total` that appears only after its first event breaks alerting).
+    /// `*_total` that appears only after its first event breaks alerting: `rate()` and
+    /// `increase()` see nothing until the second event), and `tandem_build_info`.
     public init() {
         let registry = self.registry
         checkHistograms = ["success", "failure", "timeout"].map { outcome in
@@ -33,6 +41,44 @@ public final class DaemonMetrics: Sendable {
                 descriptor: .init(metricName: "tandem_check_duration", unitName: "seconds", helpText: "Health check latency by outcome"),
                 labels: [("outcome", outcome)], buckets: Self.checkBuckets)
         }
+        registry.makeGauge(descriptor: .init(metricName: "tandem_build_info", unitName: "",
+                                             helpText: "Always 1; the labels say which tandemd runs"),
+                           labels: [("version", TandemBuild.version), ("commit", TandemBuild.commit)]).set(to: 1)
+        for op in Self.operationLabels { _ = reconcileOperations(op) }
+        _ = reconcileErrors
+        for result in [true, false] { _ = reloads(accepted: result) }
+        _ = reconcileDuration
+        _ = eventToKernelHistogram
+    }
+
+    private func reconcileOperations(_ op: String) -> Counter {
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_reconcile_operations", unitName: "total", helpText: "IPVS operations sent"),
+            labels: [("op", op)])
+    }
+
+    private var reconcileErrors: Counter {
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_reconcile_errors", unitName: "total", helpText: "Failed IPVS operations or passes"),
+            labels: [])
+    }
+
+    private func reloads(accepted: Bool) -> Counter {
+        registry.makeCounter(
+            descriptor: .init(metricName: "tandem_reloads", unitName: "total", helpText: "SIGHUP reloads by result"),
+            labels: [("result", accepted ? "applied" : "refused")])
+    }
+
+    private var reconcileDuration: DurationHistogram {
+        registry.makeDurationHistogram(
+            descriptor: .init(metricName: "tandem_reconcile_duration", unitName: "seconds", helpText: "Reconcile pass duration"),
+            labels: [], buckets: Self.reconcileBuckets)
+    }
+
+    private var eventToKernelHistogram: DurationHistogram {
+        registry.makeDurationHistogram(
+            descriptor: .init(metricName: "tandem_event_to_kernel", unitName: "seconds", helpText: "From a health event (or drain, writer decision, reload) to the kernel holding the new weights"),
+            labels: [], buckets: Self.reconcileBuckets)
     }
 
     /// Check latency by outcome, created once: a check result (tens of thousands a second on a large
@@ -41,6 +87,7 @@ public final class DaemonMetrics: Sendable {
     /// One check's latency and outcome.
     public func checkFinished(_ key: CheckKey, _ outcome: CheckOutcome, _ latency: Duration) {
         checkHistograms[Self.outcomeIndex(outcome)].record(latency)
+        heartbeat.checkFinished()
     }
 
     private static func outcomeIndex(_ o: CheckOutcome) -> Int {
@@ -86,34 +133,16 @@ public final class DaemonMetrics: Sendable {
 
     /// One reconcile pass.
     public func reconciled(_ pass: ReconcilePass, duration: Duration) {
-        registry.makeDurationHistogram(
-            descriptor: .init(metricName: "tandem_reconcile_duration", unitName: "seconds", helpText: "Reconcile pass duration"),
-            labels: [], buckets: Self.reconcileBuckets
-        ).record(duration)
-        for op in pass.operations {
-            registry.makeCounter(
-                descriptor: .init(metricName: "tandem_reconcile_operations", unitName: "total", helpText: "IPVS operations sent"),
-                labels: [("op", Self.label(op))]
-            ).increment()
-        }
+        reconcileDuration.record(duration)
+        for op in pass.operations { reconcileOperations(Self.label(op)).increment() }
         if !pass.failures.isEmpty { reconcileFailed(count: pass.failures.count) }
     }
 
     /// How long one service's change took from the event to the kernel.
-    public func eventToKernel(_ d: Duration) {
-        registry.makeDurationHistogram(
-            descriptor: .init(metricName: "tandem_event_to_kernel", unitName: "seconds", helpText: "From a health event (or drain, writer decision, reload) to the kernel holding the new weights"),
-            labels: [], buckets: Self.reconcileBuckets
-        ).record(d)
-    }
+    public func eventToKernel(_ d: Duration) { eventToKernelHistogram.record(d) }
 
     /// Operations the kernel refused, or a pass that could not run.
-    public func reconcileFailed(count: Int = 1) {
-        registry.makeCounter(
-            descriptor: .init(metricName: "tandem_reconcile_errors", unitName: "total", helpText: "Failed IPVS operations or passes"),
-            labels: []
-        ).increment(by: Int64(count))
-    }
+    public func reconcileFailed(count: Int = 1) { reconcileErrors.increment(by: Int64(count)) }
 
     /// A member's desired weight and health (on sites up to ``perMemberLimit`` members).
     public func member(service: String, member: String, weight: Int, up: Bool) {
@@ -146,12 +175,7 @@ public final class DaemonMetrics: Sendable {
     }
 
     /// A reload attempt.
-    public func reload(accepted: Bool) {
-        registry.makeCounter(
-            descriptor: .init(metricName: "tandem_reloads", unitName: "total", helpText: "SIGHUP reloads by result"),
-            labels: [("result", accepted ? "applied" : "refused")]
-        ).increment()
-    }
+    public func reload(accepted: Bool) { reloads(accepted: accepted).increment() }
 
     /// One VRRP transition, by the state entered and a stable reason code.
     public func vrrpTransition(vrid: Int, to: String, reason: String) {

@@ -58,13 +58,7 @@ public enum StatusAPI {
             let data = (try? enc.encode(report)) ?? Data("{}".utf8)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
-        router.get("/metrics") { _, _ -> Response in
-            director?.refreshMetrics(daemon.metrics)
-            if let ring { daemon.metrics.ring(ring.report().metrics) }
-            daemon.metrics.members(daemon.memberCounts())
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: .init(byteBuffer: ByteBuffer(string: daemon.metrics.render())))
-        }
+        addMetrics(to: router, daemon: daemon, director: director, ring: ring)
         for (path, drain) in [("/drain", true), ("/undrain", false)] {
             router.post(RouterPath(path)) { request, _ -> Response in
                 // JSON for tandemctl (`Accept: application/json`), one line of text for curl.
@@ -98,6 +92,28 @@ public enum StatusAPI {
         }
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "tandemd"),
                            logger: logger)
+    }
+
+    /// A listener that serves only `GET /metrics` (`--metrics-listen`), so a Prometheus server can
+    /// scrape without reaching `/status` or the drain endpoints.
+    public static func metricsApplication<C: Clock>(daemon: TandemDaemon<C>, host: String, port: Int, director: DirectorRuntime? = nil,
+                                                    ring: RingMonitor? = nil, logger: Logger) -> some ApplicationProtocol where C.Duration == Duration {
+        let router = Router()
+        addMetrics(to: router, daemon: daemon, director: director, ring: ring)
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "tandemd"),
+                           logger: logger)
+    }
+
+    /// `GET /metrics`: the VRRP, sync and ring series brought up to date, then the registry's text.
+    static func addMetrics<C: Clock>(to router: Router<BasicRequestContext>, daemon: TandemDaemon<C>, director: DirectorRuntime?,
+                                     ring: RingMonitor?) where C.Duration == Duration {
+        router.get("/metrics") { _, _ -> Response in
+            director?.refreshMetrics(daemon.metrics)
+            if let ring { daemon.metrics.ring(ring.report().metrics) }
+            daemon.metrics.members(daemon.memberCounts())
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(string: daemon.metrics.render())))
+        }
     }
 
     /// Waits until the kernel (as the last reconcile read it) holds the weight the daemon wants for

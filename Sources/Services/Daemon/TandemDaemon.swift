@@ -227,6 +227,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     /// table and converges it; every later one recomputes only the services whose members changed
     /// (a health transition, a drain, a writer decision, a reload) and hands the engine those.
     public func reconcileOnce() async {
+        defer { metrics.heartbeat.reconcilePassEnded() }  // readiness and the watchdog (Systemd.swift)
         let since = pending.take()
         let names = Set(since.keys)
         let (t, full, startObserved) = state.withLock { s -> (Topology, Bool, IPVSState?) in

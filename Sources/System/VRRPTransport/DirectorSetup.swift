@@ -4,41 +4,43 @@ import Topology
 import VRRP
 import Net
 
-/// Per-node settings that the topology does not carry (links of a lab, keys, the fast detector).
-/// Every field is optional; `nil` means "what the topology says".
+/// Settings that win over the topology's director settings (`directors` and `directors.nodes`):
+/// `tandem-vrrp`'s flags, and tests. Every field is optional; `nil` means "what the topology says".
 public struct DirectorOverrides: Sendable {
-    /// Interface for adverts (and VIPs unless ``vipInterface``); default: the pair's `interface`.
+    /// Interface for adverts (and VIPs unless ``vipInterface``).
     public var interface: String?
     /// Interface for the VIPs when the heartbeat has its own link.
     public var vipInterface: String?
-    /// Source of the adverts and the tie-breaker; default: the VM's first address.
+    /// Source of the adverts and the tie-breaker.
     public var primaryAddress: String?
-    /// The peer's heartbeat address (fast-detector probes go there); default: the peer VM's address.
+    /// The peer's heartbeat address (fast-detector probes go there).
     public var peerPrimaryAddress: String?
-    /// Unicast peers; empty: multicast.
+    /// Unicast peers; empty: what the topology says (multicast when it says nothing).
     public var unicastPeers: [String] = []
     /// RFC 5798 Preempt_Mode.
-    public var preempt = true
+    public var preempt: Bool?
     /// Preempt delay.
-    public var preemptDelay: Duration = .zero
+    public var preemptDelay: Duration?
     /// Delay before the one repeat of gratuitous ARP / NA; `nil`: no repeat.
     public var announceRepeat: Duration? = .seconds(2)
-    /// Fast-detector probe interval; `nil`: detector off.
+    /// Fast-detector probe interval (turns the detector on).
     public var fastDetectorInterval: Duration?
     /// Fast-detector miss limit.
-    public var fastDetectorMisses = 3
+    public var fastDetectorMisses: Int?
     /// `SCHED_FIFO` priority (1–99) of the fast detector's thread and, with the detector on, of the
-    /// VRRP loop thread; `nil`: normal priority.
-    public var fastDetectorRealtimePriority: Int32? = FastDetectorOptions.defaultRealtimePriority
+    /// VRRP loop thread; 0: normal priority.
+    public var fastDetectorRealtimePriority: Int32?
     /// Priority override (1–255).
     public var priority: Int?
     /// Advert interval override.
     public var advertInterval: Duration?
     /// JSON status file.
     public var statusFile: String?
-    /// The key file the key bytes came from: its directory keeps the replay record
+    /// The key file (over the topology's `key_file`). Its directory keeps the replay record
     /// (``ReplayRecordFile/path(keyFile:vrid:)``), so a restarted instance still refuses old adverts.
     public var authKeyFile: String?
+    /// Where the replay record goes instead of beside the key file (``ReplayRecordFile/path(keyFile:vrid:directory:)``).
+    public var replayRecordDirectory: String?
 
     /// No overrides.
     public init() {}
@@ -77,7 +79,21 @@ public struct DirectorSetup: Sendable {
         topology.directorPairs.first { $0.members.contains(node) }
     }
 
-    /// Builds the options: VIPs are the pair's services' VIPs of the primary address's family; the
+    /// The key file `node` uses: the override, else the topology's `key_file` (the node's, else the
+    /// pair's); `nil` when neither names one (adverts go unauthenticated).
+    public static func keyFile(topology: Topology, node: String, overrides o: DirectorOverrides = .init()) -> String? {
+        o.authKeyFile ?? pair(of: node, in: topology)?.settings(for: node).keyFile
+    }
+
+    /// Reads the key file ``keyFile(topology:node:overrides:)`` names through `SecretFile` (mode 0600,
+    /// owned by this user, at least 16 bytes); `nil` when there is none.
+    public static func loadKey(topology: Topology, node: String, overrides o: DirectorOverrides = .init()) throws(AuthKeyFileError) -> [UInt8]? {
+        guard let path = keyFile(topology: topology, node: node, overrides: o) else { return nil }
+        return try AuthKeyFile.load(path: path)
+    }
+
+    /// Builds the options from the topology's pair and this node's settings (`directors.nodes`), with
+    /// `overrides` winning: VIPs are the pair's services' VIPs of the primary address's family; the
     /// split-brain rule is on when the pair names a witness.
     public static func make(topology: Topology, node: String, overrides o: DirectorOverrides = .init(),
                             authKey: [UInt8]? = nil) throws(DirectorSetupError) -> DirectorSetup {
@@ -87,19 +103,21 @@ public struct DirectorSetup: Sendable {
         guard let addresses = topology.addresses(ofNode: node) else {
             throw DirectorSetupError(description: "no VM or machine named \(node) in the topology")
         }
+        let mine = pair.settings(for: node)
+        let peerName = pair.members.first { $0 != node } ?? node
+        let theirs = pair.settings(for: peerName)
         let primary: IPAddress
         if let p = o.primaryAddress {
             guard let a = IPAddress(p) else { throw DirectorSetupError(description: "primary address \(p) is not an IP address") }
             primary = a
-        } else {
-            guard let a = addresses.first?.address else {
-                throw DirectorSetupError(description: "\(node) has no address; give it one or pass a primary address")
-            }
+        } else if let a = mine.primaryAddress ?? addresses.first?.address {
             primary = a
+        } else {
+            throw DirectorSetupError(description: "\(node) has no address; give it one or set directors.nodes.\(node).primary_address")
         }
-        let peerName = pair.members.first { $0 != node } ?? node
-        // The peer's topology address: the fast detector probes it, and the split-brain rule pings it.
-        let peerAddress = topology.addresses(ofNode: peerName)?.first { $0.address.family == primary.family }?.address
+        // The peer's heartbeat address: the fast detector probes it, and the split-brain rule pings it.
+        let peerNodeAddress = topology.addresses(ofNode: peerName)?.first { $0.address.family == primary.family }?.address
+        let peerAddress = theirs.primaryAddress.flatMap { $0.family == primary.family ? $0 : nil } ?? peerNodeAddress
         let services = pair.services.isEmpty ? topology.services : topology.services.filter { pair.services.contains($0.name) }
         var vips: [IPAddress] = []
         for s in services where s.vip.family == primary.family && !vips.contains(s.vip) { vips.append(s.vip) }
@@ -113,35 +131,39 @@ public struct DirectorSetup: Sendable {
             witness = WitnessProbe(witness: w, peer: peerAddress, fenceCommand: pair.fenceCommand, peerName: peerName)
         }
         let config = VRRPConfiguration(
-            vrid: UInt8(pair.vrid), priority: UInt8(prio), advertInterval: interval, preempt: o.preempt,
-            preemptDelay: o.preemptDelay, primaryAddress: primary, virtualAddresses: vips,
-            announceRepeatDelay: o.announceRepeat, announceRepeatCount: 1, splitBrain: splitBrain)
+            vrid: UInt8(pair.vrid), priority: UInt8(prio), advertInterval: interval, preempt: o.preempt ?? mine.preempt ?? true,
+            preemptDelay: o.preemptDelay ?? mine.preemptDelayMs.map { .milliseconds($0) } ?? .zero, primaryAddress: primary,
+            virtualAddresses: vips, announceRepeatDelay: o.announceRepeat, announceRepeatCount: 1, splitBrain: splitBrain)
         var fast: FastDetectorOptions? = nil
-        if let iv = o.fastDetectorInterval {
+        if let iv = o.fastDetectorInterval ?? mine.fastDetector.map({ .milliseconds($0.intervalMs) }) {
             var probePeer = peerAddress
             if let p = o.peerPrimaryAddress {
                 guard let a = IPAddress(p) else { throw DirectorSetupError(description: "peer primary address \(p) is not an IP address") }
                 probePeer = a
             }
             guard let probePeer else {
-                throw DirectorSetupError(description: "the fast detector needs the peer \(peerName)'s address in the topology or a peer primary address")
+                throw DirectorSetupError(description: "the fast detector needs the peer \(peerName)'s address: give its VM one, or set directors.nodes.\(peerName).primary_address")
             }
-            guard o.fastDetectorMisses >= 1 else { throw DirectorSetupError(description: "fast detector misses must be at least 1") }
+            let misses = o.fastDetectorMisses ?? mine.fastDetector?.misses ?? 3
+            guard misses >= 1 else { throw DirectorSetupError(description: "fast detector misses must be at least 1") }
             guard iv > .zero else { throw DirectorSetupError(description: "fast detector interval must be above 0 ms") }
-            if let p = o.fastDetectorRealtimePriority, !(1...99).contains(p) {
-                throw DirectorSetupError(description: "fast detector real-time priority \(p) is outside 1–99 (0 on the command line turns it off)")
+            let rt = o.fastDetectorRealtimePriority ?? mine.fastDetector.map { Int32($0.priority) } ?? FastDetectorOptions.defaultRealtimePriority
+            guard (0...99).contains(rt) else {
+                throw DirectorSetupError(description: "fast detector real-time priority \(rt) is outside 1–99 (0 turns it off)")
             }
-            fast = FastDetectorOptions(interval: iv, missLimit: o.fastDetectorMisses, peer: probePeer,
-                                       realtimePriority: o.fastDetectorRealtimePriority)
+            fast = FastDetectorOptions(interval: iv, missLimit: misses, peer: probePeer, realtimePriority: rt == 0 ? nil : rt)
         }
         var peers: [IPAddress] = []
         for p in o.unicastPeers {
             guard let a = IPAddress(p) else { throw DirectorSetupError(description: "unicast peer \(p) is not an IP address") }
             peers.append(a)
         }
-        let options = VRRPInstanceOptions(config: config, interface: o.interface ?? pair.interface, vipInterface: o.vipInterface,
+        if o.unicastPeers.isEmpty { peers = mine.unicastPeers ?? [] }
+        let keyFile = o.authKeyFile ?? mine.keyFile
+        let options = VRRPInstanceOptions(config: config, interface: o.interface ?? mine.interface ?? pair.interface,
+                                          vipInterface: o.vipInterface ?? mine.vipInterface,
                                           unicastPeers: peers, authKey: authKey,
-                                          replayRecordFile: o.authKeyFile.map { ReplayRecordFile.path(keyFile: $0, vrid: config.vrid) },
+                                          replayRecordFile: keyFile.map { ReplayRecordFile.path(keyFile: $0, vrid: config.vrid, directory: o.replayRecordDirectory) },
                                           fastDetector: fast, witness: witness,
                                           statusFile: o.statusFile, realtimePriority: fast?.realtimePriority)
         return DirectorSetup(pair: pair, node: node, peer: peerName, options: options)
@@ -179,6 +201,9 @@ extension DirectorSetup {
             throw refuse("the unicast peers", o.unicastPeers.map(\.description).joined(separator: ","), n.unicastPeers.map(\.description).joined(separator: ","))
         }
         if o.authKey != n.authKey { throw refuse("the advert key", "the key at start", "another key") }
+        if o.replayRecordFile != n.replayRecordFile {
+            throw refuse("directors.key_file", o.replayRecordFile == nil ? "none" : "the file at start", n.replayRecordFile == nil ? "none" : "another file")
+        }
 
         var out: [String] = []
         let (a, b) = (o.config, n.config)

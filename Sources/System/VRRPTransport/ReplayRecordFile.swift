@@ -28,8 +28,14 @@ public struct ReplayRecordFileError: Error, Sendable, CustomStringConvertible, E
 /// The instance rewrites it (through its writer thread, never the loop) after every accepted advert,
 /// and once more, synchronously, when it stops.
 public enum ReplayRecordFile {
-    /// The record's path for `keyFile` and `vrid`.
-    public static func path(keyFile: String, vrid: UInt8) -> String { "\(keyFile).vrid\(vrid).replay.json" }
+    /// The record's path for `keyFile` and `vrid`: beside the key, or in `directory` when given (an
+    /// installed tandemd keeps it in /var/lib/tandem: under systemd's `ProtectSystem=strict` the
+    /// key's directory in /etc is read-only).
+    public static func path(keyFile: String, vrid: UInt8, directory: String? = nil) -> String {
+        guard let directory else { return "\(keyFile).vrid\(vrid).replay.json" }
+        let name = keyFile.split(separator: "/").last.map(String.init) ?? keyFile
+        return "\(directory)/\(name).vrid\(vrid).replay.json"
+    }
 
     /// Reads the record at `path`; `nil` when there is none yet (first start). Throws, naming the
     /// file and the problem, when it exists but cannot be read or is not a record.

@@ -117,6 +117,7 @@ services:
 database:
   ring: [db1, db2, db3]
   port: 3306
+daemon: {token_file: $W/token, repair_interval: 2s}
 YAML
 TD_DIR=$(cd "$(dirname "$TANDEMD")" && pwd -P)
 {

@@ -62,6 +62,7 @@ services:
       - {vm: be1, port: 18081, weight: 100}
       - {vm: be2, port: 18082, weight: 100}
     check: {kind: http, path: /, interval: 500ms, timeout: 300ms, rise: 2, fall: 2}
+daemon: {token_file: $work/token, repair_interval: 2s}
 YAML
 echo "RESULT bound_ms=$(( 2 * 500 + 300 ))"
 (umask 077; echo "uml-test-token-0123456789abcdef" > "$work/token")
@@ -74,8 +75,7 @@ ctl() {
 }
 p1=$(serve 18081 127.0.0.1)
 p2=$(serve 18082 127.0.0.2)
-"$TANDEMD" --topology "$work/topo.yaml" --node d1 --status-listen 127.0.0.1:9595 --resync-seconds 2 \
-    --token-file "$work/token" > "$work/d.log" 2>&1 &
+"$TANDEMD" --topology "$work/topo.yaml" --node d1 --status-listen 127.0.0.1:9595 > "$work/d.log" 2>&1 &
 td=$!
 echo "RESULT tandemd_pid=$td"
 echo "RESULT up1_ms=$(wait_weight 127.0.0.1:18081 100 30000)"

@@ -82,7 +82,11 @@ directors:
   priorities: {d1: 150, d2: 100}
   advert_interval: 300ms
   interface: eth0
+daemon: {repair_interval: 1s}
 YAML
+# The control run: the same pair without connection sync.
+sed 's/^  interface: eth0$/  interface: eth0\n  connection_sync: false/' "$work/topo.yaml" > "$work/topo-nosync.yaml"
+grep -q '^  connection_sync: false$' "$work/topo-nosync.yaml" || { echo "could not derive the no-sync topology" >&2; exit 1; }
 
 served() { ip netns exec "$1" ipvsadm -Ln 2>/dev/null | grep -q '10.0.0.21:7000 *Route *100'; }
 no_vip() { ! has_vip "$1"; }
@@ -99,11 +103,11 @@ phase() {
     ip netns exec "$P-rs" "$PY" "$work/echo.py" >/dev/null 2>&1 &
     PIDS+=($!)
 
-    local extra=()
-    [ "$mode" = nosync ] && extra=(--no-connection-sync)
+    local topo="$work/topo.yaml"
+    [ "$mode" = nosync ] && topo="$work/topo-nosync.yaml"
     for n in d1 d2; do
-        ip netns exec "$P-$n" "$TANDEMD" --topology "$work/topo.yaml" --node "$n" --status-listen 127.0.0.1:9595 \
-            --resync-seconds 1 "${extra[@]}" > "$work/$mode-$n.log" 2>&1 &
+        ip netns exec "$P-$n" "$TANDEMD" --topology "$topo" --node "$n" --status-listen 127.0.0.1:9595 \
+            > "$work/$mode-$n.log" 2>&1 &
         PIDS+=($!)
         eval "pid_$n=$!"
     done

@@ -42,7 +42,7 @@ ip link set lo up
 ip link set vec0 up && ip addr add "$SW_ADDR" dev vec0
 ip addr add "$SW_VIP/32" dev lo
 "$SW_TANDEMD_DIR/tandemd" --topology "$SW_WORK/topology.yaml" --node dir1 --status-listen "$SW_STATUS_LISTEN" \
-    --token-file "$SW_WORK/token" --resync-seconds 2 > "$C/tandemd.log" 2>&1 &
+    > "$C/tandemd.log" 2>&1 &
 td=$!
 echo "director: tandemd pid $td"
 mkfifo /tmp/tick && exec 9<>/tmp/tick
