@@ -98,4 +98,4 @@ public struct SchemaFields {
 }
 
 /// The module's typo finder under another name: inside ``SchemaDocument`` `nearest` is the method itself.
-private let typoFinder: (String, [String]) -> String? = { nearest($0, in: $1) }
+private func typoFinder(_ word: String, _ candidates: [String]) -> String? { nearest(word, in: candidates) }

@@ -1,0 +1,1 @@
+// The drill runner: see Runner.swift.
