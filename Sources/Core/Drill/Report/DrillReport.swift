@@ -219,10 +219,23 @@ public enum DrillReport {
 
     /// `2026-11-23 05:18:02 UTC` for an epoch time, without Foundation.
     static func timestamp(_ t: EpochMillis) -> String {
-        let secs = Int64(t / 1000)
+        let c = civil(t)
+        return "\(c.y)-\(two(c.m))-\(two(c.d)) \(two(c.h)):\(two(c.min)):\(two(c.s)) UTC"
+    }
+
+    /// `20261123-051802` (UTC), for file names.
+    public static func timestampCompact(_ t: EpochMillis) -> String {
+        let c = civil(t)
+        return "\(c.y)\(two(c.m))\(two(c.d))-\(two(c.h))\(two(c.min))\(two(c.s))"
+    }
+
+    private static func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+
+    /// The UTC calendar date and time of an epoch time (Howard Hinnant's days-to-civil algorithm).
+    private static func civil(_ t: EpochMillis) -> (y: Int64, m: Int64, d: Int64, h: Int64, min: Int64, s: Int64) {
+        let secs = Int64((t / 1000).rounded(.down))
         let days = secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400
         let rem = secs - days * 86_400
-        // Civil from days (Howard Hinnant's algorithm).
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
@@ -231,8 +244,6 @@ public enum DrillReport {
         let mp = (5 * doy + 2) / 153
         let d = doy - (153 * mp + 2) / 5 + 1
         let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(y)-\(two(m))-\(two(d)) \(two(rem / 3600)):\(two(rem % 3600 / 60)):\(two(rem % 60)) UTC"
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d, rem / 3600, rem % 3600 / 60, rem % 60)
     }
 }

@@ -1,1 +1,0 @@
-// The drill runner: see Runner.swift.
