@@ -11,7 +11,8 @@ struct TandemCtl: AsyncParsableCommand {
             an operation refused); 2 a usage error; 3 tandemd cannot be reached.
             """,
         subcommands: [Validate.self, Plan.self, StatusCommand.self, DrainCommand.self, UndrainCommand.self,
-                      IPVSGroup.self, IPVSApply.self, RingCommand.self])
+                      IPVSGroup.self, IPVSApply.self, RingCommand.self,
+                      DrillGroup.self, AcceptanceCommand.self, TemporaryKeepalivedConfig.self])
 
     /// Parses and runs the command. argument-parser ends a usage error with 64 (EX_USAGE); tandemctl's
     /// scripts contract says 2, so those are caught here. Every other error keeps its status.

@@ -282,11 +282,10 @@ public struct DrillRunner<C: Clock<Duration>>: Sendable {
     func startProbe(_ r: Resolved, bound: Duration, run: RunState, sink: AsyncStream<DrillMachine.Event>.Continuation) throws(DrillRunError) {
         let p = settings.drills.probe
         let seconds = max(1, Int((bound.inSeconds).rounded(.up)))
-        var argv = [settings.stress, "--target", "\(p.call)=\(r.probeHost):\(r.probePort)", "--mix", "\(p.call)=1",
-                    "--rate", "\(p.rate)", "--connections", "\(p.connections)", "--timeout-ms", "\(p.timeoutMillis)",
-                    "--slot-ms", "\(p.slotMillis)", "--duration", "\(seconds)", "--max-requests", "\(p.rate * seconds + 1000)",
-                    "--static-path", p.path, "--seed", "\(p.seed)", "--users", "\(p.users)", "--json", "--progress"]
-        if p.holdConnectionMillis > 0 { argv += ["--hold-connection-ms", "\(p.holdConnectionMillis)"] }
+        let argv = StressCommand.argv(
+            stress: settings.stress, targets: [.init(call: p.call, host: r.probeHost, port: r.probePort)], mix: [(p.call, 1)],
+            load: .open(rate: p.rate, connections: p.connections), timeoutMillis: p.timeoutMillis, slotMillis: p.slotMillis,
+            seconds: seconds, path: p.path, seed: p.seed, users: p.users, holdConnectionMillis: p.holdConnectionMillis)
         guard FileManager.default.createFile(atPath: run.probeFile, contents: nil), let out = FileHandle(forWritingAtPath: run.probeFile) else {
             throw DrillRunError("cannot write the probe's report to \(run.probeFile)", hint: "check that the report directory is writable")
         }
