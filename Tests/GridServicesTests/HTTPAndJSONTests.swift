@@ -487,6 +487,32 @@ final class RawClient: @unchecked Sendable {
         }
     }
 
+    /// The next head's status line (the head is consumed up to its empty line); the header lines stay
+    /// readable through ``readBody(of:)``. (Restored from wp-g: the merge into merge-tmp dropped it
+    /// while the tests of wp-g that call it stayed.)
+    private var lastHeaders: [String] = []
+    func readHead() throws -> String {
+        while true {
+            if let r = inbox.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let lines = String(decoding: inbox[..<r.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+                inbox.removeSubrange(..<r.upperBound)
+                lastHeaders = Array(lines.dropFirst())
+                return lines[0]
+            }
+            guard try fill() else { throw Failure(description: "EOF before a response head") }
+        }
+    }
+
+    func readBody(of status: String) throws -> String {
+        let length = lastHeaders.compactMap { line -> Int? in
+            let p = line.split(separator: ":", maxSplits: 1)
+            return p.count == 2 && p[0].lowercased() == "content-length" ? Int(p[1].trimmingCharacters(in: .whitespaces)) : nil
+        }.first ?? 0
+        while inbox.count < length { guard try fill() else { throw Failure(description: "EOF in the body of \(status)") } }
+        defer { inbox.removeSubrange(..<length) }
+        return String(decoding: inbox[..<length], as: UTF8.self)
+    }
+
     func readsEOF() throws -> Bool { inbox.isEmpty ? !(try fill()) : false }
 
     /// Sends one byte; false if the connection is gone.

@@ -265,7 +265,7 @@ public enum DrillAnalysis {
         let gapMillis = Int((gap * 1000).rounded())
         if let f = h.failure, let at = h.failedAt, at < fault { return (.brokenBeforeFault(f), gapMillis) }
         if before == 0 { return (.notReadyBeforeFault, gapMillis) }
-        if let f = h.failure { return (.broken(f, afterFaultMillis: Int(((h.failedAt ?? fault) - fault) * 1000)), gapMillis) }
+        if let f = h.failure { return (.broken(f, afterFaultMillis: Int((((h.failedAt ?? fault) - fault) * 1000).rounded())), gapMillis) }
         return (after > 0 ? .survived : .unfinished, gapMillis)
     }
 

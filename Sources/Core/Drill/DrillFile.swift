@@ -82,6 +82,13 @@ public struct DrillFile: Sendable, Equatable {
         public var maxErrors: Int?
         /// `survives`, `breaks` or `any`; `nil`: as the kind says.
         public var connection: String?
+
+        /// Requirements; every one left out is not checked.
+        public init(maxOutage: Duration? = nil, maxDualMaster: Duration? = nil, maxTimeToDrain: Duration? = nil,
+                    maxTimeToRestore: Duration? = nil, maxErrors: Int? = nil, connection: String? = nil) {
+            self.maxOutage = maxOutage; self.maxDualMaster = maxDualMaster; self.maxTimeToDrain = maxTimeToDrain
+            self.maxTimeToRestore = maxTimeToRestore; self.maxErrors = maxErrors; self.connection = connection
+        }
     }
 
     /// One service of the acceptance run.

@@ -21,7 +21,7 @@ public enum SiteState: Sendable, Equatable {
         var active: String? = directors.first
         if pair {
             if holders.isEmpty { return .unsteady("no director holds the VIP") }
-            if holders.count > 1 { return .unsteady("\(holders.joined(separator: " and ")) all hold the VIP") }
+            if holders.count > 1 { return .unsteady("\(holders.joined(separator: " and ")) hold the VIP at once") }
             active = holders[0]
         }
         if let member, let a = active, let s = latest[a] {
