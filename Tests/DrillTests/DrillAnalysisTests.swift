@@ -81,7 +81,7 @@ final class DrillAnalysisTests: XCTestCase {
                                  successLatency: .init(p50: 1, p90: 2, p99: 4, p999: 8, max: 9, mean: 1.2), largestGapSeconds: 0.4,
                                  largestGapStartSeconds: 3.04, stoppedBy: "signal", timeSeries: slots(seconds: 13, empty: empty),
                                  startedAtEpochMillis: 7000, slotMillis: 20,
-                                 heldConnection: .init(connectedAt: 0.1, answerTimes: stride(from: 0.2, through: 12.0, by: 0.1).filter { $0 < 3.05 || $0 > 3.6 },
+                                 heldConnection: .init(connectedAt: 0.1, answerTimes: stride(from: 0.2, through: 12.0, by: 0.1).filter { $0 < 3.05 || $0 > 3.65 },
                                                        failure: nil, failedAt: nil))
         return DrillRecord(kind: kind, label: "tandemd", site: "drill", service: "web", probeTarget: "10.99.0.100:8080", target: "da",
                            targetService: nil, directors: ["da", "db"], startedAt: 6000, endedAt: 20000, probe: probe, samples: samples,
@@ -97,7 +97,7 @@ final class DrillAnalysisTests: XCTestCase {
         XCTAssertEqual(f.dualMaster, [])
         XCTAssertEqual(f.falseTakeovers, 0)
         XCTAssertEqual(f.connection, .survived)
-        XCTAssertEqual(f.connectionGapMillis, 600, "the held connection waited from 3.0 s to 3.6 s")
+        XCTAssertEqual(f.connectionGapMillis, 700, "the held connection waited from 3.0 s to 3.7 s")
         XCTAssertEqual(f.errors, ["timeout": 16])
         XCTAssertEqual(f.restoredMillis, 2500)
         XCTAssertEqual(f.holdersAtEnd, ["db"])

@@ -101,12 +101,12 @@ final class DrillFileTests: XCTestCase {
             let want = [
                 "drills.yaml:1:7: error: site 'other' is not the topology's ('lab') (site) — this drill file belongs to another site; pass the drills.yaml of site lab, or fix the name",
                 "drills.yaml:2:10: error: no service 'wbe' in the topology (service) — did you mean 'web'?",
-                "drills.yaml:4:15: error: 'https://10.97.0.1:9595' is not http://IPV4:PORT (directors.da.status) — give tandemd's --status-listen as a URL, for example http://10.0.0.1:9595",
+                "drills.yaml:4:16: error: 'https://10.97.0.1:9595' is not http://IPV4:PORT (directors.da.status) — give tandemd's --status-listen as a URL, for example http://10.0.0.1:9595",
                 "drills.yaml:5:7: error: 'dc' is not a member of the director pair (da, db) (directors.dc) — did you mean 'da'?",
-                "drills.yaml:6:16: error: unknown call 'ftp' (probe.call) — valid: static, gums, voms, saz",
+                "drills.yaml:6:15: error: unknown call 'ftp' (probe.call) — valid: static, gums, voms, saz",
                 "drills.yaml:8:17: error: unknown drill kind 'director-kil' (hooks.director-kil) — did you mean 'director-kill'? known: director-kill, director-graceful, heartbeat-cut, link-flap, backend-kill, backend-silent, planned-drain, ring-link-stop",
                 "drills.yaml:9:18: error: heartbeat-cut needs a heal hook: its fault must end under load (hooks.heartbeat-cut.heal) — add `heal: [command that ends the fault]`",
-                "drills.yaml:10:40: error: backend-kill is healed after the probe, so 'hold' means nothing here (hooks.backend-kill.hold) — remove hold; it applies to heartbeat-cut, link-flap",
+                "drills.yaml:10:37: error: backend-kill is healed after the probe, so 'hold' means nothing here (hooks.backend-kill.hold) — remove hold; it applies to heartbeat-cut, link-flap",
             ]
             for w in want { XCTAssertTrue(lines.contains(w), "missing:\n\(w)\nin:\n\(lines.joined(separator: "\n"))") }
             XCTAssertTrue(lines.contains { $0.contains("no entry for director db") }, lines.joined(separator: "\n"))

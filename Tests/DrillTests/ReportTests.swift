@@ -53,6 +53,9 @@ final class ReportTests: XCTestCase {
                 MemberSample(service: "gums", member: "g1", state: t >= 10_150 ? "down" : "up", drained: false,
                              weight: t >= 10_200 ? 0 : 100, topologyWeight: 100, kernelWeight: t >= 10_200 ? 0 : 100)])
         }
+        // Healed, but never steady again afterwards: the verdict names it.
+        r.marks.removeAll { $0.kind == .restored }
+        r.hooks.append(HookRun(stage: "heal", command: ["start"], started: 16_000, ended: 16_100, outcome: "exit status 0", succeeded: true, output: ""))
         let d = DrillResult(record: r, expect: nil, problems: [])
         let html = DrillReport.html(d)
         XCTAssertEqual(count("<svg", in: html), 4)

@@ -66,6 +66,11 @@ public struct DrillFile: Sendable, Equatable {
         public var timeout: Duration = .seconds(30)
         /// For kinds healed under load: how long the fault stands (overrides the kind's default).
         public var hold: Duration?
+
+        /// The hooks of one kind.
+        public init(prepare: [String]? = nil, inject: [String], heal: [String]? = nil, timeout: Duration = .seconds(30), hold: Duration? = nil) {
+            self.prepare = prepare; self.inject = inject; self.heal = heal; self.timeout = timeout; self.hold = hold
+        }
     }
 
     /// What a drill's verdict requires beyond its kind's invariants.

@@ -160,8 +160,13 @@ public struct DrillRunner<C: Clock<Duration>>: Sendable {
                     if run.watching { sink.yield(.site(SiteState.assess(latest: watch.current, directors: r.directors, member: r.targetService == nil ? nil : r.target))) }
                 }
             }
+            let trace = ProcessInfo.processInfo.environment["TANDEM_DRILL_TRACE"] != nil
             loop: for await event in events {
-                for action in machine.on(event) {
+                let actions = machine.on(event)
+                if trace, !(actions.isEmpty && { if case .site = event { return true }; return false }()) {
+                    say("trace: \(event) → \(actions)")
+                }
+                for action in actions {
                     switch action {
                     case .startWatching:
                         do { try watch.start(s.drills.directors, every: timing.poll); run.watching = true } catch {
@@ -207,8 +212,7 @@ public struct DrillRunner<C: Clock<Duration>>: Sendable {
         // The probe ends with its report (SIGTERM asked it to); bounded, then killed.
         if let p = run.probe {
             p.terminate()
-            let end = await p.wait(bound: .seconds(15))
-            if end.timedOut { say("the probe did not stop within 15 s; killed") }
+            if await p.wait(bound: .seconds(15)).timedOut { say("the probe did not stop within 15 s; killed") }
         }
         await watch.stop()
         let probe = run.probe.flatMap { _ in Self.readProbe(run.probeFile) }
@@ -269,10 +273,10 @@ public struct DrillRunner<C: Clock<Duration>>: Sendable {
             return h
         }
         say("\(stage.rawValue) hook: \(argv.joined(separator: " "))")
-        let end = await child.wait(bound: timeout)
-        let outcome = end.timedOut ? "timed out after \(timeout.humanReadable)" : end.signalled ? "killed by signal \(end.status)" : "exit status \(end.status)"
+        let (end, timedOut) = await child.wait(bound: timeout)
+        let outcome = timedOut ? "timed out after \(timeout.humanReadable)" : end.description
         let h = HookRun(stage: stage.rawValue, command: argv, started: started, ended: Self.now(), outcome: outcome,
-                        succeeded: !end.timedOut && !end.signalled && end.status == 0, output: child.output)
+                        succeeded: !timedOut && end == .exited(0), output: child.output)
         run.hook(h)
         if !h.succeeded { say("\(stage.rawValue) hook failed: \(outcome)\(h.output.isEmpty ? "" : ": " + h.output.suffix(300))") }
         return h
@@ -286,9 +290,11 @@ public struct DrillRunner<C: Clock<Duration>>: Sendable {
             stress: settings.stress, targets: [.init(call: p.call, host: r.probeHost, port: r.probePort)], mix: [(p.call, 1)],
             load: .open(rate: p.rate, connections: p.connections), timeoutMillis: p.timeoutMillis, slotMillis: p.slotMillis,
             seconds: seconds, path: p.path, seed: p.seed, users: p.users, holdConnectionMillis: p.holdConnectionMillis)
-        guard FileManager.default.createFile(atPath: run.probeFile, contents: nil), let out = FileHandle(forWritingAtPath: run.probeFile) else {
-            throw DrillRunError("cannot write the probe's report to \(run.probeFile)", hint: "check that the report directory is writable")
+        let out = open(run.probeFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard out >= 0 else {
+            throw DrillRunError("cannot write the probe's report to \(run.probeFile): errno \(errno)", hint: "check that the temporary directory is writable")
         }
+        defer { close(out) }   // the child has its own copy once started
         let say = self.say
         let child = try ChildProcess(argv, environment: [:], stdout: out) { line in
             if line.hasPrefix("tandem-stress: started at epoch-ms ") {
@@ -299,10 +305,8 @@ public struct DrillRunner<C: Clock<Duration>>: Sendable {
                 run.probeLine(line)
             }
         }
-        child.onEnd { status, reason in
-            try? out.close()
-            let ok = reason == .exit && status == 0
-            sink.yield(.probeEnded(succeeded: ok, detail: ok ? "ended" : "\(reason == .exit ? "exit status" : "signal") \(status): \(run.probeTail)"))
+        child.onEnd { end in
+            sink.yield(.probeEnded(succeeded: end == .exited(0), detail: end == .exited(0) ? "ended" : "\(end): \(run.probeTail)"))
         }
         try child.start()
         run.probe = child

@@ -46,24 +46,22 @@ enum StressCommand {
     static func run(_ argv: [String], bound: Duration, progress: (@Sendable (String) -> Void)?) async -> Result<StressReport, DrillRunError> {
         let file = NSTemporaryDirectory() + "tandem-stress-\(getpid())-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: file) }
-        guard FileManager.default.createFile(atPath: file, contents: nil), let out = FileHandle(forWritingAtPath: file) else {
-            return .failure(DrillRunError("cannot write \(file)", hint: "check the temporary directory"))
-        }
+        let out = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard out >= 0 else { return .failure(DrillRunError("cannot write \(file): errno \(errno)", hint: "check the temporary directory")) }
         let child: ChildProcess
         do {
+            defer { close(out) }   // the child has its own copy once started
             child = try ChildProcess(argv, environment: [:], stdout: out) { line in
                 if line.hasPrefix("tandem-stress: t="), let progress { progress("  " + line.dropFirst("tandem-stress: ".count)) }
             }
             try child.start()
         } catch {
-            try? out.close()
             return .failure(error)
         }
-        let end = await child.wait(bound: bound)
-        try? out.close()
+        let (end, timedOut) = await child.wait(bound: bound)
         guard let data = FileManager.default.contents(atPath: file), !data.isEmpty,
               let report = try? JSONDecoder().decode(StressReport.self, from: data) else {
-            let how = end.timedOut ? "it ran past \(bound) and was killed" : "exit status \(end.status)"
+            let how = timedOut ? "it ran past \(bound) and was killed" : end.description
             return .failure(DrillRunError("tandem-stress gave no report (\(how)): \(child.output.suffix(400))",
                                           hint: "run the same command by hand: \(argv.joined(separator: " "))"))
         }

@@ -1,4 +1,5 @@
 import Health
+import Syscall
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,12 +37,8 @@ public struct ExecChecker: HealthChecker {
             var status: Int32 = 0
             let r = waitpid(pid, &status, WNOHANG)
             if r == pid {
-                let exited = (status & 0x7f) == 0
-                if exited {
-                    let code = (status >> 8) & 0xff
-                    return code == 0 ? .success : .failure(reason: "exit status \(code)", immediate: false)
-                }
-                return .failure(reason: "killed by signal \(status & 0x7f)", immediate: false)
+                let end = ChildTermination(waitStatus: status)
+                return end == .exited(0) ? .success : .failure(reason: end.description, immediate: false)
             }
             if r < 0 && errno != EINTR { return .failure(reason: "waitpid: errno \(errno)", immediate: false) }
             if clock.now >= deadline || Task.isCancelled {
@@ -60,35 +57,8 @@ public struct ExecChecker: HealthChecker {
     struct SpawnError: Error { var message: String }
 
     private func spawn() -> Result<pid_t, SpawnError> {
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attr, 0)
-        var none = sigset_t(); sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attr, &none)
-        var all = sigset_t(); sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for fd: Int32 in [0, 1, 2] {
-            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+        do { return .success(try spawnProcess(command, environment: environment)) } catch {
+            return .failure(SpawnError(message: String(cString: strerror(error.errno))))
         }
-        var env: [String: String] = [:]
-        var i = 0
-        while let p = environ[i] {
-            let s = String(cString: p)
-            if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-            i += 1
-        }
-        for (k, v) in environment { env[k] = v }
-        let argv = command.map { strdup($0) } + [nil]
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for p in argv { free(p) }; for p in envp { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, command[0], &actions, &attr, argv, envp)
-        guard rc == 0 else { return .failure(SpawnError(message: String(cString: strerror(rc)))) }
-        return .success(pid)
     }
 }

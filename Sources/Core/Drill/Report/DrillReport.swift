@@ -81,7 +81,9 @@ public enum DrillReport {
         if f.healAt != nil {
             rows.append(("time to restore", f.restoredMillis.map { "\($0) ms" } ?? "not restored", "from the heal until the site was steady again"))
         }
-        rows.append(("VIP at the end", f.holdersAtEnd.isEmpty ? "nobody" : f.holdersAtEnd.joined(separator: " and "), "who held it at the last sample"))
+        if rec.samples.contains(where: { $0.holdsVIP != nil }) {
+            rows.append(("VIP at the end", f.holdersAtEnd.isEmpty ? "nobody" : f.holdersAtEnd.joined(separator: " and "), "who held it at the last sample"))
+        }
         return rows
     }
 
@@ -121,6 +123,7 @@ public enum DrillReport {
         let top = Double(p.timeSeries.map { $0.ok + $0.errors }.max() ?? 1)
         var c = SVGChart(title: "Successful and failed calls per \(Int(slot * 1000)) ms slot", yLabel: "calls per slot",
                          xRange: xr, yRange: 0...max(1, top * 1.15))
+        c.wholeYTicks = true
         marks(&c, rec, zero)
         c.steps(p.timeSeries.map { (offset + $0.t, Double($0.ok)) }, colour: Colour.ok, label: "successes", fill: true)
         c.bars(p.timeSeries.map { (offset + $0.t, Double($0.errors)) }, barWidth: slot, colour: Colour.errors, label: "errors")
@@ -147,12 +150,18 @@ public enum DrillReport {
         for (i, d) in rec.directors.enumerated() {
             let row = n - Double(i) - 1
             c.rowLabel(d, atY: row + 0.5)
+            // One block per stretch of the same reading, from its first sample to the next change.
             let mine = rec.samples.filter { $0.director == d }
-            for (k, s) in mine.enumerated() {
-                let next = k + 1 < mine.count ? mine[k + 1].at : rec.endedAt
-                let colour = !s.reachable ? Colour.silent : s.holding || (!pair) ? Colour.holding : Colour.backup
+            var k = 0
+            while k < mine.count {
+                let s = mine[k]
                 let what = !s.reachable ? "no answer" : s.holding ? "holds the VIP" : pair ? (s.state ?? "backup") : "answering"
-                c.block(x0: rel(s.at), x1: rel(next), y0: row + 0.15, y1: row + 0.85, colour: colour, title: "\(d): \(what)")
+                var j = k + 1
+                while j < mine.count && mine[j].reachable == s.reachable && mine[j].holding == s.holding && mine[j].state == s.state { j += 1 }
+                let until = j < mine.count ? mine[j].at : rec.endedAt
+                let colour = !s.reachable ? Colour.silent : s.holding || (!pair) ? Colour.holding : Colour.backup
+                c.block(x0: rel(s.at), x1: rel(until), y0: row + 0.15, y1: row + 0.85, colour: colour, title: "\(d): \(what)")
+                k = j
             }
         }
         for e in f.dualMaster {
@@ -170,6 +179,7 @@ public enum DrillReport {
         let top = Double(view.map { max($0.member.topologyWeight, $0.member.kernelWeight ?? 0) }.max() ?? 1)
         var c = SVGChart(title: "\(rec.target)'s weight in the kernel, as the director reported it", yLabel: "weight",
                          xRange: xr, yRange: 0...max(1, top * 1.15), height: 180)
+        c.wholeYTicks = true
         marks(&c, rec, zero)
         c.steps(view.map { (($0.at - zero) / 1000, Double($0.member.kernelWeight ?? $0.member.weight)) }, colour: Colour.weight, label: "kernel weight")
         for (k, v) in view.enumerated() where v.member.state == "down" || v.member.drained {

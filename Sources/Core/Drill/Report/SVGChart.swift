@@ -23,11 +23,15 @@ public struct SVGChart: Sendable {
     public var xLabel = "seconds from the fault"
     /// When false, the y axis has no ticks (a band chart's rows are labelled instead).
     public var yTicks = true
+    /// The y axis counts things: ticks at whole numbers only.
+    public var wholeYTicks = false
 
     private let left = 88.0, right = 16.0, top = 30.0, bottom = 40.0
     private var body: [String] = []
     private var overlay: [String] = []
     private var legend: [(colour: Colour, label: String, dashed: Bool)] = []
+    /// Where marker labels were put (x pixel, row), so close ones go on separate rows.
+    private var markerLabels: [(x: Double, row: Int)] = []
 
     /// An empty chart.
     public init(title: String, yLabel: String, xRange: ClosedRange<Double>, yRange: ClosedRange<Double>, height: Double = 220) {
@@ -91,7 +95,7 @@ public struct SVGChart: Sendable {
     /// A shaded window from `x0` to `x1` across the whole plot, behind the data.
     public mutating func window(from x0: Double, to x1: Double, colour: Colour, label: String?) {
         let px0 = x(x0), px1 = max(x(x1), px0 + 1)
-        body.insert("<rect x=\"\(f(px0))\" y=\"\(f(top))\" width=\"\(f(px1 - px0))\" height=\"\(f(height - top - bottom))\" fill=\"\(colour)\" fill-opacity=\"0.10\"/>", at: 0)
+        body.insert("<rect x=\"\(f(px0))\" y=\"\(f(top))\" width=\"\(f(px1 - px0))\" height=\"\(f(height - top - bottom))\" fill=\"\(colour)\" fill-opacity=\"0.07\"/>", at: 0)
         if let label { legend.append((colour, label, false)) }
     }
 
@@ -103,7 +107,11 @@ public struct SVGChart: Sendable {
         let px = x(v)
         let dash = dashed ? " stroke-dasharray=\"5,3\"" : ""
         overlay.append("<line x1=\"\(f(px))\" y1=\"\(f(top))\" x2=\"\(f(px))\" y2=\"\(f(height - bottom))\" stroke=\"\(colour)\" stroke-width=\"1.5\"\(dash)><title>\(HTML.escape(label))</title></line>")
-        overlay.append("<text x=\"\(f(px + 3))\" y=\"\(f(top + 10))\" class=\"marker\" fill=\"\(colour)\">\(HTML.escape(label))</text>")
+        // A label within 70 px of another goes a row lower, so neighbouring events stay readable.
+        var row = 0
+        while markerLabels.contains(where: { $0.row == row && abs($0.x - px) < 70 }) && row < 4 { row += 1 }
+        markerLabels.append((px, row))
+        overlay.append("<text x=\"\(f(px + 3))\" y=\"\(f(top + 10 + Double(row) * 11))\" class=\"marker\" fill=\"\(colour)\">\(HTML.escape(label))</text>")
     }
 
     /// The SVG element.
@@ -123,17 +131,19 @@ public struct SVGChart: Sendable {
         var out = "<g class=\"axis x\">"
         let bottomY = height - bottom
         out += "<line x1=\"\(f(left))\" y1=\"\(f(bottomY))\" x2=\"\(f(width - right))\" y2=\"\(f(bottomY))\" class=\"axisline\"/>"
-        for t in Self.ticks(xRange, about: 12) {
+        let xt = Self.ticks(xRange, about: 12)
+        for t in xt {
             out += "<line x1=\"\(f(x(t)))\" y1=\"\(f(bottomY))\" x2=\"\(f(x(t)))\" y2=\"\(f(bottomY + 4))\" class=\"axisline\"/>"
-            out += "<text x=\"\(f(x(t)))\" y=\"\(f(bottomY + 16))\" text-anchor=\"middle\" class=\"tick\">\(Self.label(t))</text>"
+            out += "<text x=\"\(f(x(t)))\" y=\"\(f(bottomY + 16))\" text-anchor=\"middle\" class=\"tick\">\(Self.label(t, step: Self.step(xt)))</text>"
         }
         out += "<text x=\"\(f(left + (width - left - right) / 2))\" y=\"\(f(height - 4))\" text-anchor=\"middle\" class=\"label\">\(HTML.escape(xLabel))</text></g>"
         out += "<g class=\"axis y\"><line x1=\"\(f(left))\" y1=\"\(f(top))\" x2=\"\(f(left))\" y2=\"\(f(bottomY))\" class=\"axisline\"/>"
         if yTicks {
-            for t in Self.ticks(yRange, about: 5) {
+            let yt = Self.ticks(yRange, about: 5, minimumStep: wholeYTicks ? 1 : 0)
+            for t in yt {
                 out += "<line x1=\"\(f(left - 4))\" y1=\"\(f(y(t)))\" x2=\"\(f(left))\" y2=\"\(f(y(t)))\" class=\"axisline\"/>"
                 out += "<line x1=\"\(f(left))\" y1=\"\(f(y(t)))\" x2=\"\(f(width - right))\" y2=\"\(f(y(t)))\" class=\"grid\"/>"
-                out += "<text x=\"\(f(left - 6))\" y=\"\(f(y(t) + 4))\" text-anchor=\"end\" class=\"tick\">\(Self.label(t))</text>"
+                out += "<text x=\"\(f(left - 6))\" y=\"\(f(y(t) + 4))\" text-anchor=\"end\" class=\"tick\">\(Self.label(t, step: Self.step(yt)))</text>"
             }
         }
         let midY = top + (height - top - bottom) / 2
@@ -155,10 +165,10 @@ public struct SVGChart: Sendable {
     }
 
     /// Round tick values over `range`, about `about` of them (1, 2 or 5 times a power of ten apart).
-    static func ticks(_ range: ClosedRange<Double>, about: Int) -> [Double] {
+    static func ticks(_ range: ClosedRange<Double>, about: Int, minimumStep: Double = 0) -> [Double] {
         let span = range.upperBound - range.lowerBound
         guard span > 0, span.isFinite else { return [range.lowerBound] }
-        let raw = span / Double(max(1, about))
+        let raw = max(span / Double(max(1, about)), minimumStep)
         var step = 1.0
         while step > raw { step /= 10 }
         while step * 10 <= raw { step *= 10 }
@@ -169,8 +179,13 @@ public struct SVGChart: Sendable {
         return out
     }
 
-    static func label(_ v: Double) -> String {
-        v == v.rounded() ? String(Int(v)) : formatFixed(v, abs(v) < 1 ? 2 : 1)
+    /// The distance between ticks (1 for a single tick).
+    static func step(_ ticks: [Double]) -> Double { ticks.count > 1 ? ticks[1] - ticks[0] : 1 }
+
+    /// A tick's label with as many decimals as its step needs (`2`, `0.5`, `0.25`).
+    static func label(_ v: Double, step: Double) -> String {
+        let decimals = step >= 0.999 ? 0 : step >= 0.0999 ? 1 : 2
+        return decimals == 0 ? String(Int(v.rounded())) : formatFixed(v, decimals)
     }
 
     private func f(_ v: Double) -> String { formatFixed(v, 1) }
