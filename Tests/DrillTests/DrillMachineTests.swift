@@ -130,17 +130,19 @@ final class DrillMachineTests: XCTestCase {
         let up = MemberSample(service: "gums", member: "g1", state: "up", drained: false, weight: 100, topologyWeight: 100, kernelWeight: 100)
         var down = up
         down.state = "down"; down.weight = 0; down.kernelWeight = 0
-        XCTAssertEqual(SiteState.assess(latest: ["da": s("da", true)], directors: ["da", "db"], member: nil), .unsteady("no reading of db yet"))
-        XCTAssertEqual(SiteState.assess(latest: ["da": s("da", true), "db": s("db", false, reachable: false)], directors: ["da", "db"], member: nil),
+        XCTAssertEqual(SiteState.assess(latest: ["da": s("da", true)], directors: ["da", "db"]), .unsteady("no reading of db yet"))
+        XCTAssertEqual(SiteState.assess(latest: ["da": s("da", true), "db": s("db", false, reachable: false)], directors: ["da", "db"]),
                        .unsteady("db does not answer"))
-        XCTAssertEqual(SiteState.assess(latest: ["da": s("da", true), "db": s("db", true)], directors: ["da", "db"], member: nil),
+        XCTAssertEqual(SiteState.assess(latest: ["da": s("da", true), "db": s("db", true)], directors: ["da", "db"]),
                        .unsteady("da and db hold the VIP at once"))
-        XCTAssertEqual(SiteState.assess(latest: ["da": s("da", false), "db": s("db", false)], directors: ["da", "db"], member: nil),
+        XCTAssertEqual(SiteState.assess(latest: ["da": s("da", false), "db": s("db", false)], directors: ["da", "db"]),
                        .unsteady("no director holds the VIP"))
-        XCTAssertEqual(SiteState.assess(latest: ["da": s("da", false), "db": s("db", true)], directors: ["da", "db"], member: nil), .steady(holder: "db"))
-        XCTAssertEqual(SiteState.assess(latest: ["d1": s("d1", nil, members: [down])], directors: ["d1"], member: "g1"),
+        XCTAssertEqual(SiteState.assess(latest: ["da": s("da", false), "db": s("db", true)], directors: ["da", "db"]), .steady(holder: "db"))
+        XCTAssertEqual(SiteState.assess(latest: ["d1": s("d1", nil, members: [down])], directors: ["d1"]),
                        .unsteady("g1 is down on d1, kernel weight 0 of 100"))
-        XCTAssertEqual(SiteState.assess(latest: ["d1": s("d1", nil, members: [up])], directors: ["d1"], member: "g1"), .steady(holder: nil))
-        XCTAssertEqual(SiteState.assess(latest: ["d1": s("d1", nil, members: [up])], directors: ["d1"], member: "g9"), .unsteady("d1 reports no member g9"))
+        XCTAssertEqual(SiteState.assess(latest: ["d1": s("d1", nil, members: [up])], directors: ["d1"]), .steady(holder: nil))
+        // The backup's table counts too: it takes over with what it holds.
+        XCTAssertEqual(SiteState.assess(latest: ["da": s("da", true, members: [up]), "db": s("db", false, members: [down])], directors: ["da", "db"]),
+                       .unsteady("g1 is down on db, kernel weight 0 of 100"))
     }
 }

@@ -10,30 +10,25 @@ public enum SiteState: Sendable, Equatable {
     /// The site as the latest sample of each director shows it.
     ///
     /// Steady means: every director answers; with a director pair, exactly one holds the VIP; and
-    /// the watched member (if any) serves at its full weight on the director that directs traffic.
-    public static func assess(latest: [String: DirectorSample], directors: [String], member: String?) -> SiteState {
+    /// every watched member serves at its full weight in every director's table (a backup keeps
+    /// its table ready for a takeover, so it must have the members too).
+    public static func assess(latest: [String: DirectorSample], directors: [String]) -> SiteState {
         for d in directors {
             guard let s = latest[d] else { return .unsteady("no reading of \(d) yet") }
             guard s.reachable else { return .unsteady("\(d) does not answer") }
         }
         let pair = directors.contains { latest[$0]?.holdsVIP != nil }
         let holders = directors.filter { latest[$0]?.holding == true }
-        var active: String? = directors.first
         if pair {
             if holders.isEmpty { return .unsteady("no director holds the VIP") }
             if holders.count > 1 { return .unsteady("\(holders.joined(separator: " and ")) hold the VIP at once") }
-            active = holders[0]
         }
-        if let member, let a = active, let s = latest[a] {
-            guard let m = s.members.first(where: { $0.member == member }) else {
-                return .unsteady("\(a) reports no member \(member)")
-            }
-            if !m.serving {
-                let kw = m.kernelWeight.map(String.init) ?? "none"
-                return .unsteady("\(member) is \(m.drained ? "drained" : m.state) on \(a), kernel weight \(kw) of \(m.topologyWeight)")
-            }
+        for d in directors {
+            guard let m = latest[d]?.members.first(where: { !$0.serving }) else { continue }
+            let kw = m.kernelWeight.map(String.init) ?? "none"
+            return .unsteady("\(m.member) is \(m.drained ? "drained" : m.state) on \(d), kernel weight \(kw) of \(m.topologyWeight)")
         }
-        return .steady(holder: pair ? active : nil)
+        return .steady(holder: pair ? holders[0] : nil)
     }
 
     /// Steady or not.

@@ -144,7 +144,7 @@ public struct DrillRunner<C: Clock<Duration>>: Sendable {
             prepareBound: timing.settle, probeStartBound: .seconds(30), settleBound: timing.settle,
             probeBound: timing.baseline + hold + timing.observe * 2 + r.hooks.timeout + .seconds(10))
         let started = Self.now()
-        let watch = DirectorWatch(service: r.targetService)
+        let watch = DirectorWatch(service: r.targetService ?? r.service.name)
         let run = RunState()
         let (events, sink) = AsyncStream.makeStream(of: DrillMachine.Event.self)
         var machine = DrillMachine(plan: plan)
@@ -157,7 +157,7 @@ public struct DrillRunner<C: Clock<Duration>>: Sendable {
                 // Every poll interval, the site as the latest samples show it (only while watching).
                 while !Task.isCancelled {
                     do { try await clock.sleep(for: max(timing.poll, .milliseconds(20))) } catch { return }
-                    if run.watching { sink.yield(.site(SiteState.assess(latest: watch.current, directors: r.directors, member: r.targetService == nil ? nil : r.target))) }
+                    if run.watching { sink.yield(.site(SiteState.assess(latest: watch.current, directors: r.directors))) }
                 }
             }
             let trace = ProcessInfo.processInfo.environment["TANDEM_DRILL_TRACE"] != nil
