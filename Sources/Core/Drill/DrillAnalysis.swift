@@ -110,8 +110,9 @@ public struct DrillFigures: Codable, Sendable, Equatable {
     public var dualMasterMillis: Int
     /// Director kinds: ms from the fault until the master stopped holding the VIP.
     public var letGoMillis: Int?
-    /// Director kinds: ms until another director held the VIP, counted from the master letting go
-    /// for kill and graceful stop, from the fault otherwise.
+    /// Director kinds: ms until another director held the VIP, counted from the master's links going
+    /// down (a kill: the hook's first reported moment), from the master letting go of the VIP (a
+    /// graceful stop), from the fault otherwise.
     public var takeoverMillis: Int?
     /// Director kinds: times another director took the VIP between the probe's start and the fault
     /// (with the master alive: false takeovers).
@@ -161,8 +162,16 @@ public enum DrillAnalysis {
             let others = holding.filter { $0.key != master }.flatMap(\.value)
             let masterDrop = holding[master]?.first { $0.to >= fault && $0.to < record.endedAt }?.to
             letGo = masterDrop.map { Int(($0 - fault).rounded()) }
-            let graceful = record.kind == .directorKill || record.kind == .directorGraceful
-            let ref = graceful ? (masterDrop ?? fault) : fault
+            // The takeover is counted from the moment the master stopped serving: for a kill, the
+            // first moment its hook reports (the links down: the dead master's daemon may answer
+            // /status a while longer); for a graceful stop, the master letting go of the VIP; for
+            // the others, the fault itself.
+            let hookMoment = record.marks.first { $0.kind == .hook && $0.at >= fault }?.at
+            let ref: EpochMillis = switch record.kind {
+            case .directorKill: hookMoment ?? masterDrop ?? fault
+            case .directorGraceful: masterDrop ?? fault
+            default: fault
+            }
             takeover = others.map(\.from).filter { $0 >= fault }.min().map { Int(($0 - ref).rounded()) }
             let start = probeStart ?? record.startedAt
             falseTakeovers = others.filter { $0.from >= start && $0.from < fault }.count

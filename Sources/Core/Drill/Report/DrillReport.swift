@@ -60,8 +60,9 @@ public enum DrillReport {
                          "stretches in which two directors held the VIP, from their /status (or VIP watch) every poll"))
         }
         if let t = f.takeoverMillis {
-            rows.append(("takeover", "\(t) ms", rec.kind == .directorKill || rec.kind == .directorGraceful
-                         ? "from the master letting go of the VIP to another director holding it" : "from the fault to another director holding the VIP"))
+            rows.append(("takeover", "\(t) ms", rec.kind == .directorKill ? "from the master's links going down (its hook's first event) to another director holding the VIP"
+                         : rec.kind == .directorGraceful ? "from the master letting go of the VIP to another director holding it"
+                         : "from the fault to another director holding the VIP"))
         } else if rec.directors.contains(rec.target) {
             rows.append(("takeover", "none", "no other director took the VIP after the fault"))
         }

@@ -111,7 +111,9 @@ public struct SVGChart: Sendable {
         var row = 0
         while markerLabels.contains(where: { $0.row == row && abs($0.x - px) < 70 }) && row < 4 { row += 1 }
         markerLabels.append((px, row))
-        overlay.append("<text x=\"\(f(px + 3))\" y=\"\(f(top + 10 + Double(row) * 11))\" class=\"marker\" fill=\"\(colour)\">\(HTML.escape(label))</text>")
+        // Near the right edge the label goes to the left of its line.
+        let leftward = px + Double(label.count) * 5.5 + 4 > width - right
+        overlay.append("<text x=\"\(f(leftward ? px - 3 : px + 3))\" y=\"\(f(top + 10 + Double(row) * 11))\"\(leftward ? " text-anchor=\"end\"" : "") class=\"marker\" fill=\"\(colour)\">\(HTML.escape(label))</text>")
     }
 
     /// The SVG element.
