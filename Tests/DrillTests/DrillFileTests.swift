@@ -122,4 +122,17 @@ final class DrillFileTests: XCTestCase {
             XCTAssertEqual((e as? TopologyDiagnostics)?.codes, [.unreadable])
         }
     }
+
+    func testTheShippedFermiGridDrillFileValidatesAgainstItsTopology() throws {
+        // Tests/DrillTests/DrillFileTests.swift → the repository's topology/.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let topologyPath = root.appendingPathComponent("topology/fermigrid-ha.yaml").path
+        let site = try TopologyLoader.load(path: topologyPath)
+        let f = try DrillFileLoader.load(path: root.appendingPathComponent("topology/fermigrid-ha.drills.yaml").path, topology: site)
+        XCTAssertEqual(f.directors.map(\.name), ["fg5x0", "fg6x0"])
+        XCTAssertEqual(Set(f.hooks.keys), [.directorKill, .directorGraceful, .heartbeatCut, .backendKill, .plannedDrain])
+        XCTAssertEqual(f.acceptance?.services.map(\.name), ["gums", "voms", "saz-cms"])
+        XCTAssertEqual(f.acceptance?.minCallsPerDay, 10_000_000)
+        XCTAssertThrowsError(try f.hooks(for: .linkFlap), "no hook: refused")
+    }
 }

@@ -55,8 +55,9 @@ public struct MemberSample: Codable, Sendable, Equatable {
         self.weight = weight; self.topologyWeight = topologyWeight; self.kernelWeight = kernelWeight
     }
 
-    /// Serving at its full weight, as far as the kernel is concerned.
-    public var serving: Bool { state == "up" && !drained && (kernelWeight ?? weight) == topologyWeight }
+    /// Up, not drained, and the kernel holds the weight the director wants for it. Not "at its
+    /// topology weight": a single-writer service keeps its other members at 0 by design.
+    public var serving: Bool { state == "up" && !drained && kernelWeight == weight }
     /// No new connection goes to it.
     public var drainedInKernel: Bool { (kernelWeight ?? weight) == 0 }
 }

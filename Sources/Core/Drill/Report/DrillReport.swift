@@ -73,8 +73,10 @@ public enum DrillReport {
         if case .after(let hold)? = rec.kind.spec?.heal, hold > .zero {
             rows.append(("takeovers during the fault", "\(f.takeoversDuringFault)", "another director took the VIP while the fault stood"))
         }
-        rows.append(("held connection", f.connection.description + (f.connectionGapMillis.map { ", longest wait \($0) ms" } ?? ""),
-                     "one keep-alive connection, a GET every interval, never reconnecting"))
+        if f.connection != .notHeld {
+            rows.append(("held connection", f.connection.description + (f.connectionGapMillis.map { ", longest wait \($0) ms" } ?? ""),
+                         "one keep-alive connection, a GET every interval, never reconnecting"))
+        }
         if rec.targetService != nil {
             rows.append(("time to detect", f.detectedMillis.map { "\($0) ms" } ?? "never", "from the fault until the director saw \(rec.target) down or drained"))
             rows.append(("time to drain", f.drainedMillis.map { "\($0) ms" } ?? "never", "from the fault until \(rec.target)'s weight was 0 in the kernel"))
