@@ -64,6 +64,11 @@ let coreTargets: [Target] = [
     core("Hosts", ["Placement", "Net"]),
     // keepalived.conf read as keepalived reads it, imported into a topology and exported from one.
     core("Keepalived", ["Topology", "Net"]),
+    // What tandem-stress reports (its JSON): written by the stress client, read by the drills.
+    core("LoadReport"),
+    // Drills as values: kinds, the drill file, the drill state machine, the analysis of probe
+    // slots and director samples into figures, the verdict, and the reports (HTML with SVG, JSON, text).
+    core("Drill", ["Topology", "DaemonAPI", "LoadReport", "Net", .product(name: "Yams", package: "Yams")]),
 ]
 
 // MARK: - System edges: the only code that talks to the kernel, libraries and the network
@@ -113,6 +118,9 @@ let serviceTargets: [Target] = [
     service("RingMonitoring", ["HealthCheck", "Syscall", "Health", "RingHealth", "MariaDB", "Topology", log, lifecycle, nioPosix]),
     // Runs the host controller against the hosts: connections, checks, fences, starts, timers.
     service("HostControl", ["Hosts", "Fencing", "Placement", "Net", log, lifecycle]),
+    // Runs drills and acceptance tests on a site: fault hooks, the tandem-stress probe, the
+    // directors' /status polled, the drill machine's actions executed, reports written.
+    service("DrillRunner", ["Drill", "DaemonAPI", "LoadReport", "Topology", "HTTPWire", "Syscall", "Net"]),
     service("Daemon", [
         "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
         "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall", "Cryptography", "BuildInfo",
@@ -128,18 +136,18 @@ let gridTargets: [Target] = [
     // Pure grid logic both sides share: the seeded data set, DNs, lease partitions.
     grid("GridModel", ["Net"]),
     grid("GridServices", ["GridModel", "HTTPWire", "MariaDB", "Syscall", "Net", nioCore, nioPosix, log, lifecycle, prometheus]),
-    grid("StressClient", ["GridModel", "HTTPWire", "Net", "Syscall", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+    grid("StressClient", ["GridModel", "HTTPWire", "LoadReport", "Net", "Syscall", .product(name: "Histogram", package: "hdrhistogram-swift")]),
 ]
 
 // MARK: - Executables (thin: parse flags, wire modules, run)
 let appTargets: [Target] = [
     app("tandemd", ["Daemon", "BuildInfo", "LogOutput", argumentParser, log]),
     app("tandemctl", ["Topology", "Placement", "Keepalived", "Net", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall",
-                      "BuildInfo", "LogOutput", argumentParser]),
+                      "Drill", "DrillRunner", "LoadReport", "BuildInfo", "LogOutput", argumentParser]),
     app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", "BuildInfo", "LogOutput", argumentParser, log,
                         .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
     app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", "BuildInfo", "LogOutput", argumentParser, log, lifecycle]),
-    app("tandem-stress", ["StressClient", "GridModel", "BuildInfo", "LogOutput", argumentParser]),
+    app("tandem-stress", ["StressClient", "GridModel", "LoadReport", "BuildInfo", "LogOutput", argumentParser]),
     app("tandem-bench-placement", ["Topology", "Placement", "Net"]),
     app("tandem-bench-health", ["HealthCheck", "HTTPWire", "Health", "Topology", "Net", nioCore, nioPosix,
                                 nioHTTP1,
@@ -190,7 +198,11 @@ let testTargets: [Target] = [
     // HTTPCorpus: the request parser's fuzz corpus, read from the source tree.
     tests("GridServicesTests", ["GridServices", "GridModel", "StressClient", "HTTPWire", "Net", "MariaDB", "Syscall", "TestSupport", log, nioCore],
           exclude: ["HTTPCorpus"]),
-    tests("StressClientTests", ["StressClient", "GridModel", "Net", "TestSupport"]),
+    tests("StressClientTests", ["StressClient", "GridModel", "LoadReport", "HTTPWire", "Net", "TestSupport"]),
+    // Drill logic as event lines, the analysis on synthetic series, the drill file, the reports.
+    tests("DrillTests", ["Drill", "Topology", "DaemonAPI", "LoadReport", "Net"]),
+    // The runner end to end on loopback: a dry-run tandemd, gridsvc backends, real hooks and probe.
+    tests("DrillRunnerTests", ["DrillRunner", "Drill", "DaemonAPI", "LoadReport", "Topology", "Syscall", "TestSupport"]),
 ]
 
 let package = Package(

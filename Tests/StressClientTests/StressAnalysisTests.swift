@@ -1,5 +1,6 @@
 import XCTest
 @testable import StressClient
+import LoadReport
 import GridModel
 import Net
 import TestSupport

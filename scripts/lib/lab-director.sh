@@ -1,12 +1,8 @@
 #!/bin/bash
 # The lab's director, run INSIDE the user-mode-linux kernel by lab-uml-init.sh (docs/lab.md).
 # Brings up the two lab interfaces (vec0 = front, vec1 = back), puts the VIPs on lo, enables
-# forwarding (IPVS NAT), starts tandemd, and until $CTL/stop appears (bounded by
-# LAB_UML_MAX_S) appends the kernel's IPVS table (/proc/net/ip_vs) to $CTL/ipvs.log as
-#   <epoch ms> <vip:port> <real server:port> <weight> <active conns> <inactive conns>
-# so the host can time drains against the kernel itself (timestamps are taken here, so a late
-# hostfs write-back does not distort them). Only changes are logged (any weight or connection
-# count). On stop: SIGTERM tandemd, save the final table.
+# forwarding (IPVS NAT), starts tandemd, and waits for $CTL/stop (bounded by LAB_UML_MAX_S).
+# On stop: SIGTERM tandemd, save the final table.
 set -u
 C=/mnt/ctl
 . "$C/env"
@@ -25,18 +21,14 @@ ip -br addr
 td=$!
 echo "$td" > "$C/tandemd.uml-pid"
 echo "director: tandemd pid $td (inside the UML)"
-# The kernel table poller: pure bash builtins (no fork per sample: a fork costs milliseconds in a
-# UML on a loaded machine), reading /proc/net/ip_vs every ~50 ms and appending the whole table,
-# timestamped, whenever anything in it changed.
-. "$LAB_REPO/scripts/lib/ipvs-sampler.sh"
+# Until the host asks (the stop file), bounded by LAB_UML_MAX_S. The drills read tandemd's /status
+# (each member's weight as the kernel holds it), so nothing else runs here.
 mkfifo /tmp/lab-tick && exec 9<>/tmp/lab-tick
-now_ms; deadline=$(( T + LAB_UML_MAX_S * 1000 ))
+deadline=$(( SECONDS + LAB_UML_MAX_S ))
 while [ ! -e "$C/stop" ]; do
-    now_ms
-    [ "$T" -gt "$deadline" ] && { echo "director: LAB_UML_MAX_S=${LAB_UML_MAX_S}s reached, stopping"; break; }
+    [ "$SECONDS" -gt "$deadline" ] && { echo "director: LAB_UML_MAX_S=${LAB_UML_MAX_S}s reached, stopping"; break; }
     kill -0 "$td" 2>/dev/null || { echo "director: tandemd exited"; td=""; break; }
-    ipvs_sample "$C/ipvs.log"
-    read -t 0.05 -u 9 _ || true
+    read -t 0.2 -u 9 _ || true
 done
 if [ -n "$td" ]; then
     kill -TERM "$td" 2>/dev/null

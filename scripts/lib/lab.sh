@@ -1,5 +1,7 @@
 # shellcheck shell=bash
-# Host-side pieces of the end-to-end lab (scripts/lab-e2e; docs/lab.md). Sourced, not run.
+# Host-side pieces of the end-to-end lab (scripts/lab-e2e; docs/lab.md). Sourced, not run. It only
+# builds the site and writes what the drill hooks (scripts/lab/hooks) need: $LAB_DIR/lab.env and a
+# start script per backend; the drills and the acceptance run are tandemctl's.
 #
 # Layout (every network object lives in a namespace created here and deleted in lab_teardown):
 #   $LAB_P-fab   two bridges: brf (front) and brb (back), and the UML's taps tapf / tapb
@@ -35,7 +37,7 @@ LAB_NETNS=()               # every namespace we created
 LAB_UML_PID=""
 
 lab_ms() { date +%s%3N; }
-lab_log() { printf '[%6.1fs] %s\n' "$(awk -v a="$LAB_T0" -v b="$(lab_ms)" 'BEGIN{print (b-a)/1000}')" "$*" >&2; }
+lab_log() { local d=$(( $(lab_ms) - LAB_T0 )); printf '[%4d.%ds] %s\n' $((d / 1000)) $((d % 1000 / 100)) "$*" >&2; }
 lab_die() { echo "lab-e2e: $*" >&2; exit 1; }
 lab_track() { LAB_PIDS+=("$1"); }
 
@@ -70,6 +72,8 @@ lab_net_up() {
     lab_ns cli
     lab_attach cli brf "$LAB_CLIENT_ADDR/24"
     ip -n "$LAB_P-cli" route add 10.77.0.0/24 via "$LAB_DIRECTOR_FRONT"
+    # The backends too, through the director (routed, not IPVS): acceptance probes each copy directly.
+    ip -n "$LAB_P-cli" route add "$LAB_BACK_NET.0/24" via "$LAB_DIRECTOR_FRONT"
     for b in "${LAB_BACKENDS[@]}"; do
         set -- $b; n=$1
         lab_ns "$n"
@@ -119,42 +123,79 @@ lab_relays_up() {
     lab_relay "$LAB_P-db" "${LAB_ADDR[db2]}" 3306 "$RING_NODE2_SOCKET"
 }
 
-lab_backend_start() { # NAME: start (or restart) that backend's gridsvc; waits until it listens
-    local name=$1 b role pref db i
+lab_backend_start() { # NAME: writes $LAB_DIR/start-member-NAME (the drill hooks restart it with it) and runs it
+    local name=$1 b role pref db
     for b in "${LAB_BACKENDS[@]}"; do set -- $b; [ "$1" = "$name" ] && { role=$2; pref=$4; }; done
     [ -n "${role:-}" ] || lab_die "no backend named $name"
     if [ "$pref" = 1 ]; then db=127.0.0.1:3301,127.0.0.1:3302; else db=127.0.0.1:3302,127.0.0.1:3301; fi
-    : > "$LAB_DIR/$name.log.new"
-    ip netns exec "$LAB_P-$name" "$LAB_BIN/gridsvc" --role "$role" --listen 0.0.0.0:8443 --db "$db" "${LAB_DB[@]}" \
-        > "$LAB_DIR/$name.log.new" 2>&1 &
-    LAB_BPID[$name]=$!
-    lab_track $!
-    disown $!   # the kill scenario SIGKILLs it: no "Killed" job notice in the report
-    for ((i = 0; i < 200; i++)); do
-        grep -q " listening on " "$LAB_DIR/$name.log.new" && { cat "$LAB_DIR/$name.log.new" >> "$LAB_DIR/$name.log"; return 0; }
-        lab_alive "${LAB_BPID[$name]}" || break
-        sleep 0.05
-    done
-    cat "$LAB_DIR/$name.log.new" >&2
-    lab_die "gridsvc $name ($role) did not start listening within 10 s"
+    cat > "$LAB_DIR/start-member-$name" <<SH
+#!/usr/bin/env bash
+# gridsvc $name ($role) in its namespace; waits (<= 10 s) until it listens. Written by scripts/lib/lab.sh.
+: > "$LAB_DIR/$name.log.new"
+ip netns exec "$LAB_P-$name" "$LAB_BIN/gridsvc" --role $role --listen 0.0.0.0:8443 --db $db ${LAB_DB[*]} \\
+    > "$LAB_DIR/$name.log.new" 2>&1 < /dev/null &
+echo \$! > "$LAB_DIR/member-$name.pid"
+for ((i = 0; i < 200; i++)); do
+    grep -q " listening on " "$LAB_DIR/$name.log.new" && { cat "$LAB_DIR/$name.log.new" >> "$LAB_DIR/$name.log"; exit 0; }
+    sleep 0.05
+done
+cat "$LAB_DIR/$name.log.new" >&2
+echo "gridsvc $name ($role) did not start listening within 10 s" >&2
+exit 1
+SH
+    chmod +x "$LAB_DIR/start-member-$name"
+    "$LAB_DIR/start-member-$name" || lab_die "gridsvc $name did not start"
+}
+
+# lab.env and the drill file: what `tandemctl drill` and the hooks of scripts/lab/hooks need here.
+lab_drills_up() {
+    mkfifo "$LAB_DIR/tick.fifo"
+    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$LAB_DIR/token")
+    cat > "$LAB_DIR/lab.env" <<ENV
+LAB=$LAB_P
+TANDEMCTL=$LAB_BIN/tandemctl
+LAB_TOKEN_FILE=$LAB_DIR/token
+LAB_STATUS_URLS="$LAB_STATUS_URL"
+lab_ip() { local ns=\$1; shift; ip -n "$LAB_P-\$ns" \$*; }
+lab_director_pids() { PIDS=(); echo "the director runs inside the UML: no director drill in this lab" >&2; }
+lab_start_director() { echo "the director runs inside the UML: no director drill in this lab" >&2; return 1; }
+lab_member_pid() { PID=""; read -r PID < "$LAB_DIR/member-\$1.pid"; }
+lab_start_member() { "$LAB_DIR/start-member-\$1"; }
+lab_member_link() { ip -n "$LAB_P-fab" link set "v-\$1" "\$2"; }
+lab_ring_sql() {
+    local sock=$RING_NODE1_SOCKET; [ "\$1" = 2 ] && sock=$RING_NODE2_SOCKET
+    mariadb --defaults-extra-file="$LAB_DIR/ring/secrets/root.cnf" --protocol=socket -S "\$sock" --connect-timeout=3 -N -B -e "\$2"
+}
+ENV
+    local h="$LAB_REPO/scripts/lab/hooks"
+    cat > "$LAB_DIR/drills.yaml" <<YAML
+# The drill file of the end-to-end lab (written by scripts/lib/lab.sh; the format is in docs/drills.md).
+site: tandem-lab
+service: gums
+directors: {dir1: {status: $LAB_STATUS_URL}}
+probe: {stress: $LAB_BIN/tandem-stress, call: gums, rate: $LAB_RATE, connections: $LAB_CONNECTIONS, timeout: ${LAB_TIMEOUT_MS}ms,
+        slot: 100ms, hold_connection: 0, seed: 42, users: $LAB_USERS}
+timing: {baseline: ${FAULT_AT_S}s, observe: $(( LAB_SCENARIO_S - FAULT_AT_S ))s, settle: 30s, poll: 50ms}
+environment: {LAB_STATE: $LAB_DIR}
+hooks:
+  backend-kill: {inject: [$h/backend-kill], heal: [$h/backend-start]}
+  backend-silent: {inject: [$h/backend-silent], heal: [$h/backend-link-up]}
+  planned-drain: {inject: [$h/planned-drain], heal: [$h/planned-undrain], timeout: 60s}
+  ring-link-stop: {inject: [$h/ring-link-stop], heal: [$h/ring-link-start]}
+expect:
+  planned-drain: {max_errors: 0}
+acceptance:
+  services: {gums: {call: gums}, voms: {call: voms}, saz: {call: saz}}
+  failover: backend-kill
+  probe_seconds: 2
+  capacity_seconds: $LAB_SCENARIO_S
+  capacity_workers: 16
+  mix: {gums: 6, saz: 3, voms: 1}
+YAML
 }
 
 # Alive and not a zombie (a zombie still answers kill -0).
 lab_alive() { [ -r "/proc/$1/stat" ] && ! awk '{ exit ($3 != "Z") }' "/proc/$1/stat" 2>/dev/null; }
-
-lab_backend_stop() { # NAME SIGNAL: signal the backend, wait (<= 20 s) for it to exit; sets LAB_STOP_MS
-    local pid=${LAB_BPID[$1]} t i
-    t=$(lab_ms)
-    kill "-$2" "$pid" 2>/dev/null || true
-    for ((i = 0; i < 400; i++)); do lab_alive "$pid" || break; sleep 0.05; done
-    if lab_alive "$pid"; then
-        kill -9 "$pid" 2>/dev/null || true
-        LAB_STOP_MS="over 20 s (then SIGKILL)"
-    else
-        LAB_STOP_MS="$(( $(lab_ms) - t )) ms"
-    fi
-    return 0
-}
 
 # The director: linux.uml in the fabric namespace, PID 1 = scripts/lib/lab-uml-init.sh.
 lab_uml_start() {
@@ -187,93 +228,14 @@ lab_uml_stop() {
     LAB_UML_PID=""
 }
 
-lab_curl() { ip netns exec "$LAB_P-cli" curl -s -m 2 "$@"; }
-# tandemctl as the operator runs it, from the client namespace, against the director's tandemd.
+# tandemctl as the operator runs it, from the client namespace.
 lab_ctl() { ip netns exec "$LAB_P-cli" "$LAB_BIN/tandemctl" "$@"; }
 
-# tandemd's /status, flattened: "svc member state weight kernelWeight drained" per member.
-lab_status_rows() {
-    lab_curl "$LAB_STATUS_URL/status" 2>/dev/null | jq -r '.services[] | .name as $s | .members[] |
-        [$s, .member, .state, .weight, (.kernelWeight // "none"), .drained] | map(tostring) | join(" ")' 2>/dev/null
-}
-
-# Every member of every service except SKIP... is up, not drained, and non-zero in the kernel (per tandemd).
-lab_all_serving() { # [SKIP...]
-    local rows; rows=$(lab_status_rows) || return 1
-    [ -n "$rows" ] || return 1
-    ! awk -v skip=" $* " 'index(skip, " " $1 " ") { next }
-        ($3 != "up" || $5 == "0" || $5 == "none" || $6 == "true") { bad = 1 } END { exit !bad }' <<< "$rows"
-}
-
-# LAB_SKEW: the UML's clock minus this machine's, in ms, by ICMP timestamp from the client namespace
-# (scripts/lib/lab-clock.py; best of five probes). UML timestamps (ipvs.log, tandemd's transitions)
-# are corrected by it. LAB_SKEW_RTT: that probe's round trip. 0 / "?" if the UML did not answer.
-lab_clock_skew() {
-    local out
-    out=$(ip netns exec "$LAB_P-cli" python3 "$LAB_REPO/scripts/lib/lab-clock.py" "$LAB_DIRECTOR_FRONT" 2>/dev/null || echo none)
-    if [ "$out" = none ] || [ -z "$out" ]; then LAB_SKEW=0; LAB_SKEW_RTT="?"; else read -r LAB_SKEW LAB_SKEW_RTT <<< "$out"; fi
-}
-
-# tandemd's last transition of SVC MEMBER, from /status: "EPOCH_MS|from → to|reason" (empty if none).
-lab_transition() {
-    local row at
-    row=$(lab_curl "$LAB_STATUS_URL/status" 2>/dev/null | jq -r --arg s "$1" --arg m "$2" '.services[] | select(.name == $s) |
-        .members[] | select(.member == $m) | "\(.lastTransitionAt // "")|\(.lastTransition // "")|\(.lastReason // "")"' 2>/dev/null) || true
-    at=${row%%|*}
-    [ -n "$at" ] || { echo ""; return 0; }
-    echo "$(( $(date -d "$at" +%s%3N) - ${LAB_SKEW:-0} ))|${row#*|}"
-}
-
-# First time (ms) at or after AFTER when the UML's kernel table (ipvs.log: ms vip rs weight active
-# inactive, written by lab-director.sh) shows RS matching an awk condition on $4 weight / $5 active.
-# Waits up to LIMIT s. Prints the ms or "none".
-# The UML's timestamps are corrected by LAB_SKEW (its clock minus ours, lab_clock_skew).
-lab_ipvs_first() { # RS(addr:port) AFTER LIMIT CONDITION(on $4 weight, $5 active)
-    local rs=$1 after=$2 limit=$3 cond=$4 i t
-    for ((i = 0; i < limit * 10; i++)); do
-        t=$(awk -v r="$rs" -v a="$after" -v k="${LAB_SKEW:-0}" \
-            "\$1 - k >= a && \$3 == r && ($cond) { print \$1 - k; exit }" "$LAB_DIR/uml/ipvs.log" 2>/dev/null)
-        [ -n "$t" ] && { echo "$t"; return 0; }
-        sleep 0.1
-    done
-    echo none; return 1
-}
-
-# Latest ipvsadm reading for RS: "weight active inactive".
-lab_ipvs_last() { awk -v r="$1" '$3 == r { w = $4 " " $5 " " $6 } END { print w }' "$LAB_DIR/uml/ipvs.log" 2>/dev/null; }
-
-# Requests served by a backend so far (sum of gridsvc_requests_total over every endpoint and status).
-lab_served() {
-    ip netns exec "$LAB_P-$1" curl -s -m 2 "http://127.0.0.1:8443/metrics" 2>/dev/null |
-        awk '/^gridsvc_requests_total/ && !/healthz/ { s += $NF } END { printf "%d\n", s }' || echo 0
-}
-
-lab_stress_start() { # LABEL SECONDS: tandem-stress in the client namespace, JSON into stress-LABEL.json
-    local label=$1 secs=$2
-    ip netns exec "$LAB_P-cli" "$LAB_BIN/tandem-stress" \
-        --target gums=10.77.0.12:8443 --target voms=10.77.0.11:8443 --target saz=10.77.0.13:8443 \
-        --mix "$LAB_MIX" --rate "$LAB_RATE" --connections "$LAB_CONNECTIONS" --timeout-ms "$LAB_TIMEOUT_MS" \
-        --duration "$secs" --max-requests $(( secs * ${LAB_RATE%.*} + 1000 )) --seed 42 --users "$LAB_USERS" \
-        --series "$LAB_DIR/series-$label.csv" --json > "$LAB_DIR/stress-$label.json" 2> "$LAB_DIR/stress-$label.err" &
-    LAB_STRESS_PID=$!
-    lab_track $!
-}
-
-lab_stress_wait() { # bounded: the run's duration + 15 s
-    local i
-    for ((i = 0; i < (LAB_SCENARIO_S + 15) * 10; i++)); do lab_alive "$LAB_STRESS_PID" || break; sleep 0.1; done
-    lab_alive "$LAB_STRESS_PID" && { kill -9 "$LAB_STRESS_PID"; echo "lab-e2e: tandem-stress overran; killed" >&2; }
-    wait "$LAB_STRESS_PID" 2>/dev/null || true
-    return 0
-}
-
-# "calls ok failed errors gap" from a stress JSON report.
-lab_stress_summary() { # LABEL
-    local f="$LAB_DIR/stress-$1.json"
-    [ -s "$f" ] || { echo "? ? ? tandem-stress-produced-no-report ?"; return; }
-    jq -r '[.requests, .successes, (.requests - .successes),
-            (if (.errors | length) == 0 then "-" else (.errors | to_entries | map("\(.key)=\(.value)") | join(",")) end),
-            (.largestGapSeconds * 1000 | floor)] | map(tostring) | join(" ")' "$f"
+# Every member of voms, gums and saz up and at its weight in the kernel, as tandemctl status says.
+lab_all_serving() {
+    local args=() b
+    for b in "${LAB_BACKENDS[@]}"; do set -- $b; args+=(--member "$2/$1"); done
+    lab_ctl status --url "$LAB_STATUS_URL" "${args[@]}" > /dev/null 2>&1
 }
 
 lab_teardown() {
@@ -281,7 +243,9 @@ lab_teardown() {
     trap - ERR
     touch "$LAB_DIR/poll.stop" 2>/dev/null
     lab_uml_stop
-    local p n
+    local p n f
+    # The backends by their pid files (a drill's heal may have restarted one), then everything tracked.
+    for f in "$LAB_DIR"/member-*.pid; do [ -r "$f" ] && read -r p < "$f" && LAB_PIDS+=("$p"); done
     for p in "${LAB_PIDS[@]}"; do kill "$p" 2>/dev/null; done
     sleep 0.3
     for p in "${LAB_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done

@@ -3,6 +3,7 @@ import ArgumentParser
 import BuildInfo
 import Foundation
 import GridModel
+import LoadReport
 import StressClient
 
 @main
@@ -40,6 +41,10 @@ struct TandemStress: ParsableCommand {
     var series: String?
     @Flag(help: "Print the full report as JSON instead of the summary.")
     var json = false
+    @Option(name: .customLong("hold-connection-ms"), help: "Also hold one keep-alive connection through the run, a GET --static-path on it every MS, never reconnecting; its fate is in the report (heldConnection).")
+    var holdConnectionMs: Int?
+    @Flag(help: "Progress on standard error: 'started at epoch-ms N' at t = 0, then a line a second. SIGTERM or SIGINT ends the run early with a report.")
+    var progress = false
     @Flag(help: "Visit every user (and each of a user's FQANs for GUMS) once, in order, instead of at random; with --max-requests equal to the number of keys this warms a cache completely.")
     var sweep = false
 
@@ -71,8 +76,27 @@ struct TandemStress: ParsableCommand {
             mode: rate.map { .open(rate: $0, connections: connections) } ?? .closed(workers: workers),
             maxRequests: maxRequests, maxDuration: .seconds(duration), timeoutMillis: timeoutMs,
             seed: seed, users: users, staticPath: staticPath, slot: .milliseconds(max(1, slotMs)), sweep: sweep)
+        var run = config
+        if let ms = holdConnectionMs {
+            guard ms >= 1 else { throw ValidationError("--hold-connection-ms must be at least 1") }
+            run.holdConnection = .milliseconds(ms)
+        }
+        if progress {
+            run.progress = { line in FileHandle.standardError.write(Data("tandem-stress: \(line)\n".utf8)) }
+        }
+        // SIGTERM/SIGINT end the run early, with its report (a drill stops its probe this way).
+        let stop = run.stopSwitch
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { stop.stop() }
+            source.resume()
+            sources.append(source)
+        }
+        defer { sources.forEach { $0.cancel() } }
         let report: StressReport
-        do { report = try StressRunner.run(config) } catch { throw ValidationError("\(error)") }
+        do { report = try StressRunner.run(run) } catch { throw ValidationError("\(error)") }
         if let series {
             var csv = "t,ok,errors,p99_ms\n"
             for s in report.timeSeries { csv += "\(s.t),\(s.ok),\(s.errors),\(s.p99Millis)\n" }

@@ -1,5 +1,4 @@
 import Topology
-import Reconcile
 
 /// Decides where every VM runs: each anti-affinity group split across hosts (and across the
 /// failure domains named in `placement.spread`), within host capacity, honouring pins.

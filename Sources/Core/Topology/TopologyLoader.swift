@@ -31,35 +31,8 @@ public enum TopologyLoader {
     /// Validates topology text already in memory; `file` is used only in messages.
     public static func parse(data: Data, file: String, limits: TopologyLimits = .standard) throws(TopologyDiagnostics) -> TopologyDocument {
         let at = SourceLocation(file: file, line: 1, column: 1)
-        if data.count > limits.maxFileBytes {
-            throw TopologyFile.tooLarge(file, size: "\(data.count) bytes", limit: limits.maxFileBytes)
-        }
-        if data.contains(0) {
-            throw TopologyDiagnostics([Diagnostic(.binary, at: at, keyPath: "", "the file is binary (it contains NUL bytes), not YAML",
-                                                  hint: "pass the topology's .yaml file")])
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw TopologyDiagnostics([Diagnostic(.binary, at: at, keyPath: "", "the file is not valid UTF-8 text",
-                                                  hint: "save the topology as UTF-8 YAML")])
-        }
-        if text.allSatisfy({ $0.isWhitespace }) {
-            throw TopologyDiagnostics([Diagnostic(.empty, at: at, keyPath: "", "the file is empty",
-                                                  hint: "start from topology/fermigrid-ha.yaml; the schema is in docs/topology.md")])
-        }
-        // Aliases as keys, alias bombs and deep nesting are refused before Yams builds (and hashes) a tree.
-        if let refusal = YAMLScan.check(text, file: file, limits: limits) { throw TopologyDiagnostics([refusal]) }
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let e as YamlError {
-            throw TopologyDiagnostics([syntaxDiagnostic(e, file: file)])
-        } catch {
-            throw TopologyDiagnostics([Diagnostic(.syntax, at: at, keyPath: "", "not valid YAML: \(error)", hint: "fix the YAML syntax")])
-        }
-        guard let root, !(root.scalar.map { $0.string.isEmpty } ?? false) else {
-            throw TopologyDiagnostics([Diagnostic(.empty, at: at, keyPath: "", "the file holds no YAML document (only comments?)",
-                                                  hint: "start from topology/fermigrid-ha.yaml; the schema is in docs/topology.md")])
-        }
+        let root = try compose(data: data, file: file, limits: limits,
+                               start: "start from topology/fermigrid-ha.yaml; the schema is in docs/topology.md", what: "the topology's .yaml file")
         let reader = YAMLReader(file: file)
         let draft = TopologyDraft.read(root, reader)
         var diags = reader.diagnostics
@@ -73,7 +46,42 @@ public enum TopologyLoader {
         return TopologyDocument(topology: topology, file: file, locations: reader.marks)
     }
 
-    private static func syntaxDiagnostic(_ e: YamlError, file: String) -> Diagnostic {
+    /// The YAML tree of a Tandem file (a topology, a drill file), with every refusal a located
+    /// diagnostic: too large, binary, not UTF-8, empty, hostile (``YAMLScan``), or not YAML.
+    /// `start` says where to begin when the file is empty; `what` names the file a user should pass.
+    static func compose(data: Data, file: String, limits: TopologyLimits, start: String, what: String) throws(TopologyDiagnostics) -> Node {
+        let at = SourceLocation(file: file, line: 1, column: 1)
+        if data.count > limits.maxFileBytes {
+            throw TopologyFile.tooLarge(file, size: "\(data.count) bytes", limit: limits.maxFileBytes)
+        }
+        if data.contains(0) {
+            throw TopologyDiagnostics([Diagnostic(.binary, at: at, keyPath: "", "the file is binary (it contains NUL bytes), not YAML",
+                                                  hint: "pass \(what)")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw TopologyDiagnostics([Diagnostic(.binary, at: at, keyPath: "", "the file is not valid UTF-8 text",
+                                                  hint: "save it as UTF-8 YAML")])
+        }
+        if text.allSatisfy({ $0.isWhitespace }) {
+            throw TopologyDiagnostics([Diagnostic(.empty, at: at, keyPath: "", "the file is empty", hint: start)])
+        }
+        // Aliases as keys, alias bombs and deep nesting are refused before Yams builds (and hashes) a tree.
+        if let refusal = YAMLScan.check(text, file: file, limits: limits) { throw TopologyDiagnostics([refusal]) }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let e as YamlError {
+            throw TopologyDiagnostics([syntaxDiagnostic(e, file: file, what: what)])
+        } catch {
+            throw TopologyDiagnostics([Diagnostic(.syntax, at: at, keyPath: "", "not valid YAML: \(error)", hint: "fix the YAML syntax")])
+        }
+        guard let root, !(root.scalar.map { $0.string.isEmpty } ?? false) else {
+            throw TopologyDiagnostics([Diagnostic(.empty, at: at, keyPath: "", "the file holds no YAML document (only comments?)", hint: start)])
+        }
+        return root
+    }
+
+    private static func syntaxDiagnostic(_ e: YamlError, file: String, what: String) -> Diagnostic {
         func loc(_ m: Mark) -> SourceLocation { SourceLocation(file: file, line: m.line, column: m.column) }
         switch e {
         case .scanner(let ctx, let problem, let mark, _), .parser(let ctx, let problem, let mark, _), .composer(let ctx, let problem, let mark, _):
@@ -96,7 +104,7 @@ public enum TopologyLoader {
                               hint: "keep one of them; YAML would otherwise silently use only one")
         case .reader(let problem, _, _, _):
             return Diagnostic(.binary, at: SourceLocation(file: file, line: 1, column: 1), keyPath: "", "the file cannot be read as YAML text: \(problem)",
-                              hint: "pass the topology's .yaml file")
+                              hint: "pass \(what)")
         default:
             return Diagnostic(.syntax, at: SourceLocation(file: file, line: 1, column: 1), keyPath: "", "not valid YAML: \(e)", hint: "fix the YAML syntax")
         }

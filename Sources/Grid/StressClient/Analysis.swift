@@ -1,4 +1,5 @@
 import Histogram
+import LoadReport
 
 /// One finished call as recorded by a worker: when it ended, how long it took, and how it went.
 public struct CallSample: Sendable, Hashable {
@@ -15,34 +16,6 @@ public struct CallSample: Sendable, Hashable {
         self.latencyNanos = latencyNanos
         self.failure = failure
     }
-}
-
-/// One 100 ms (or other width) slot of the time series.
-public struct TimeSlot: Sendable, Codable, Equatable {
-    /// Slot start, seconds since the run started.
-    public var t: Double
-    /// Successful calls completed in the slot.
-    public var ok: Int
-    /// Failed calls completed in the slot.
-    public var errors: Int
-    /// p99 latency of the slot's calls in milliseconds (0 when empty).
-    public var p99Millis: Double
-}
-
-/// Latency summary in milliseconds.
-public struct LatencySummary: Sendable, Codable, Equatable {
-    /// Median.
-    public var p50: Double
-    /// 90th percentile.
-    public var p90: Double
-    /// 99th percentile.
-    public var p99: Double
-    /// 99.9th percentile.
-    public var p999: Double
-    /// Largest.
-    public var max: Double
-    /// Mean.
-    public var mean: Double
 }
 
 /// Pure computations over samples: percentiles (HdrHistogram), time series, gaps.
@@ -71,8 +44,9 @@ public enum StressAnalysis {
             lat[i].append(s.latencyNanos)
         }
         return (0..<count).map { i in
-            TimeSlot(t: Double(UInt64(i) * slotNanos) / 1e9, ok: ok[i], errors: err[i],
-                     p99Millis: lat[i].isEmpty ? 0 : latency(lat[i]).p99)
+            let l = lat[i].isEmpty ? nil : latency(lat[i])
+            return TimeSlot(t: Double(UInt64(i) * slotNanos) / 1e9, ok: ok[i], errors: err[i],
+                            p99Millis: l?.p99 ?? 0, p50Millis: l?.p50 ?? 0)
         }
     }
 

@@ -10,8 +10,37 @@ import Net
 final class RunControl: Sendable {
     /// Calls started so far (a call may start only while this is below max requests).
     let counter = Atomic<Int>(0)
-    /// Set when the run must end now (the bounded wait expired).
-    let stop = Atomic<Bool>(false)
+    /// Set when the run must end now: the bounded wait expired, or someone outside asked.
+    let stopSwitch: StopSwitch
+
+    init(stopSwitch: StopSwitch) { self.stopSwitch = stopSwitch }
+
+    /// The run must end now.
+    var stopped: Bool { stopSwitch.isThrown }
+}
+
+/// Ends a running stress test early, from another thread (a signal handler's queue): the workers
+/// finish the call in hand and the report is built as usual, marked `stopped by signal`.
+public final class StopSwitch: Sendable {
+    private let thrown = Atomic<Bool>(false)
+    private let fromOutside = Atomic<Bool>(false)
+
+    /// A switch not yet thrown.
+    public init() {}
+
+    /// Asks the run to stop now.
+    public func stop() {
+        fromOutside.store(true, ordering: .relaxed)
+        thrown.store(true, ordering: .relaxed)
+    }
+
+    /// The run's own bound ran out (not a request from outside).
+    func stopForBound() { thrown.store(true, ordering: .relaxed) }
+
+    /// Whether the run must stop.
+    public var isThrown: Bool { thrown.load(ordering: .relaxed) }
+    /// Whether ``stop()`` was called.
+    public var stoppedFromOutside: Bool { fromOutside.load(ordering: .relaxed) }
 }
 
 /// The closed-loop driver: `workers` keep-alive connections multiplexed with `poll(2)` on a few threads
@@ -75,7 +104,7 @@ final class PollLoop {
         pfds.reserveCapacity(workers.count)
         owners.reserveCapacity(workers.count)
         while true {
-            if control.stop.load(ordering: .relaxed) { break }
+            if control.stopped { break }
             pfds.removeAll(keepingCapacity: true)
             owners.removeAll(keepingCapacity: true)
             var live = 0

@@ -1,6 +1,8 @@
 import Foundation
 import Synchronization
 import GridModel
+import HTTPWire
+import LoadReport
 import Net
 import Syscall
 
@@ -52,6 +54,15 @@ public struct StressConfig: Sendable {
     /// Call k goes to the k-th (user, variant) in order instead of a random one: every GUMS (DN, FQAN)
     /// key, or every user, once per pass (data sets up to the prebuild limit; else random as usual).
     public var sweep: Bool
+    /// Hold one extra keep-alive connection through the run, a `GET staticPath` on it every this
+    /// often, never reconnecting (``HeldConnectionReport``); `nil`: none. It goes to the target of
+    /// `static` calls, else to the first kind of the mix that has a target.
+    public var holdConnection: Duration?
+    /// Thrown from outside (a signal) to end the run early with a report.
+    public var stopSwitch = StopSwitch()
+    /// Called with a line of progress: once at t = 0 (`started at epoch-ms N`, which a drill
+    /// waits for), then about every second; `nil`: silent.
+    public var progress: (@Sendable (String) -> Void)?
 
     /// Creates a config.
     public init(targets: [CallKind: (host: String, port: Int)], mix: [CallKind: Int], mode: Mode, maxRequests: Int,
@@ -85,58 +96,6 @@ public struct StressConfig: Sendable {
             guard c > 0 && c <= 4096 else { throw ConfigError("--connections must be 1...4096") }
         }
         guard users > 0 else { throw ConfigError("--users must be > 0") }
-    }
-}
-
-/// The outcome of a run, for people (``summary``) and machines (Codable → `--json`).
-public struct StressReport: Sendable, Codable {
-    /// `closed` or `open`.
-    public var mode: String
-    /// Workers or connections.
-    public var concurrency: Int
-    /// Target rate (open loop) or nil.
-    public var targetRate: Double?
-    /// Call mix.
-    public var mix: [String: Int]
-    /// Calls completed.
-    public var requests: Int
-    /// 2xx answers.
-    public var successes: Int
-    /// Failures by kind (`http_503`, `connect_refused`, `timeout`, ...).
-    public var errors: [String: Int]
-    /// Wall time of the run in seconds.
-    public var durationSeconds: Double
-    /// Successful calls per second.
-    public var throughput: Double
-    /// Successful calls per day at that throughput.
-    public var callsPerDay: Double
-    /// Latency of all calls (ms).
-    public var latency: LatencySummary
-    /// Latency of successful calls only (ms).
-    public var successLatency: LatencySummary
-    /// Largest interval with no success (s), and where it started.
-    public var largestGapSeconds: Double
-    /// Start of that interval (s since run start).
-    public var largestGapStartSeconds: Double
-    /// Why the run stopped: `max-requests` or `max-duration`.
-    public var stoppedBy: String
-    /// Per-slot series.
-    public var timeSeries: [TimeSlot]
-
-    /// A readable summary.
-    public var summary: String {
-        func f(_ v: Double, _ d: Int = 2) -> String { String(format: "%.\(d)f", v) }
-        var s = "tandem-stress: \(mode) loop, \(concurrency) \(mode == "open" ? "connections" : "workers")"
-        if let r = targetRate { s += ", target \(f(r, 0))/s" }
-        s += ", mix \(mix.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))\n"
-        s += "  calls      \(requests) in \(f(durationSeconds)) s (stopped by \(stoppedBy)); ok \(successes), failed \(requests - successes)\n"
-        s += "  throughput \(f(throughput, 0)) ok/s = \(String(format: "%.3g", callsPerDay)) calls/day\n"
-        s += "  latency ms p50 \(f(latency.p50, 3))  p90 \(f(latency.p90, 3))  p99 \(f(latency.p99, 3))  p99.9 \(f(latency.p999, 3))  max \(f(latency.max, 3))\n"
-        if !errors.isEmpty {
-            s += "  errors     " + errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
-        }
-        s += "  largest gap in successes \(f(largestGapSeconds, 3)) s (from t=\(f(largestGapStartSeconds, 2)) s)\n"
-        return s
     }
 }
 
@@ -281,9 +240,27 @@ public enum StressRunner {
         case .closed(let w): (w, nil)
         case .open(let r, let c): (c, r)
         }
-        let control = RunControl()
+        let control = RunControl(stopSwitch: config.stopSwitch)
         let results = Mutex<[[CallSample]]>([])
+        let held = Mutex<HeldConnectionReport?>(nil)
         let t0 = DispatchTime.now().uptimeNanoseconds
+        let startedAtEpochMillis = Double(Clocks.wallMicroseconds()) / 1000
+        let finished = StopSwitch()   // the run is over: the progress ticker ends
+        if let progress = config.progress {
+            progress("started at epoch-ms \(Int64(startedAtEpochMillis))")
+            let ticker = Thread {
+                var second = 0
+                while !finished.isThrown {
+                    usleep(100_000)
+                    let elapsed = Int((DispatchTime.now().uptimeNanoseconds - t0) / 1_000_000_000)
+                    if elapsed > second && !finished.isThrown {
+                        second = elapsed
+                        progress("t=\(second)s: \(min(control.counter.load(ordering: .relaxed), config.maxRequests)) calls started")
+                    }
+                }
+            }
+            ticker.start()
+        }
         let deadline = t0 + UInt64(max(0, config.maxDuration.wholeNanoseconds))
         let group = DispatchGroup()
         if case .closed(let workers) = config.mode {
@@ -310,7 +287,7 @@ public enum StressRunner {
                 samples.reserveCapacity(min(config.maxRequests / threads + 16, 1 << 20))
                 var rng = SplitMix64(seed: config.seed &+ UInt64(w) &* 0x9E37_79B9)
                 var conns = [HTTPConnection?](repeating: nil, count: CallKind.allCases.count)
-                while !control.stop.load(ordering: .relaxed) {
+                while !control.stopped {
                     let k = control.counter.wrappingAdd(1, ordering: .relaxed).oldValue
                     if k >= config.maxRequests { break }
                     var start = DispatchTime.now().uptimeNanoseconds
@@ -356,16 +333,57 @@ public enum StressRunner {
             thread.stackSize = 1 << 20
             thread.start()
         }
+        if let every = config.holdConnection, let target = config.targets[.static] ?? kinds.lazy.compactMap({ config.targets[$0] }).first {
+            group.enter()
+            let thread = Thread {
+                let record = holdConnection(to: target, every: every, config: config, control: control, t0: t0, deadline: deadline)
+                held.withLock { $0 = record }
+                group.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
         // Bounded wait: the deadline plus one call timeout; then tell stragglers to stop.
         let waitNanos = deadline - t0 + UInt64(config.timeoutMillis) * 2_000_000 + 1_000_000_000
         if group.wait(timeout: .now() + .nanoseconds(Int(waitNanos))) == .timedOut {
-            control.stop.store(true, ordering: .relaxed)
+            control.stopSwitch.stopForBound()
             _ = group.wait(timeout: .now() + .milliseconds(config.timeoutMillis + 1000))
         }
         let end = DispatchTime.now().uptimeNanoseconds
+        finished.stopForBound()
         let all = results.withLock { $0.flatMap { $0 } }
-        return report(all, config: config, threads: threads, rate: rate, durationNanos: end - t0,
-                      stoppedBy: control.counter.load(ordering: .relaxed) >= config.maxRequests ? "max-requests" : "max-duration")
+        let stoppedBy = config.stopSwitch.stoppedFromOutside ? "signal"
+            : control.counter.load(ordering: .relaxed) >= config.maxRequests ? "max-requests" : "max-duration"
+        var r = report(all, config: config, threads: threads, rate: rate, durationNanos: end - t0, stoppedBy: stoppedBy)
+        r.startedAtEpochMillis = startedAtEpochMillis
+        r.heldConnection = held.withLock { $0 }
+        return r
+    }
+
+    /// The held connection (``StressConfig/holdConnection``): one socket, a `GET` every `every`,
+    /// until the run ends or the connection breaks; it never reconnects.
+    private static func holdConnection(to target: (host: String, port: Int), every: Duration, config: StressConfig,
+                                       control: RunControl, t0: UInt64, deadline: UInt64) -> HeldConnectionReport {
+        func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+        var record = HeldConnectionReport(connectedAt: nil, answerTimes: [], failure: nil, failedAt: nil)
+        let conn = HTTPConnection(host: target.host, port: target.port, timeoutMillis: max(config.timeoutMillis, 2000), reconnects: false)
+        defer { conn.close() }
+        let request = Array("GET \(config.staticPath) HTTP/1.1\r\nHost: \(target.host):\(target.port)\r\n\r\n".utf8)
+        let pause = UInt32(max(1, every.wholeMilliseconds) * 1000)
+        do throws(CallFailure) {
+            try conn.open()
+            record.connectedAt = now()
+            while !control.stopped && DispatchTime.now().uptimeNanoseconds < deadline {
+                let (status, _) = try conn.roundTrip(request)
+                guard (200..<300).contains(status) else { throw .status(status) }
+                record.answerTimes.append(now())
+                usleep(pause)
+            }
+        } catch {
+            record.failure = error.kind
+            record.failedAt = now()
+        }
+        return record
     }
 
     /// Builds the report from raw samples (pure; used by tests too).
@@ -386,6 +404,7 @@ public enum StressRunner {
             latency: StressAnalysis.latency(samples.map(\.latencyNanos)),
             successLatency: StressAnalysis.latency(ok.map(\.latencyNanos)),
             largestGapSeconds: gap.seconds, largestGapStartSeconds: gap.startSeconds, stoppedBy: stoppedBy,
-            timeSeries: StressAnalysis.timeSeries(samples, durationNanos: durationNanos, slotNanos: max(1, slotNanos)))
+            timeSeries: StressAnalysis.timeSeries(samples, durationNanos: durationNanos, slotNanos: max(1, slotNanos)),
+            slotMillis: Double(max(1, slotNanos)) / 1e6)
     }
 }

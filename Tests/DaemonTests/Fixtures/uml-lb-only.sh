@@ -39,7 +39,7 @@ done
 for n in d1 d2; do
     node=lb${n#d}
     ip netns exec "$P-$n" "$TANDEMD" --topology "$work/topo.yaml" --node "$node" --status-listen 127.0.0.1:9595 \
-        --resync-seconds 1 > "$work/$n.log" 2>&1 &
+        > "$work/$n.log" 2>&1 &
     PIDS+=($!)
 done
 

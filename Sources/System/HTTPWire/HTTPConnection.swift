@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import HTTPWire
 
 /// Why one request failed, as counted in the report's `errors` by ``kind``.
 public enum CallFailure: Error, Sendable, Hashable {
@@ -30,26 +29,39 @@ public enum CallFailure: Error, Sendable, Hashable {
     }
 }
 
-/// A minimal blocking HTTP/1.1 client connection with keep-alive, for one worker thread.
+/// A minimal blocking HTTP/1.1 client connection with keep-alive, for one thread: a stress worker,
+/// a drill's poller of a director's `/status`, a drill's long-lived connection.
 ///
-/// Deliberately plain POSIX sockets: each stress worker owns one connection on its own thread, sends a
-/// prebuilt request and reads the answer with HTTPWire's byte-level parser (no strings, no allocation
+/// Deliberately plain POSIX sockets: each user owns one connection on its own thread, sends a
+/// prebuilt request and reads the answer with ``HTTPResponseParser`` (no strings, no allocation
 /// unless the body is chunked). That keeps the client's cost per call to two syscalls and a short scan,
 /// far below the server's.
 public final class HTTPConnection {
     private let host: String
     private let port: Int
     private let timeoutMillis: Int
+    private let reconnects: Bool
     private var fd: Int32 = -1
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    /// A socket was opened once (a connection that may not reconnect then stays closed).
+    private var everConnected = false
     private var filled = 0
 
-    /// A connection to `host:port` (IPv4 literal or `localhost`); connects lazily.
-    public init(host: String, port: Int, timeoutMillis: Int) {
+    /// A connection to `host:port` (IPv4 literal or `localhost`); connects lazily. With `reconnects`
+    /// false a closed connection is an error, never silently replaced: a long-lived connection must
+    /// show that it broke.
+    public init(host: String, port: Int, timeoutMillis: Int, reconnects: Bool = true) {
         self.host = host == "localhost" ? "127.0.0.1" : host
         self.port = port
         self.timeoutMillis = timeoutMillis
+        self.reconnects = reconnects
     }
+
+    /// Whether a socket is open now.
+    public var isOpen: Bool { fd >= 0 }
+
+    /// Connects now (``roundTrip(_:)`` would connect lazily).
+    public func open() throws(CallFailure) { if fd < 0 { try connect() } }
 
     deinit { close() }
 
@@ -61,7 +73,7 @@ public final class HTTPConnection {
     }
 
     private func connect() throws(CallFailure) {
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard s >= 0 else { throw .connect(errno) }
         var one: Int32 = 1
         setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -85,6 +97,7 @@ public final class HTTPConnection {
         }
         fd = s
         filled = 0
+        everConnected = true
     }
 
     /// Sends `request` (complete bytes) and reads one response; returns the status and body.
@@ -101,9 +114,10 @@ public final class HTTPConnection {
 
     private func roundTrip(_ request: [UInt8], wantHead: Bool) throws(CallFailure) -> (status: Int, head: String, body: ArraySlice<UInt8>) {
         let reused = fd >= 0
+        if !reconnects && !reused && everConnected { throw .closed }
         do {
             return try attempt(request, wantHead: wantHead)
-        } catch .closed where reused {
+        } catch .closed where reused && reconnects {
             close()
             return try attempt(request, wantHead: wantHead)
         }
@@ -150,7 +164,7 @@ public final class HTTPConnection {
     private static let headMethod = Array("HEAD ".utf8)
 
     /// What one answer may use. The services' answers are small; the bound only stops a runaway peer.
-    static let limits = HTTPResponseParser.Limits(maxHeadBytes: 64 * 1024, maxBodyBytes: 64 << 20)
+    public static let limits = HTTPResponseParser.Limits(maxHeadBytes: 64 * 1024, maxBodyBytes: 64 << 20)
 
     /// Reads more bytes; false when the peer closed (EOF).
     private func fill() throws(CallFailure) -> Bool {
