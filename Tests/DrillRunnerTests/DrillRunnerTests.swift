@@ -72,6 +72,7 @@ final class DrillRunnerTests: XCTestCase {
               - {vm: a, port: \(a), weight: 100}
               - {vm: b, port: \(b), weight: 100}
             check: {kind: http, path: /healthz, interval: 200ms, timeout: 150ms, rise: 1, fall: 2}
+        daemon: {repair_interval: 1s}
 
         """
     }
@@ -85,7 +86,7 @@ final class DrillRunnerTests: XCTestCase {
         try start([gridsvc, "static", "--listen", "127.0.0.2:\(pb)", "--threads", "1"], log: work + "/b.log", ready: "listening")
         let topoPath = work + "/loop.yaml"
         try site(api: api, a: pa, b: pb).write(toFile: topoPath, atomically: true, encoding: .utf8)
-        try start([tandemd, "--topology", topoPath, "--node", "d1", "--dry-run-kernel", "--status-listen", "127.0.0.1:\(api)", "--resync-seconds", "1"],
+        try start([tandemd, "--topology", topoPath, "--node", "d1", "--dry-run-kernel", "--status-listen", "127.0.0.1:\(api)"],
                   log: work + "/tandemd.log", ready: nil)
         // The hooks: kill -9 of a's gridsvc by its pid file; start it again (its output to a file,
         // so the hook's own pipe is not held by the daemon it starts).

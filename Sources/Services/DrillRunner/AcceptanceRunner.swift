@@ -31,11 +31,11 @@ public struct AcceptanceRunner<C: Clock<Duration>>: Sendable {
             guard let service = t.service(named: svc.name) else { continue }
             for m in service.members {
                 guard let addr = t.address(of: m, in: service), addr.family == .v4 else {
-                    probes.append(.init(service: svc.name, member: m.vm, target: "?", report: nil, passed: false,
-                                        detail: "no IPv4 address for \(m.vm) in the topology: the probe calls IPv4 addresses"))
+                    probes.append(.init(service: svc.name, member: m.name, target: "?", report: nil, passed: false,
+                                        detail: "no IPv4 address for \(m.name) in the topology: the probe calls IPv4 addresses"))
                     continue
                 }
-                targets.append((svc.name, m.vm, "\(addr)", Int(m.port == 0 ? service.port : m.port), svc.call, svc.path))
+                targets.append((svc.name, m.name, "\(addr)", Int(m.port == 0 ? service.port : m.port), svc.call, svc.path))
             }
             targets.append((svc.name, "VIP", "\(service.vip)", Int(service.port), svc.call, svc.path))
         }
@@ -60,12 +60,12 @@ public struct AcceptanceRunner<C: Clock<Duration>>: Sendable {
             var ds = s
             ds.kind = a.failover
             ds.service = svc.name
-            ds.target = first.vm
+            ds.target = first.name
             ds.drills.probe.call = svc.call
             ds.drills.probe.path = svc.path
             ds.drills.probe.target = nil
             ds.reportName = nil
-            progress("  [\(i + 1)/\(a.services.count)] \(svc.name): \(a.failover) of \(first.vm)")
+            progress("  [\(i + 1)/\(a.services.count)] \(svc.name): \(a.failover) of \(first.name)")
             do {
                 let outcome = try await DrillRunner(ds, clock: clock, progress: { progress("    " + $0) }).run()
                 failovers.append(outcome.result)

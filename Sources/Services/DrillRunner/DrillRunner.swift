@@ -98,13 +98,13 @@ public struct DrillRunner<C: Clock<Duration>>: Sendable {
                 if spec.target == .ringNode {
                     target = t.database?.members.first
                 } else {
-                    target = (s.service ?? s.drills.service).flatMap { t.service(named: $0) }?.members.first?.vm
+                    target = (s.service ?? s.drills.service).flatMap { t.service(named: $0) }?.members.first?.name
                 }
             }
             guard let tg = target else {
                 throw DrillRunError("\(s.kind) needs a target", hint: spec.target == .ringNode ? "the topology has no database ring; pass --target NODE" : "pass --target MEMBER (a VM)")
             }
-            guard let owner = t.services.first(where: { $0.members.contains { $0.vm == tg } }) else {
+            guard let owner = t.services.first(where: { $0.members.contains { $0.name == tg } }) else {
                 throw DrillRunError("--target \(tg) is not a member of any service", hint: "name a member VM of a service in \(s.topologyPath)")
             }
             targetService = owner.name
@@ -243,10 +243,10 @@ public struct DrillRunner<C: Clock<Duration>>: Sendable {
         env["TANDEM_DRILL_PORT"] = "\(r.service.port)"
         let target = r.target ?? master ?? ""
         env["TANDEM_DRILL_TARGET"] = target
-        if let ts = r.targetService, let svc = t.service(named: ts), let m = svc.members.first(where: { $0.vm == target }) {
+        if let ts = r.targetService, let svc = t.service(named: ts), let m = svc.members.first(where: { $0.name == target }) {
             env["TANDEM_DRILL_TARGET_SERVICE"] = ts
             if let a = t.address(of: m, in: svc) { env["TANDEM_DRILL_TARGET_ADDRESS"] = "\(a):\(m.port == 0 ? svc.port : m.port)" }
-        } else if let vm = t.vm(named: target), let a = vm.addresses.first {
+        } else if let a = t.addresses(ofNode: target)?.first {
             env["TANDEM_DRILL_TARGET_ADDRESS"] = "\(a.address)"
         }
         if let pair = t.directors?.members, pair.contains(target) {

@@ -1,4 +1,5 @@
-// The one way Tandem runs a child process: exec health checks, fence agents.
+// Running a child to completion: exec health checks, fence agents. The child is started by
+// ``spawnProcess`` (Spawn.swift), the one spawner, which drills use directly for long-lived children.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -66,7 +67,7 @@ public enum Subprocess {
         }
         let pid: pid_t
         do {
-            pid = try spawn(argv, stdin: stdinPipe?.read, output: outPipe?.write, environment: environment)
+            pid = try spawnProcess(argv, environment: environment, stdin: stdinPipe?.read, stdout: outPipe?.write, stderr: outPipe?.write)
         } catch {
             for fd in [stdinPipe?.read, stdinPipe?.write, outPipe?.read, outPipe?.write].compactMap({ $0 }) { close(fd) }
             throw error
@@ -143,9 +144,12 @@ public enum Subprocess {
         }
     }
 
-    /// WIFEXITED / WEXITSTATUS / WTERMSIG are macros: the wait status decoded by hand.
+    /// The wait status as a termination (``ChildTermination`` decodes it).
     static func termination(_ status: Int32) -> Termination {
-        (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)
+        switch ChildTermination(waitStatus: status) {
+        case .exited(let s): .exited(s)
+        case .signalled(let s): .signalled(s)
+        }
     }
 
     /// A connected pair of sockets (read end, write end), close-on-exec from birth so that no child
@@ -161,44 +165,5 @@ public enum Subprocess {
         shutdown(fds[0], Int32(SHUT_WR))
         shutdown(fds[1], Int32(SHUT_RD))
         return (fds[0], fds[1])
-    }
-
-    static func spawn(_ argv: [String], stdin: Int32?, output: Int32?, environment: [String: String]) throws(SystemCallError) -> pid_t {
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attr, 0)
-        var none = sigset_t(); sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attr, &none)
-        var all = sigset_t(); sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if let fd = stdin { posix_spawn_file_actions_adddup2(&actions, fd, 0) }
-        else { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
-        if let fd = output {
-            posix_spawn_file_actions_adddup2(&actions, fd, 1)
-            posix_spawn_file_actions_adddup2(&actions, fd, 2)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        }
-        var env: [String: String] = [:]
-        var i = 0
-        while let p = environ[i] {
-            let s = String(cString: p)
-            if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-            i += 1
-        }
-        for (k, v) in environment { env[k] = v }
-        let cArgv = argv.map { strdup($0) } + [nil]
-        let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for p in cArgv { free(p) }; for p in cEnv { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cArgv, cEnv)
-        guard rc == 0 else { throw SystemCallError(function: "posix_spawnp", context: argv[0], errno: rc) }
-        return pid
     }
 }
