@@ -143,7 +143,7 @@ let gridTargets: [Target] = [
 let appTargets: [Target] = [
     app("tandemd", ["Daemon", "BuildInfo", "LogOutput", argumentParser, log]),
     app("tandemctl", ["Topology", "Placement", "Keepalived", "Net", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall",
-                      "Drill", "DrillRunner", "LoadReport", "BuildInfo", "LogOutput", argumentParser]),
+                      "Drill", "DrillRunner", "LoadReport", "Hosts", "Hypervisor", "BuildInfo", "LogOutput", argumentParser, log]),
     app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", "BuildInfo", "LogOutput", argumentParser, log,
                         .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
     app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", "BuildInfo", "LogOutput", argumentParser, log, lifecycle]),

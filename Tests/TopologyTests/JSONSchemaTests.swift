@@ -81,7 +81,9 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(results.count, texts.count)
         var refused = 0, disagreements: [String] = []
         for (t, r) in zip(texts, results) {
-            let loader = readDiagnostics(try XCTUnwrap(try Yams.compose(yaml: t.yaml)))
+            // A reference to another entry (a `directors.nodes` key that is not a member of the pair)
+            // is a cross-entry check the reader makes early; no schema can state it.
+            let loader = readDiagnostics(try XCTUnwrap(try Yams.compose(yaml: t.yaml))).filter { $0.code != .unknownReference }
             if !loader.isEmpty { refused += 1 }
             if loader.isEmpty != r.errors.isEmpty {
                 disagreements.append("\(t.name): loader \(loader.isEmpty ? "accepts" : "refuses: \(loader.map(\.description))"); "
@@ -224,7 +226,7 @@ final class JSONSchemaTests: XCTestCase {
     site: rich
     placement: {spread: [rack]}
     hosts:
-      - {name: h1, address: 192.0.2.1, cpus: 8, memory: 16GiB, labels: {rack: r1}}
+      - {name: h1, address: 192.0.2.1, cpus: 8, memory: 16GiB, labels: {rack: r1}, libvirt: "xen+ssh://root@192.0.2.1/system"}
       - {name: h2, address: 192.0.2.2, cpus: 8, memory: 16GiB, labels: {rack: r2}}
       - {name: h3, address: 192.0.2.3, cpus: 8, memory: 16GiB, labels: {rack: r3}}
     vms:

@@ -124,12 +124,19 @@ public enum TopologyJSONSchema {
             return ["type": scalarText, "pattern": "^(?!\\.\\.?$)[^/:\\s]{1,15}$"]
         case .urlPath:
             return ["type": "string", "pattern": "^/"]
+        case .absolutePath:
+            return ["type": "string", "pattern": "^/"]
+        case .libvirtURI:
+            return ["type": "string", "pattern": "^[A-Za-z0-9+-]+://\\S*$"]
         case .netmask:
             return ["anyOf": [["type": "integer", "minimum": 0, "maximum": 128],
                               ["type": "string", "pattern": "^(/?[0-9]{1,3}|\(ipv4))$"]]]
         case .choice(let words):
             // The loader lowercases the word: the enum completes, the pattern accepts any case.
-            return ["anyOf": [["enum": words], ["type": "string", "pattern": "^(\(words.map(caseless).joined(separator: "|")))$"]]]
+            var any: [[String: Any]] = [["enum": words], ["type": "string", "pattern": "^(\(words.map(caseless).joined(separator: "|")))$"]]
+            // `true`/`false` are YAML booleans before they are words: a JSON validator sees booleans.
+            if Set(words) == Set(TopologySchema.booleans) { any.insert(["type": "boolean"], at: 0) }
+            return ["anyOf": any]
         case .list(let element, let count):
             var s: [String: Any] = ["type": count.lowerBound == 0 ? ["array", "null"] : "array",
                                     "items": schema(for: element, nested: &nested)]

@@ -162,9 +162,12 @@ public struct XenHost: Sendable, Equatable, Codable {
     public var memoryMiB: Int
     /// Failure-domain labels, for example `rack: r1`, `power: feed-a`.
     public var labels: [String: String]
+    /// The libvirt URI of its hypervisor (`xen+ssh://root@dom0/system`, `lxc:///`), if Tandem may reach it.
+    public var libvirt: String?
 
-    public init(name: String, address: IPAddress, cpus: Int, memoryMiB: Int, labels: [String: String] = [:]) {
+    public init(name: String, address: IPAddress, cpus: Int, memoryMiB: Int, labels: [String: String] = [:], libvirt: String? = nil) {
         self.name = name; self.address = address; self.cpus = cpus; self.memoryMiB = memoryMiB; self.labels = labels
+        self.libvirt = libvirt
     }
 }
 

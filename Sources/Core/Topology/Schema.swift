@@ -24,6 +24,11 @@ public indirect enum ValueType: Sendable, Equatable {
     case interfaceName
     /// An HTTP request path: text starting with `/`.
     case urlPath
+    /// A file's absolute path: tandemd runs with `/` as its directory under systemd, so a relative
+    /// path would name another file there than where `tandemctl validate` ran.
+    case absolutePath
+    /// A libvirt connection URI, `driver[+transport]://[user@][host]/[path][?query]`.
+    case libvirtURI
     /// An IPv4 netmask (`255.255.255.0` or `/24`) or an IPv6 prefix length.
     case netmask
     /// One word out of a closed set.
@@ -173,7 +178,7 @@ public enum TopologySchema {
 
     /// `daemon`.
     public static let daemon = MappingSpec("daemon", doc: "How tandemd runs on this site.", keys: [
-        KeySpec("token_file", .string, example: "token_file: /etc/tandem/secrets/api-token",
+        KeySpec("token_file", .absolutePath, example: "token_file: /etc/tandem/secrets/api-token",
                 "Absolute path of the bearer token (mode 0600, at least 16 bytes) that POST /drain and /undrain need; absent: drain is disabled."),
         KeySpec("repair_interval", .duration(1000...3_600_000), default: "5s",
                 "How soon a new sweep that repairs changes made behind tandemd's back may start after the last one began."),
@@ -192,6 +197,8 @@ public enum TopologySchema {
         KeySpec("cpus", .integer(1...4096), required: true, example: "cpus: 8", "Physical CPUs available to guests."),
         KeySpec("memory", .memory(1...Int(Int32.max - 1)), required: true, example: "memory: 64GiB", "Memory available to guests."),
         KeySpec("labels", .dictionary(.string), default: "{}", "Failure-domain labels, for example {rack: r1, power: feed-a}."),
+        KeySpec("libvirt", .libvirtURI, example: "libvirt: xen+ssh://root@192.0.2.1/system",
+                "libvirt URI of this host's hypervisor (xen:///, qemu+ssh://…, lxc:///): how `tandemctl hosts status` reaches it; absent: Tandem does not look at this host."),
     ])
 
     /// An entry of `vms`.
@@ -326,7 +333,7 @@ public enum TopologySchema {
     /// the documented default applies only when neither sets it (VRRPTransport's `DirectorSetup`).
     public static let directorDefaults: [KeySpec] = [
         KeySpec("vip_interface", .interfaceName, "Interface for the VIPs when the heartbeat has its own link; default: the VRRP interface."),
-        KeySpec("key_file", .string, example: "key_file: /etc/tandem/secrets/vrrp.key",
+        KeySpec("key_file", .absolutePath, example: "key_file: /etc/tandem/secrets/vrrp.key",
                 "Absolute path of the shared key (mode 0600, at least 16 bytes) that authenticates adverts and probes; both directors need the same key."),
         KeySpec("preempt", .choice(booleans), "RFC 5798 Preempt_Mode: a higher-priority backup takes over from a live master; default true."),
         KeySpec("preempt_delay", .duration(0...3_600_000), "How long a backup waits before preempting; default 0s."),

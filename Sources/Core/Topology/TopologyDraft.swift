@@ -107,8 +107,10 @@ struct TopologyDraft {
         let cpus = f.number("cpus")
         let mem = f.number("memory")
         let labels = f.all(f.entries("labels")) { e in r.string(e.node, e.path).map { (e.key, $0) } }
+        let libvirt = f.text("libvirt")
         guard f.ok, let name, let address, let cpus, let mem, let labels else { return nil }
-        return XenHost(name: name, address: address, cpus: cpus, memoryMiB: mem, labels: Dictionary(labels, uniquingKeysWith: { a, _ in a }))
+        return XenHost(name: name, address: address, cpus: cpus, memoryMiB: mem, labels: Dictionary(labels, uniquingKeysWith: { a, _ in a }),
+                       libvirt: libvirt)
     }
 
     static func readVM(_ node: Node, _ path: String, _ r: YAMLReader, _ d: inout TopologyDraft) -> DomU? {
@@ -278,7 +280,7 @@ struct TopologyDraft {
         func has(_ key: String) -> Bool { f.has(key) }
         var s = DirectorSettings()
         if has("vip_interface") { s.vipInterface = f.text("vip_interface") }
-        if has("key_file") { s.keyFile = absolutePath(f, "key_file", r, example: "/etc/tandem/secrets/vrrp.key") }
+        if has("key_file") { s.keyFile = f.text("key_file") }
         if has("preempt") { s.preempt = f.word("preempt", what: "boolean").map { $0 == "true" } }
         if has("preempt_delay") { s.preemptDelayMs = f.number("preempt_delay") }
         if let fd = f.mapping("fast_detector") {
@@ -300,22 +302,9 @@ struct TopologyDraft {
         return ReplicationRing(members: members, port: UInt16(port))
     }
 
-    /// A file path that must be absolute: tandemd runs with `/` as its directory under systemd, so a
-    /// relative path would name another file there than where `tandemctl validate` ran.
-    static func absolutePath(_ f: Fields, _ key: String, _ r: YAMLReader, example: String) -> String? {
-        guard let path = f.text(key) else { return nil }
-        guard path.hasPrefix("/") else {
-            r.error(.badValue, at: f.path(key), node: f.node(key), "\(key) '\(quoted(path))' is not an absolute path",
-                    hint: "write the full path, for example \(example)")
-            f.fail()
-            return nil
-        }
-        return path
-    }
-
     /// `daemon: {token_file: /etc/tandem/secrets/api-token, repair_interval: 5s}`.
     static func readDaemon(_ f: Fields, _ r: YAMLReader) -> DaemonSettings? {
-        let token = absolutePath(f, "token_file", r, example: "/etc/tandem/secrets/api-token")
+        let token = f.text("token_file")
         let repair = f.number("repair_interval")
         guard f.ok, let repair else { return nil }
         return DaemonSettings(tokenFile: token, repairIntervalMs: repair)

@@ -256,6 +256,27 @@ final class YAMLReader {
     }
 
     /// An HTTP request path: what a check sends after the method, so it starts with `/`.
+    func absolutePath(_ node: Node, _ path: String, key: String, example: String) -> String? {
+        guard let s = string(node, path) else { return nil }
+        guard s.hasPrefix("/") else {
+            error(.badValue, at: path, node: node, "\(key) '\(quoted(s))' is not an absolute path", hint: "write the full path, for example \(example)")
+            return nil
+        }
+        return s
+    }
+
+    func libvirtURI(_ node: Node, _ path: String) -> String? {
+        guard let s = string(node, path) else { return nil }
+        guard let r = s.range(of: "://"), r.lowerBound > s.startIndex,
+              s[..<r.lowerBound].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "-") }),
+              !s.contains(where: { $0.isWhitespace }) else {
+            error(.badValue, at: path, node: node, "'\(quoted(s))' is not a libvirt URI",
+                  hint: "write it as libvirt does: driver[+transport]://[user@][host]/[path], e.g. xen+ssh://root@192.0.2.1/system or lxc:///")
+            return nil
+        }
+        return s
+    }
+
     func urlPath(_ node: Node, _ path: String) -> String? {
         guard let s = string(node, path) else { return nil }
         guard s.hasPrefix("/") else {
@@ -493,7 +514,7 @@ final class Fields {
         return spec.key(key)?.defaultValue.map { Node.scalar(.init($0, .implicit, .plain)) }
     }
 
-    /// A `.string`, `.name`, `.interfaceName` or `.urlPath` value.
+    /// A `.string`, `.name`, `.interfaceName`, `.urlPath`, `.absolutePath` or `.libvirtURI` value.
     func text(_ key: String) -> String? {
         guard let n = valueNode(key) else { return nil }
         switch type(key) {
@@ -501,6 +522,10 @@ final class Fields {
         case .name: return note(reader.name(n, path(key)))
         case .interfaceName: return note(reader.interfaceName(n, path(key)))
         case .urlPath: return note(reader.urlPath(n, path(key)))
+        case .absolutePath:
+            let example = spec.key(key)?.example.map { $0.replacingOccurrences(of: "\(key): ", with: "") } ?? "/etc/tandem/…"
+            return note(reader.absolutePath(n, path(key), key: key, example: example))
+        case .libvirtURI: return note(reader.libvirtURI(n, path(key)))
         case let t: preconditionFailure("\(path(key)) is \(t), not text")
         }
     }
