@@ -187,4 +187,25 @@ final class DaemonTests: XCTestCase {
         chmod(tokenPath, 0o600)
         XCTAssertNoThrow(try BearerToken.load(path: tokenPath))
     }
+
+    func testALargeDegradedSiteListsTheFirstServicesNeedingALookAndCountsTheRest() throws {
+        // 1,300 services, none of whose members has been checked yet: every one needs a look.
+        var text = "site: big\nservices:\n"
+        for i in 0..<1300 {
+            text += "  - {name: s\(i), vip: 10.1.\(i / 250).\(1 + i % 250), port: 80, members: [{address: 10.2.\(i / 250).\(1 + i % 250), port: 80}], check: {kind: tcp}}\n"
+        }
+        let topology = try TopologyLoader.parse(data: Data(text.utf8), file: "big.yaml").topology
+        let daemon = TandemDaemon(topology: topology, topologyFile: "big.yaml", node: "d1", kernel: RecordingKernel(),
+                                  dryRun: true, clock: ManualClock(), seed: 1, logger: .init(label: "test"))
+        let r = daemon.report()
+        XCTAssertEqual(r.services.map(\.name), (0..<200).map { "s\($0)" }, "the first 200 in topology order")
+        XCTAssertEqual(r.summary?.services, 1300)
+        XCTAssertEqual(r.summary?.shown, 200)
+        XCTAssertEqual(r.summary?.members["unknown"], 1300)
+        XCTAssertEqual(r.summary?.omitted,
+                       "1100 services are not listed: 0 whose members are all up, and 1100 more that need a look beyond the first 200; ask /status?all=1 or /status?service=NAME[,NAME]")
+        XCTAssertEqual(daemon.report(all: true).services.count, 1300)
+        XCTAssertEqual(daemon.report(services: ["s1299", "s7"]).services.map(\.name), ["s7", "s1299"])
+        XCTAssertNil(daemon.report(services: ["s7"]).summary?.omitted)
+    }
 }

@@ -515,6 +515,11 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     /// look (a member not up, drained, or a last-member policy in force) unless asked for all.
     public static var statusFullLimit: Int { 1000 }
 
+    /// On a site beyond ``statusFullLimit``, `/status` lists at most this many of the services that
+    /// need a look (in topology order): a report a person reads, and one that stays fast when a whole
+    /// site is degraded; the summary counts the rest and says how to see them.
+    public static var statusAttentionLimit: Int { 200 }
+
     /// The status report. `services` limits it to those services; otherwise it lists every service
     /// on a site of up to ``statusFullLimit`` services (or with `all`), and on a larger one only the
     /// services that need a look, with counts over all of them in ``StatusReport/summary``.
@@ -529,7 +534,10 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         let everything = only == nil && (all || s.topology.services.count <= Self.statusFullLimit)
         func listed(_ name: String) -> Bool { only?.contains(name) ?? (everything || attention.contains(name)) }
         var services: [StatusReport.Service] = []
+        let capped = only == nil && !everything
+        var beyondCap = 0
         for svc in s.topology.services where listed(svc.name) {
+            if capped && services.count >= Self.statusAttentionLimit { beyondCap += 1; continue }
             let key = TopologyMapping.serviceKey(svc)
             let kernelDests = s.kernelView.services[key]?.destinations ?? [:]
             var members: [StatusReport.Member] = []
@@ -576,7 +584,10 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         report.summary = StatusReport.Summary(
             services: s.topology.services.count, shown: services.count, members: counts,
             omitted: only == nil && omitted > 0
-                ? "\(omitted) services whose members are all up are not listed: ask /status?all=1 or /status?service=NAME[,NAME]" : nil)
+                ? (beyondCap > 0
+                    ? "\(omitted) services are not listed: \(omitted - beyondCap) whose members are all up, and \(beyondCap) more that need a look beyond the first \(Self.statusAttentionLimit); ask /status?all=1 or /status?service=NAME[,NAME]"
+                    : "\(omitted) services whose members are all up are not listed: ask /status?all=1 or /status?service=NAME[,NAME]")
+                : nil)
         return report
     }
 
