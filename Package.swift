@@ -110,6 +110,8 @@ let systemTargets: [Target] = [
     system("Hypervisor", ["CLibvirt", "Hosts", log, nioPosix]),
     // Runs fence agents with the standard stdin protocol, bounded in time, secrets on stdin only.
     system("Fencing", ["Hosts", "Syscall", "Net", log]),
+    // Tandem's YAML files read from disk (a regular file, a size bound) for the pure loaders.
+    system("TopologyFiles", ["Topology", "Drill"]),
 ]
 
 // MARK: - Services: long-lived parts of tandemd
@@ -122,6 +124,7 @@ let serviceTargets: [Target] = [
     // directors' /status polled, the drill machine's actions executed, reports written.
     service("DrillRunner", ["Drill", "DaemonAPI", "LoadReport", "Topology", "HTTPWire", "Syscall", "Net"]),
     service("Daemon", [
+        "TopologyFiles",
         "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
         "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall", "Cryptography", "BuildInfo",
         nioPosix, log, lifecycle,
@@ -142,9 +145,9 @@ let gridTargets: [Target] = [
 // MARK: - Executables (thin: parse flags, wire modules, run)
 let appTargets: [Target] = [
     app("tandemd", ["Daemon", "BuildInfo", "LogOutput", argumentParser, log]),
-    app("tandemctl", ["Topology", "Placement", "Keepalived", "Net", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall",
+    app("tandemctl", ["Topology", "TopologyFiles", "Placement", "Keepalived", "Net", "IPVS", "IPVSModel", "Reconcile", "DaemonAPI", "RingMonitoring", "RingHealth", "Syscall",
                       "Drill", "DrillRunner", "LoadReport", "Hosts", "Hypervisor", "BuildInfo", "LogOutput", argumentParser, log]),
-    app("tandem-vrrp", ["VRRP", "VRRPTransport", "Topology", "Syscall", "Net", "BuildInfo", "LogOutput", argumentParser, log,
+    app("tandem-vrrp", ["VRRP", "TopologyFiles", "VRRPTransport", "Topology", "Syscall", "Net", "BuildInfo", "LogOutput", argumentParser, log,
                         .product(name: "UnixSignals", package: "swift-service-lifecycle")]),
     app("gridsvc", ["GridServices", "GridModel", "MariaDB", "Syscall", "BuildInfo", "LogOutput", argumentParser, log, lifecycle]),
     app("tandem-stress", ["StressClient", "GridModel", "LoadReport", "BuildInfo", "LogOutput", argumentParser]),
@@ -165,8 +168,8 @@ let testTargets: [Target] = [
     tests("LogOutputTests", ["LogOutput", log, argumentParser]),
     tests("DaemonAPITests", ["DaemonAPI"]),
     // Yams, to count a file's entries independently of the loader in the fuzz corpus.
-    tests("TopologyTests", ["Topology", "Net", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
-    tests("PlacementTests", ["Placement", "Topology", "Net"]),
+    tests("TopologyTests", ["TopologyFiles", "Topology", "Net", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
+    tests("PlacementTests", ["TopologyFiles", "Placement", "Topology", "Net"]),
     tests("HostsTests", ["Hosts", "Placement", "Topology", "Net"]),
     // The fence-agent runner against scripted agents and Debian's fence_dummy.
     tests("FencingTests", ["Fencing", "Hosts", "Syscall", log]),
@@ -175,17 +178,17 @@ let testTargets: [Target] = [
     // Real libvirtd hosts (scripts/lab/hosts): the edge, the fence agent, crash/hang/partition restores.
     tests("HypervisorTests", ["Hypervisor", "Hosts", "HostControl", "Fencing", "Placement", "Topology", "Net", "Syscall", "TestSupport", log, nioPosix]),
     // keepalived's own samples are read where the Debian package installs them (Fixtures/README.md).
-    tests("KeepalivedTests", ["Keepalived", "Topology", "Net", "Syscall", "TestSupport"], exclude: ["Fixtures"]),
+    tests("KeepalivedTests", ["TopologyFiles", "Keepalived", "Topology", "Net", "Syscall", "TestSupport"], exclude: ["Fixtures"]),
     tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Cryptography", "Net"], exclude: ["Corpus"]),
     tests("IPVSTests", ["IPVS", "IPVSModel", "Netlink", "Net"]),
     tests("ReconcileTests", ["Reconcile", "IPVSModel", "Topology", "Net"]),
-    tests("KernelTests", ["Reconcile", "IPVS", "IPVSModel", "Netlink", "Topology", "Net"]),
+    tests("KernelTests", ["TopologyFiles", "Reconcile", "IPVS", "IPVSModel", "Netlink", "Topology", "Net"]),
     tests("RingHealthTests", ["RingHealth"]),
     tests("HTTPWireTests", ["HTTPWire"]),
     tests("MariaDBTests", ["MariaDB", "Net", "TestSupport"]),
     tests("HealthCheckTests", ["HealthCheck", "HTTPWire", "Health", "Topology", "Cryptography", "Net", "TestSupport"]),
     tests("RingMonitoringTests", ["RingMonitoring", "HealthCheck", "Health", "RingHealth", "MariaDB", "Topology", "Net", "TestSupport"]),
-    tests("DaemonTests", ["Daemon", "HealthCheck", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
+    tests("DaemonTests", ["TopologyFiles", "Daemon", "HealthCheck", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
                           "VRRP", "VRRPTransport", "RingHealth", "RingMonitoring", "Net", "TestSupport"],
           exclude: ["Fixtures"]),
     tests("DirectorInteropTests", ["tandem-vrrp"]),
@@ -200,9 +203,9 @@ let testTargets: [Target] = [
           exclude: ["HTTPCorpus"]),
     tests("StressClientTests", ["StressClient", "GridModel", "LoadReport", "HTTPWire", "Net", "TestSupport"]),
     // Drill logic as event lines, the analysis on synthetic series, the drill file, the reports.
-    tests("DrillTests", ["Drill", "Topology", "DaemonAPI", "LoadReport", "Net"]),
+    tests("DrillTests", ["TopologyFiles", "Drill", "Topology", "DaemonAPI", "LoadReport", "Net"]),
     // The runner end to end on loopback: a dry-run tandemd, gridsvc backends, real hooks and probe.
-    tests("DrillRunnerTests", ["DrillRunner", "Drill", "DaemonAPI", "LoadReport", "Topology", "Syscall", "TestSupport"]),
+    tests("DrillRunnerTests", ["TopologyFiles", "DrillRunner", "Drill", "DaemonAPI", "LoadReport", "Topology", "Syscall", "TestSupport"]),
 ]
 
 let package = Package(

@@ -10,6 +10,7 @@ import Topology
 import XCTest
 import Health
 import TestSupport
+import TopologyFiles
 
 /// A checker whose answer a test sets per member; it records how many checkers were built.
 final class Switchboard: Sendable {

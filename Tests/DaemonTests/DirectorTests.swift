@@ -8,6 +8,7 @@ import XCTest
 import DaemonAPI
 import IPVSModel
 import Net
+import TopologyFiles
 
 /// The director half of tandemd without root: the connection-sync policy, the VRRP setup read from
 /// the topology, and the `/status` block built from an instance snapshot.

@@ -6,6 +6,7 @@ import Reconcile
 import TestSupport
 import Topology
 import XCTest
+import TopologyFiles
 
 /// The daemon's reconcile path at a size where a whole-table pass would show: a health event
 /// recomputes and writes its own service only, and the repair sweep fixes what was changed behind

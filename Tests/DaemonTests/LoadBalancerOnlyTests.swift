@@ -6,6 +6,7 @@ import Reconcile
 import Topology
 import VRRPTransport
 import XCTest
+import TopologyFiles
 
 /// Issue 16 from the daemon's side, without root: a load-balancer-only site (two plain directors,
 /// bare-metal members) gives health targets, kernel state, drains and a VRRP setup, each keyed by

@@ -10,6 +10,7 @@ import Health
 import IPVSModel
 import Net
 import TestSupport
+import TopologyFiles
 
 /// Passive silence detection in the daemon: ``PassiveWatch`` over a ``RecordingKernel`` whose
 /// traffic the test scripts (manual clock, no sleeping), the connection-table parser on the kernel's

@@ -8,6 +8,7 @@ import Topology
 import XCTest
 import RingMonitoring
 import TestSupport
+import TopologyFiles
 
 /// tandemd's single-writer and ring-reload wiring in memory: a `RingMonitor` that never connects
 /// (its report is fed with the events its probes would record), `RecordingKernel`, `ManualClock`.

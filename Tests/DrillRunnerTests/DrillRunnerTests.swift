@@ -5,6 +5,7 @@ import Syscall
 import TestSupport
 import Topology
 import XCTest
+import TopologyFiles
 
 /// The drill runner end to end on loopback, with nothing faked: a tandemd (dry-run kernel: this
 /// machine has no IPVS) checking two `gridsvc static` backends, real hooks that kill and restart

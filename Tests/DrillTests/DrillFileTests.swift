@@ -1,6 +1,7 @@
 import Drill
 import Topology
 import XCTest
+import TopologyFiles
 
 /// The drill file: read with the topology's reader, checked against the topology, every problem located.
 final class DrillFileTests: XCTestCase {

@@ -6,6 +6,7 @@ import Topology
 import XCTest
 #if canImport(Glibc)
 import Glibc
+import TopologyFiles
 #endif
 
 /// The lab's keepalived configurations imported, and the export that replaced the lab's regular-

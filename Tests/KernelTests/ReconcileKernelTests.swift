@@ -6,6 +6,7 @@ import Topology
 import XCTest
 import IPVSModel
 import Net
+import TopologyFiles
 
 private func ip(_ s: String) -> IPAddress { IPAddress(s)! }
 

@@ -4,6 +4,7 @@ import Topology
 import XCTest
 import Net
 import Reconcile
+import TopologyFiles
 
 /// Repository root, found from this file's path, so tests read the shipped topology files.
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

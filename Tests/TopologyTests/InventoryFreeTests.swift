@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Net
 @testable import Topology
+import TopologyFiles
 
 /// Issue 16: a site without a hypervisor inventory. Hosts and VMs are optional; directors may be
 /// plain machines and members plain real servers. Every check that still applies runs; the ones

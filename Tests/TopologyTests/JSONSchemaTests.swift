@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Yams
 @testable import Topology
+import TopologyFiles
 
 /// The JSON Schema of the topology (docs/topology.schema.json) is generated from the loader's own
 /// tables; the published copy is current, every shipped topology names it and passes it under a

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import Topology
 import Net
+import TopologyFiles
 
 final class LoaderTests: XCTestCase {
     func testBaseSiteIsValidAndResolvesEverything() throws {

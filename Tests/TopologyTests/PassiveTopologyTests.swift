@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Topology
+import TopologyFiles
 
 /// The per-service `passive:` key (passive silence detection): its defaults, its bounds, and that
 /// only NAT TCP services may have it.

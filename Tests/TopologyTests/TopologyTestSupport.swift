@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Topology
+import TopologyFiles
 
 /// Repository root, found from this file's path, so tests read the shipped topology files.
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -12,6 +12,7 @@ import Topology
 import UnixSignals
 import VRRP
 import VRRPTransport
+import TopologyFiles
 
 @main
 struct TandemVRRP: AsyncParsableCommand {

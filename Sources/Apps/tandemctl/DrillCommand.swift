@@ -3,6 +3,7 @@ import Drill
 import DrillRunner
 import Foundation
 import Topology
+import TopologyFiles
 
 /// `tandemctl drill …`: drills on a site (`run`, the default), the kinds, and the comparison of
 /// several runs (tandemd against keepalived in the lab).

@@ -5,6 +5,7 @@ import Hypervisor
 import Logging
 import Placement
 import Topology
+import TopologyFiles
 
 /// `tandemctl hosts …`: the hypervisor hosts as they are, beside the plan.
 struct HostsGroup: AsyncParsableCommand {

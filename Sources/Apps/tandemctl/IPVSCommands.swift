@@ -7,6 +7,7 @@ import Reconcile
 import Syscall
 import Topology
 import IPVSModel
+import TopologyFiles
 
 /// `tandemctl ipvs …`: the kernel's IPVS table, directly, for sites without a tandemd. The writes
 /// (`apply`, `drain`, `undrain`) refuse while a tandemd owns the table (``TableOwnership``).

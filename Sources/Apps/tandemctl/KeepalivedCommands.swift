@@ -4,6 +4,7 @@ import Keepalived
 import Net
 import Syscall
 import Topology
+import TopologyFiles
 
 /// `tandemctl import keepalived FILE`.
 struct ImportGroup: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Placement
 import Topology
+import TopologyFiles
 
 /// `tandemctl plan FILE [--json] [--without HOST]`: validate, place every VM, and print the plan
 /// with its N+1 report, or the re-plan after losing one host.

@@ -4,6 +4,7 @@ import Syscall
 import RingHealth
 import Topology
 import RingMonitoring
+import TopologyFiles
 
 /// `tandemctl ring …`: the MariaDB replication ring as the ring monitor sees it.
 struct RingCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Topology
+import TopologyFiles
 
 /// `tandemctl validate FILE`: exit 0 on a valid file; otherwise print every problem and exit 1.
 struct Validate: ParsableCommand {

@@ -1,3 +1,4 @@
+import Foundation
 import Net
 import Topology
 import Yams
@@ -265,10 +266,10 @@ public enum DrillFileSchema {
 
 /// Reads and checks a drill file against its topology.
 public enum DrillFileLoader {
-    /// Loads `path`, checking every reference against `topology`; all problems are thrown at once,
-    /// located as the topology's are.
-    public static func load(path: String, topology: Topology) throws(TopologyDiagnostics) -> DrillFile {
-        let doc = try SchemaDocument(path: path, start: "start from topology/drill-lab.drills.yaml; the format is in docs/drills.md",
+    /// Reads bytes already read (TopologyFiles' `load(path:topology:)` reads the file), checking every
+    /// reference against `topology`; all problems are thrown at once, located as the topology's are.
+    public static func parse(data: Data, file: String, topology: Topology) throws(TopologyDiagnostics) -> DrillFile {
+        let doc = try SchemaDocument(data: data, file: file, start: "start from topology/drill-lab.drills.yaml; the format is in docs/drills.md",
                                      what: "the site's drills.yaml")
         return try read(doc, topology: topology)
     }

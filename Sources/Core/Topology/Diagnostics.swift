@@ -131,3 +131,13 @@ func nearest(_ word: String, in candidates: [String]) -> String? {
     guard let best = scored.first else { return nil }
     return best.1 <= limit || best.0.hasPrefix(word) || word.hasPrefix(best.0) ? best.0 : nil
 }
+
+extension TopologyDiagnostics {
+    /// A file, or text, larger than a topology may be. `size` is what is known of its length:
+    /// `20000000 bytes`, or `more than N bytes`.
+    public static func fileTooLarge(_ file: String, size: String, limit: Int) -> TopologyDiagnostics {
+        TopologyDiagnostics([Diagnostic(.tooLarge, at: SourceLocation(file: file, line: 1, column: 1), keyPath: "",
+                                        "the file is \(size); a topology file may hold at most \(limit) bytes",
+                                        hint: "check that this is the topology file; a site of 20,000 VMs and 10,000 services is about 4 MiB")])
+    }
+}

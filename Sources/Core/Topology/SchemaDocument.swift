@@ -15,12 +15,12 @@ public final class SchemaDocument {
     /// The file, as given.
     public var file: String { reader.file }
 
-    /// Reads and composes the file at `path` (a regular file within `limits`); `start` says where
-    /// to begin when it is empty, `what` names the kind of file a user should pass.
-    public init(path: String, limits: TopologyLimits = .standard, start: String, what: String) throws(TopologyDiagnostics) {
-        let data = try TopologyFile.read(path: path, limit: limits.maxFileBytes)
-        root = try TopologyLoader.compose(data: data, file: path, limits: limits, start: start, what: what)
-        reader = YAMLReader(file: path)
+    /// Composes bytes already read (TopologyFiles reads them from disk); `file` names them in
+    /// messages, `start` says where to begin when they are empty, `what` names the kind of file a
+    /// user should pass.
+    public init(data: Data, file: String, limits: TopologyLimits = .standard, start: String, what: String) throws(TopologyDiagnostics) {
+        root = try TopologyLoader.compose(data: data, file: file, limits: limits, start: start, what: what)
+        reader = YAMLReader(file: file)
     }
 
     /// Composes text already in memory; `file` names it in messages.

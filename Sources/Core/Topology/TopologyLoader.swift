@@ -11,23 +11,13 @@ public struct TopologyDocument: Sendable {
     public var locations: [String: SourceLocation]
 }
 
-/// Reads and validates topology files. The only way to obtain a ``Topology`` from text.
+/// Reads and validates topology text. The only way to obtain a ``Topology`` from text; reading
+/// the file from disk (`load(path:)`) is the System layer's `TopologyFiles`.
 ///
 /// Loading never stops at the first mistake: it reads everything it can, runs every semantic
 /// check on what it read, and throws ``TopologyDiagnostics`` with all problems found. Hostile
 /// input costs bounded time and memory (``TopologyLimits``) and never traps.
 public enum TopologyLoader {
-    /// Loads and validates the file at `path`.
-    public static func load(path: String, limits: TopologyLimits = .standard) throws(TopologyDiagnostics) -> Topology {
-        try loadDocument(path: path, limits: limits).topology
-    }
-
-    /// Loads and validates the file at `path`, keeping source locations. Only a regular file of
-    /// at most ``TopologyLimits/maxFileBytes`` is read.
-    public static func loadDocument(path: String, limits: TopologyLimits = .standard) throws(TopologyDiagnostics) -> TopologyDocument {
-        try parse(data: try TopologyFile.read(path: path, limit: limits.maxFileBytes), file: path, limits: limits)
-    }
-
     /// Validates topology text already in memory; `file` is used only in messages.
     public static func parse(data: Data, file: String, limits: TopologyLimits = .standard) throws(TopologyDiagnostics) -> TopologyDocument {
         let at = SourceLocation(file: file, line: 1, column: 1)
@@ -52,7 +42,7 @@ public enum TopologyLoader {
     static func compose(data: Data, file: String, limits: TopologyLimits, start: String, what: String) throws(TopologyDiagnostics) -> Node {
         let at = SourceLocation(file: file, line: 1, column: 1)
         if data.count > limits.maxFileBytes {
-            throw TopologyFile.tooLarge(file, size: "\(data.count) bytes", limit: limits.maxFileBytes)
+            throw TopologyDiagnostics.fileTooLarge(file, size: "\(data.count) bytes", limit: limits.maxFileBytes)
         }
         if data.contains(0) {
             throw TopologyDiagnostics([Diagnostic(.binary, at: at, keyPath: "", "the file is binary (it contains NUL bytes), not YAML",

@@ -10,6 +10,7 @@ import Topology
 import VRRPTransport
 import RingMonitoring
 import Syscall
+import TopologyFiles
 
 /// Options of `tandemd`, parsed by the thin executable. Everything about the site, the director
 /// pair included, is in the topology; these say where to find it and how to run.

@@ -13,6 +13,10 @@ import ServiceLifecycle
 import UnixSignals
 import Synchronization
 import Topology
+import TopologyFiles
+
+/// How long a reload may take to read and validate its file before it is abandoned and refused.
+let reloadReadBound = Duration.seconds(10)
 
 /// What a reload did.
 public enum ReloadOutcome: Sendable {
@@ -359,7 +363,9 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         let new: Topology
         var commits: [(String, ReloadFollower.Commit)] = []
         do {
-            new = try TopologyLoader.load(path: path)
+            // Read and validated on a thread of its own, within a bound: a hostile or huge file never
+            // holds the threads that serve checks, the API or the reconcile loop.
+            new = try await TopologyLoader.load(path: path, timeout: reloadReadBound)
             let old = topology
             for f in followers {
                 do { commits.append((f.name, try f.prepare(old, new))) } catch {
