@@ -136,13 +136,18 @@ private enum ThreadSlot<T: Sendable> {
     case abandoned
 }
 
+/// The slot, shared by the thread, the waiting task and its cancellation handler.
+private final class SlotBox<T: Sendable>: Sendable {
+    let state = Mutex<ThreadSlot<T>>(.waiting(nil))
+}
+
 /// Runs `body` on a new thread and returns its value, or nil when `timeout` passes first (the
 /// thread runs on; its value is dropped).
 private func onOwnThread<T: Sendable>(timeout: Duration, _ body: @escaping @Sendable () -> T) async -> T? {
-    let slot = Mutex<ThreadSlot<T>>(.waiting(nil))
+    let slot = SlotBox<T>()
     let thread = Thread {
         let value = body()
-        let waiter = slot.withLock { s -> CheckedContinuation<T?, Never>? in
+        let waiter = slot.state.withLock { s -> CheckedContinuation<T?, Never>? in
             guard case .waiting(let c) = s else { s = .abandoned; return nil }
             s = .finished(value)
             return c
@@ -156,7 +161,7 @@ private func onOwnThread<T: Sendable>(timeout: Duration, _ body: @escaping @Send
         group.addTask {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (c: CheckedContinuation<T?, Never>) in
-                    let ready = slot.withLock { s -> T?? in
+                    let ready = slot.state.withLock { s -> T?? in
                         switch s {
                         case .waiting: s = .waiting(c); return nil
                         case .finished(let v): return .some(v)
@@ -166,7 +171,7 @@ private func onOwnThread<T: Sendable>(timeout: Duration, _ body: @escaping @Send
                     if let ready { c.resume(returning: ready) }
                 }
             } onCancel: {
-                let waiter = slot.withLock { s -> CheckedContinuation<T?, Never>? in
+                let waiter = slot.state.withLock { s -> CheckedContinuation<T?, Never>? in
                     switch s {
                     case .waiting(let c): s = .abandoned; return c
                     case .finished, .abandoned: return nil
