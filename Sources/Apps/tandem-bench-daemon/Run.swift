@@ -25,13 +25,8 @@ struct BenchRun {
         let topo = "\(dir)/topology.yaml", kconf = "\(dir)/keepalived.conf", fifo = "\(dir)/control"
         try site.topology().write(toFile: topo, atomically: true, encoding: .utf8)
         try site.keepalived().write(toFile: kconf, atomically: true, encoding: .utf8)
-        unlink(fifo)
-        guard mkfifo(fifo, 0o600) == 0 else { throw Failure(description: "mkfifo \(fifo): \(String(cString: strerror(errno)))") }
-        let listener = try spawn(selfPath, ["listen", "--addresses", "\(site.liveA),\(site.liveB)",
-                                            "--first-port", "\(site.basePort)", "--count", "\(site.services)", "--control", fifo],
-                                 log: "\(dir)/listener.log")
+        let listener = try startListener(control: fifo)
         defer { kill(listener, SIGKILL); var st: Int32 = 0; waitpid(listener, &st, 0) }
-        _ = try waitFor("the listener", seconds: 120) { (try? String(contentsOfFile: "\(dir)/listener.log", encoding: .utf8))?.contains("listening") == true }
 
         let client = try IPVSClient()
         let keys = (0..<site.services).map { ServiceKey.address(.tcp, IPAddress(site.vip($0))!, port: 80) }
@@ -136,13 +131,8 @@ struct BenchRun {
     func runNative() throws {
         let topo = "\(dir)/topology.yaml", fifo = "\(dir)/control"
         try site.topology().write(toFile: topo, atomically: true, encoding: .utf8)
-        unlink(fifo)
-        guard mkfifo(fifo, 0o600) == 0 else { throw Failure(description: "mkfifo \(fifo): \(String(cString: strerror(errno)))") }
-        let listener = try spawn(selfPath, ["listen", "--addresses", "\(site.liveA),\(site.liveB)",
-                                            "--first-port", "\(site.basePort)", "--count", "\(site.services)", "--control", fifo],
-                                 log: "\(dir)/listener.log")
+        let listener = try startListener(control: fifo)
         defer { kill(listener, SIGKILL); var st: Int32 = 0; waitpid(listener, &st, 0) }
-        _ = try waitFor("the listener", seconds: 120) { (try? String(contentsOfFile: "\(dir)/listener.log", encoding: .utf8))?.contains("listening") == true }
         let clock = ContinuousClock()
         var out: [String: String] = ["director": "tandemd-native", "services": "\(site.services)", "interval_ms": "\(site.intervalMs)",
                                      "checks_per_s": formatFixed(Double(3 * site.services) * 1000 / Double(site.intervalMs), 1)]
@@ -164,6 +154,23 @@ struct BenchRun {
         out["term_ms"] = terminate(pid)
         alive = out["term_ms"] == "timeout"
         print("RESULT " + out.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+    }
+
+    /// The listener that plays the live members (a port per service on each live address), with
+    /// its control FIFO at `fifo`, started and listening (≤ 120 s).
+    private func startListener(control fifo: String) throws -> pid_t {
+        unlink(fifo)
+        guard mkfifo(fifo, 0o600) == 0 else { throw Failure(description: "mkfifo \(fifo): \(String(cString: strerror(errno)))") }
+        let listener = try spawn(selfPath, ["listen", "--addresses", "\(site.liveA),\(site.liveB)",
+                                            "--first-port", "\(site.basePort)", "--count", "\(site.services)", "--control", fifo],
+                                 log: "\(dir)/listener.log")
+        do {
+            _ = try waitFor("the listener", seconds: 120) { (try? String(contentsOfFile: "\(dir)/listener.log", encoding: .utf8))?.contains("listening") == true }
+        } catch {
+            kill(listener, SIGKILL); var st: Int32 = 0; waitpid(listener, &st, 0)
+            throw error
+        }
+        return listener
     }
 
     /// SIGTERM, then the milliseconds until the process is gone (`timeout` after 30 s).
