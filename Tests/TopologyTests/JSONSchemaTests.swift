@@ -223,7 +223,7 @@ final class JSONSchemaTests: XCTestCase {
 
     /// Every key of every table, each written at least once (`testSchemaAndLoaderAgreeOnEveryKey`
     /// checks that), and valid as a whole.
-    static let richSite = """
+    static var richSite: String { """
     site: rich
     placement: {spread: [rack]}
     hosts:
@@ -286,19 +286,11 @@ final class JSONSchemaTests: XCTestCase {
       services: [gums, marked]
       witness: 10.0.0.254
       fence_command: [xl, destroy, "{peer}"]
-      vip_interface: eth1
-      key_file: /etc/tandem/secrets/vrrp.key
-      preempt: true
-      preempt_delay: 2s
-      fast_detector: {interval: 20ms, misses: 3, priority: 10}
-      connection_sync: true
-      sync_interface: eth2
-      nodes:
-        d1: {interface: eth0, primary_address: 10.0.0.1, unicast_peers: [10.0.0.2], vip_interface: eth1, key_file: /etc/tandem/secrets/vrrp.key, preempt: false, preempt_delay: 1s, fast_detector: {interval: 30ms}, connection_sync: false, sync_interface: eth3}
+    \(richDirectorSettings)
     database: {ring: [db1, db2], port: 3306}
     anti_affinity: [{name: gums-pair, members: [g1, g2]}]
     daemon: {token_file: /etc/tandem/secrets/api-token, repair_interval: 5s}
-    """
+    """ }
 
     /// The pair's director settings and one director's own, in ``richSite`` (the list form leaves them out).
     static let richDirectorSettings = """
