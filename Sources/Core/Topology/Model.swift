@@ -28,6 +28,8 @@ public struct Topology: Sendable, Equatable, Codable {
     public var antiAffinity: [AntiAffinityGroup]
     /// How `tandemd` runs on this site (`daemon:`): its API token, the repair sweep's pace.
     public var daemon = DaemonSettings()
+    /// Domain XML templates by name (`domain_templates:`): name → absolute path of the template file.
+    public var domainTemplates: [String: String] = [:]
 
     public init(site: String, placement: PlacementPolicy = .init(), hosts: [XenHost], vms: [DomU], machines: [Machine] = [],
                 services: [VirtualService], directorPairs: [DirectorPair] = [],
@@ -54,7 +56,7 @@ public struct Topology: Sendable, Equatable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case site, placement, hosts, vms, machines, services, directorPairs, database, antiAffinity, daemon
+        case site, placement, hosts, vms, machines, services, directorPairs, database, antiAffinity, daemon, domainTemplates
     }
 
     /// Decodes the fields and rebuilds the name indexes.
@@ -68,6 +70,7 @@ public struct Topology: Sendable, Equatable, Codable {
                   database: try c.decodeIfPresent(ReplicationRing.self, forKey: .database),
                   antiAffinity: try c.decode([AntiAffinityGroup].self, forKey: .antiAffinity))
         daemon = try c.decodeIfPresent(DaemonSettings.self, forKey: .daemon) ?? .init()
+        domainTemplates = try c.decodeIfPresent([String: String].self, forKey: .domainTemplates) ?? [:]
     }
 
     /// Same site: the indexes follow from the fields.
@@ -164,11 +167,62 @@ public struct XenHost: Sendable, Equatable, Codable {
     public var labels: [String: String]
     /// The libvirt URI of its hypervisor (`xen+ssh://root@dom0/system`, `lxc:///`), if Tandem may reach it.
     public var libvirt: String?
+    /// How Tandem powers this host off when it is lost (`fence:`); absent: an operator must confirm it
+    /// is off (`tandemctl hosts confirm-off`) before any of its VMs restarts elsewhere.
+    public var fence: HostFence?
 
-    public init(name: String, address: IPAddress, cpus: Int, memoryMiB: Int, labels: [String: String] = [:], libvirt: String? = nil) {
+    public init(name: String, address: IPAddress, cpus: Int, memoryMiB: Int, labels: [String: String] = [:], libvirt: String? = nil,
+                fence: HostFence? = nil) {
         self.name = name; self.address = address; self.cpus = cpus; self.memoryMiB = memoryMiB; self.labels = labels
-        self.libvirt = libvirt
+        self.libvirt = libvirt; self.fence = fence
     }
+}
+
+/// A host's fence device (`hosts[].fence`): a fence agent that speaks the standard fence-agent
+/// protocol (`fence_ipmilan`, `fence_redfish`, `fence_xenapi`, `fence_virsh`, the lab's
+/// `fence_tandemlab`…), its options, and the files its secrets are read from.
+public struct HostFence: Sendable, Equatable, Codable {
+    /// The agent: a name found on `PATH`, or an absolute path.
+    public var agent: String
+    /// Options sent as `key=value` lines on the agent's stdin (`ip`, `username`, `plug`, `lanplus`…).
+    /// They appear in logs: never secrets.
+    public var options: [String: String]
+    /// Secret options: option name → absolute path of a file only its owner may read (mode 0600 or
+    /// stricter), read at every run, e.g. `password: /etc/tandem/fence-h1.password`.
+    public var secretFiles: [String: String]
+    /// Bound on one run of the agent, in seconds; past it the run counts as failed.
+    public var timeoutSeconds: Double
+    /// How many times `off` is tried before the host waits for an operator.
+    public var attempts: Int
+
+    public init(agent: String, options: [String: String] = [:], secretFiles: [String: String] = [:],
+                timeoutSeconds: Double = 30, attempts: Int = 3) {
+        self.agent = agent; self.options = options; self.secretFiles = secretFiles
+        self.timeoutSeconds = timeoutSeconds; self.attempts = attempts
+    }
+}
+
+/// How a VM's libvirt domain is made (`vms[].domain`): a named template of the site's
+/// (`domain_templates:`) or an XML file of its own, with the values Tandem fills in.
+///
+/// A template is a libvirt domain XML file with `{{key}}` placeholders. Tandem fills in `name`,
+/// `vcpus`, `memory_mib`, `memory_kib`, `address` (the VM's first address, without prefix),
+/// `prefix`, `mac` (derived from the VM's name, so it survives a move to another host), and every
+/// key of ``values``. An `xml_file` is used as written; its `<name>` must be the VM's name.
+public struct VMDomain: Sendable, Equatable, Codable {
+    /// Where the XML comes from.
+    public enum Source: Sendable, Equatable, Codable {
+        /// A template named in `domain_templates:`.
+        case template(String)
+        /// An absolute path of a complete domain XML file.
+        case xmlFile(String)
+    }
+    /// Where the XML comes from.
+    public var source: Source
+    /// Extra placeholder values for a template (`port: "8443"`).
+    public var values: [String: String]
+
+    public init(source: Source, values: [String: String] = [:]) { self.source = source; self.values = values }
 }
 
 /// A plain machine outside the hypervisor inventory: a bare-metal director or database node, or
@@ -202,10 +256,14 @@ public struct DomU: Sendable, Equatable, Codable {
     public var addresses: [InterfaceAddress]
     /// Host the VM must run on, if pinned.
     public var pinnedHost: String?
+    /// How its libvirt domain is made (`domain:`); absent: Tandem never defines it, and a lost host's
+    /// copy can restart elsewhere only where the domain is already defined.
+    public var domain: VMDomain?
 
-    public init(name: String, role: VMRole, vcpus: Int, memoryMiB: Int, addresses: [InterfaceAddress], pinnedHost: String? = nil) {
+    public init(name: String, role: VMRole, vcpus: Int, memoryMiB: Int, addresses: [InterfaceAddress], pinnedHost: String? = nil,
+                domain: VMDomain? = nil) {
         self.name = name; self.role = role; self.vcpus = vcpus; self.memoryMiB = memoryMiB
-        self.addresses = addresses; self.pinnedHost = pinnedHost
+        self.addresses = addresses; self.pinnedHost = pinnedHost; self.domain = domain
     }
 }
 
