@@ -2,8 +2,8 @@ import Drill
 import LoadReport
 import XCTest
 
-/// The figures from synthetic series, including the edge cases of the issue-6 drills' awk
-/// (`outage_ms` in scripts/lib/vrrp-lab.sh as drill.sh called it).
+/// The figures from synthetic series, including the edge cases of the issue-6 drills' awk (the
+/// `outage_ms` that scripts/lib/vrrp-lab.sh now asks `tandemctl drill outage` for).
 final class DrillAnalysisTests: XCTestCase {
     /// 20 ms slots of `seconds`, 5 successes each, except the slots whose index is in `empty`.
     static func slots(seconds: Double, empty: Set<Int> = [], errorsIn: Set<Int> = []) -> [TimeSlot] {
@@ -197,5 +197,30 @@ final class DrillAnalysisTests: XCTestCase {
         XCTAssertEqual(c.ratio(.heartbeatCut), ">1")
         XCTAssertEqual(c.group(.heartbeatCut, "keepalived")?.dualMasterMillis, [4700, 4700, 4700])
         XCTAssertTrue(c.text().contains("heartbeat-cut      | 20 ms (20, 40, 20)"), c.text())
+    }
+
+    /// The series file round-trips through the one writer and the one reader, and gives the same
+    /// outage as the slots it came from (what `tandemctl drill outage` prints for bench-failover).
+    func testSeriesCSVRoundTripsAndGivesTheSameOutage() throws {
+        let slots = Self.slots(seconds: 6, empty: Set(150..<170)).map { TimeSlot(t: $0.t, ok: $0.ok, errors: $0.errors, p99Millis: $0.p99Millis) }
+        let text = SeriesCSV.render(slots)
+        XCTAssertTrue(text.hasPrefix("t,ok,errors,p99_ms\n"))
+        let parsed = try SeriesCSV.parse(text)
+        XCTAssertEqual(parsed, slots)
+        XCTAssertEqual(DrillAnalysis.outage(parsed, slotMillis: 20, faultSeconds: 3), .millis(400))
+        XCTAssertEqual(try SeriesCSV.parse(text.replacingOccurrences(of: "\n", with: "\r\n")), slots)
+    }
+
+    /// A file that is not a series says where and what.
+    func testSeriesCSVErrorsNameLineAndColumn() {
+        func error(_ text: String) -> SeriesCSV.ParseError? {
+            do { _ = try SeriesCSV.parse(text); return nil } catch { return error }
+        }
+        XCTAssertEqual(error(""), .init(line: 1, column: 1, message: "the file is empty: expected the header 't,ok,errors,p99_ms'"))
+        XCTAssertEqual(error("time,ok\n")?.line, 1)
+        XCTAssertEqual(error("t,ok,errors,p99_ms\n0.0,5,0,1.5\n0.02,5,x,1.5\n"),
+                       .init(line: 3, column: 8, message: "'x' is not a valid count of failures"))
+        XCTAssertEqual(error("t,ok,errors,p99_ms\n0.0,-1,0,1.5\n")?.column, 5)
+        XCTAssertEqual(error("t,ok,errors,p99_ms\n0.0,5,0\n")?.message, "expected 4 comma-separated fields (t,ok,errors,p99_ms), found 3")
     }
 }

@@ -331,18 +331,12 @@ stress_wait() {
 # stress_offset: seconds since stress_start (for outage_ms FROM).
 stress_offset() { awk -v a="$(ms_now)" -v b="$STRESS_T0" 'BEGIN { printf "%.3f", (a - b) / 1000 }'; }
 
-# outage_ms NAME [FROM_S]: the client-visible outage, the longest run of time-series slots without one
-# successful call, counted from FROM_S seconds into the run (default 0) and after a first success
-# (ms; "unrecovered" when no call succeeded after the last run). FROM_S lets warm-up noise before the
-# event be ignored; a trial where no call succeeded in the second before FROM_S is "noload-before"
-# (the service was not reachable before the event, so there is no outage to measure).
+# outage_ms NAME FROM_S: the client-visible outage of $LAB_DIR/NAME.csv for a fault FROM_S seconds into
+# the run, as the drills define it (DrillAnalysis.outage; docs/drills.md): milliseconds, or
+# `unrecovered`, `noload-before`, `nodata`. $TANDEMCTL names the tandemctl that computes it.
 outage_ms() {
-  awk -F, -v slot="$STRESS_SLOT_MS" -v from="${2:-0}" '
-    NR > 1 && $1 + 0 >= from - 1.0 && $1 + 0 < from - 0.1 { pre += $2 }
-    NR > 1 && $1 + 0 >= from - 0.3 {
-      if ($2 > 0) { if (seen && run > max) max = run; run = 0; seen = 1 } else if (seen) run++ }
-    END { if (!seen) print "nodata"; else if (from > 0 && pre == 0) print "noload-before";
-          else if (run * slot > 200 && run >= max) print "unrecovered"; else printf "%d\n", max * slot }' "$LAB_DIR/$1.csv" 2>/dev/null || echo nodata
+  "${TANDEMCTL:?outage_ms needs TANDEMCTL (the tandemctl binary)}" drill outage --series "$LAB_DIR/$1.csv" \
+    --fault-at "${2:-0}" --slot-ms "$STRESS_SLOT_MS" || echo nodata
 }
 
 # became_master_count SIDE: how many times the side entered master, from its log.

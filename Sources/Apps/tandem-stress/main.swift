@@ -98,9 +98,7 @@ struct TandemStress: ParsableCommand {
         let report: StressReport
         do { report = try StressRunner.run(run) } catch { throw ValidationError("\(error)") }
         if let series {
-            var csv = "t,ok,errors,p99_ms\n"
-            for s in report.timeSeries { csv += "\(s.t),\(s.ok),\(s.errors),\(s.p99Millis)\n" }
-            try csv.write(toFile: series, atomically: true, encoding: .utf8)
+            try SeriesCSV.render(report.timeSeries).write(toFile: series, atomically: true, encoding: .utf8)
         }
         if json {
             let enc = JSONEncoder()

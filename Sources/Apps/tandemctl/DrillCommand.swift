@@ -2,6 +2,7 @@ import ArgumentParser
 import Drill
 import DrillRunner
 import Foundation
+import LoadReport
 import Topology
 import TopologyFiles
 
@@ -11,7 +12,7 @@ struct DrillGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drill",
         abstract: "Drill a site: inject a fault through its hooks under a probe's load, and report what the clients saw.",
-        subcommands: [DrillRun.self, DrillCompare.self, DrillKinds.self],
+        subcommands: [DrillRun.self, DrillCompare.self, DrillKinds.self, DrillOutage.self],
         defaultSubcommand: DrillRun.self)
 }
 
@@ -150,6 +151,49 @@ struct DrillCompare: ParsableCommand {
                 throw fail("tandemctl: cannot write \(html): \(error.localizedDescription)")
             }
             print("report \(html)")
+        }
+    }
+}
+
+/// `tandemctl drill outage --series FILE --fault-at S`: the client-visible outage of a series file,
+/// by the drills' own definition (``DrillAnalysis/outage(_:slotMillis:faultSeconds:)``), for the lab
+/// scripts that keep a tandem-stress series of their own (scripts/bench-failover).
+struct DrillOutage: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outage",
+        abstract: "The client-visible outage in a tandem-stress series (CSV), as the drills define it.",
+        discussion: """
+            Prints one word: the outage in milliseconds, or `unrecovered` (the series ends inside the \
+            longest stretch without a success), `noload-before` (nothing succeeded in the second \
+            before the fault), `nodata` (nothing succeeded at all). Exit status 0 for all four; 1 when \
+            the file cannot be read or is not a series.
+            """)
+
+    @Option(help: "The series file tandem-stress --series wrote.")
+    var series: String
+    @Option(help: "When the fault happened, in seconds since the series started.")
+    var faultAt: Double
+    @Option(name: .customLong("slot-ms"), help: "The series' slot width (tandem-stress --slot-ms).")
+    var slotMs: Int = 100
+
+    func validate() throws {
+        guard slotMs > 0 else { throw ValidationError("--slot-ms must be above 0 (it is tandem-stress's --slot-ms)") }
+        guard faultAt >= 0 else { throw ValidationError("--fault-at is seconds since the series started: 0 or more") }
+    }
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: series) else {
+            throw fail("tandemctl: cannot read the series file \(series)")
+        }
+        let slots: [TimeSlot]
+        do { slots = try SeriesCSV.parse(String(decoding: data, as: UTF8.self)) } catch {
+            throw fail("tandemctl: \(series): \(error)")
+        }
+        switch DrillAnalysis.outage(slots, slotMillis: Double(slotMs), faultSeconds: faultAt) {
+        case .millis(let m): print(m)
+        case .unrecovered: print("unrecovered")
+        case .noLoadBefore: print("noload-before")
+        case .noData: print("nodata")
         }
     }
 }
