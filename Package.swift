@@ -109,7 +109,7 @@ let systemTargets: [Target] = [
     // keepalive, the close callback and lifecycle events; the controller's HypervisorHost.
     system("Hypervisor", ["CLibvirt", "Hosts", log, nioPosix]),
     // Runs fence agents with the standard stdin protocol, bounded in time, secrets on stdin only.
-    system("Fencing", ["Hosts", "Syscall", "Net", log]),
+    system("Fencing", ["Hosts", "Topology", "Syscall", "Net", log]),
     // Tandem's YAML files read from disk (a regular file, a size bound) for the pure loaders.
     system("TopologyFiles", ["Topology", "Drill"]),
 ]
@@ -172,7 +172,7 @@ let testTargets: [Target] = [
     tests("PlacementTests", ["TopologyFiles", "Placement", "Topology", "Net"]),
     tests("HostsTests", ["Hosts", "Placement", "Topology", "Net"]),
     // The fence-agent runner against scripted agents and Debian's fence_dummy.
-    tests("FencingTests", ["Fencing", "Hosts", "Syscall", log]),
+    tests("FencingTests", ["Fencing", "Hosts", "Topology", "Syscall", log]),
     // The host controller's loop with recording hosts.
     tests("HostControlTests", ["HostControl", "Hosts", "Fencing", "Placement", "Topology", "Net", "TestSupport", log]),
     // Real libvirtd hosts (scripts/lab/hosts): the edge, the fence agent, crash/hang/partition restores.
