@@ -109,7 +109,7 @@ let systemTargets: [Target] = [
     // keepalive, the close callback and lifecycle events; the controller's HypervisorHost.
     system("Hypervisor", ["CLibvirt", "Hosts", log, nioPosix]),
     // Runs fence agents with the standard stdin protocol, bounded in time, secrets on stdin only.
-    system("Fencing", ["Hosts", "Syscall", "Net", log]),
+    system("Fencing", ["Hosts", "Topology", "Syscall", "Net", log]),
     // Tandem's YAML files read from disk (a regular file, a size bound) for the pure loaders.
     system("TopologyFiles", ["Topology", "Drill"]),
 ]
@@ -127,6 +127,7 @@ let serviceTargets: [Target] = [
         "TopologyFiles",
         "HealthCheck", "RingMonitoring", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
         "VRRP", "VRRPTransport", "RingHealth", "Net", "Syscall", "Cryptography", "BuildInfo",
+        "Hosts", "HostControl", "Hypervisor", "Fencing", "Placement",
         nioPosix, log, lifecycle,
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Hummingbird", package: "hummingbird"),
@@ -161,7 +162,7 @@ let appTargets: [Target] = [
 
 // MARK: - Tests: one target per library, real-kernel and real-MariaDB tiers included
 let testTargets: [Target] = [
-    .target(name: "TestSupport", dependencies: ["MariaDB", "Syscall"], path: "Tests/Support", swiftSettings: swift6),
+    .target(name: "TestSupport", dependencies: ["MariaDB", "Syscall", "Hosts", "HostControl"], path: "Tests/Support", swiftSettings: swift6),
     tests("NetTests", ["Net"]),
     tests("CryptographyTests", ["Cryptography"]),
     tests("SyscallTests", ["Syscall"]),
@@ -172,11 +173,12 @@ let testTargets: [Target] = [
     tests("PlacementTests", ["TopologyFiles", "Placement", "Topology", "Net"]),
     tests("HostsTests", ["Hosts", "Placement", "Topology", "Net"]),
     // The fence-agent runner against scripted agents and Debian's fence_dummy.
-    tests("FencingTests", ["Fencing", "Hosts", "Syscall", log]),
+    tests("FencingTests", ["Fencing", "Hosts", "Topology", "Syscall", log]),
     // The host controller's loop with recording hosts.
     tests("HostControlTests", ["HostControl", "Hosts", "Fencing", "Placement", "Topology", "Net", "TestSupport", log]),
     // Real libvirtd hosts (scripts/lab/hosts): the edge, the fence agent, crash/hang/partition restores.
-    tests("HypervisorTests", ["Hypervisor", "Hosts", "HostControl", "Fencing", "Placement", "Topology", "Net", "Syscall", "TestSupport", log, nioPosix]),
+    tests("HypervisorTests", ["Hypervisor", "Hosts", "HostControl", "Fencing", "Placement", "Topology", "Net", "Syscall", "TestSupport", "Daemon",
+                              "DaemonAPI", "HealthCheck", "Health", log, nioPosix]),
     // keepalived's own samples are read where the Debian package installs them (Fixtures/README.md).
     tests("KeepalivedTests", ["TopologyFiles", "Keepalived", "Topology", "Net", "Syscall", "TestSupport"], exclude: ["Fixtures"]),
     tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Cryptography", "Net"], exclude: ["Corpus"]),
@@ -189,7 +191,7 @@ let testTargets: [Target] = [
     tests("HealthCheckTests", ["HealthCheck", "HTTPWire", "Health", "Topology", "Cryptography", "Net", "TestSupport"]),
     tests("RingMonitoringTests", ["RingMonitoring", "HealthCheck", "Health", "RingHealth", "MariaDB", "Topology", "Net", "TestSupport"]),
     tests("DaemonTests", ["TopologyFiles", "Daemon", "HealthCheck", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
-                          "VRRP", "VRRPTransport", "RingHealth", "RingMonitoring", "Net", "TestSupport"],
+                          "VRRP", "VRRPTransport", "RingHealth", "RingMonitoring", "Net", "TestSupport", "Hosts", "HostControl", "Fencing", "Placement"],
           exclude: ["Fixtures"]),
     tests("DirectorInteropTests", ["tandem-vrrp"]),
     // tandemctl as scripts see it: the built executable, its output and exit statuses, against a

@@ -28,6 +28,36 @@ final class DaemonAPITests: XCTestCase {
                        APIProblem(.unauthorized, "m"))
     }
 
+    func testHostsSectionRoundTripsAndReadsAsTandemctlPrintsIt() throws {
+        XCTAssertEqual([APIProblem.Code.unknownHost, .hostPhase].map(\.httpStatus), [404, 409])
+        let hosts = HostsReport(acting: true, mastership: "master of pair dir", hosts: [
+            .init(name: "h1", libvirt: "xen+ssh://root@xen1/system", phase: "restored", connection: "lost: end of file from libvirtd",
+                  fenceAgent: "fence_ipmilan", fenceState: "confirmed off: off succeeded and status reports off",
+                  lastNote: .init(at: "2026-01-01T00:00:01.000Z", kind: "restored", message: "redundancy restored"),
+                  lastRecovery: .init(firstSignalAt: "2026-01-01T00:00:00.000Z", confirmedBy: "fence agent", condemnedMs: 12,
+                                      fencedMs: 240, restartsIssuedMs: 240, startedMs: 400, healthyMs: 610, inIPVSMs: 650,
+                                      restoredMs: 650, moves: [.init(vm: "a1", from: "h1", to: "h3")], summary: "host h1: restored +650 ms")),
+            .init(name: "h2", libvirt: "xen+ssh://root@xen2/system", phase: "up", connection: "connected"),
+        ], ignored: ["h9"])
+        var report = StatusReport(node: "d1", site: "s", topologyFile: "f", startedAt: "t", kernel: "dry-run", lastReconcile: nil,
+                                  lastReload: nil, services: [])
+        report.hosts = hosts
+        XCTAssertEqual(try JSONDecoder().decode(StatusReport.self, from: JSONEncoder().encode(report)), report)
+        XCTAssertEqual(hosts.rendered(), """
+            hosts: acting (master of pair dir)
+              h1  RESTORED  lost: end of file from libvirtd  fence: fence_ipmilan
+                fence: confirmed off: off succeeded and status reports off
+                2026-01-01T00:00:01.000Z [restored] redundancy restored
+                last recovery: host h1: restored +650 ms
+              h2  UP  connected  fence: none (tandemctl hosts confirm-off h2)
+              not watched (no libvirt: key): h9
+
+            """)
+        XCTAssertTrue(report.rendered().hasSuffix("\n" + hosts.rendered()), report.rendered())
+        XCTAssertEqual(ConfirmOffResult(host: "h1", phaseBefore: "awaiting operator", phase: "restoring", acting: true).rendered(),
+                       "confirmed h1 off (was awaiting operator); now restoring")
+    }
+
     func testMemberVerdictsForMonitoring() {
         let members = [
             StatusReport.Member(member: "a", address: "10.0.0.1:80", topologyWeight: 100, weight: 100, kernelWeight: 100, state: "up", drained: false, checks: 9),

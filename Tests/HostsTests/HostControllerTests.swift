@@ -142,6 +142,24 @@ final class HostControllerTests: XCTestCase {
         XCTAssertEqual(m.controller.recovery(of: "h1")?.confirmedBy, .operatorConfirmed)
     }
 
+    func testAHostsOwnFenceAttemptsWinOverTheSitesDefault() {
+        let topology = Self.site(hosts: ["h1", "h2", "h3"])
+        var config = HostController.Configuration(
+            hosts: ["h1", "h2", "h3"], fenceDevices: ["h1", "h2", "h3"], fenceAttempts: 2, fenceRetryDelay: .seconds(1),
+            replan: { plan, lost in Planner.replan(topology, current: plan, without: lost) })
+        config.fenceAttemptsByHost = ["h1": 1]
+        XCTAssertEqual([config.fenceAttempts(for: "h1"), config.fenceAttempts(for: "h2")], [1, 2])
+        var m = Machine(HostController(configuration: config, plan: Self.initialPlan))
+        _ = m.on(.mastership(isMaster: true, now: .zero))
+        for h in ["h1", "h2", "h3"] {
+            _ = m.on(.connected(host: h, domains: Self.initialPlan.vms(on: h).map { DomainStatus(name: $0, state: .running) }, now: .zero))
+        }
+        Self.loseH1(&m)
+        XCTAssertEqual(m.on(.vmHealth(vm: "b1", passing: false, now: Self.t(1150))).last, "fence h1 off")
+        XCTAssertEqual(m.on(.fenceFinished(host: "h1", action: .off, outcome: .failed(reason: "exit status 1"), now: Self.t(1300))),
+                       ["note fence-failed h1", "note awaiting-operator h1"], "one attempt for h1: no retry")
+    }
+
     func testFenceThatTimesOutOrCannotConfirmOffIsAFailure() {
         var m = Self.controller()
         Self.loseH1(&m)

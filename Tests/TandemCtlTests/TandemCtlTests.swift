@@ -191,6 +191,12 @@ final class TandemCtlTests: XCTestCase {
         XCTAssertTrue(loose.output.contains("chmod 600"), loose.output)
         XCTAssertFalse(loose.output.contains("Usage"), loose.output)
 
+        // A tandemd that watches no hosts (no libvirt: keys) refuses a confirm-off, naming why.
+        let confirm = try ctl("hosts", "confirm-off", "h1", "--url", url, "--token-file", token)
+        XCTAssertEqual(confirm.status, 1, confirm.output)
+        XCTAssertTrue(confirm.output.contains("tandemd refused to confirm h1 off: this tandemd controls no hosts"), confirm.output)
+        XCTAssertNil(report.hosts, "no host has a libvirt: key: no hosts section")
+
         // curl users keep the text answer; JSON clients get problems as JSON with a stable code.
         var text = URLRequest(url: URL(string: "\(url)/undrain?service=gums&member=a")!)
         text.httpMethod = "POST"

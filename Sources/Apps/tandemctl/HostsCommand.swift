@@ -1,9 +1,11 @@
 import ArgumentParser
+import DaemonAPI
 import Foundation
 import Hosts
 import Hypervisor
 import Logging
 import Placement
+import Syscall
 import Topology
 import TopologyFiles
 
@@ -12,7 +14,46 @@ struct HostsGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hosts",
         abstract: "Look at the hypervisor hosts through libvirt and compare what they run with the placement plan.",
-        subcommands: [HostsStatus.self])
+        subcommands: [HostsStatus.self, HostsConfirmOff.self])
+}
+
+/// `tandemctl hosts confirm-off HOST --token-file FILE`: the operator's word that a lost host is
+/// really off, for a host without a fence device (or whose fencing failed); tandemd's host
+/// controller then restarts its VMs on the survivors.
+struct HostsConfirmOff: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "confirm-off",
+        abstract: "Tell tandemd a lost host is off, so its VMs restart elsewhere (POST /hosts/HOST/confirm-off).",
+        discussion: """
+            Make sure first: a host that still runs would then run its VMs twice. tandemd accepts it for \
+            a host that waits for an operator (no fence device, or fencing failed) or is suspect. Run it \
+            against the pair's master (the backup only records it). Exit 0 when tandemd took it; 1 when \
+            it refused (unknown host, a host not waiting for an operator, wrong token); 3 when tandemd \
+            cannot be reached.
+            """)
+    @Argument(help: "The host's name in the topology.") var host: String
+    @OptionGroup var daemon: DaemonAddress
+    @Option(help: "File holding tandemd's bearer token (its --token-file; mode 0600).") var tokenFile: String
+    @Flag(help: "Print tandemd's JSON answer.") var json = false
+
+    func run() async throws {
+        let token: String
+        do { token = try SecretFile.text(tokenFile, what: "token file") } catch { throw fail("tandemctl: \(error)") }
+        let path = "hosts/\(host)/confirm-off"
+        let client = daemon.client
+        let answer = try await client.post(path, query: [], token: token, timeout: 15)
+        switch answer.status {
+        case 200:
+            let result = try client.decode(ConfirmOffResult.self, from: answer, path)
+            print(json ? answer.text : result.rendered())
+        case 400..<500:
+            let problem = try client.decode(APIProblem.self, from: answer, path)
+            if json { print(answer.text) }
+            throw fail("tandemctl: tandemd refused to confirm \(host) off: \(problem.message)")
+        default:
+            throw fail("tandemctl: \(client.endpoint(path)) answered HTTP \(answer.status): \(answer.text.prefix(200))", Exit.unreachable)
+        }
+    }
 }
 
 /// `tandemctl hosts status FILE`: each host's connection, its domains as libvirt lists them beside

@@ -49,6 +49,10 @@ public struct APIProblem: Error, Codable, Sendable, Equatable, CustomStringConve
         case badRequest = "bad_request"
         /// No such service or member in the running topology (404).
         case unknownMember = "unknown_member"
+        /// No such host among those the host controller watches (404).
+        case unknownHost = "unknown_host"
+        /// The host is not in a phase where an operator's confirm-off applies (409).
+        case hostPhase = "host_phase"
 
         /// The HTTP status that carries this code.
         public var httpStatus: Int {
@@ -57,6 +61,8 @@ public struct APIProblem: Error, Codable, Sendable, Equatable, CustomStringConve
             case .unauthorized: 401
             case .badRequest: 400
             case .unknownMember: 404
+            case .unknownHost: 404
+            case .hostPhase: 409
             }
         }
     }

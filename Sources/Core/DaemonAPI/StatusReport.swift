@@ -189,6 +189,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var director: Director?
     /// The database ring as this node's ring monitor sees it; `nil` when the topology has no ring.
     public var ring: RingReport?
+    /// The hypervisor hosts as this director's host controller sees them; `nil` when no host of the
+    /// topology has a `libvirt:` key.
+    public var hosts: HostsReport?
 
     /// Creates a report.
     public init(node: String, site: String, topologyFile: String, startedAt: String, kernel: String,
@@ -217,6 +220,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
             if let e = d.connectionSyncError { out += "  !! connection sync: \(e)\n" }
         }
         if let r = ring { out += "\n" + r.rendered() + (r.rendered().hasSuffix("\n") ? "" : "\n") }
+        if let h = hosts { out += "\n" + h.rendered() }
         if let s = summary {
             out += "\n\(s.services) services; members: " + s.members.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + "\n"
             if let o = s.omitted { out += "(\(o))\n" }

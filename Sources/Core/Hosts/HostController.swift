@@ -51,6 +51,23 @@ public struct HostRecovery: Sendable, Equatable, Codable {
     }
 }
 
+/// One host as the controller sees it now: its phase, its connection, its last loss.
+public struct HostStanding: Sendable, Equatable {
+    /// The controller's phase.
+    public var phase: HostPhase
+    /// Whether its hypervisor answers (nil: no connection attempt reported yet).
+    public var connected: Bool?
+    /// Why the connection was last lost, in the hypervisor's words ("" when it never was).
+    public var lostReason: String
+    /// Its last loss, finished or under way.
+    public var recovery: HostRecovery?
+
+    /// Creates a value.
+    public init(phase: HostPhase, connected: Bool?, lostReason: String, recovery: HostRecovery?) {
+        self.phase = phase; self.connected = connected; self.lostReason = lostReason; self.recovery = recovery
+    }
+}
+
 /// Where a host stands in the controller's eyes.
 public enum HostPhase: String, Sendable, Equatable, Codable {
     /// No connection has been tried or reported yet.
@@ -202,6 +219,8 @@ public struct HostController: Sendable {
         public var crossCheckWindow: Duration
         /// Fence attempts before giving up and waiting for an operator (at least 1).
         public var fenceAttempts: Int
+        /// Per host, fence attempts that differ from ``fenceAttempts`` (a topology's `fence.attempts`).
+        public var fenceAttemptsByHost: [String: Int] = [:]
         /// Pause between fence attempts.
         public var fenceRetryDelay: Duration
         /// A restore still unfinished this long after its restarts were issued is reported.
@@ -219,6 +238,9 @@ public struct HostController: Sendable {
             self.crossCheckWindow = crossCheckWindow; self.fenceAttempts = max(1, fenceAttempts)
             self.fenceRetryDelay = fenceRetryDelay; self.restoreDeadline = restoreDeadline; self.replan = replan
         }
+
+        /// Fence attempts for `host` before it waits for an operator (at least 1).
+        public func fenceAttempts(for host: String) -> Int { max(1, fenceAttemptsByHost[host] ?? fenceAttempts) }
     }
 
     /// Inputs.
@@ -339,6 +361,11 @@ public struct HostController: Sendable {
 
     /// The recovery record of `host`'s last loss, complete or in progress.
     public func recovery(of host: String) -> HostRecovery? { hosts[host]?.recovery }
+
+    /// Where `host` stands now (nil for a host the site does not have): for `/status`.
+    public func standing(of host: String) -> HostStanding? {
+        hosts[host].map { HostStanding(phase: $0.phase, connected: $0.connected, lostReason: $0.lostReason, recovery: $0.recovery) }
+    }
 
     /// The hosts the hypervisors report `vm` alive on right now.
     public func hostsRunning(_ vm: String) -> [String] {
@@ -566,7 +593,7 @@ public struct HostController: Sendable {
         hosts[h]?.fenceAttempt += 1
         hosts[h]?.fenceStep = .off
         let attempt = hosts[h]?.fenceAttempt ?? 1
-        return [.note(HostNote(.fencing, host: h, "fencing: off (attempt \(attempt) of \(configuration.fenceAttempts))")),
+        return [.note(HostNote(.fencing, host: h, "fencing: off (attempt \(attempt) of \(configuration.fenceAttempts(for: h)))")),
                 .fence(host: h, action: .off)]
     }
 
@@ -593,7 +620,7 @@ public struct HostController: Sendable {
     private mutating func fenceFailed(_ h: String, _ reason: String, now: Duration) -> [Action] {
         hosts[h]?.fenceStep = nil
         let attempt = hosts[h]?.fenceAttempt ?? 1
-        if attempt < configuration.fenceAttempts {
+        if attempt < configuration.fenceAttempts(for: h) {
             hosts[h]?.phase = .fenceRetryWait
             return [.note(HostNote(.fenceFailed, host: h,
                                    "fence attempt \(attempt) failed: \(reason); retrying in \(configuration.fenceRetryDelay.humanReadable); nothing restarts meanwhile")),

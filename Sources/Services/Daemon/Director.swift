@@ -21,6 +21,9 @@ public final class DirectorService: Service, Sendable {
     private let instance: VRRPInstance
     private let metrics: DaemonMetrics
     private let reported = Mutex<VRRPCounters>(.init())
+    /// Whether this node is the pair's master, as the instance's transitions say (the host
+    /// controller acts only on the master).
+    public let mastership: PairMastership
 
     /// Opens the instance's sockets (root: raw sockets, rtnetlink, AF_PACKET). Transitions are logged
     /// at notice level with their reason and counted in `tandem_vrrp_transitions_total`.
@@ -29,8 +32,12 @@ public final class DirectorService: Service, Sendable {
         self.logger = logger
         self.metrics = metrics
         let vrid = setup.pair.vrid
+        let pairName = setup.pair.name
+        let mastership = PairMastership(describe: { $0 ? "master of pair \(pairName)" : "backup of pair \(pairName): watching" })
+        self.mastership = mastership
         do {
             instance = try VRRPInstance(options: setup.options, logger: logger) { rec in
+                mastership.set(rec.to == .master)
                 logger.notice("vrrp transition", metadata: [
                     "vrid": "\(rec.vrid)", "from": "\(rec.from)", "to": "\(rec.to)", "reason": "\(rec.reason)"])
                 metrics.vrrpTransition(vrid: vrid, to: "\(rec.to)", reason: VRRPInstance.code(rec.reason))
@@ -207,5 +214,57 @@ public struct DirectorRuntime: Sendable {
     public func refreshMetrics(_ metrics: DaemonMetrics) {
         vrrp.refreshMetrics()
         if let sync { metrics.syncDaemons(sync.observed.running) }
+    }
+}
+
+/// Whether this director is its pair's master, as a value that can be read and followed: the VRRP
+/// instance sets it on every transition (``DirectorService/mastership``); the host controller
+/// follows it (only the master acts). A director without a VRRP instance never becomes master.
+public final class PairMastership: Sendable {
+    private struct State {
+        var isMaster = false
+        var followers: [Int: AsyncStream<Bool>.Continuation] = [:]
+        var nextID = 0
+    }
+    private let state = Mutex(State())
+    private let describe: @Sendable (Bool) -> String
+
+    /// Starts as not master; `describe` words the state for `/status` (`master of pair dir`).
+    public init(describe: @escaping @Sendable (Bool) -> String) { self.describe = describe }
+
+    /// For a director that runs no VRRP instance (not in a pair, `--no-vrrp`, `--dry-run-kernel`):
+    /// never master, so its host controller only watches. Acting without an election could fence
+    /// and start VMs from two directors at once.
+    public static func withoutVRRP() -> PairMastership {
+        PairMastership(describe: { _ in "no VRRP instance: watching only" })
+    }
+
+    /// Whether this director is the master now.
+    public var isMaster: Bool { state.withLock { $0.isMaster } }
+
+    /// The state in words, for `/status`.
+    public var summary: String { describe(isMaster) }
+
+    /// Records the election's outcome; followers see it when it changed.
+    public func set(_ master: Bool) {
+        state.withLock { s in
+            guard s.isMaster != master else { return }
+            s.isMaster = master
+            for c in s.followers.values { c.yield(master) }
+        }
+    }
+
+    /// The current state at once, then every change, until the consuming task is cancelled.
+    public func updates() -> AsyncStream<Bool> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(8))
+        let id = state.withLock { s in
+            let id = s.nextID
+            s.nextID += 1
+            s.followers[id] = continuation
+            continuation.yield(s.isMaster)
+            return id
+        }
+        continuation.onTermination = { [weak self] _ in self?.state.withLock { _ = $0.followers.removeValue(forKey: id) } }
+        return stream
     }
 }

@@ -218,6 +218,37 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
+    /// A host's phase as 1 for the phase it is in and 0 for every other of `phases`, and whether
+    /// its hypervisor answers (refreshed at each scrape).
+    public func host(_ host: String, phase: String, of phases: [String], connected: Bool) {
+        for p in phases {
+            registry.makeGauge(descriptor: .init(metricName: "tandem_host_phase", unitName: "", helpText: "1 for the host controller's phase of the host"),
+                               labels: [("host", host), ("phase", p)]).set(to: p == phase ? 1 : 0)
+        }
+        registry.makeGauge(descriptor: .init(metricName: "tandem_host_connected", unitName: "", helpText: "1 when the host's hypervisor answers"),
+                           labels: [("host", host)]).set(to: connected ? 1 : 0)
+    }
+
+    /// One fence-agent run: its action (`off`, `status`) and how it ended (`succeeded`, `power_off`,
+    /// `power_on`, `failed`, `timed_out`). `increment: false` only creates the series.
+    public func hostFence(_ host: String, action: String, result: String, increment: Bool = true) {
+        let c = registry.makeCounter(descriptor: .init(metricName: "tandem_host_fence", unitName: "total", helpText: "Fence-agent runs by action and result"),
+                                     labels: [("host", host), ("action", action), ("result", result)])
+        if increment { c.increment() }
+    }
+
+    /// A finished recovery of `host`: counted, and how long it took from the first signal to
+    /// redundancy restored. `seconds: nil` only creates the series.
+    public func hostRecovered(_ host: String, seconds: Double?) {
+        let c = registry.makeCounter(descriptor: .init(metricName: "tandem_host_recoveries", unitName: "total",
+                                                       helpText: "Lost hosts whose VMs were restored elsewhere"), labels: [("host", host)])
+        let g = registry.makeGauge(descriptor: .init(metricName: "tandem_host_recovery", unitName: "seconds",
+                                                     helpText: "The last recovery: first signal to redundancy restored"), labels: [("host", host)])
+        guard let seconds else { return }
+        c.increment()
+        g.set(to: seconds)
+    }
+
     /// The IPVS sync daemons the kernel runs.
     public func syncDaemons(_ running: [SyncDaemon]) {
         for role in [SyncDaemon.Role.master, .backup] {

@@ -11,6 +11,7 @@ import VRRPTransport
 import RingMonitoring
 import Syscall
 import TopologyFiles
+import Hosts
 
 /// Options of `tandemd`, parsed by the thin executable. Everything about the site, the director
 /// pair included, is in the topology; these say where to find it and how to run.
@@ -83,8 +84,11 @@ public struct DaemonStartError: Error, CustomStringConvertible {
 /// table as it is.
 public enum DaemonRunner {
     /// Runs until SIGTERM.
+    /// `domains` renders each VM's libvirt domain from the topology (for the host controller's
+    /// starts on hosts that do not define it); a throw is a configuration error.
     /// `extraServices` run in the same group, after the reconcile loop and before the status API.
-    public static func run(_ o: DaemonOptions, logger: Logger, extraServices: [any Service] = []) async throws {
+    public static func run(_ o: DaemonOptions, logger: Logger, domains: (Topology) throws -> [String: DomainDefinition],
+                           extraServices: [any Service] = []) async throws {
         let files = raiseOpenFileLimit()
         let topology: Topology
         do { topology = try TopologyLoader.load(path: o.topologyPath) } catch {
@@ -151,11 +155,20 @@ public enum DaemonRunner {
             await ipvs?.shutdown()
             throw error
         }
+        let definitions: [String: DomainDefinition]
+        do { definitions = try domains(topology) } catch {
+            await ipvs?.shutdown()
+            throw DaemonStartError(description: "\(o.topologyPath): the VMs' domains cannot be rendered: \(error)")
+        }
         try await daemon.start()
+        // The host controller (docs/hosts.md) for the hosts with a `libvirt:` key; it acts only while
+        // this node is its pair's master. Without a VRRP instance it watches and reports only.
+        let mastership = director?.vrrp.mastership ?? .withoutVRRP()
+        let hosts = DaemonHosts.make(topology: topology, daemon: daemon, definitions: definitions, mastership: mastership, logger: logger)
         let app = StatusAPI.application(daemon: daemon, host: host, port: port, token: token, director: director,
-                                        ring: ring, logger: logger)
+                                        ring: ring, hosts: hosts, logger: logger)
         let metricsApp = metricsAddress.map { StatusAPI.metricsApplication(daemon: daemon, host: $0.host, port: $0.port, director: director,
-                                                                          ring: ring, logger: logger) }
+                                                                          ring: ring, hosts: hosts, logger: logger) }
 
         // The service group, in start order; graceful shutdown runs in reverse. Extra services (for
         // example the database ring monitor) go in `extraServices`, after the core and before the API.
@@ -180,6 +193,7 @@ public enum DaemonRunner {
         }
         if let ring { services.append(.init(service: SingleWriterService(daemon: daemon, period: ring.config.policy.heartbeatInterval))) }
         if let sync = director?.sync { services.append(.init(service: sync)) }
+        if let hosts { services.append(.init(service: hosts)) }
         services += extraServices.map { .init(service: $0) }
         services.append(.init(service: app))
         if let metricsApp { services.append(.init(service: metricsApp)) }

@@ -44,7 +44,7 @@ public enum StatusAPI {
     /// `director`, when this node runs the pair's VRRP, adds the `director` block to `/status` and the
     /// `tandem_vrrp_*` and `tandem_ipvs_sync_*` series to `/metrics`.
     public static func application<C: Clock>(daemon: TandemDaemon<C>, host: String, port: Int, token: BearerToken?,
-                                             director: DirectorRuntime? = nil, ring: RingMonitor? = nil,
+                                             director: DirectorRuntime? = nil, ring: RingMonitor? = nil, hosts: DaemonHosts? = nil,
                                              logger: Logger) -> some ApplicationProtocol where C.Duration == Duration {
         let router = Router()
         router.get("/status") { request, _ -> Response in
@@ -55,26 +55,16 @@ public enum StatusAPI {
             var report = daemon.report(services: only, all: request.uri.queryParameters.get("all") == "1")
             report.director = director?.report()
             report.ring = ring?.report()
+            report.hosts = hosts?.report()
             let data = (try? enc.encode(report)) ?? Data("{}".utf8)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
-        addMetrics(to: router, daemon: daemon, director: director, ring: ring)
+        addMetrics(to: router, daemon: daemon, director: director, ring: ring, hosts: hosts)
         for (path, drain) in [("/drain", true), ("/undrain", false)] {
             router.post(RouterPath(path)) { request, _ -> Response in
-                // JSON for tandemctl (`Accept: application/json`), one line of text for curl.
-                let json = request.headers[.accept]?.contains("application/json") ?? false
-                func answer<T: Encodable>(_ status: Int, _ value: T, text: String) -> Response {
-                    let body = json ? ((try? JSONEncoder().encode(value)) ?? Data("{}".utf8)) : Data((text + "\n").utf8)
-                    return Response(status: .init(code: status), headers: [.contentType: json ? "application/json" : "text/plain"],
-                                    body: .init(byteBuffer: ByteBuffer(bytes: body)))
-                }
-                func problem(_ p: APIProblem) -> Response { answer(p.code.httpStatus, p, text: p.message) }
-                guard let token else {
-                    return problem(APIProblem(.drainDisabled, "drain is disabled: start tandemd with --token-file FILE (mode 0600)"))
-                }
-                guard token.accepts(authorization: request.headers[.authorization]) else {
-                    return problem(APIProblem(.unauthorized, "missing or wrong bearer token"))
-                }
+                let answer = Answer(request)
+                if let refused = answer.refusal(token: token) { return refused }
+                func problem(_ p: APIProblem) -> Response { answer.problem(p) }
                 guard let service = request.uri.queryParameters.get("service"),
                       let member = request.uri.queryParameters.get("member") else {
                     return problem(APIProblem(.badRequest, "want ?service=NAME&member=VM"))
@@ -90,6 +80,19 @@ public enum StatusAPI {
                 return answer(result.applied ? 200 : 202, result, text: result.rendered())
             }
         }
+        // An operator's word that a lost host is off (`tandemctl hosts confirm-off HOST`), guarded like a drain.
+        router.post("/hosts/:host/confirm-off") { request, context -> Response in
+            let answer = Answer(request)
+            if let refused = answer.refusal(token: token) { return refused }
+            let host = context.parameters.get("host") ?? ""
+            guard let hosts else {
+                return answer.problem(APIProblem(.unknownHost, "this tandemd controls no hosts: no host of the topology has a libvirt: key"))
+            }
+            switch await hosts.confirmOff(host: host) {
+            case .success(let r): return answer(200, r, text: r.rendered())
+            case .failure(let p): return answer.problem(p)
+            }
+        }
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "tandemd"),
                            logger: logger)
     }
@@ -97,18 +100,20 @@ public enum StatusAPI {
     /// A listener that serves only `GET /metrics` (`--metrics-listen`), so a Prometheus server can
     /// scrape without reaching `/status` or the drain endpoints.
     public static func metricsApplication<C: Clock>(daemon: TandemDaemon<C>, host: String, port: Int, director: DirectorRuntime? = nil,
-                                                    ring: RingMonitor? = nil, logger: Logger) -> some ApplicationProtocol where C.Duration == Duration {
+                                                    ring: RingMonitor? = nil, hosts: DaemonHosts? = nil,
+                                                    logger: Logger) -> some ApplicationProtocol where C.Duration == Duration {
         let router = Router()
-        addMetrics(to: router, daemon: daemon, director: director, ring: ring)
+        addMetrics(to: router, daemon: daemon, director: director, ring: ring, hosts: hosts)
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "tandemd"),
                            logger: logger)
     }
 
     /// `GET /metrics`: the VRRP, sync and ring series brought up to date, then the registry's text.
     static func addMetrics<C: Clock>(to router: Router<BasicRequestContext>, daemon: TandemDaemon<C>, director: DirectorRuntime?,
-                                     ring: RingMonitor?) where C.Duration == Duration {
+                                     ring: RingMonitor?, hosts: DaemonHosts?) where C.Duration == Duration {
         router.get("/metrics") { _, _ -> Response in
             director?.refreshMetrics(daemon.metrics)
+            hosts?.refreshMetrics()
             if let ring { daemon.metrics.ring(ring.report().metrics) }
             daemon.metrics.members(daemon.memberCounts())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -128,5 +133,35 @@ public enum StatusAPI {
             return DrainResult(service: ref.service, member: ref.member, drained: drained, applied: false,
                                wanted: wanted, kernelWeight: kernel, afterMs: Int(timeout.wholeMilliseconds))
         }
+    }
+}
+
+/// How a token-guarded `POST` answers: JSON for tandemctl (`Accept: application/json`), one line of
+/// text for curl.
+struct Answer {
+    let json: Bool
+    let authorization: String?
+
+    init(_ request: Request) {
+        json = request.headers[.accept]?.contains("application/json") ?? false
+        authorization = request.headers[.authorization]
+    }
+
+    /// `value` as JSON, or `text` as one line.
+    func callAsFunction<T: Encodable>(_ status: Int, _ value: T, text: String) -> Response {
+        let body = json ? ((try? JSONEncoder().encode(value)) ?? Data("{}".utf8)) : Data((text + "\n").utf8)
+        return Response(status: .init(code: status), headers: [.contentType: json ? "application/json" : "text/plain"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// An error answer with its code's HTTP status.
+    func problem(_ p: APIProblem) -> Response { self(p.code.httpStatus, p, text: p.message) }
+
+    /// The answer that refuses a request without the bearer token (or with writes off), or nil.
+    func refusal(token: BearerToken?) -> Response? {
+        guard let token else {
+            return problem(APIProblem(.drainDisabled, "drain is disabled: start tandemd with --token-file FILE (mode 0600)"))
+        }
+        return token.accepts(authorization: authorization) ? nil : problem(APIProblem(.unauthorized, "missing or wrong bearer token"))
     }
 }

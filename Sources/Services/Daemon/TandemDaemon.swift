@@ -96,6 +96,11 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
     private let triggers: AsyncStream<Void>
     private let triggerContinuation: AsyncStream<Void>.Continuation
     private let pending: PendingServices
+    /// What the host controller follows: VMs' health verdicts and whether they serve in IPVS.
+    let vmSignals: VMSignals
+    /// The checker for a target, as the health monitor builds them (the host controller's VM probe
+    /// uses the same).
+    public let makeChecker: HealthMonitor<C>.CheckerMaker
 
     /// Creates the daemon around an already validated topology. Call ``start()`` before running
     /// the services.
@@ -110,9 +115,15 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         triggers = stream; triggerContinuation = cont
         let pending = PendingServices()
         self.pending = pending
+        self.makeChecker = makeChecker
+        let vmSignals = VMSignals()
+        self.vmSignals = vmSignals
         monitor = HealthMonitor(clock: clock, seed: seed, makeChecker: makeChecker, logger: logger,
                                 onResult: { metrics.checkFinished($0, $1, $2) },
-                                onTransition: { t in metrics.transition(t); pending.insert(t.key.service); cont.yield() })
+                                onTransition: { t in
+                                    metrics.transition(t); pending.insert(t.key.service); cont.yield()
+                                    vmSignals.transition(t)
+                                })
     }
 
     /// The topology in force.
@@ -260,6 +271,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
                 saveOwned(Set(want.services.keys))
                 changed = t.services
                 state.withLock { $0.decision = d; $0.kernelView = observed }
+                kernelViewChanged()
             } else {
                 guard !names.isEmpty else { return }
                 var changes: [ServiceKey: ServiceState?] = [:]
@@ -276,6 +288,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
                 }
                 pass = try await kernel.apply(changes)
                 state.withLock { s in for (k, v) in pass.touched { s.kernelView.services[k] = v } }
+                kernelViewChanged()
             }
             let done = clock.now
             let took = started.duration(to: done)
@@ -315,6 +328,41 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
         }
     }
 
+    // MARK: Host controller signals
+
+    /// The kernel view changed (a reconcile or repair pass wrote or read it): the host controller
+    /// learns which VMs serve. This is the one place the daemon learns that a member entered or left
+    /// service; it reads the view the passes keep, never the kernel again.
+    private func kernelViewChanged() {
+        vmSignals.kernelChanged { vms in self.vmsInService(vms) }
+    }
+
+    /// Whether each of `vms` has weight above 0 in at least one of its services, in the kernel as
+    /// the last pass left it.
+    func vmsInService(_ vms: Set<String>) -> [String: Bool] {
+        let (t, view) = state.withLock { ($0.topology, $0.kernelView) }
+        var out = Dictionary(uniqueKeysWithValues: vms.map { ($0, false) })
+        for svc in t.services {
+            let members = svc.members.filter { $0.vmName.map(vms.contains) == true }
+            guard !members.isEmpty else { continue }
+            let dests = view.services[TopologyMapping.serviceKey(svc)]?.destinations ?? [:]
+            for m in members {
+                guard let vm = m.vmName, let a = t.address(of: m, in: svc) else { continue }
+                if (dests[DestinationKey(address: a, port: m.port)]?.weight ?? 0) > 0 { out[vm] = true }
+            }
+        }
+        return out
+    }
+
+    /// Connects the host controller to the daemon's health verdicts and IPVS view for `vms` (the
+    /// VMs of the topology that are members of services): both are reported at once as they
+    /// stand, then on every change.
+    func attachHostSignals(vms: Set<String>, health: @escaping @Sendable (String, Bool) -> Void,
+                           inIPVS: @escaping @Sendable (String, Bool) -> Void) {
+        vmSignals.attach(VMSignals.Sink(vms: vms, health: health, inIPVS: inIPVS), states: memberStates())
+        kernelViewChanged()
+    }
+
     /// What the record says the daemon owned (empty without a record, or when it cannot be read:
     /// then nothing is deleted).
     private func loadOwned() throws -> Set<ServiceKey> {
@@ -343,6 +391,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
                 for op in r.pass.operations { logger.notice("ipvs repair", metadata: ["operation": "\(op)"]) }
                 metrics.reconciled(r.pass, duration: .zero)
                 state.withLock { s in for (k, v) in r.pass.touched { s.kernelView.services[k] = v } }
+                kernelViewChanged()
             }
             return (r.position, r.count)
         } catch {
@@ -417,6 +466,7 @@ public final class TandemDaemon<C: Clock>: Sendable where C.Duration == Duration
                 logger.error("removing services taken out of the topology failed; they stay in the kernel", metadata: ["error": "\(error)"])
             }
             state.withLock { s in for k in gone { s.kernelView.services[k] = nil } }
+            kernelViewChanged()
         }
         saveOwned(newKeys)
         let withNewChecks = Set(diff.added.map(\.service))

@@ -121,6 +121,14 @@ public final class HostControl: Service, Sendable {
     }
     /// Where every VM runs now.
     public func plan() -> PlacementPlan { controller.withLock { $0.plan } }
+    /// Where every host stands now (phase, connection, last loss).
+    public func standings() -> [String: HostStanding] {
+        controller.withLock { c in
+            Dictionary(uniqueKeysWithValues: c.configuration.hosts.compactMap { h in c.standing(of: h).map { (h, $0) } })
+        }
+    }
+    /// Whether the controller acts (this director is the pair's master, as last told).
+    public var isMaster: Bool { controller.withLock { $0.isMaster } }
 
     /// Runs until cancelled or graceful shutdown.
     public func run() async throws {
