@@ -44,15 +44,15 @@ final class HostFenceDomainTests: XCTestCase {
     }
 
     func testFenceTimeoutAndAttemptsAreReadAndBounded() throws {
-        let t = try load(replaced("  agent: fence_ipmilan\n", "  agent: /usr/sbin/fence_ipmilan\n    timeout: 2500ms\n    attempts: 10\n"))
+        let t = try load(replaced("      agent: fence_ipmilan\n", "      agent: /usr/sbin/fence_ipmilan\n      timeout: 2500ms\n      attempts: 10\n"))
         XCTAssertEqual(t.host(named: "h1")?.fence?.timeoutSeconds, 2.5)
         XCTAssertEqual(t.host(named: "h1")?.fence?.attempts, 10)
         XCTAssertEqual(t.host(named: "h1")?.fence?.agent, "/usr/sbin/fence_ipmilan")
 
-        var text = replaced("  agent: fence_ipmilan\n", "  agent: fence_ipmilan\n    attempts: 11\n")
+        var text = replaced("      agent: fence_ipmilan\n", "      agent: fence_ipmilan\n      attempts: 11\n")
         var at = locate("11", in: text)
         assertDiagnostic(diagnostics(text), .badValue, line: at.line, column: at.column, mentions: "(hosts[0].fence.attempts) — use a value from 1 to 10")
-        text = replaced("  agent: fence_ipmilan\n", "  agent: fence_ipmilan\n    timeout: 0s\n")
+        text = replaced("      agent: fence_ipmilan\n", "      agent: fence_ipmilan\n      timeout: 0s\n")
         at = locate("0s", in: text)
         assertDiagnostic(diagnostics(text), .badValue, line: at.line, column: at.column, mentions: "hosts[0].fence.timeout")
     }
@@ -71,7 +71,7 @@ final class HostFenceDomainTests: XCTestCase {
     }
 
     func testAMissingAgentAndABadAgentAreRefused() {
-        var text = replaced("  agent: fence_ipmilan\n", "")
+        var text = replaced("      agent: fence_ipmilan\n", "")
         let diags = diagnostics(text)
         XCTAssertTrue(diags.contains { $0.code == .missingKey && $0.keyPath == "hosts[0].fence.agent" && $0.hint.contains("fence_ipmilan") }, "\(diags)")
         text = replaced("agent: fence_ipmilan", "agent: \"fence_ipmilan -o off\"")
