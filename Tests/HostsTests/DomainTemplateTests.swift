@@ -28,7 +28,7 @@ final class DomainTemplateTests: XCTestCase {
               <name>g1</name>
               <memory unit='KiB'>524288</memory><currentMemory unit='MiB'>512</currentMemory>
               <vcpu>2</vcpu>
-              <description>a&lt;b &amp; &apos;c&apos; &quot;d&quot;</description>
+              <description>a&lt;b &amp; &#39;c&#39; &quot;d&quot;</description>
               <interface><mac address='\(mac)'/><ip address='10.0.1.1' prefix='24'/><port>8443</port></interface>
             </domain>
             """)

@@ -43,13 +43,7 @@ struct HostsStatus: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let topology: Topology
-        do { topology = try TopologyLoader.load(path: file) } catch { throw fail(error.description) }
-        let plan: PlacementPlan
-        switch Planner.plan(topology) {
-        case .success(let p): plan = p
-        case .failure(let f): throw fail("\(file): no placement exists, so there is nothing to compare with:\n\(f)")
-        }
+        let (topology, plan) = try LookedAtHosts.topologyAndPlan(file, purpose: "compare with")
         let looked = await LookedAtHosts.open(topology, timeout: timeout)
         await looked.close()
         let report = HostInventory.compare(plan: plan.assignment, hostOrder: topology.hosts.map(\.name), observed: looked.observed)
@@ -65,6 +59,16 @@ struct LookedAtHosts {
     var connections: [String: LibvirtHost]
     /// What each host with a URI answered, or why it did not.
     var observed: [String: HostObservation]
+
+    /// The topology in `file` and its placement plan, or the reason there is none (printed; exit 1).
+    static func topologyAndPlan(_ file: String, purpose: String) throws -> (Topology, PlacementPlan) {
+        let topology: Topology
+        do { topology = try TopologyLoader.load(path: file) } catch { throw fail(error.description) }
+        switch Planner.plan(topology) {
+        case .success(let p): return (topology, p)
+        case .failure(let f): throw fail("\(file): no placement exists, so there is nothing to \(purpose):\n\(f)")
+        }
+    }
 
     /// Opens every host at once: one that does not answer costs `timeout` seconds, not the sum.
     static func open(_ topology: Topology, timeout: Double) async -> LookedAtHosts {

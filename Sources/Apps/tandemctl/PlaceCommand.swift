@@ -57,13 +57,7 @@ struct PlaceCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let topology: Topology
-        do { topology = try TopologyLoader.load(path: file) } catch { throw fail(error.description) }
-        let plan: PlacementPlan
-        switch Planner.plan(topology) {
-        case .success(let p): plan = p
-        case .failure(let f): throw fail("\(file): no placement exists, so there is nothing to place:\n\(f)")
-        }
+        let (topology, plan) = try LookedAtHosts.topologyAndPlan(file, purpose: "place")
         let definitions: [String: DomainDefinition]
         do { definitions = try SiteDomains.definitions(for: topology) } catch { throw fail(error.description) }
 

@@ -40,7 +40,7 @@ public struct DomainTemplateError: Error, Sendable, Equatable, CustomStringConve
 ///
 /// A template is domain XML with `{{key}}` placeholders (``VMDomain``). The XML is not parsed
 /// (libvirt does that, and says what it refuses); Tandem only fills in values, escaped for XML
-/// text and attributes, and checks with a light scan that the first `<name>` is the VM's name,
+/// text and attributes (``Markup/escape(_:)``), and checks with a light scan that the first `<name>` is the VM's name,
 /// since Tandem matches domains to VMs by name.
 public enum DomainTemplate {
     /// The values Tandem fills in for `vm`, then the VM's own `values`.
@@ -88,7 +88,7 @@ public enum DomainTemplate {
                                           "placeholder {{\(shown.filter { !$0.isNewline })}} has no value for VM \(vm.name)",
                                           hint: "use one of \(values.keys.sorted().joined(separator: ", ")), or add it to this VM's domain.values")
             }
-            out += escaped(value)
+            out += Markup.escape(value)
             rest = rest[close.upperBound...]
         }
         out += rest
@@ -111,23 +111,6 @@ public enum DomainTemplate {
                                       hint: rendered ? "write <name>{{name}}</name> in the template" : "write <name>\(vm.name)</name>: Tandem finds a VM's domain by its name")
         }
         return DomainDefinition(name: vm.name, xml: xml)
-    }
-
-    /// `value` safe in XML text and in attributes of either quote.
-    public static func escaped(_ value: String) -> String {
-        var out = ""
-        out.reserveCapacity(value.utf8.count)
-        for ch in value {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "'": out += "&apos;"
-            case "\"": out += "&quot;"
-            default: out.append(ch)
-            }
-        }
-        return out
     }
 
     /// 1-based line and column (in characters) of `index` in `text`.
