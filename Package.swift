@@ -61,7 +61,7 @@ let coreTargets: [Target] = [
     core("DaemonAPI", ["RingHealth"]),
     // Hypervisor hosts: what the controller needs from a host, fence-agent results, and the host
     // controller (lost host → fence → restore on survivors) as a pure state machine.
-    core("Hosts", ["Placement", "Net"]),
+    core("Hosts", ["Placement", "Topology", "Net"]),
     // keepalived.conf read as keepalived reads it, imported into a topology and exported from one.
     core("Keepalived", ["Topology", "Net"]),
     // What tandem-stress reports (its JSON): written by the stress client, read by the drills.
@@ -111,7 +111,7 @@ let systemTargets: [Target] = [
     // Runs fence agents with the standard stdin protocol, bounded in time, secrets on stdin only.
     system("Fencing", ["Hosts", "Topology", "Syscall", "Net", log]),
     // Tandem's YAML files read from disk (a regular file, a size bound) for the pure loaders.
-    system("TopologyFiles", ["Topology", "Drill"]),
+    system("TopologyFiles", ["Topology", "Drill", "Hosts", "Syscall"]),
 ]
 
 // MARK: - Services: long-lived parts of tandemd

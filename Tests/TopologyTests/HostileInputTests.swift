@@ -293,7 +293,7 @@ final class HostileInputTests: XCTestCase {
     func testValidKeysHintNamesEachKeyOnce() {
         let d = assertDiagnostic(in: "zzzzzz: 1\n" + baseSite, .unknownKey, at: "zzzzzz", mentions: "valid keys here:")
         let keys = d?.hint.components(separatedBy: "valid keys here: ").last?.components(separatedBy: ", ")
-        XCTAssertEqual(keys, ["site", "placement", "hosts", "vms", "machines", "services", "directors", "database", "anti_affinity", "daemon"])
+        XCTAssertEqual(keys, ["site", "placement", "hosts", "vms", "machines", "services", "directors", "database", "anti_affinity", "daemon", "domain_templates"])
     }
 
     func testDiagnosticsAreInFileOrderWithoutRepeats() {

@@ -162,7 +162,7 @@ final class InventoryFreeTests: XCTestCase {
     /// The table's rules between keys are what the loader enforces (and what the JSON Schema says).
     func testKeyRulesOfTheTablesAreEnforced() {
         let rules = SchemaTests.allSpecs.flatMap { spec in spec.rules.map { (spec.name, $0) } }
-        XCTAssertEqual(rules.count, 5, "service: port, fwmark, sorry_server; member: vm or address, name without vm")
+        XCTAssertEqual(rules.count, 8, "service: port, fwmark, sorry_server; member: vm or address, name without vm; domain: template or xml_file, not both, no values with xml_file")
         // fwmark without protocol: fwmark, and protocol: fwmark without fwmark.
         let stray = edited("    port: 8443\n", "    port: 8443\n    fwmark: 3\n")
         assertDiagnostic(diagnostics(stray), .badValue, line: 14, column: 13, mentions: "fwmark is set but protocol is tcp")

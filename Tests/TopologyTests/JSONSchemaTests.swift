@@ -227,12 +227,15 @@ final class JSONSchemaTests: XCTestCase {
     site: rich
     placement: {spread: [rack]}
     hosts:
-      - {name: h1, address: 192.0.2.1, cpus: 8, memory: 16GiB, labels: {rack: r1}, libvirt: "xen+ssh://root@192.0.2.1/system"}
-      - {name: h2, address: 192.0.2.2, cpus: 8, memory: 16GiB, labels: {rack: r2}}
+      - {name: h1, address: 192.0.2.1, cpus: 8, memory: 16GiB, labels: {rack: r1}, libvirt: "xen+ssh://root@192.0.2.1/system",
+         fence: {agent: fence_ipmilan, options: {ip: 192.0.2.101, username: admin, lanplus: 1}, secret_files: {passwd: /etc/tandem/secrets/fence-h1},
+                 timeout: 20s, attempts: 3}}
+      - {name: h2, address: 192.0.2.2, cpus: 8, memory: 16GiB, labels: {rack: r2}, fence: {agent: /usr/sbin/fence_redfish}}
       - {name: h3, address: 192.0.2.3, cpus: 8, memory: 16GiB, labels: {rack: r3}}
+    domain_templates: {director: /etc/tandem/domains/director.xml}
     vms:
-      - {name: d1, role: director, vcpus: 1, memory: 1GiB, addresses: [10.0.0.1/24], host: h1}
-      - {name: d2, role: director, vcpus: 1, memory: 1GiB, addresses: [10.0.0.2/24]}
+      - {name: d1, role: director, vcpus: 1, memory: 1GiB, addresses: [10.0.0.1/24], host: h1, domain: {template: director, values: {bridge: br0}}}
+      - {name: d2, role: director, vcpus: 1, memory: 1GiB, addresses: [10.0.0.2/24], domain: {xml_file: /etc/tandem/domains/d2.xml}}
       - {name: g1, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.0.1.1/24, "2001:db8::1/64"]}
       - {name: g2, role: gums, vcpus: 1, memory: 1GiB, addresses: [10.0.1.2/24]}
       - {name: db1, role: database, vcpus: 1, memory: 1GiB, addresses: [10.0.2.1/24]}

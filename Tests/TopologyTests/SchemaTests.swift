@@ -29,7 +29,7 @@ final class SchemaTests: XCTestCase {
     func testEveryMappingOfTheFormatIsReachableAndDeclaresEachKeyOnce() {
         XCTAssertEqual(Set(Self.allSpecs.map(\.name)), ["topology", "placement", "host", "vm", "machine", "service", "member", "persistence",
                                                          "check", "sorry_server", "passive", "directors", "director_node", "fast_detector",
-                                                         "database", "anti_affinity", "daemon"])
+                                                         "database", "anti_affinity", "daemon", "fence", "domain"])
         for spec in Self.allSpecs {
             XCTAssertEqual(Set(spec.keys.map(\.name)).count, spec.keys.count, "\(spec.name) declares a key twice")
             for variant in spec.variants?.cases ?? [] {

@@ -84,38 +84,62 @@ struct HostsStatus: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let (topology, plan) = try LookedAtHosts.topologyAndPlan(file, purpose: "compare with")
+        let looked = await LookedAtHosts.open(topology, timeout: timeout)
+        await looked.close()
+        let report = HostInventory.compare(plan: plan.assignment, hostOrder: topology.hosts.map(\.name), observed: looked.observed)
+        print(json ? try jsonText(report) : report.render())
+        if !report.matchesPlan { throw Exit.problem }
+    }
+}
+
+/// Every host of a topology that has a `libvirt:` URI, opened and listed at once: what both
+/// `hosts status` and `place` compare with the plan (``HostInventory``).
+struct LookedAtHosts {
+    /// The open connections, by host name (only the hosts that answered).
+    var connections: [String: LibvirtHost]
+    /// What each host with a URI answered, or why it did not.
+    var observed: [String: HostObservation]
+
+    /// The topology in `file` and its placement plan, or the reason there is none (printed; exit 1).
+    static func topologyAndPlan(_ file: String, purpose: String) throws -> (Topology, PlacementPlan) {
         let topology: Topology
         do { topology = try TopologyLoader.load(path: file) } catch { throw fail(error.description) }
-        let plan: PlacementPlan
         switch Planner.plan(topology) {
-        case .success(let p): plan = p
-        case .failure(let f): throw fail("\(file): no placement exists, so there is nothing to compare with:\n\(f)")
+        case .success(let p): return (topology, p)
+        case .failure(let f): throw fail("\(file): no placement exists, so there is nothing to \(purpose):\n\(f)")
         }
+    }
+
+    /// Opens every host at once: one that does not answer costs `timeout` seconds, not the sum.
+    static func open(_ topology: Topology, timeout: Double) async -> LookedAtHosts {
         let logger = Logger(label: "tandemctl.hosts")
         let wait = Duration.milliseconds(Int64(timeout * 1000))
-        // Every host at once: one that does not answer costs its timeout, not the sum of them.
-        let observed = await withTaskGroup(of: (String, HostObservation).self) { group in
+        return await withTaskGroup(of: (String, HostObservation, LibvirtHost?).self) { group in
             for host in topology.hosts {
                 guard let uri = host.libvirt else { continue }
                 group.addTask {
                     let h = LibvirtHost(name: host.name, uri: uri, openTimeout: wait, threads: 1, logger: logger)
                     do {
                         try await h.connect()
-                        let domains = try await h.listDomains()
-                        await h.close()
-                        return (host.name, .domains(domains))
+                        return (host.name, .domains(try await h.listDomains()), h)
                     } catch {
                         await h.close()
-                        return (host.name, .unreachable("\(uri): \(error)"))
+                        return (host.name, .unreachable("\(uri): \(error)"), nil)
                     }
                 }
             }
-            var all: [String: HostObservation] = [:]
-            for await (name, o) in group { all[name] = o }
-            return all
+            var out = LookedAtHosts(connections: [:], observed: [:])
+            for await (name, o, h) in group {
+                out.observed[name] = o
+                out.connections[name] = h
+            }
+            return out
         }
-        let report = HostInventory.compare(plan: plan.assignment, hostOrder: topology.hosts.map(\.name), observed: observed)
-        print(json ? try jsonText(report) : report.render())
-        if !report.matchesPlan { throw Exit.problem }
+    }
+
+    /// Closes every connection.
+    func close() async {
+        for h in connections.values { await h.close() }
     }
 }

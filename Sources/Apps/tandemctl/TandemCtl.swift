@@ -14,7 +14,7 @@ struct TandemCtl: AsyncParsableCommand {
         version: TandemBuild.versionText("tandemctl"),
         subcommands: [Validate.self, Plan.self, StatusCommand.self, DrainCommand.self, UndrainCommand.self,
                       IPVSGroup.self, IPVSApply.self, RingCommand.self, SchemaCommand.self,
-                      ImportGroup.self, ExportGroup.self, DrillGroup.self, AcceptanceCommand.self, HostsGroup.self])
+                      ImportGroup.self, ExportGroup.self, DrillGroup.self, AcceptanceCommand.self, HostsGroup.self, PlaceCommand.self])
 
     /// Parses and runs the command. argument-parser ends a usage error with 64 (EX_USAGE); tandemctl's
     /// scripts contract says 2, so those are caught here. Every other error keeps its status.

@@ -20,6 +20,15 @@ struct Validate: ParsableCommand {
                           (t.antiAffinityGroups.count, "anti-affinity group")]
             print("\(file): ok — site \(t.site): " + counts.map { "\($0.0) \($0.1)\($0.0 == 1 ? "" : "s")" }.joined(separator: ", "))
             for note in t.inapplicableChecks { print("\(file): note: \(note)") }
+            // Files the topology names but does not contain: checked here as this machine sees them,
+            // as warnings, since the file is often validated away from the directors (CI, a laptop).
+            for p in FenceSecrets.problems(in: t) {
+                let at = doc.locations[p.keyPath].map { "\($0)" } ?? file
+                printError("\(at): warning: \(p.problem) (\(p.keyPath))")
+            }
+            do { _ = try SiteDomains.definitions(for: t) } catch {
+                for e in error.errors { printError(e.formatted(as: "warning")) }
+            }
         } catch {
             throw fail(error.description)
         }

@@ -51,8 +51,7 @@ struct Tandemd: AsyncParsableCommand {
             o.director.replayRecordDirectory = Self.stateDirectory
         }
         do {
-            // The VMs' domain XML (SiteDomains.definitions(for:)) is connected when the topology renders it.
-            try await DaemonRunner.run(o, logger: logger, domains: { _ in [:] })
+            try await DaemonRunner.run(o, logger: logger)
         } catch let e as DaemonStartError {
             // Said once, plainly, and ended with a status the unit file can tell apart (RestartPreventExitStatus=78).
             // One record per line: the journal keeps each line's priority, and each names its own place in the file.

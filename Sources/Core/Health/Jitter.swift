@@ -7,9 +7,7 @@ import Net
 public enum Jitter {
     /// FNV-1a over `text`, mixed with `seed` through SplitMix64 (its first draw from `hash ^ seed`).
     public static func hash(seed: UInt64, _ text: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        var mix = SplitMix64(seed: h ^ seed)
+        var mix = SplitMix64(seed: FNV1a.hash64(text) ^ seed)
         return mix.next()
     }
 

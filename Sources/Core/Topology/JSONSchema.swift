@@ -126,6 +126,8 @@ public enum TopologyJSONSchema {
             return ["type": "string", "pattern": "^/"]
         case .absolutePath:
             return ["type": "string", "pattern": "^/"]
+        case .program:
+            return ["type": "string", "pattern": "^(/\\S*|[A-Za-z0-9._-]+)$"]
         case .libvirtURI:
             return ["type": "string", "pattern": "^[A-Za-z0-9+-]+://\\S*$"]
         case .netmask:

@@ -78,7 +78,7 @@ public struct Topology: Sendable, Equatable, Codable {
         a.site == b.site && a.placement == b.placement && a.hosts == b.hosts && a.vms == b.vms && a.machines == b.machines
             && a.services == b.services
             && a.directorPairs == b.directorPairs && a.database == b.database && a.antiAffinity == b.antiAffinity
-            && a.daemon == b.daemon
+            && a.daemon == b.daemon && a.domainTemplates == b.domainTemplates
     }
 
     /// The first (usually only) director pair.
@@ -221,6 +221,9 @@ public struct VMDomain: Sendable, Equatable, Codable {
     public var source: Source
     /// Extra placeholder values for a template (`port: "8443"`).
     public var values: [String: String]
+
+    /// The placeholders Tandem fills in from the VM itself; ``values`` may not redefine them.
+    public static let builtInKeys = ["name", "vcpus", "memory_mib", "memory_kib", "address", "prefix", "mac"]
 
     public init(source: Source, values: [String: String] = [:]) { self.source = source; self.values = values }
 }

@@ -27,6 +27,8 @@ public indirect enum ValueType: Sendable, Equatable {
     /// A file's absolute path: tandemd runs with `/` as its directory under systemd, so a relative
     /// path would name another file there than where `tandemctl validate` ran.
     case absolutePath
+    /// A program to run: a name looked up on `PATH` (`fence_ipmilan`) or an absolute path.
+    case program
     /// A libvirt connection URI, `driver[+transport]://[user@][host]/[path][?query]`.
     case libvirtURI
     /// An IPv4 netmask (`255.255.255.0` or `/24`) or an IPv6 prefix length.
@@ -174,6 +176,8 @@ public enum TopologySchema {
         KeySpec("database", .mapping(database), "The MariaDB replication ring."),
         KeySpec("anti_affinity", .anyList(.mapping(antiAffinityGroup)), "Extra groups of VMs that must not share a host."),
         KeySpec("daemon", .mapping(daemon), "How tandemd runs: its API token, the repair sweep."),
+        KeySpec("domain_templates", .dictionary(.absolutePath), default: "{}", example: "domain_templates: {web: /etc/tandem/domains/web.xml}",
+                "Domain XML templates by name: name → absolute path of a libvirt domain XML file with {{key}} placeholders (vms[].domain.template names one)."),
     ])
 
     /// `daemon`.
@@ -199,6 +203,42 @@ public enum TopologySchema {
         KeySpec("labels", .dictionary(.string), default: "{}", "Failure-domain labels, for example {rack: r1, power: feed-a}."),
         KeySpec("libvirt", .libvirtURI, example: "libvirt: xen+ssh://root@192.0.2.1/system",
                 "libvirt URI of this host's hypervisor (xen:///, qemu+ssh://…, lxc:///): how `tandemctl hosts status` reaches it; absent: Tandem does not look at this host."),
+        KeySpec("fence", .mapping(fence), example: "fence: {agent: fence_ipmilan, options: {ip: 192.0.2.101, username: admin, lanplus: 1}, secret_files: {password: /etc/tandem/secrets/fence-h1}}",
+                "How Tandem powers this host off when it is lost: a fence agent and its options; absent: an operator confirms the host is off (`tandemctl hosts confirm-off`)."),
+    ])
+
+    /// Option names of the standard fence agents that carry a secret (ClusterLabs fence-agents
+    /// `doc/FenceAgentAPI.md`, `fencing.py`: `passwd`, `passwd_script`, `snmp_priv_passwd`…, with
+    /// `password` as their long-option alias). A topology file is world-readable in practice, so such
+    /// a value belongs in `secret_files`, read from a 0600 file at every run.
+    public static func fenceOptionIsSecret(_ key: String) -> Bool {
+        let k = key.lowercased()
+        return k.contains("passwd") || k.contains("password") || k.contains("secret") || k == "token" || k.hasSuffix("_token")
+    }
+
+    /// `hosts[].fence`.
+    public static let fence = MappingSpec("fence", doc: "A host's fence device: a fence agent speaking the standard fence-agent protocol.", keys: [
+        KeySpec("agent", .program, required: true, example: "agent: fence_ipmilan",
+                "The fence agent: a program name found on PATH (fence_ipmilan, fence_redfish, fence_xenapi…) or an absolute path."),
+        KeySpec("options", .dictionary(.string), default: "{}", example: "options: {ip: 192.0.2.101, username: admin, lanplus: 1}",
+                "Options sent to the agent as key=value lines on its stdin, values as written; they appear in logs, so never a secret. `action` is Tandem's to set."),
+        KeySpec("secret_files", .dictionary(.absolutePath), default: "{}", example: "secret_files: {password: /etc/tandem/secrets/fence-h1}",
+                "Secret options: option name → absolute path of a file only its owner may read (mode 0600), read at every run."),
+        KeySpec("timeout", .duration(1...3_600_000), default: "30s", "Bound on one run of the agent; past it the run counts as failed."),
+        KeySpec("attempts", .integer(1...10), default: "3", "How many times `off` is tried before the host waits for an operator."),
+    ])
+
+    /// `vms[].domain`.
+    public static let vmDomain = MappingSpec("domain", doc: "How a VM's libvirt domain is made: a named template or an XML file of its own.", keys: [
+        KeySpec("template", .name, example: "template: web", "A template named under domain_templates; {{name}}, {{vcpus}}, {{memory_mib}}, {{memory_kib}}, {{address}}, {{prefix}}, {{mac}} and the keys of `values` are filled in."),
+        KeySpec("xml_file", .absolutePath, example: "xml_file: /etc/tandem/domains/vm1.xml", "Absolute path of a complete domain XML file, used as written; its <name> must be the VM's name."),
+        KeySpec("values", .dictionary(.string), default: "{}", example: "values: {port: 8443}", "Extra placeholder values for the template."),
+    ], rules: [
+        .anyOf(["template", "xml_file"], hint: "add `template: NAME` (one of domain_templates) or `xml_file: /path/of/domain.xml`"),
+        .excludes("template", other: "xml_file", why: "a domain comes from one source",
+                  hint: "keep `template:` (filled in per VM) or `xml_file:` (used as written), not both"),
+        .excludes("values", other: "xml_file", why: "an xml_file is used as written, so its values would be ignored",
+                  hint: "write the values into the XML file, or use a template"),
     ])
 
     /// An entry of `vms`.
@@ -210,6 +250,8 @@ public enum TopologySchema {
         KeySpec("addresses", .nonEmptyList(.interfaceAddress), required: true, example: "addresses: [10.0.0.1/24]",
                 "Interface addresses, IPv4 and/or IPv6, with optional /prefix."),
         KeySpec("host", .name, "Pin the VM to this host."),
+        KeySpec("domain", .mapping(vmDomain), example: "domain: {template: web, values: {port: 8443}}",
+                "How its libvirt domain is made; absent: Tandem never defines it (an existing domain of its name is adopted)."),
     ])
 
     /// An entry of `machines`.

@@ -16,6 +16,8 @@ struct TopologyDraft {
     var ring: (path: String, ring: ReplicationRing)?
     var groups: [(path: String, group: AntiAffinityGroup)] = []
     var daemon = DaemonSettings()
+    /// `domain_templates:` as read: name → absolute path.
+    var domainTemplates: [String: String] = [:]
     /// Every name that appeared, even on entries that failed to read.
     var declaredHosts = Set<String>(), declaredVMs = Set<String>(), declaredMachines = Set<String>(), declaredServices = Set<String>()
     /// Top-level sections (`hosts`, `vms`, …) with at least one entry that failed to read.
@@ -33,6 +35,7 @@ struct TopologyDraft {
                          machines: machines.map(\.machine), services: services.map(\.service), directorPairs: directorPairs.map(\.pair),
                          database: ring?.ring, antiAffinity: groups.map(\.group))
         t.daemon = daemon
+        t.domainTemplates = domainTemplates
         return t
     }
 
@@ -61,6 +64,12 @@ struct TopologyDraft {
         d.ring = d.entry(top, "database", r) { _, _, _ in readDatabase(top) }.first.map { ($0.path, $0.value) }
         d.groups = d.entries(top, "anti_affinity", r) { path, node, _ in readGroup(node, path, r) }.map { ($0.path, $0.value) }
         if let f = top.mapping("daemon"), let settings = readDaemon(f, r) { d.daemon = settings }
+        let templates = top.all(top.entries("domain_templates")) { e in
+            r.absolutePath(e.node, e.path, key: "domain_templates.\(e.key)", example: "/etc/tandem/domains/\(e.key).xml").map { (e.key, $0) }
+        }
+        // A template that failed to read must not make every VM naming it "unknown" as well.
+        if templates == nil { d.incomplete.insert("domain_templates") }
+        d.domainTemplates = Dictionary(templates ?? [], uniquingKeysWith: { a, _ in a })
         return d
     }
 
@@ -108,9 +117,91 @@ struct TopologyDraft {
         let mem = f.number("memory")
         let labels = f.all(f.entries("labels")) { e in r.string(e.node, e.path).map { (e.key, $0) } }
         let libvirt = f.text("libvirt")
+        let fence = f.mapping("fence").flatMap { f.require(readFence($0, r)) }
         guard f.ok, let name, let address, let cpus, let mem, let labels else { return nil }
         return XenHost(name: name, address: address, cpus: cpus, memoryMiB: mem, labels: Dictionary(labels, uniquingKeysWith: { a, _ in a }),
-                       libvirt: libvirt)
+                       libvirt: libvirt, fence: fence)
+    }
+
+    /// `fence: {agent: fence_ipmilan, options: {…}, secret_files: {password: /…}, timeout: 30s, attempts: 3}`.
+    ///
+    /// The options reach the agent as `key=value` lines on its stdin (FenceAgentAPI.md), so a key
+    /// with `=` or a value with a line break would smuggle in another option: both are refused. A
+    /// secret written inline is refused too: the file is shown by `validate`, logged and copied
+    /// around, where a 0600 file is not.
+    static func readFence(_ f: Fields, _ r: YAMLReader) -> HostFence? {
+        let agent = f.text("agent")
+        let options = f.all(f.entries("options")) { e -> (String, String)? in
+            guard let value = r.string(e.node, e.path) else { return nil }
+            guard fenceOptionKeyIsValid(e.key) else {
+                r.error(.badValue, at: e.path, node: e.node, "'\(quoted(e.key))' is not a fence-agent option name",
+                        hint: "option names are letters, digits, '_' and '-' (ip, username, lanplus, power_timeout)")
+                return nil
+            }
+            if e.key == "action" {
+                r.error(.badValue, at: e.path, node: e.node, "the fence action is Tandem's to choose (off, then status)",
+                        hint: "remove `action:` from the options")
+                return nil
+            }
+            if TopologySchema.fenceOptionIsSecret(e.key) {
+                r.error(.badValue, at: e.path, node: e.node, "fence option '\(quoted(e.key))' holds a secret, written inline in the topology",
+                        hint: "put it in a file of mode 0600 and name that file instead: `secret_files: {\(e.key): /etc/tandem/secrets/fence-\(e.key)}`")
+                return nil
+            }
+            guard !value.contains(where: \.isNewline) else {
+                r.error(.badValue, at: e.path, node: e.node, "fence option '\(quoted(e.key))' has a line break in its value",
+                        hint: "the agent reads one key=value per line; write the value on one line")
+                return nil
+            }
+            return (e.key, value)
+        }
+        let secrets = f.all(f.entries("secret_files")) { e -> (String, String)? in
+            guard let path = r.absolutePath(e.node, e.path, key: "secret_files.\(e.key)", example: "/etc/tandem/secrets/fence-\(e.key)") else { return nil }
+            guard fenceOptionKeyIsValid(e.key), e.key != "action" else {
+                r.error(.badValue, at: e.path, node: e.node, "'\(quoted(e.key))' is not a fence-agent option name",
+                        hint: "name the option the agent reads the secret as (passwd, password, snmp_priv_passwd)")
+                return nil
+            }
+            return (e.key, path)
+        }
+        if let options, let secrets {
+            for key in Set(options.map(\.0)).intersection(secrets.map(\.0)).sorted() {
+                r.error(.badValue, at: f.path("secret_files.\(key)"), node: nil, "fence option '\(quoted(key))' is given both in options and in secret_files",
+                        hint: "keep it in secret_files only")
+                f.fail()
+            }
+        }
+        let timeout = f.number("timeout")
+        let attempts = f.number("attempts")
+        guard f.ok, let agent, let options, let secrets, let timeout, let attempts else { return nil }
+        return HostFence(agent: agent, options: Dictionary(options, uniquingKeysWith: { a, _ in a }),
+                         secretFiles: Dictionary(secrets, uniquingKeysWith: { a, _ in a }),
+                         timeoutSeconds: Double(timeout) / 1000, attempts: attempts)
+    }
+
+    /// A fence-agent option name: what `fencing.py` accepts as a stdin key, never `=` or a space.
+    static func fenceOptionKeyIsValid(_ key: String) -> Bool {
+        !key.isEmpty && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+
+    /// `domain: {template: web, values: {port: 8443}}` or `domain: {xml_file: /etc/tandem/domains/vm1.xml}`;
+    /// the table's rules require exactly one source. Whether the template exists is the validator's.
+    static func readDomain(_ f: Fields, _ r: YAMLReader) -> VMDomain? {
+        let template = f.text("template")
+        let xml = f.text("xml_file")
+        let values = f.all(f.entries("values")) { e -> (String, String)? in
+            guard let v = r.string(e.node, e.path) else { return nil }
+            guard !VMDomain.builtInKeys.contains(e.key) else {
+                r.error(.badValue, at: e.path, node: e.node, "'\(e.key)' is filled in by Tandem from the VM itself",
+                        hint: "remove it from values (Tandem fills in \(VMDomain.builtInKeys.joined(separator: ", "))), or change the VM's own key")
+                return nil
+            }
+            return (e.key, v)
+        }
+        guard f.ok, let values else { return nil }
+        let source: VMDomain.Source
+        if let template { source = .template(template) } else if let xml { source = .xmlFile(xml) } else { return nil }
+        return VMDomain(source: source, values: Dictionary(values, uniquingKeysWith: { a, _ in a }))
     }
 
     static func readVM(_ node: Node, _ path: String, _ r: YAMLReader, _ d: inout TopologyDraft) -> DomU? {
@@ -121,8 +212,9 @@ struct TopologyDraft {
         let mem = f.number("memory")
         let addrs = f.all(f.items("addresses")) { r.interfaceAddress($0.node, $0.path) }
         let host = f.text("host")
+        let domain = f.mapping("domain").flatMap { f.require(readDomain($0, r)) }
         guard f.ok, let name, let role, let vcpus, let mem, let addrs else { return nil }
-        return DomU(name: name, role: role, vcpus: vcpus, memoryMiB: mem, addresses: addrs, pinnedHost: host)
+        return DomU(name: name, role: role, vcpus: vcpus, memoryMiB: mem, addresses: addrs, pinnedHost: host, domain: domain)
     }
 
     static func readMachine(_ node: Node, _ path: String, _ r: YAMLReader, _ d: inout TopologyDraft) -> Machine? {

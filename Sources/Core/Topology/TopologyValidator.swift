@@ -190,6 +190,16 @@ struct TopologyValidator {
         for (p, g) in draft.groups {
             for (i, m) in g.members.enumerated() { ref(m, "\(p).members[\(i)]", in: draft.declaredVMs, what: "VM") }
         }
+        if !draft.incomplete.contains("domain_templates") {
+            let known = draft.domainTemplates.keys.sorted()
+            for (p, v) in draft.vms {
+                guard case .template(let t)? = v.domain?.source, draft.domainTemplates[t] == nil else { continue }
+                let guess = nearest(t, in: known).map { "did you mean '\($0)'? " } ?? ""
+                let have = known.isEmpty ? "no templates are declared" : "known templates: \(known.joined(separator: ", "))"
+                out.append(diag(.unknownReference, "\(p).domain.template", "unknown domain template '\(quoted(t))'",
+                                hint: "\(guess)\(have); declare it under domain_templates (name: /absolute/path.xml)"))
+            }
+        }
         for (i, l) in draft.placement.spread.enumerated() where !draft.hosts.contains(where: { $0.host.labels[l] != nil }) {
             out.append(diag(.unknownReference, "placement.spread[\(i)]", "no host has the label '\(l)'", hint: "add `labels: {\(l): ...}` to the hosts, or remove it from spread"))
         }

@@ -265,6 +265,19 @@ final class YAMLReader {
         return s
     }
 
+    /// A program name found on `PATH`, or an absolute path: never a relative path, which would
+    /// depend on the directory tandemd runs in, and never a command line with arguments.
+    func program(_ node: Node, _ path: String) -> String? {
+        guard let s = string(node, path) else { return nil }
+        let plain = s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
+        guard plain || (s.hasPrefix("/") && !s.contains(where: { $0.isWhitespace })) else {
+            error(.badValue, at: path, node: node, "'\(quoted(s))' is neither a program name nor an absolute path",
+                  hint: "name the program as installed (fence_ipmilan) or give its absolute path (/usr/sbin/fence_ipmilan), without arguments")
+            return nil
+        }
+        return s
+    }
+
     func libvirtURI(_ node: Node, _ path: String) -> String? {
         guard let s = string(node, path) else { return nil }
         guard let r = s.range(of: "://"), r.lowerBound > s.startIndex,
@@ -514,7 +527,7 @@ final class Fields {
         return spec.key(key)?.defaultValue.map { Node.scalar(.init($0, .implicit, .plain)) }
     }
 
-    /// A `.string`, `.name`, `.interfaceName`, `.urlPath`, `.absolutePath` or `.libvirtURI` value.
+    /// A `.string`, `.name`, `.interfaceName`, `.urlPath`, `.absolutePath`, `.program` or `.libvirtURI` value.
     func text(_ key: String) -> String? {
         guard let n = valueNode(key) else { return nil }
         switch type(key) {
@@ -526,6 +539,7 @@ final class Fields {
             let example = spec.key(key)?.example.map { $0.replacingOccurrences(of: "\(key): ", with: "") } ?? "/etc/tandem/…"
             return note(reader.absolutePath(n, path(key), key: key, example: example))
         case .libvirtURI: return note(reader.libvirtURI(n, path(key)))
+        case .program: return note(reader.program(n, path(key)))
         case let t: preconditionFailure("\(path(key)) is \(t), not text")
         }
     }

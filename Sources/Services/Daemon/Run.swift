@@ -84,11 +84,8 @@ public struct DaemonStartError: Error, CustomStringConvertible {
 /// table as it is.
 public enum DaemonRunner {
     /// Runs until SIGTERM.
-    /// `domains` renders each VM's libvirt domain from the topology (for the host controller's
-    /// starts on hosts that do not define it); a throw is a configuration error.
     /// `extraServices` run in the same group, after the reconcile loop and before the status API.
-    public static func run(_ o: DaemonOptions, logger: Logger, domains: (Topology) throws -> [String: DomainDefinition],
-                           extraServices: [any Service] = []) async throws {
+    public static func run(_ o: DaemonOptions, logger: Logger, extraServices: [any Service] = []) async throws {
         let files = raiseOpenFileLimit()
         let topology: Topology
         do { topology = try TopologyLoader.load(path: o.topologyPath) } catch {
@@ -155,8 +152,11 @@ public enum DaemonRunner {
             await ipvs?.shutdown()
             throw error
         }
+        // The VMs' domain XML (`vms[].domain`, rendered as `tandemctl place` renders it), for the host
+        // controller's starts on hosts that do not define a VM; only when some host is watched, so a
+        // director that watches none does not need the template files.
         let definitions: [String: DomainDefinition]
-        do { definitions = try domains(topology) } catch {
+        do { definitions = topology.hosts.contains { $0.libvirt != nil } ? try SiteDomains.definitions(for: topology) : [:] } catch {
             await ipvs?.shutdown()
             throw DaemonStartError(description: "\(o.topologyPath): the VMs' domains cannot be rendered: \(error)")
         }

@@ -18,8 +18,11 @@ public struct SecretFileError: Error, Sendable, CustomStringConvertible, Equatab
 /// (0600, 0400, or 0640 / 0440 for a dedicated group). One trailing newline (and CR) is dropped so
 /// that `echo SECRET > file` works. The secret itself never appears in an error.
 public enum SecretFile {
-    /// The secret in `path`, as bytes. `what` names it in errors ("auth key file", "password file").
-    public static func read(_ path: String, what: String, minimumBytes: Int = 1, maximumBytes: Int = 1 << 20) throws(SecretFileError) -> [UInt8] {
+    /// Checks that `path` is a secret file this user may rely on (it exists, is a regular file,
+    /// has no permission for others and no write permission for the group, and is owned by this
+    /// user or root) without reading it: what `tandemctl validate` asks of every secret the
+    /// topology names. ``read(_:what:minimumBytes:maximumBytes:)`` makes the same checks.
+    public static func check(_ path: String, what: String) throws(SecretFileError) {
         var st = stat()
         guard stat(path, &st) == 0 else {
             throw SecretFileError(code: "unreadable", description:
@@ -38,6 +41,11 @@ public enum SecretFile {
             throw SecretFileError(code: "wrong_owner", description:
                 "\(what) \(path) is owned by uid \(st.st_uid), not by this user (uid \(me)) or root: run chown \(me) \(path)")
         }
+    }
+
+    /// The secret in `path`, as bytes. `what` names it in errors ("auth key file", "password file").
+    public static func read(_ path: String, what: String, minimumBytes: Int = 1, maximumBytes: Int = 1 << 20) throws(SecretFileError) -> [UInt8] {
+        try check(path, what: what)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw SecretFileError(code: "unreadable", description: "cannot read \(what) \(path): \(String(cString: strerror(errno)))")

@@ -1,22 +1,9 @@
+import Net
 /// The few pieces every Tandem HTML report shares: escaping, the page with its inline style, tables.
 /// A report is one file: the style is inline, charts are inline SVG, nothing is fetched.
 public enum HTML {
     /// `text` safe inside HTML text and attribute values.
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.count)
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    public static func escape(_ text: String) -> String { Markup.escape(text) }
 
     /// A whole page: `title`, then `body` (already HTML).
     public static func page(title: String, body: String) -> String {
