@@ -68,7 +68,7 @@ final class FaultStateTests: XCTestCase {
         XCTAssertEqual(r.on { .advertReceived(.init(from: a2, priority: 0, interval: .seconds(1)), now: $0) }, [])
         XCTAssertEqual(r.on { .advertReceived(.init(from: a2, priority: 50, interval: .seconds(1)), now: $0) }, [])
         XCTAssertEqual(r.on { .peerDownDetected(now: $0) }, [])
-        XCTAssertEqual(r.on { .timerFired(.masterDown, now: .seconds(10)) }, [])
+        XCTAssertEqual(r.m.on(.timerFired(.masterDown, now: .seconds(10))), [])
         XCTAssertEqual(r.advance(to: .seconds(60)), [])
         XCTAssertEqual(r.m.state, .fault)
     }
