@@ -4,6 +4,7 @@
 // never holds the VIP while the link is down; back up, it returns through backup and, alone, becomes
 // master after Master_Down_Interval. Needs root and iproute2; a missing one fails the test.
 import Foundation
+import TestSupport
 import XCTest
 
 final class InterfaceFaultTests: XCTestCase {
@@ -198,16 +199,9 @@ final class InterfaceFaultTests: XCTestCase {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// The tandem-vrrp next to the test bundle in the build products, or $TANDEM_VRRP.
+    /// The tandem-vrrp in the build products (``BuildProducts``), or $TANDEM_VRRP.
     private static func binary() -> String? {
-        if let p = ProcessInfo.processInfo.environment["TANDEM_VRRP"] { return p }
-        var dirs = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-        for b in Bundle.allBundles { dirs.append(b.bundleURL.deletingLastPathComponent()) }
-        for d in dirs {
-            let c = d.appendingPathComponent("tandem-vrrp").path
-            if FileManager.default.isExecutableFile(atPath: c) { return c }
-        }
-        return nil
+        ProcessInfo.processInfo.environment["TANDEM_VRRP"] ?? BuildProducts.path("tandem-vrrp")?.path
     }
 
     /// A pair of directors (da here, db never started), one service on the VIP.
