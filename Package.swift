@@ -193,7 +193,7 @@ let testTargets: [Target] = [
     tests("DaemonTests", ["TopologyFiles", "Daemon", "HealthCheck", "Health", "DaemonAPI", "Topology", "IPVS", "IPVSModel", "Reconcile",
                           "VRRP", "VRRPTransport", "RingHealth", "RingMonitoring", "Net", "TestSupport", "Hosts", "HostControl", "Fencing", "Placement"],
           exclude: ["Fixtures"]),
-    tests("DirectorInteropTests", ["tandem-vrrp"]),
+    tests("DirectorInteropTests", ["tandem-vrrp", "TestSupport"]),
     // tandemctl as scripts see it: the built executable, its output and exit statuses, against a
     // dry-run tandemd on loopback (the real-kernel half is in DaemonTests' uml-daemon.sh).
     tests("TandemCtlTests", ["DaemonAPI", "Syscall", "TestSupport"]),

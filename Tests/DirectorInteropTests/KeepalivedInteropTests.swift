@@ -5,6 +5,7 @@
 // asserts the script's PASS line. Needs root, keepalived and iproute2; a missing one fails the test
 // with its name (the script installs them through scripts/lib/ensure-packages when it can).
 import Foundation
+import TestSupport
 import XCTest
 
 final class KeepalivedInteropTests: XCTestCase {
@@ -14,16 +15,9 @@ final class KeepalivedInteropTests: XCTestCase {
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    /// The tandem-vrrp next to the test bundle in the build products, or $TANDEM_VRRP.
+    /// The tandem-vrrp in the build products (``BuildProducts``), or $TANDEM_VRRP.
     private static func binary() -> String? {
-        if let p = ProcessInfo.processInfo.environment["TANDEM_VRRP"] { return p }
-        var dirs = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-        for b in Bundle.allBundles { dirs.append(b.bundleURL.deletingLastPathComponent()) }
-        for d in dirs {
-            let c = d.appendingPathComponent("tandem-vrrp").path
-            if FileManager.default.isExecutableFile(atPath: c) { return c }
-        }
-        return nil
+        ProcessInfo.processInfo.environment["TANDEM_VRRP"] ?? BuildProducts.path("tandem-vrrp")?.path
     }
 
     private func run(_ scenario: String, file: StaticString = #filePath, line: UInt = #line) throws {

@@ -127,7 +127,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var pair: String
         /// VRID.
         public var vrid: Int
-        /// `initialize`, `backup` or `master`.
+        /// `initialize`, `backup`, `master` or `fault` (a tracked interface is down; ``lastTransition`` says which).
         public var state: String
         /// Our priority.
         public var priority: Int

@@ -1,14 +1,18 @@
 // The VRRPv3 state machine of RFC 5798 §6.4, with no I/O and no clock of its own.
 import Net
 
-/// The three states of RFC 5798 §6.4.
-public enum VRRPState: String, Sendable, Equatable, CustomStringConvertible {
+/// The three states of RFC 5798 §6.4, plus keepalived's FAULT.
+public enum VRRPState: String, Sendable, Equatable, CaseIterable, CustomStringConvertible {
     /// Not participating (before startup, after shutdown) — §6.4.1.
     case initialize
     /// Listening for the master; takes over when it goes quiet — §6.4.2.
     case backup
     /// Holding the virtual addresses and advertising — §6.4.3.
     case master
+    /// A tracked interface is down: no VIPs, no adverts, no timers, no takeover. Not in RFC 5798,
+    /// which assumes a router that cannot reach the LAN is simply silent; keepalived's FAULT state,
+    /// left through Backup when every tracked interface is up again (see ``LinkFault``).
+    case fault
     /// The lowercase name.
     public var description: String { rawValue }
 }
@@ -26,6 +30,34 @@ public enum VRRPTimer: String, Sendable, Hashable, CustomStringConvertible {
     case witnessCheck
     /// The name.
     public var description: String { rawValue }
+}
+
+/// Why a tracked interface cannot carry traffic, as the kernel's link flags say (rtnetlink `ifi_flags`).
+public enum LinkDownCause: String, Sendable, Equatable, CustomStringConvertible {
+    /// `IFF_UP` is clear: someone ran `ip link set DEV down`.
+    case administrativelyDown = "administratively down"
+    /// `IFF_UP` is set but `IFF_LOWER_UP` is not: no carrier (cable out, switch port off, veth peer down).
+    case noCarrier = "no carrier"
+    /// The interface is gone (`RTM_DELLINK`).
+    case removed = "removed"
+    /// The words, as in the transition reason.
+    public var description: String { rawValue }
+}
+
+/// A tracked interface that went down, as the edge reports it to the machine.
+public struct LinkFault: Sendable, Equatable {
+    /// Its name (`a0`).
+    public var interface: String
+    /// Why it is down.
+    public var cause: LinkDownCause
+    /// Whether our adverts leave through this interface. When they do, nothing we send can reach the
+    /// peer; when they run on a separate heartbeat link that is still up, a master entering Fault can
+    /// still tell the backup it is leaving (a priority-0 advert), as keepalived does.
+    public var carriesAdverts: Bool
+    /// Creates a value.
+    public init(interface: String, cause: LinkDownCause, carriesAdverts: Bool) {
+        self.interface = interface; self.cause = cause; self.carriesAdverts = carriesAdverts
+    }
 }
 
 /// An advertisement as the machine needs it: already decoded, checked and authenticated by the edge.
@@ -56,6 +88,10 @@ public enum VRRPEvent: Sendable, Equatable {
     case peerDownDetected(now: Duration)
     /// The answer to a ``VRRPAction/checkWitness`` request or a periodic check while master.
     case witnessResult(SplitBrainEvidence, now: Duration)
+    /// A tracked interface went down (or was down at startup: deliver it before ``startup(now:)``).
+    case interfaceDown(LinkFault, now: Duration)
+    /// A tracked interface, by name, is up again (administratively up and with carrier).
+    case interfaceUp(String, now: Duration)
     /// A live configuration change (SIGHUP reload). The VRID and the primary address cannot change
     /// live: a configuration that changes either is ignored (no actions); the edge refuses it first.
     /// See ``VRRPStateMachine`` ("Reconfiguration") for what changes when.
@@ -84,6 +120,10 @@ public enum TransitionReason: Sendable, Equatable, CustomStringConvertible {
     case lostWitness(checks: Int)
     /// Split-brain rule allowed the takeover.
     case splitBrainRule(String)
+    /// A tracked interface went down: Fault (keepalived's FAULT state).
+    case interfaceDown(interface: String, cause: LinkDownCause)
+    /// The last down interface came back: leave Fault as at startup (§6.4.1).
+    case interfaceUp(interface: String)
 
     /// Human-readable.
     public var description: String {
@@ -98,6 +138,8 @@ public enum TransitionReason: Sendable, Equatable, CustomStringConvertible {
         case .shutdown: "shutdown"
         case .lostWitness(let n): "lost the witness for \(n) checks: self-fencing"
         case .splitBrainRule(let r): "split-brain rule: \(r)"
+        case .interfaceDown(let i, let c): "interface \(i) down (\(c))"
+        case .interfaceUp(let i): "interface \(i) up again; as at startup"
         }
     }
 }
@@ -208,6 +250,8 @@ public struct VRRPStateMachine: Sendable {
     private var announceRepeatsLeft = 0
     private var witnessFailures = 0
     private var heardMasterInBackup = false
+    /// The tracked interfaces that are down now, in the order they went down.
+    public private(set) var linksDown: [LinkFault] = []
 
     /// A machine in Initialize.
     public init(config: VRRPConfiguration) {
@@ -238,11 +282,61 @@ public struct VRRPStateMachine: Sendable {
         case .advertReceived(let a, let now): return advert(a, now)
         case .timerFired(let t, let now): return timerFired(t, now)
         case .peerDownDetected(let now):
-            guard state == .backup, !awaitingWitness else { return [] }
+            guard state == .backup, !awaitingWitness else { return [] }  // Fault included: no takeover
             return masterSilent(now, reason: .fastDetector)
         case .witnessResult(let e, let now): return witness(e, now)
+        case .interfaceDown(let f, _): return linkDown(f)
+        case .interfaceUp(let name, let now): return linkUp(name, now)
         case .reconfigure(let c, let now): return reconfigure(c, now)
         }
+    }
+
+    // MARK: - Fault (not in the RFC; keepalived's FAULT state)
+
+    /// A director that cannot reach the service network must not claim the VIPs: with its link down
+    /// its kernel would still answer for them locally, and `/status` would still say master while the
+    /// peer takes over (the director-kill drill measured 20-428 ms of two masters that way).
+    private mutating func linkDown(_ f: LinkFault) -> [VRRPAction] {
+        guard !linksDown.contains(where: { $0.interface == f.interface }) else { return [] }
+        linksDown.append(f)
+        let reason = TransitionReason.interfaceDown(interface: f.interface, cause: f.cause)
+        switch state {
+        case .initialize, .fault:
+            return []  // startup enters Fault; a second interface down changes nothing
+        case .backup:
+            // Master_Down_Timer and a pending witness answer would lead to a takeover: both go.
+            var out = cancelAll()
+            resignedBy = nil; awaitingWitness = false; witnessFailures = 0; heardMasterInBackup = false
+            out.append(transition(to: .fault, reason))
+            return out
+        case .master:
+            // Adver_Timer, the announce repeats and the witness check stop: a master in Fault is
+            // silent. The VIPs go first. A priority-0 advert goes out only when the adverts run on
+            // another (heartbeat) link: through a down link nothing leaves (the kernel drops it or the
+            // send fails with ENETDOWN), and the peer takes over on Master_Down_Interval or its fast
+            // detector instead. Through a live heartbeat the peer takes over after Skew_Time (§6.4.2),
+            // which is what keepalived does when a VIP interface fails.
+            var out = cancelAll()
+            resignedBy = nil; awaitingWitness = false; witnessFailures = 0
+            out.append(.removeVIPs(config.virtualAddresses))
+            if !f.carriesAdverts { out.append(.sendAdvert(priority: 0)) }
+            out.append(transition(to: .fault, reason))
+            return out
+        }
+    }
+
+    /// When the last down interface is back, Fault ends through Backup with Master_Down_Timer
+    /// started as at startup (§6.4.1); an address owner (priority 255) goes master at once, as at
+    /// startup. So a director whose link flaps does not come back as a second master: it listens for
+    /// Master_Down_Interval first, and hears the current master's adverts (then with preemption
+    /// on, a higher priority takes the VIPs back through the ordinary §6.4.3 step-down).
+    private mutating func linkUp(_ name: String, _ now: Duration) -> [VRRPAction] {
+        guard let i = linksDown.firstIndex(where: { $0.interface == name }) else { return [] }
+        linksDown.remove(at: i)
+        guard linksDown.isEmpty, state == .fault else { return [] }
+        masterAdverInterval = config.advertInterval
+        if config.priority == 255 { return becomeMaster(now, reason: .interfaceUp(interface: name)) }
+        return becomeBackup(now, reason: .interfaceUp(interface: name))
     }
 
     // MARK: - Reconfiguration (not in the RFC; see the type's documentation)
@@ -283,6 +377,10 @@ public struct VRRPStateMachine: Sendable {
 
     private mutating func startup(_ now: Duration) -> [VRRPAction] {
         guard state == .initialize else { return [] }
+        if let f = linksDown.first {
+            // An interface down at start: Fault, and no election until it is up (keepalived does the same).
+            return [transition(to: .fault, .interfaceDown(interface: f.interface, cause: f.cause))]
+        }
         if config.priority == 255 { return becomeMaster(now, reason: .startupAsOwner) }
         masterAdverInterval = config.advertInterval
         return becomeBackup(now, reason: .startup)
@@ -293,7 +391,7 @@ public struct VRRPStateMachine: Sendable {
     private mutating func shutdown() -> [VRRPAction] {
         switch state {
         case .initialize: return []
-        case .backup:
+        case .backup, .fault:
             var out = cancelAll()
             out.append(transition(to: .initialize, .shutdown))
             return out
@@ -312,7 +410,7 @@ public struct VRRPStateMachine: Sendable {
 
     private mutating func advert(_ a: ReceivedAdvert, _ now: Duration) -> [VRRPAction] {
         switch state {
-        case .initialize: return []
+        case .initialize, .fault: return []  // in Fault an advert changes nothing until the link is back
         case .backup:
             lastAdvert = (a, now)
             awaitingWitness = false
@@ -410,8 +508,8 @@ public struct VRRPStateMachine: Sendable {
             witnessFailures += 1
             guard witnessFailures >= SplitBrainRule.masterWitnessLossLimit else { return [] }
             return becomeBackup(now, reason: .lostWitness(checks: witnessFailures))
-        case .initialize:
-            return []
+        case .initialize, .fault:
+            return []  // in Fault no takeover: an answer that was on its way when the link went is dropped
         }
     }
 

@@ -4,6 +4,7 @@ import IPVS
 import Prometheus
 import Synchronization
 import RingHealth
+import VRRP
 import VRRPTransport
 import Health
 import IPVSModel
@@ -188,7 +189,8 @@ public final class DaemonMetrics: Sendable {
     /// The VRRP gauges from a snapshot, plus the counts that changed since the last call.
     func vrrp(status s: VRRPStatus, delta: VRRPCounters, peerAge: Double?) {
         let vrid = ("vrid", "\(s.vrid)")
-        for st in ["initialize", "backup", "master"] {
+        // Every state the machine has (fault included), so a new one cannot be missing from the gauge.
+        for st in VRRPState.allCases.map(\.rawValue) {
             registry.makeGauge(
                 descriptor: .init(metricName: "tandem_vrrp_state", unitName: "", helpText: "1 for the VRRP state this node is in"),
                 labels: [vrid, ("state", st)]

@@ -67,6 +67,17 @@ public struct VRRPInstanceOptions: Sendable {
     /// Witness checks run on a thread that drops back to normal priority before it starts anything.
     public var realtimePriority: Int32?
 
+    /// The interfaces whose link state puts the instance in Fault: the one the VIPs are held on.
+    ///
+    /// keepalived by default also tracks the interface its adverts run on (unless
+    /// `dont_track_primary`). Tandem does not, when that is a separate heartbeat link: a cut heartbeat
+    /// between two live directors is the split-brain rule's case, and on the usual back-to-back
+    /// heartbeat cable a cut takes the carrier from *both* ends, so tracking it would put both
+    /// directors in Fault and leave the VIP on neither (keepalived issue 2413). The service link is
+    /// what the VIPs need; losing it is what must make a master let go. With one link for both, that
+    /// link is tracked. See docs/director.md, "Fault state".
+    public var trackedInterfaces: [String] { [vipInterface ?? interface] }
+
     /// Creates options.
     public init(config: VRRPConfiguration, interface: String, vipInterface: String? = nil, unicastPeers: [IPAddress] = [],
                 authKey: [UInt8]? = nil, replayRecordFile: String? = nil, fastDetector: FastDetectorOptions? = nil,
@@ -133,12 +144,15 @@ public struct VRRPStatus: Sendable, Equatable, Codable {
     }
     /// VRID.
     public var vrid: Int
-    /// `initialize`, `backup` or `master`.
+    /// `initialize`, `backup`, `master` or `fault`.
     public var state: String
     /// Our priority.
     public var priority: Int
     /// The VIPs this instance moves.
     public var vips: [String]
+    /// The tracked interfaces that are down (`a0: no carrier`); non-empty exactly in state `fault`
+    /// (and before startup).
+    public var linksDown: [String] = []
     /// Whether this node has the VIPs on its interface now.
     public var vipsHeld: Bool
     /// Transitions since start.
@@ -173,7 +187,7 @@ public struct VRRPStatus: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case vrid, state, priority, vips, vipsHeld = "vips_held", transitions, recent, peer
+        case vrid, state, priority, vips, linksDown = "links_down", vipsHeld = "vips_held", transitions, recent, peer
         case advertsSent = "adverts_sent", advertsReceived = "adverts_received", drops
         case fastDetector = "fast_detector", witness, fastDetectorStats = "fast_detector_stats", loop
     }
@@ -182,7 +196,7 @@ public struct VRRPStatus: Sendable, Equatable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(vrid, forKey: .vrid); try c.encode(state, forKey: .state); try c.encode(priority, forKey: .priority)
-        try c.encode(vips, forKey: .vips); try c.encode(vipsHeld, forKey: .vipsHeld); try c.encode(transitions, forKey: .transitions)
+        try c.encode(vips, forKey: .vips); try c.encode(linksDown, forKey: .linksDown); try c.encode(vipsHeld, forKey: .vipsHeld); try c.encode(transitions, forKey: .transitions)
         try c.encode(recent, forKey: .recent); try c.encode(peer, forKey: .peer)
         try c.encode(advertsSent, forKey: .advertsSent); try c.encode(advertsReceived, forKey: .advertsReceived)
         try c.encode(drops, forKey: .drops); try c.encode(fastDetector, forKey: .fastDetector); try c.encode(witness, forKey: .witness)
@@ -249,6 +263,7 @@ public final class VRRPInstance: @unchecked Sendable {
     private let peerDown = PeerDownFlag()
     private let socket: VRRPSocket
     private let addresses: AddressNetlink
+    private let links: LinkWatch
     private let announcer: Announcer
     private let authenticator: HMACSHA256?
     private var replay = ReplayGuard()
@@ -288,6 +303,7 @@ public final class VRRPInstance: @unchecked Sendable {
         machine = VRRPStateMachine(config: options.config)
         socket = try VRRPSocket(interface: options.interface, localAddress: options.config.primaryAddress)
         addresses = try AddressNetlink(interface: options.vipInterface ?? options.interface)
+        links = try LinkWatch(interfaces: options.trackedInterfaces)
         announcer = try Announcer(interface: options.vipInterface ?? options.interface)
         authenticator = options.authKey.map { HMACSHA256(key: $0) }
         replayWriter = options.authKey == nil ? nil
@@ -382,15 +398,24 @@ public final class VRRPInstance: @unchecked Sendable {
         if options.realtimePriority != nil {
             RealtimeScheduling.raiseCurrentThread(to: options.realtimePriority, what: "VRRP loop", logger: logger)
         }
+        // An interface down at start: the machine starts in Fault (it hears of it before Startup).
+        for (name, cause) in links.linksDown {
+            logger.warning("vrrp: tracked interface down at start", metadata: ["interface": "\(name)", "cause": "\(cause)"])
+            apply(machine.on(.interfaceDown(linkFault(name, cause), now: now())))
+        }
         apply(machine.on(.startup(now: now())))
         fastLoop?.start()
         writeStatus()
         while !stopping {
             var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: links.fd, events: Int16(POLLIN), revents: 0)]
             _ = poll(&fds, nfds_t(fds.count), timeoutMilliseconds())
             if fds[1].revents != 0 { drainWakePipe() }
             if stopping { break }
+            // Link changes before adverts and timers: a master whose link went takes its VIPs off
+            // before anything else it does on this wake-up.
+            if fds[2].revents != 0 { timed("link") { linkChanges() } }
             if let new = pendingOptions.withLock({ p in defer { p = nil }; return p }) { timed("reconfigure") { applyOptions(new) } }
             for e in mailbox.withLock({ m in defer { m.removeAll() }; return m }) { timed("witness") { apply(machine.on(e)) } }
             // Adverts first: one that arrived together with a peer-down keeps the master a master.
@@ -488,6 +513,29 @@ public final class VRRPInstance: @unchecked Sendable {
                 timed("timer:\(timer)") { apply(machine.on(.timerFired(timer, now: t))) }
             } else {
                 return
+            }
+        }
+    }
+
+    private func linkFault(_ name: String, _ cause: LinkDownCause) -> LinkFault {
+        LinkFault(interface: name, cause: cause, carriesAdverts: name == options.interface)
+    }
+
+    /// Feeds the tracked interfaces' link changes to the machine.
+    private func linkChanges() {
+        let changes: [LinkChange]
+        do { changes = try links.changes() } catch {
+            logger.error("vrrp: reading link changes failed", metadata: ["error": "\(error)"])
+            return
+        }
+        for c in changes {
+            switch c {
+            case .down(let name, let cause):
+                logger.warning("vrrp: tracked interface down", metadata: ["interface": "\(name)", "cause": "\(cause)", "state": "\(machine.state)"])
+                apply(machine.on(.interfaceDown(linkFault(name, cause), now: now())))
+            case .up(let name):
+                logger.notice("vrrp: tracked interface up", metadata: ["interface": "\(name)", "state": "\(machine.state)"])
+                apply(machine.on(.interfaceUp(name, now: now())))
             }
         }
     }
@@ -694,11 +742,12 @@ public final class VRRPInstance: @unchecked Sendable {
         loopNow.worstStatusWrite = statusWriter?.worstWrite ?? .zero
         let recentNow = recent, held = vipsHeld, sent = advertsSent, received = advertsReceived
         let st = machine.state, count = machine.transitions
+        let down = machine.linksDown.map { "\($0.interface): \($0.cause)" }
         let peerNow: VRRPStatus.Peer? = machine.lastAdvert.map { (a, at) in
             .init(address: "\(a.from)", priority: Int(a.priority), lastSeenUnix: Double(wall) / 1e6 - (t - at).inSeconds)
         }
         let status = snapshot.withLock { s in
-            s.state = "\(st)"; s.vipsHeld = held; s.transitions = count; s.recent = recentNow; s.peer = peerNow
+            s.state = "\(st)"; s.linksDown = down; s.vipsHeld = held; s.transitions = count; s.recent = recentNow; s.peer = peerNow
             s.advertsSent = sent; s.advertsReceived = received; s.drops = dropsNow; s.fastDetectorStats = fastStats
             s.loop = loopNow
             return s
@@ -725,6 +774,8 @@ public final class VRRPInstance: @unchecked Sendable {
         case .splitBrainRule: return "split_brain_rule"
         case .lostWitness: return "lost_witness"
         case .shutdown: return "shutdown"
+        case .interfaceDown: return "interface_down"
+        case .interfaceUp: return "interface_up"
         }
     }
 
