@@ -163,7 +163,7 @@ let appTargets: [Target] = [
                                 nioHTTP1,
                                 .product(name: "NIOEmbedded", package: "swift-nio")]),
     app("tandem-bench-ipvs", ["IPVS", "IPVSModel", "Reconcile", "Net", argumentParser]),
-    app("tandem-bench-hosts", ["HostDrill", "HostLab", argumentParser]),
+    app("tandem-bench-hosts", ["HostDrill", "HostLab", "LogOutput", argumentParser]),
     app("tandem-bench-daemon", ["IPVS", "IPVSModel", "DaemonAPI", "Net", "Syscall", nioCore, nioPosix, argumentParser]),
 ]
 

@@ -1,7 +1,7 @@
 // tandem-bench-hosts: the host drills of issue 13, measured. scripts/bench-hosts builds and runs it.
 //
 //   tandem-bench-hosts --repo DIR [--trials N] [--vms P] [--drills crash,hang,partition,fence-fail]
-//                      [--max-seconds S] [--rate R] [--json PATH] [--build NAME]
+//                      [--max-seconds S] [--rate R] [--json PATH] [--build NAME] [--log-level L]
 //
 // For each drill and trial: a fresh lab of three libvirtd hosts (scripts/lab/hosts), P pairs with
 // every a-member on h1, the product's HostControl as master, then the fault; prints progress lines,
@@ -10,6 +10,7 @@ import ArgumentParser
 import Foundation
 import HostDrill
 import HostLab
+import LogOutput
 
 @main
 struct BenchHosts: AsyncParsableCommand {
@@ -26,6 +27,7 @@ struct BenchHosts: AsyncParsableCommand {
     @Option(help: "Client GETs a second per affected pair.") var rate = 50
     @Option(help: "Write the figures as JSON here.") var json: String?
     @Option(help: "The build configuration, for the report.") var build = "debug"
+    @OptionGroup var log: LogOptions
 
     func validate() throws {
         guard (1...40).contains(vms) else { throw ValidationError("--vms must be 1…40, got \(vms)") }
@@ -38,6 +40,7 @@ struct BenchHosts: AsyncParsableCommand {
     func kinds() -> [HostDrillKind?] { drills.split(separator: ",").map { HostDrillKind(rawValue: String($0)) } }
 
     func run() async throws {
+        LogOutput.bootstrap(level: log.level)
         let settings = HostDrillSettings(vms: vms, maxSeconds: maxSeconds, ratePerPair: rate, repoRoot: repo)
         var all: [HostDrillTrial] = []
         for kind in kinds().compactMap({ $0 }) {

@@ -146,6 +146,7 @@ public struct HostDrillReport: Codable, Sendable {
                    "|---|---|---|" + String(repeating: "---|", count: peers.count) + "---|---|"]
         for s in summaries {
             let restored = s.figures.first { $0.name == "restored (HostRecovery)" }
+            let confirmed = s.figures.first { $0.name == "operator confirm-off sent" }
             let target: String
             switch s.drill {
             case .crash: target = "< 1 s: " + met(s.restoredMedian, 1000)
@@ -158,7 +159,8 @@ public struct HostDrillReport: Codable, Sendable {
             let ratios: [String]
             if s.drill == .partitionManagement || s.drill == .fenceFail || s.restoredMedian == nil {
                 ours = s.drill == .partitionManagement ? "not restarted (right)" :
-                       s.drill == .fenceFail ? "waits for the operator (right); after confirm-off \(restored?.text ?? "—") ms" : "—"
+                       s.drill == .fenceFail ? "waits for the operator (right); restored \(formatFixed(restored?.median ?? .nan, 1)) ms after the fault, "
+                                               + "\(formatFixed((restored?.median ?? .nan) - (confirmed?.median ?? .nan), 1)) ms after confirm-off" : "—"
                 ratios = peers.map { _ in "—" }
             } else {
                 let m = s.restoredMedian!
