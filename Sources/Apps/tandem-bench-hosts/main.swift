@@ -46,29 +46,36 @@ struct BenchHosts: AsyncParsableCommand {
         for kind in kinds().compactMap({ $0 }) {
             for n in 1...trials {
                 let started = wallClockSeconds()
-                print("bench-hosts: \(kind.rawValue) trial \(n)/\(trials)")
+                say("bench-hosts: \(kind.rawValue) trial \(n)/\(trials)")
                 do {
-                    let t = try await HostDrillRunner.trial(kind, number: n, settings: settings) { print($0) }
+                    let t = try await HostDrillRunner.trial(kind, number: n, settings: settings) { say($0) }
                     all.append(t)
                     let restored = t.restoredMs.map { "restored +\(String(format: "%.1f", $0)) ms" } ?? "not restored"
-                    print("  \(t.pass ? "pass" : "FAIL"): \(t.verdict); \(restored); twice \(t.runningTwice.count); "
+                    say("  \(t.pass ? "pass" : "FAIL"): \(t.verdict); \(restored); twice \(t.runningTwice.count); "
                           + "trial took \(String(format: "%.1f", wallClockSeconds() - started)) s")
                 } catch {
-                    print("  FAIL: \(error)")
+                    say("  FAIL: \(error)")
                     all.append(HostDrillTrial(drill: kind, trial: n, vms: vms, verdict: "error: \(error)"))
                 }
             }
         }
         let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
         let report = HostDrillReport(vms: vms, ratePerPair: rate, build: build, loadAverageAtEnd: load, trials: all)
-        print("")
-        for line in report.text { print(line) }
+        say("")
+        for line in report.text { say(line) }
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(report).write(to: URL(fileURLWithPath: json))
-            print("json: \(json)")
+            say("json: \(json)")
         }
         if all.contains(where: { !$0.pass }) { throw ExitCode(1) }
     }
+}
+
+/// Prints a line and flushes it, so progress shows as it happens in a pipe or a file too
+/// (`fflush(nil)` flushes every stream; `stdout` is a C global Swift 6 refuses to touch).
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
 }
