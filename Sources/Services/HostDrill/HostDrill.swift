@@ -33,6 +33,8 @@ public struct HostDrillTrial: Codable, Sendable {
         public var failed: Int
         /// From the first failed request's send time to the next answered one's (ms), or nil.
         public var downWindowMs: Double?
+        /// The first failed request's send time, ms from the fault (negative: before it), or nil.
+        public var firstFailureMs: Double?
     }
 
     public var drill: HostDrillKind
@@ -58,6 +60,9 @@ public struct HostDrillTrial: Codable, Sendable {
     public var wrongAction: String?
     /// VMs seen with live processes on two hosts in one sample.
     public var runningTwice: [String]
+    /// The most VMs the sampler saw live in one sample: every VM of the site at the baseline, or
+    /// the sampler is blind and its "0 twice" means nothing (the verdict then fails).
+    public var mostLiveSeen: Int
     public var samples: Int
     public var largestSampleGapMs: Double
     public var clients: [MemberLoss]
@@ -67,7 +72,7 @@ public struct HostDrillTrial: Codable, Sendable {
     /// A trial with nothing measured yet (or one that failed before measuring: `verdict` says why).
     public init(drill: HostDrillKind, trial: Int, vms: Int, verdict: String = "") {
         self.drill = drill; self.trial = trial; self.vms = vms
-        moves = []; runningTwice = []; samples = 0; largestSampleGapMs = 0; clients = []; pass = false; self.verdict = verdict
+        moves = []; runningTwice = []; mostLiveSeen = 0; samples = 0; largestSampleGapMs = 0; clients = []; pass = false; self.verdict = verdict
     }
 }
 
@@ -178,9 +183,9 @@ public enum HostDrillRunner {
         }
         client.stop(); sampler.stop()
         _ = await (clientDone, samplerDone)
-        t.clients = client.losses(lost: Set(lostVMs))
+        t.clients = client.losses(lost: Set(lostVMs), fault: fault)
         let seen = sampler.result()
-        t.runningTwice = seen.twice; t.samples = seen.samples; t.largestSampleGapMs = seen.largestGapMs
+        t.runningTwice = seen.twice; t.samples = seen.samples; t.largestSampleGapMs = seen.largestGapMs; t.mostLiveSeen = seen.mostLive
         (t.pass, t.verdict) = verdict(t)
         return t
     }
@@ -188,6 +193,7 @@ public enum HostDrillRunner {
     /// Pass or fail, and why.
     static func verdict(_ t: HostDrillTrial) -> (Bool, String) {
         if !t.runningTwice.isEmpty { return (false, "ran twice: \(t.runningTwice.joined(separator: ", "))") }
+        if t.mostLiveSeen < 2 * t.vms { return (false, "the running-twice sampler saw at most \(t.mostLiveSeen) of \(2 * t.vms) VMs live: blind") }
         if let wrong = t.wrongAction { return (false, wrong) }
         switch t.drill {
         case .crash, .hang, .partition:
@@ -251,17 +257,19 @@ final class PairClient: @unchecked Sendable {
         probe.shutdown()
     }
 
-    /// Per member: requests sent, failed, and the first down window.
-    func losses(lost: Set<String>) -> [HostDrillTrial.MemberLoss] {
+    /// Per member: requests sent, failed, and the first down window (`fault`: wall-clock seconds).
+    func losses(lost: Set<String>, fault: Double) -> [HostDrillTrial.MemberLoss] {
         let all = lock.withLock { results }.sorted { $0.sentAt < $1.sentAt }
         return vms.map { vm in
             let mine = all.filter { $0.vm == vm }
-            var window: Double?
+            var window: Double?, first: Double?
             if let firstFail = mine.firstIndex(where: { !$0.ok }) {
                 let back = mine[firstFail...].first(where: \.ok)
                 window = ((back?.sentAt ?? mine.last!.sentAt) - mine[firstFail].sentAt) * 1000
+                first = (mine[firstFail].sentAt - fault) * 1000
             }
-            return .init(vm: vm, lost: lost.contains(vm), sent: mine.count, failed: mine.filter { !$0.ok }.count, downWindowMs: window)
+            return .init(vm: vm, lost: lost.contains(vm), sent: mine.count, failed: mine.filter { !$0.ok }.count, downWindowMs: window,
+                         firstFailureMs: first)
         }
     }
 }
@@ -276,6 +284,7 @@ final class TwiceSampler: @unchecked Sendable {
     private var twice: Set<String> = []
     private var samples = 0
     private var largestGap = 0.0
+    private var mostLive = 0
     private var stopped = false
 
     init(lab: LabHosts, interval: Duration) { self.lab = lab; self.interval = interval }
@@ -292,6 +301,7 @@ final class TwiceSampler: @unchecked Sendable {
             let now = wallClockSeconds()
             lock.withLock {
                 for (vm, n) in on where n > 1 { twice.insert(vm) }
+                mostLive = max(mostLive, on.count)
                 samples += 1
                 if let last { largestGap = max(largestGap, (now - last) * 1000) }
             }
@@ -300,7 +310,7 @@ final class TwiceSampler: @unchecked Sendable {
         }
     }
 
-    func result() -> (twice: [String], samples: Int, largestGapMs: Double) {
-        lock.withLock { (twice.sorted(), samples, largestGap) }
+    func result() -> (twice: [String], samples: Int, largestGapMs: Double, mostLive: Int) {
+        lock.withLock { (twice.sorted(), samples, largestGap, mostLive) }
     }
 }

@@ -63,10 +63,15 @@ public struct HostDrillSummary: Codable, Sendable {
     /// Requests that failed to the surviving partners, in all trials.
     public var partnerFailed: Int
     public var partnerSent: Int
+    /// When the partners' failures began (each trial's earliest, ms from the fault), for people.
+    public var partnerFailureStarts: String
     /// VMs ever seen on two hosts at once, over all trials.
     public var runningTwice: Int
     public var samples: Int
     public var largestSampleGapMs: Double
+    /// The fewest VMs any trial's sampler saw live at once at its busiest (the site's 2 × pairs
+    /// when it sees them all).
+    public var mostLiveSeenMin: Int
 
     /// Summarises `trials` (all of one drill).
     public init(_ drill: HostDrillKind, _ trials: [HostDrillTrial]) {
@@ -84,6 +89,11 @@ public struct HostDrillSummary: Codable, Sendable {
               HostDrillFigure("all started", trials.map(\.startedMs)),
               HostDrillFigure("all healthy (HTTP)", trials.map(\.healthyMs)),
               HostDrillFigure("restored (HostRecovery)", trials.map(\.restoredMs))]
+        if drill == .fenceFail {
+            f.append(HostDrillFigure("restored after confirm-off", trials.map { t in
+                t.restoredMs.flatMap { r in t.operatorConfirmedMs.map { r - $0 } }
+            }))
+        }
         figures = f
         let lost = trials.flatMap(\.clients).filter(\.lost), partners = trials.flatMap(\.clients).filter { !$0.lost }
         lostMemberFailed = HostDrillFigure("failed requests per lost member", lost.map { Double($0.failed) })
@@ -91,9 +101,12 @@ public struct HostDrillSummary: Codable, Sendable {
         lostMemberSent = lost.map(\.sent).reduce(0, +)
         partnerFailed = partners.map(\.failed).reduce(0, +)
         partnerSent = partners.map(\.sent).reduce(0, +)
+        partnerFailureStarts = trials.compactMap { t in t.clients.filter { !$0.lost }.compactMap(\.firstFailureMs).min() }
+            .map { formatFixed($0, 0) }.joined(separator: ", ")
         runningTwice = trials.map(\.runningTwice.count).reduce(0, +)
         samples = trials.map(\.samples).reduce(0, +)
         largestSampleGapMs = trials.map(\.largestSampleGapMs).max() ?? 0
+        mostLiveSeenMin = trials.map(\.mostLiveSeen).min() ?? 0
     }
 
     /// The median of "restored", ms.
@@ -109,9 +122,10 @@ public struct HostDrillSummary: Codable, Sendable {
         out.append("  client (\(ratePerPair) GET/s per affected pair, alternating its members, no director):")
         out.append("    pinned to a lost member: failed per member \(lostMemberFailed.text), down window ms \(lostMemberWindowMs.text); "
                    + "\(lostMemberSent) sent in all")
-        out.append("    pinned to the surviving partner: \(partnerFailed) failed of \(partnerSent)")
+        out.append("    pinned to the surviving partner: \(partnerFailed) failed of \(partnerSent)"
+                   + (partnerFailureStarts.isEmpty ? "" : "; failures began at " + partnerFailureStarts + " ms from the fault"))
         out.append("  VMs ever on two hosts at once: \(runningTwice) (live processes sampled every ~50 ms: \(samples) samples, "
-                   + "largest gap \(formatFixed(largestSampleGapMs, 0)) ms)")
+                   + "largest gap \(formatFixed(largestSampleGapMs, 0)) ms; every trial's sampler saw at least \(mostLiveSeenMin) of the \(2 * vms) VMs live at once)")
         return out
     }
 }
@@ -146,7 +160,7 @@ public struct HostDrillReport: Codable, Sendable {
                    "|---|---|---|" + String(repeating: "---|", count: peers.count) + "---|---|"]
         for s in summaries {
             let restored = s.figures.first { $0.name == "restored (HostRecovery)" }
-            let confirmed = s.figures.first { $0.name == "operator confirm-off sent" }
+            let afterConfirm = s.figures.first { $0.name == "restored after confirm-off" }
             let target: String
             switch s.drill {
             case .crash: target = "< 1 s: " + met(s.restoredMedian, 1000)
@@ -159,8 +173,7 @@ public struct HostDrillReport: Codable, Sendable {
             let ratios: [String]
             if s.drill == .partitionManagement || s.drill == .fenceFail || s.restoredMedian == nil {
                 ours = s.drill == .partitionManagement ? "not restarted (right)" :
-                       s.drill == .fenceFail ? "waits for the operator (right); restored \(formatFixed(restored?.median ?? .nan, 1)) ms after the fault, "
-                                               + "\(formatFixed((restored?.median ?? .nan) - (confirmed?.median ?? .nan), 1)) ms after confirm-off" : "—"
+                       s.drill == .fenceFail ? "waits for the operator (right); after confirm-off restored in \(afterConfirm?.text ?? "—") ms" : "—"
                 ratios = peers.map { _ in "—" }
             } else {
                 let m = s.restoredMedian!
