@@ -184,6 +184,8 @@ let testTargets: [Target] = [
     // The host controller's loop with recording hosts.
     tests("HostControlTests", ["HostControl", "Hosts", "Fencing", "Placement", "Topology", "Net", "TestSupport", log]),
     // Real libvirtd hosts (scripts/lab/hosts): the edge, the fence agent, crash/hang/partition restores.
+    // The host drills' verdicts and report, on trials made by hand.
+    tests("HostDrillTests", ["HostDrill"]),
     tests("HypervisorTests", ["HostLab", "HostDrill", "Hypervisor", "Hosts", "HostControl", "Fencing", "Placement", "Topology", "Net", "Syscall", "TestSupport", log]),
     // keepalived's own samples are read where the Debian package installs them (Fixtures/README.md).
     tests("KeepalivedTests", ["TopologyFiles", "Keepalived", "Topology", "Net", "Syscall", "TestSupport"], exclude: ["Fixtures"]),
