@@ -112,6 +112,10 @@ let systemTargets: [Target] = [
     system("Fencing", ["Hosts", "Topology", "Syscall", "Net", log]),
     // Tandem's YAML files read from disk (a regular file, a size bound) for the pure loaders.
     system("TopologyFiles", ["Topology", "Drill", "Hosts", "Syscall"]),
+    // The host lab's driver (scripts/lab/hosts): its hosts, faults, virsh, the lab site, HTTP from
+    // the lab's switch namespace, and which domains have live processes on which host. Shared by
+    // the hypervisor tests and the host drills.
+    system("HostLab", ["Hosts", "Fencing", "Placement", "Topology", "Syscall", "Net", nioPosix]),
 ]
 
 // MARK: - Services: long-lived parts of tandemd
@@ -120,6 +124,9 @@ let serviceTargets: [Target] = [
     service("RingMonitoring", ["HealthCheck", "Syscall", "Health", "RingHealth", "MariaDB", "Topology", log, lifecycle, nioPosix]),
     // Runs the host controller against the hosts: connections, checks, fences, starts, timers.
     service("HostControl", ["Hosts", "Fencing", "Placement", "Net", log, lifecycle]),
+    // HostControl over a HostLab lab (the rig the hypervisor tests use) and the host drills:
+    // faults, a bounded client of the affected pairs, the running-twice sampler, the report.
+    service("HostDrill", ["HostLab", "HostControl", "Hosts", "Hypervisor", "Fencing", "Placement", "Net", log]),
     // Runs drills and acceptance tests on a site: fault hooks, the tandem-stress probe, the
     // directors' /status polled, the drill machine's actions executed, reports written.
     service("DrillRunner", ["Drill", "DaemonAPI", "LoadReport", "Topology", "HTTPWire", "Syscall", "Net"]),
@@ -157,6 +164,7 @@ let appTargets: [Target] = [
                                 nioHTTP1,
                                 .product(name: "NIOEmbedded", package: "swift-nio")]),
     app("tandem-bench-ipvs", ["IPVS", "IPVSModel", "Reconcile", "Net", argumentParser]),
+    app("tandem-bench-hosts", ["HostDrill", "HostLab", "LogOutput", argumentParser]),
     app("tandem-bench-daemon", ["IPVS", "IPVSModel", "DaemonAPI", "Net", "Syscall", nioCore, nioPosix, argumentParser]),
 ]
 
@@ -177,8 +185,10 @@ let testTargets: [Target] = [
     // The host controller's loop with recording hosts.
     tests("HostControlTests", ["HostControl", "Hosts", "Fencing", "Placement", "Topology", "Net", "TestSupport", log]),
     // Real libvirtd hosts (scripts/lab/hosts): the edge, the fence agent, crash/hang/partition restores.
-    tests("HypervisorTests", ["Hypervisor", "Hosts", "HostControl", "Fencing", "Placement", "Topology", "Net", "Syscall", "TestSupport", "Daemon",
-                              "DaemonAPI", "HealthCheck", "Health", log, nioPosix]),
+    // The host drills' verdicts and report, on trials made by hand.
+    tests("HostDrillTests", ["HostDrill"]),
+    tests("HypervisorTests", ["HostLab", "HostDrill", "Hypervisor", "Hosts", "HostControl", "Fencing", "Placement", "Topology", "Net", "Syscall",
+                              "TestSupport", "Daemon", "DaemonAPI", "HealthCheck", "Health", log, nioPosix]),
     // keepalived's own samples are read where the Debian package installs them (Fixtures/README.md).
     tests("KeepalivedTests", ["TopologyFiles", "Keepalived", "Topology", "Net", "Syscall", "TestSupport"], exclude: ["Fixtures"]),
     tests("VRRPTests", ["VRRP", "VRRPTransport", "Topology", "Cryptography", "Net"], exclude: ["Corpus"]),

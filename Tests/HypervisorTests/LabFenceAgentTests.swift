@@ -1,5 +1,6 @@
 import Fencing
 import Foundation
+import HostLab
 import Hosts
 import Logging
 import Net

@@ -1,5 +1,6 @@
 import Foundation
 import MariaDB
+import Syscall
 
 #if canImport(Glibc)
 import Glibc
@@ -189,46 +190,10 @@ public final class RealRing: @unchecked Sendable {
         runProcess(["/bin/bash", script] + args, timeout: timeout, what: "scripts/ring \(args.first ?? "")")
     }
 
-    /// Runs `argv` (argv[0] an absolute path) with stdin from /dev/null and stdout+stderr in a temp
-    /// file, killed (SIGTERM) after `timeout` seconds; returns its exit status (128+signal when
-    /// killed, -1 when it could not run) and output. `what` names it in the timeout message.
+    /// Runs `argv` (argv[0] an absolute path), killed after `timeout` seconds: Syscall's
+    /// ``Subprocess/runBlocking(_:timeout:what:)``, which the lab drivers share.
     public static func runProcess(_ argv: [String], timeout: Double, what: String) -> (status: Int32, output: String) {
-        let outPath = NSTemporaryDirectory() + "tandem-ring-out-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { unlink(outPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for a in cArgs { free(a) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
-        guard rc == 0 else { return (-1, "posix_spawn \(argv.joined(separator: " ")) failed: errno \(rc)") }
-        let output = { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
-        let deadline = Date().addingTimeInterval(timeout)
-        var status: Int32 = 0
-        while true {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { break }
-            if r < 0 && errno != EINTR { return (-1, "waitpid failed: errno \(errno)\n" + output()) }
-            if Date() >= deadline {
-                // SIGTERM first; a process that ignores it (virsh blocked on a hung libvirtd does)
-                // gets SIGKILL after 2 s, so this wait is bounded too.
-                kill(pid, SIGTERM)
-                for i in 0..<200 {
-                    if waitpid(pid, &status, WNOHANG) == pid { break }
-                    if i == 199 { kill(pid, SIGKILL); _ = waitpid(pid, &status, 0) }
-                    usleep(10_000)
-                }
-                return (-1, "\(what) timed out after \(timeout) s\n" + output())
-            }
-            usleep(20_000)
-        }
-        // WIFEXITED/WEXITSTATUS are macros: decode the wait status by hand.
-        let exited = status & 0x7f == 0
-        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output())
+        Subprocess.runBlocking(argv, timeout: timeout, what: what)
     }
 
     /// A port where `count` consecutive ports are free on 127.0.0.1 right now.
