@@ -1,4 +1,5 @@
 import Foundation
+import HostLab
 import TestSupport
 import XCTest
 
