@@ -209,6 +209,31 @@ final class PlannerTests: XCTestCase {
         }
     }
 
+    /// A host the caller cannot start VMs on (tandemd does not watch it) keeps its VMs but gets
+    /// none of the lost host's; when only such hosts could take them, the re-plan fails.
+    func testReplanNeverMovesALostVMToAClosedHost() throws {
+        let t = Topology(site: "four", hosts: ["x1", "x2", "x3", "x4"].map { host($0, cpus: 8, memoryMiB: 16384) },
+                         vms: (1...5).flatMap { i in [vm("a\(i)", vcpus: 1, memoryMiB: 1024), vm("b\(i)", vcpus: 2, memoryMiB: 2048)] },
+                         services: (1...5).map { service("s\($0)", ["a\($0)", "b\($0)"]) })
+        let before = try planOrFail(t)
+        for lost in t.hosts.map(\.name) {
+            let closed = t.hosts.map(\.name).first { $0 != lost && !before.vms(on: $0).isEmpty }!
+            let after: PlacementPlan
+            switch Planner.replan(t, current: before, without: lost, notTargets: [closed]) {
+            case .success(let p): after = p
+            case .failure(let f): return XCTFail("\(lost) without \(closed): \(f)")
+            }
+            XCTAssertEqual(after.violations(in: t), [])
+            XCTAssertEqual(Set(after.vms(on: closed)), Set(before.vms(on: closed)), "\(closed) took a lost VM or lost its own")
+            XCTAssertEqual(after.vms(on: lost), [])
+        }
+        // Everything closed but the lost host itself: nowhere to go.
+        let lost = "x1"
+        if case .success(let p) = Planner.replan(t, current: before, without: lost, notTargets: ["x2", "x3", "x4"]), !before.vms(on: lost).isEmpty {
+            XCTFail("re-planned onto closed hosts: \(p.assignment)")
+        }
+    }
+
     func testReplanOfTheLargerSiteReportsVMsPinnedToTheLostHost() throws {
         let t = try shippedTopology("multi-community.yaml")
         let plan = try planOrFail(t)

@@ -65,7 +65,9 @@ public enum Planner {
     /// Re-places the VMs of the host `lost` on the surviving hosts, leaving every other VM exactly
     /// where `current` has it. Fails, with the smallest reason, if the lost VMs cannot all be
     /// re-hosted without moving a survivor; VMs pinned to `lost` are reported, not moved.
-    public static func replan(_ topology: Topology, current: PlacementPlan, without lost: String,
+    /// `notTargets` names surviving hosts that keep their VMs but may receive none of the lost
+    /// ones (hosts the caller cannot start a VM on, such as hosts tandemd does not watch).
+    public static func replan(_ topology: Topology, current: PlacementPlan, without lost: String, notTargets: Set<String> = [],
                               limits: Limits = .init()) -> Result<PlacementPlan, PlacementFailure> {
         let site = IndexedSite(topology)
         if let f = invalid(site) { return .failure(f) }
@@ -75,7 +77,9 @@ public enum Planner {
         }
         switch placedState(site, current) {
         case .failure(let f): return .failure(f)
-        case .success(let full): return rehost(full, lost: lostIndex, limits: limits).map { plan(of: $0) }
+        case .success(let full):
+            let closed = notTargets.compactMap { site.hostIndex[$0].map(Int.init) }
+            return rehost(full, lost: lostIndex, closed: closed, limits: limits).map { plan(of: $0) }
         }
     }
 
@@ -148,10 +152,12 @@ public enum Planner {
     }
 
     /// Takes host `lost` out of `full` and searches homes for its VMs only; survivors stay fixed.
-    static func rehost(_ full: PlacementState, lost: Int, limits: Limits) -> Result<PlacementState, PlacementFailure> {
+    static func rehost(_ full: PlacementState, lost: Int, closed: [Int] = [], limits: Limits) -> Result<PlacementState, PlacementFailure> {
         let site = full.site
         var base = full
         base.makeUnavailable(lost)
+        // A closed host keeps what it runs (its VMs still count for anti-affinity) but takes no newcomer.
+        for h in closed { base.makeUnavailable(h) }
         let moving = base.onHost[lost].map(Int.init).sorted()
         let lostName = site.hostNames[lost]
         let pinned = moving.filter { site.vmPinned[$0] == Int32(lost) }

@@ -107,7 +107,8 @@ public final class DaemonHosts: Service, Sendable {
         let checked = Set(topology.services.flatMap { $0.members.compactMap(\.vmName) })
         var config = HostController.Configuration(
             hosts: withURI.map(\.name), fenceDevices: Set(devices.keys), servedVMs: served,
-            replan: { current, lost in Planner.replan(topology, current: current, without: lost) })
+            // A lost host's VMs restart only on hosts this director can start them on (a `libvirt:` key).
+            replan: { current, lost in Planner.replan(topology, current: current, without: lost, notTargets: Set(ignored)) })
         config.fenceAttemptsByHost = attempts
         adjust(&config)
         let unchecked = plan.assignment.keys.filter { !checked.contains($0) }.sorted()
