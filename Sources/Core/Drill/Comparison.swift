@@ -64,8 +64,11 @@ public struct DrillComparison: Sendable {
 
     /// The second label's median outage over the first's: `>1` when the second never recovered,
     /// `<1` when the first never did, `n/a` without both.
-    public func ratio(_ kind: DrillKind) -> String {
-        guard labels.count >= 2, let a = group(kind, labels[0])?.medianOutage, let b = group(kind, labels[1])?.medianOutage else { return "n/a" }
+    public func ratio(_ kind: DrillKind) -> String { labels.count >= 2 ? ratio(kind, labels[1]) : "n/a" }
+
+    /// `label`'s median outage over the first label's, as ``ratio(_:)`` says.
+    public func ratio(_ kind: DrillKind, _ label: String) -> String {
+        guard let first = labels.first, let a = group(kind, first)?.medianOutage, let b = group(kind, label)?.medianOutage else { return "n/a" }
         switch (a.isInfinite, b.isInfinite) {
         case (true, true): return "n/a"
         case (true, false): return "<1"
@@ -110,17 +113,24 @@ public struct DrillComparison: Sendable {
     /// One HTML page: the table, then every trial of every kind, the directors' series one above the other.
     public func html(title: String, note: String) -> String {
         var b = "<h1>\(HTML.escape(title))</h1><p class=\"sub\">\(HTML.escape(note))</p>"
-        var header = ["drill"] + labels.map { "\($0): median outage (per trial)" } + ["ratio \(labels.count >= 2 ? "\(labels[1])/\(labels[0])" : "")"]
-        header += labels.map { "\($0): dual-master ms per trial" } + labels.map { "\($0): connection survived" } + labels.map { "\($0): verdicts passed" }
+        // One row per drill and director, so the table keeps seven columns however many directors
+        // are compared (a column per director and figure outgrew the page at four).
+        let header = ["drill", "director", "median outage (per trial)", "ratio to \(labels.first ?? "the first")",
+                      "dual master, ms per trial", "held connection survived", "verdicts passed"]
         var rows: [[String]] = []
         for kind in kinds {
-            var r = [HTML.escape(kind.rawValue)]
-            r += labels.map { l in HTML.escape(group(kind, l).map { Self.outageText($0) } ?? "-") }
-            r.append(HTML.escape(ratio(kind)))
-            r += labels.map { l in HTML.escape(group(kind, l).map { $0.dualMasterMillis.map(String.init).joined(separator: ", ") } ?? "-") }
-            r += labels.map { l in group(kind, l).map { "\($0.survived)/\($0.results.count)" } ?? "-" }
-            r += labels.map { l in group(kind, l).map { "\($0.passed)/\($0.results.count)" + ($0.aborted.isEmpty ? "" : " (+\($0.aborted.count) setup failed)") } ?? "-" }
-            rows.append(r)
+            for (i, l) in labels.enumerated() {
+                guard let g = group(kind, l) else { continue }
+                rows.append([
+                    i == 0 ? HTML.escape(kind.rawValue) : "",
+                    HTML.escape(l),
+                    HTML.escape(Self.outageText(g)),
+                    i == 0 ? "" : HTML.escape(ratio(kind, l)),
+                    HTML.escape(g.dualMasterMillis.map(String.init).joined(separator: ", ")),
+                    "\(g.survived)/\(g.results.count)",
+                    "\(g.passed)/\(g.results.count)" + (g.aborted.isEmpty ? "" : " (+\(g.aborted.count) setup failed)"),
+                ])
+            }
         }
         b += HTML.table(header, rows)
         for kind in kinds {
