@@ -88,7 +88,8 @@ final class ReportTests: XCTestCase {
         var k = result()
         k.record.label = "keepalived"
         let cmp = DrillComparison([result(), k]).html(title: "t", note: "n")
-        XCTAssertTrue(cmp.contains("ratio keepalived/tandemd"))
+        XCTAssertTrue(cmp.contains("<th>ratio to tandemd</th>"), "the ratio column names the first director")
+        XCTAssertTrue(cmp.contains("<td>keepalived</td>"), "one row per drill and director")
         XCTAssertEqual(count("<svg", in: cmp), 4, "calls and ownership of each trial")
         let probe = result().record.probe!
         let a = AcceptanceResult(site: "lab", startedAt: 0, endedAt: 60_000,
