@@ -9,7 +9,7 @@
 #     libvirtd's own lock, not a controller);
 #   - every process in each domain's cgroup (/sys/fs/cgroup/CTRL/machine/lxc-PID-DOM.libvirt-lxc).
 # Killing only libvirtd and the controllers leaves the containers running, re-parented to PID 1
-# and still answering on their addresses (hypervisor-lab.md, pitfall 1): a power-off kills all three.
+# and still answering on their addresses (seen in the lab): a power-off kills all three.
 set -u
 
 # These functions use shell builtins only (no fork per process looked at): the fence agent runs

@@ -1,7 +1,7 @@
 #!/bin/bash
 # PID 1 of the lab's director, inside user-mode-linux (started by scripts/lib/lab.sh, lab_uml_start).
 # The kernel command line gives CTL=<control dir on hostfs>; $CTL/env names everything else.
-# Same recipe as scripts/uml-run (docs/ipvs.md, shared/notes/kernel-lab.md): hostfs root, private
+# Same recipe as scripts/uml-run (docs/ipvs.md): hostfs root, private
 # tmpfs on /run /tmp /var/tmp /dev/shm, UML modules through a modprobe wrapper. Then it runs
 # scripts/lib/lab-director.sh and halts.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

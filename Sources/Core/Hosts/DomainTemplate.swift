@@ -59,7 +59,7 @@ public enum DomainTemplate {
     /// The MAC address of `vm`'s interface: `52:54:00` (the locally administered prefix libvirt and
     /// QEMU use) and three bytes of the name's FNV-1a hash. It depends on the name only, so a VM
     /// keeps its MAC when it restarts on another host: a new MAC without a gratuitous ARP cost
-    /// 37.6 s in the lab (hypervisor-lab.md, pitfall 2). FNV-1a because the pure core may not link
+    /// 37.6 s when measured in the host lab. FNV-1a because the pure core may not link
     /// libcrypto, and a MAC needs spread, not secrecy.
     public static func mac(forVM name: String) -> String {
         let h = FNV1a.hash64(name)

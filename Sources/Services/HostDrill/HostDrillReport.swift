@@ -2,7 +2,7 @@ import Foundation
 import Net
 
 /// A peer's published figure for restoring a lost host's VMs, printed beside ours
-/// (`../shared/notes/anchors.md`, `hypervisor-lab.md`).
+/// (the INFN prototype's report, the peers' own documentation).
 public struct HostAnchor: Codable, Sendable {
     /// Who.
     public var name: String
@@ -14,12 +14,12 @@ public struct HostAnchor: Codable, Sendable {
     /// The figures the issue names: the seed site's, Proxmox VE HA's and XenServer/XCP-ng HA's.
     public static let peers: [HostAnchor] = [
         HostAnchor(name: "seed (INFN HA prototype), 5 VMs", seconds: 150,
-                   what: "Nagios + Cfengine + Xen restart of a dead host's VMs elsewhere: ~50 s for 1 VM, ~2.5 min for 5 (anchors.md)"),
-        HostAnchor(name: "seed, per VM", seconds: 50, what: "the same prototype, 1 VM per host (anchors.md)"),
+                   what: "Nagios + Cfengine + Xen restart of a dead host's VMs elsewhere: ~50 s for 1 VM, ~2.5 min for 5 (its report, the design's second source)"),
+        HostAnchor(name: "seed, per VM", seconds: 50, what: "the same prototype, 1 VM per host (its report)"),
         HostAnchor(name: "Proxmox VE HA", seconds: 120,
-                   what: "default end to end \"about 2 minutes\": corosync quorum, 60 s watchdog self-fence, 120 s lock (its docs; hypervisor-lab.md)"),
+                   what: "default end to end \"about 2 minutes\": corosync quorum, 60 s watchdog self-fence, 120 s lock (the Proxmox VE HA manager's documentation)"),
         HostAnchor(name: "XenServer / XCP-ng HA", seconds: 120,
-                   what: "\"usually 2 minutes\": heartbeat timeout T >= 10 s (normally 60 s), Xen watchdog self-fence (its docs; hypervisor-lab.md)"),
+                   what: "\"usually 2 minutes\": heartbeat timeout T >= 10 s (normally 60 s), Xen watchdog self-fence (the XenServer / XCP-ng HA documentation)"),
     ]
 }
 

@@ -10,7 +10,7 @@ import Glibc
 /// Concurrency: every call is synchronous and blocks the calling thread until the kernel answers
 /// (bounded by the socket's receive timeout). The class is deliberately not `Sendable`: one owner
 /// uses it from one thread. Command-line tools call it directly; the daemon keeps it on a dedicated
-/// thread (never on the Swift cooperative pool), as `shared/notes/style.md` §7 asks.
+/// thread (never on the Swift cooperative pool, where a blocking call would stall other tasks).
 public final class IPVSClient {
     private let socket: GenericNetlinkSocket
 

@@ -2,7 +2,7 @@
 # PID 1 of the single-writer end-to-end test's director, INSIDE user-mode-linux (started by
 # single-writer-e2e.sh with CTL=<control dir on hostfs> on the kernel command line; $CTL/env names
 # the rest). Same recipe as scripts/uml-run and scripts/lib/lab-uml-init.sh (docs/lab.md,
-# shared/notes/kernel-lab.md): hostfs root, private tmpfs on /run /tmp /var/tmp /dev/shm, UML modules
+# docs/ipvs.md): hostfs root, private tmpfs on /run /tmp /var/tmp /dev/shm, UML modules
 # through a modprobe wrapper. Then: vec0 (the tap on the test's bridge) up, the VIP on lo, tandemd
 # against the kernel's real IPVS, and until $CTL/stop appears (bounded by SW_MAX_S) the kernel table
 # appended to $CTL/ipvs.log whenever it changes (and a SIGHUP sent to tandemd for each $CTL/hup.N), as
