@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Record VRRP packets off a lab link and replay them byte for byte (the replay attacker of issue 17).
+"""Record VRRP packets off a lab link and replay them byte for byte (a replay attacker, docs/director.md).
 
   vrrp-record-replay.py record IFACE SOURCE COUNT FILE TIMEOUT_S   captures COUNT IPv4 protocol-112
       packets from SOURCE seen on IFACE (whole IP packets, as sent) into FILE; exits 1 if fewer came

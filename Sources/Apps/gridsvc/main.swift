@@ -1,4 +1,4 @@
-// gridsvc: the VOMS-, GUMS- and SAZ-like grid services over a MariaDB ring (issue 4).
+// gridsvc: the VOMS-, GUMS- and SAZ-like grid services over a MariaDB ring (docs/gridservices.md).
 // Thin: parses flags, wires GridServices, runs. See docs/gridservices.md.
 import ArgumentParser
 import BuildInfo

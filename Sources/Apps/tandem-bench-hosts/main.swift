@@ -1,4 +1,4 @@
-// tandem-bench-hosts: the host drills of issue 13, measured. scripts/bench-hosts builds and runs it.
+// tandem-bench-hosts: the host drills (docs/hosts.md), measured. scripts/bench-hosts builds and runs it.
 //
 //   tandem-bench-hosts --repo DIR [--trials N] [--vms P] [--drills crash,hang,partition,fence-fail]
 //                      [--max-seconds S] [--rate R] [--json PATH] [--build NAME] [--log-level L]

@@ -1,4 +1,4 @@
-// tandem-stress: bounded load against the grid services (issue 4). Thin: flags → StressClient.
+// tandem-stress: bounded load against the grid services (docs/gridservices.md). Thin: flags → StressClient.
 import ArgumentParser
 import BuildInfo
 import Foundation

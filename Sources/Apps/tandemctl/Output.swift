@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 
-/// tandemctl's exit statuses (issue 15), the same for every command so that scripts and monitoring
+/// tandemctl's exit statuses (docs/deploy.md), the same for every command so that scripts and monitoring
 /// can tell them apart: 0 ok; 1 a problem found (an invalid file, a member down, a refused
 /// operation); 2 a usage error (the only case that prints usage); 3 tandemd cannot be reached.
 enum Exit {

@@ -14,7 +14,7 @@ struct Validate: ParsableCommand {
             let doc = try TopologyLoader.loadDocument(path: file)
             let t = doc.topology
             // Every section is counted, so a reader can check the numbers against the file: an
-            // entry that vanished (issue 17: `command: []` dropped a service) shows here.
+            // entry that vanished (once, `command: []` silently dropped a service) shows here.
             let counts = [(t.hosts.count, "host"), (t.vms.count, "VM"), (t.machines.count, "machine"), (t.services.count, "service"),
                           (t.directorPairs.count, "director pair"), (t.database == nil ? 0 : 1, "database ring"),
                           (t.antiAffinityGroups.count, "anti-affinity group")]

@@ -3,7 +3,7 @@ import LoadReport
 /// The client-visible outage of a drill: the longest stretch of the probe's series without one
 /// successful call, around and after the fault.
 ///
-/// The definition is the one the issue-6 drills used (`outage_ms` in vrrp-lab.sh, as drill.sh
+/// The definition is the one the first director drills used (`outage_ms` in vrrp-lab.sh, as drill.sh
 /// called it), so figures stay comparable with docs/drills.md:
 /// - the window starts 0.5 s before the fault (the alignment of the fault and the series is good to
 ///   about 0.1 s, and the probe's per-call timeout makes the first failures complete after it);

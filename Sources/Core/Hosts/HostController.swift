@@ -180,7 +180,7 @@ public struct HostNote: Sendable, Equatable, CustomStringConvertible {
 
 /// Decides what to do about lost hypervisor hosts: a pure state machine.
 ///
-/// Rules (issue 13):
+/// Rules (docs/hosts.md):
 /// - A host is lost only when two independent signals agree: its hypervisor connection is gone
 ///   (closed, or silent past libvirt's keepalive) **and** every VM the plan puts on it fails its
 ///   health check. The connection alone may be a management-network partition or a dead

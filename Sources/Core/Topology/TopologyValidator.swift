@@ -6,7 +6,7 @@ import Net
 /// module; here we only catch what makes *every* placement impossible, with the smallest reason.
 ///
 /// Checks over a whole section stay quiet when an entry of that section failed to read: one bad
-/// host field must not also claim the site is short of hosts (issue 17: one typo in `cpus` gave
+/// host field must not also claim the site is short of hosts (once, one typo in `cpus` gave
 /// nine follow-on "cannot split" errors, and a capacity error printed before the real one).
 struct TopologyValidator {
     let draft: TopologyDraft

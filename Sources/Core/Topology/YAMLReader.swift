@@ -49,7 +49,7 @@ final class YAMLReader {
 
     /// Reads one entry (a host, a service, a director pair…). An entry that yields no value must
     /// have said why: one that fails without a diagnostic would vanish from the topology while
-    /// `validate` says ok (issue 17: `command: []` dropped a whole service). Such a loader bug is
+    /// `validate` says ok (once, `command: []` dropped a whole service). Such a loader bug is
     /// reported as ``Diagnostic/Code/internalError`` so the file is refused, never shrunk.
     func entry<T>(_ path: String, _ node: Node, _ read: () -> T?) -> T? {
         let before = diagnostics.count
@@ -302,7 +302,7 @@ final class YAMLReader {
     /// Every number in the file goes through here: counts, ports, durations (milliseconds) and
     /// memory sizes (MiB). The value is range-checked as a `Double` before it becomes an `Int`,
     /// so `1e300s` or `-9e18ms` is a located error naming the allowed range, never a trap
-    /// (issue 17: `Double value cannot be converted to Int` killed tandemd on reload).
+    /// (once, `Double value cannot be converted to Int` killed tandemd on reload).
     func number(_ node: Node, _ path: String, _ type: ValueType, allowZeroPort: Bool = false, why: String? = nil,
                 code: Diagnostic.Code? = nil) -> Int? {
         guard var format = NumberFormat(type) else { preconditionFailure("\(path): \(type) is not a number type") }

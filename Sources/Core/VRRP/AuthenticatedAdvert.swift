@@ -102,7 +102,7 @@ public enum AuthenticationError: Error, Sendable, Equatable, CustomStringConvert
 /// Senders start their sequence at the wall-clock time in microseconds (see ``SequenceNumbers``), so a
 /// restarted sender continues above its old numbers and the receiver needs no reset.
 ///
-/// **A restarted receiver keeps its memory** (issue 17, item 5). A guard that started empty accepted the
+/// **A restarted receiver keeps its memory.** A guard that started empty accepted the
 /// first authentic advert it saw, and every later one of the same recording: ten recorded priority-200
 /// adverts replayed to a restarted master moved it to backup, and nobody held the VIP for about 6.2 s.
 /// So the guard's memory is a value, ``record``, that the edge stores after every accepted advert and

@@ -1,7 +1,7 @@
 import Net
 import NIOCore
 
-/// How long a gridsvc connection may take (issue 17: 200 slowloris connections all stayed open).
+/// How long a gridsvc connection may take (without it, 200 slowloris connections all stayed open).
 public struct GridHTTPTimeouts: Sendable, Equatable {
     /// A request head must be complete this long after its first byte (or the first empty line before
     /// it); else 408 and the connection closes (RFC 9110 section 15.5.9).

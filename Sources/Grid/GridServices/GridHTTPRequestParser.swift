@@ -2,7 +2,7 @@ import HTTPWire
 import NIOCore
 
 /// What one connection's requests may spend: every byte a client sends counts against one of these
-/// (issue 17: empty lines before a request and chunked trailers were counted against nothing, and one
+/// (found by the hostile-input probes: empty lines before a request and chunked trailers were counted against nothing, and one
 /// connection could make the server buffer and re-scan 20 MB).
 public struct GridHTTPLimits: Sendable, Equatable {
     /// Request line and header fields through the empty line that ends them; beyond, 431 and close.

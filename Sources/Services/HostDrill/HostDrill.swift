@@ -4,7 +4,7 @@ import HostLab
 import Hosts
 import Net
 
-/// A host drill (issue 13): a fault injected into lab host h1, which runs one member of every pair.
+/// A host drill: a fault injected into lab host h1, which runs one member of every pair.
 public enum HostDrillKind: String, CaseIterable, Codable, Sendable {
     /// Power loss: h1's libvirtd, controllers and domains SIGKILLed. Fenced and restored.
     case crash

@@ -12,7 +12,7 @@ import Glibc
 /// read from disk, for ``TopologyLoader/load(path:limits:)`` and its siblings. It opens with `O_NONBLOCK` and checks the opened file
 /// with `fstat`, so a FIFO is refused instead of blocking a reload forever, a link to
 /// `/dev/zero` is refused instead of read without end, and a directory gets a message that says
-/// so (issue 17: those printed `NSCocoaErrorDomain error 256` and "You don't have permission").
+/// so (Foundation alone printed `NSCocoaErrorDomain error 256` and "You don't have permission").
 public enum TopologyFile {
     /// The whole file at `path`, at most `limit` bytes, or a located diagnostic.
     public static func read(path: String, limit: Int) throws(TopologyDiagnostics) -> Data {

@@ -1,4 +1,4 @@
-// Where a receiver keeps its replay guard's memory across restarts (issue 17, item 5).
+// Where a receiver keeps its replay guard's memory across restarts (docs/director.md, replay protection).
 #if canImport(Glibc)
 import Glibc
 #endif

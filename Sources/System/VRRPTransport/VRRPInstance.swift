@@ -53,7 +53,7 @@ public struct VRRPInstanceOptions: Sendable {
     /// libcrypto, ``Cryptography/HMACSHA256``); `nil` is plain VRRPv3.
     public var authKey: [UInt8]?
     /// Where the replay guard's memory is kept across restarts (``ReplayRecordFile``), with a key;
-    /// `nil`: a restarted instance trusts the first authentic advert again (the hole of issue 17).
+    /// `nil`: a restarted instance trusts the first authentic advert again (a replayed recording would then be accepted).
     public var replayRecordFile: String?
     /// The optional fast detector.
     public var fastDetector: FastDetectorOptions?
@@ -325,7 +325,7 @@ public final class VRRPInstance: @unchecked Sendable {
     }
 
     /// Gives the replay guard the memory of this instance's previous run, so adverts recorded before
-    /// the restart stay refused (``ReplayGuard``, issue 17 item 5). A missing record is a first start;
+    /// the restart stay refused (``ReplayGuard``). A missing record is a first start;
     /// an unreadable one is reported and treated like a first start: refusing to start would turn a
     /// damaged file into a director that cannot run.
     private func restoreReplayRecord() {
