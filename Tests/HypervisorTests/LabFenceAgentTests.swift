@@ -36,9 +36,9 @@ final class LabFenceAgentTests: XCTestCase {
         XCTAssertEqual(status.outcome, .power(.off), status.output)
         print("measure: fence_tandemlab status \(status.elapsed.humanReadable)")
         // Off means off: no process of the host is left, the container included (pitfall 1).
-        let ps = try await Subprocess.run(["/bin/sh", "-c", "ps -eo args | grep -c '[h]ttp-responder --name f1 '"], timeout: .seconds(10))
+        let ps = try await Subprocess.run(["/bin/sh", "-c", "ps -eo args | grep -c '[g]ridsvc static .*\"vm\":\"f1\"'"], timeout: .seconds(10))
         XCTAssertEqual(String(decoding: ps.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), "0",
-                       "f1's responder survived the fence")
+                       "f1's gridsvc survived the fence")
         // The other host is untouched.
         let other = await runner.run(.status, device: lab.fenceDevice("h2"), host: "h2")
         XCTAssertEqual(other.outcome, .power(.on))
