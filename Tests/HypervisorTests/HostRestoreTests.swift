@@ -19,7 +19,7 @@ import XCTest
 /// Each test prints its measurements (`measure:` lines).
 final class HostRestoreTests: XCTestCase {
     func testCrashedHostIsFencedAndItsFiveDomainsRestartInParallelOnTheSurvivors() async throws {
-        let rig = try await LabRig(pairs: 5, label: "restore", repoRoot: RealRing.repoRoot)
+        let rig = try await LabRig(pairs: 5, label: "restore", repoRoot: RealRing.repoRoot, gridsvc: try LabHosts.builtGridsvc())
         try await rig.running { rig in
             let (r, crash) = try await rig.recovery(after: "crash", "h1")
             XCTAssertEqual(r.host, "h1")
@@ -31,7 +31,7 @@ final class HostRestoreTests: XCTestCase {
                 XCTAssertNotEqual(m.to, rig.site.plan.assignment[partner], "\(m.vm) moved next to \(partner)")
                 XCTAssertEqual(rig.hostsRunning(m.vm), [m.to], "virsh does not show \(m.vm) running on \(m.to) only")
                 let body = await rig.probe.get(m.vm, timeout: .seconds(1))
-                XCTAssertEqual(body?.split(separator: " ").first.map(String.init), m.vm)
+                XCTAssertEqual(body, "{\"vm\":\"\(m.vm)\"}", "the answer at \(m.vm)'s address is not its gridsvc's")
             }
             XCTAssertEqual(rig.lab.run("status").output.split(separator: "\n").first.map(String.init), "h1: off")
             rig.assertNothingRunsTwice()
@@ -44,7 +44,7 @@ final class HostRestoreTests: XCTestCase {
     }
 
     func testFailingFenceDeviceMeansNoRestartUntilAnOperatorConfirms() async throws {
-        let rig = try await LabRig(pairs: 2, label: "fencefail", repoRoot: RealRing.repoRoot)
+        let rig = try await LabRig(pairs: 2, label: "fencefail", repoRoot: RealRing.repoRoot, gridsvc: try LabHosts.builtGridsvc())
         try await rig.running { rig in
             rig.lab.run("fence-fault", "h1", "fail")
             _ = try rig.lab.fault("crash", "h1")
@@ -64,7 +64,7 @@ final class HostRestoreTests: XCTestCase {
     }
 
     func testReturningHostDoesNotRunItsOldDomainsASecondTime() async throws {
-        let rig = try await LabRig(pairs: 2, label: "return", repoRoot: RealRing.repoRoot)
+        let rig = try await LabRig(pairs: 2, label: "return", repoRoot: RealRing.repoRoot, gridsvc: try LabHosts.builtGridsvc())
         try await rig.running { rig in
             // An operator once marked p1a autostart on h1: when h1 boots, libvirtd starts it again.
             XCTAssertEqual(rig.lab.virsh("h1", "autostart", "p1a").status, 0)
@@ -87,7 +87,7 @@ final class HostRestoreTests: XCTestCase {
     }
 
     func testHungHostIsFencedAfterKeepaliveAndRestored() async throws {
-        let rig = try await LabRig(pairs: 2, label: "hung", repoRoot: RealRing.repoRoot)
+        let rig = try await LabRig(pairs: 2, label: "hung", repoRoot: RealRing.repoRoot, gridsvc: try LabHosts.builtGridsvc())
         try await rig.running { rig in
             let (r, hang) = try await rig.recovery(after: "hang", "h1")
             XCTAssertEqual(rig.lab.run("status").output.split(separator: "\n").first.map(String.init), "h1: off",
@@ -100,7 +100,7 @@ final class HostRestoreTests: XCTestCase {
     }
 
     func testManagementPartitionIsNotFencedButAFullPartitionIs() async throws {
-        let rig = try await LabRig(pairs: 2, label: "partition", repoRoot: RealRing.repoRoot)
+        let rig = try await LabRig(pairs: 2, label: "partition", repoRoot: RealRing.repoRoot, gridsvc: try LabHosts.builtGridsvc())
         try await rig.running { rig in
             _ = try rig.lab.fault("partition", "h1", "--management-only")
             let reported = await eventually(timeout: .seconds(15)) { rig.notes.all.contains { $0.hasPrefix("[partition] h1") } }

@@ -12,8 +12,8 @@ final class PlaceCommandTests: XCTestCase {
         return RealRing.runProcess([bin.path] + args, timeout: 120, what: "tandemctl \(args.joined(separator: " "))")
     }
 
-    /// An LXC domain as scripts/lab/domain-xml writes it, with Tandem's placeholders.
-    static var template: String {
+    /// An LXC domain as scripts/lab/domain-xml writes it (`gridsvc` its init), with Tandem's placeholders.
+    static func template(gridsvc: String) -> String {
         """
         <domain type='lxc'>
           <name>{{name}}</name>
@@ -21,12 +21,14 @@ final class PlaceCommandTests: XCTestCase {
           <vcpu>{{vcpus}}</vcpu>
           <os>
             <type>exe</type>
-            <init>/usr/bin/python3</init>
-            <initarg>\(RealRing.repoRoot)/scripts/lab/http-responder</initarg>
-            <initarg>--name</initarg>
-            <initarg>{{name}}</initarg>
-            <initarg>--port</initarg>
-            <initarg>{{port}}</initarg>
+            <init>\(gridsvc)</init>
+            <initarg>static</initarg>
+            <initarg>--listen</initarg>
+            <initarg>0.0.0.0:{{port}}</initarg>
+            <initarg>--threads</initarg>
+            <initarg>1</initarg>
+            <initarg>--body</initarg>
+            <initarg>{"vm":"{{name}}"}</initarg>
           </os>
           <features><privnet/></features>
           <on_poweroff>destroy</on_poweroff>
@@ -48,8 +50,8 @@ final class PlaceCommandTests: XCTestCase {
     func testApplyStartsEveryVMWhereThePlanSaysThenDoesNothingAndLeavesAHandStartedCopyAlone() throws {
         let lab = try LabHosts.up(3, label: "place")
         defer { lab.down() }
-        let templatePath = lab.stateDir + "/responder.xml"
-        try Self.template.write(toFile: templatePath, atomically: true, encoding: .utf8)
+        let templatePath = lab.stateDir + "/gridsvc.xml"
+        try Self.template(gridsvc: lab.gridsvc).write(toFile: templatePath, atomically: true, encoding: .utf8)
         let topology = lab.stateDir + "/site.yaml"
         try """
             site: place
@@ -57,12 +59,12 @@ final class PlaceCommandTests: XCTestCase {
               - {name: h1, address: 192.0.2.1, cpus: 2, memory: 1GiB, libvirt: "\(lab.uri("h1"))"}
               - {name: h2, address: 192.0.2.2, cpus: 2, memory: 1GiB, libvirt: "\(lab.uri("h2"))"}
               - {name: h3, address: 192.0.2.3, cpus: 2, memory: 1GiB, libvirt: "\(lab.uri("h3"))"}
-            domain_templates: {responder: \(templatePath)}
+            domain_templates: {gridsvc: \(templatePath)}
             vms:
-              - {name: a1, role: gums, vcpus: 1, memory: 64MiB, addresses: [10.79.0.51/24], domain: {template: responder, values: {port: "8080"}}}
-              - {name: a2, role: gums, vcpus: 1, memory: 64MiB, addresses: [10.79.0.52/24], domain: {template: responder, values: {port: "8080"}}}
-              - {name: b1, role: voms, vcpus: 1, memory: 64MiB, addresses: [10.79.0.53/24], domain: {template: responder, values: {port: "8080"}}}
-              - {name: b2, role: voms, vcpus: 1, memory: 64MiB, addresses: [10.79.0.54/24], domain: {template: responder, values: {port: "8080"}}}
+              - {name: a1, role: gums, vcpus: 1, memory: 64MiB, addresses: [10.79.0.51/24], domain: {template: gridsvc, values: {port: "8080"}}}
+              - {name: a2, role: gums, vcpus: 1, memory: 64MiB, addresses: [10.79.0.52/24], domain: {template: gridsvc, values: {port: "8080"}}}
+              - {name: b1, role: voms, vcpus: 1, memory: 64MiB, addresses: [10.79.0.53/24], domain: {template: gridsvc, values: {port: "8080"}}}
+              - {name: b2, role: voms, vcpus: 1, memory: 64MiB, addresses: [10.79.0.54/24], domain: {template: gridsvc, values: {port: "8080"}}}
             anti_affinity:
               - {name: a, members: [a1, a2]}
               - {name: b, members: [b1, b2]}

@@ -191,15 +191,20 @@ struct Static: AsyncParsableCommand {
     var listen: String = "127.0.0.1:8079"
     @Option(help: "Event loop threads (0 = one per CPU this process may run on).")
     var threads: Int = 0
+    @Option(help: "The JSON answer to every request (e.g. one naming this instance, so a client sees which copy answered).")
+    var body = "{\"ok\":true}"
     @OptionGroup var http: HTTPOptions
 
     func run() async throws {
         let (host, port) = try parseListen(listen)
+        guard (try? JSONSerialization.jsonObject(with: Data(body.utf8), options: .fragmentsAllowed)) != nil else {
+            throw ValidationError("--body '\(body)' is not JSON (e.g. '{\"vm\":\"p1a\"}')")
+        }
         LogOutput.bootstrap(level: .info)
         let logger = Logger(label: "gridsvc.static")
         let app = GridHTTPServer(
             host: host, port: port, threads: threads, limits: GridHTTPLimits(), timeouts: try http.timeouts(),
-            responder: StaticJSONResponder(), logger: logger,
+            responder: StaticJSONResponder(body: body), logger: logger,
             onRunning: { bound in
                 print("gridsvc static listening on \(host):\(bound)")
                 fflush(nil)

@@ -1,7 +1,7 @@
 // tandem-bench-hosts: the host drills (docs/hosts.md), measured. scripts/bench-hosts builds and runs it.
 //
-//   tandem-bench-hosts --repo DIR [--trials N] [--vms P] [--drills crash,hang,partition,fence-fail]
-//                      [--max-seconds S] [--rate R] [--json PATH] [--build NAME] [--log-level L]
+//   tandem-bench-hosts --repo DIR --gridsvc PATH [--trials N] [--vms P] [--drills crash,hang,partition,fence-fail]
+//                                       [--max-seconds S] [--rate R] [--json PATH] [--build NAME] [--log-level L]
 //
 // For each drill and trial: a fresh lab of three libvirtd hosts (scripts/lab/hosts), P pairs with
 // every a-member on h1, the product's HostControl as master, then the fault; prints progress lines,
@@ -19,6 +19,7 @@ struct BenchHosts: AsyncParsableCommand {
         abstract: "Host drills (crash, hang, partition, partition-mgmt, fence-fail) against real libvirtd lab hosts; needs root.")
 
     @Option(help: "The repository whose scripts/lab drives the lab.") var repo: String
+    @Option(help: "The gridsvc executable the lab's domains run (absolute path, from the same build).") var gridsvc: String
     @Option(help: "Trials per drill (a fresh lab each).") var trials = 5
     @Option(help: "Pairs; every pair's a-member runs on h1 (1…40).") var vms = 5
     @Option(help: "Comma-separated drills: \(HostDrillKind.allCases.map(\.rawValue).joined(separator: ",")).")
@@ -41,7 +42,7 @@ struct BenchHosts: AsyncParsableCommand {
 
     func run() async throws {
         LogOutput.bootstrap(level: log.level)
-        let settings = HostDrillSettings(vms: vms, maxSeconds: maxSeconds, ratePerPair: rate, repoRoot: repo)
+        let settings = HostDrillSettings(vms: vms, maxSeconds: maxSeconds, ratePerPair: rate, repoRoot: repo, gridsvc: gridsvc)
         var all: [HostDrillTrial] = []
         for kind in kinds().compactMap({ $0 }) {
             for n in 1...trials {

@@ -90,12 +90,14 @@ public struct HostDrillSettings: Sendable {
     public var sampleInterval: Duration
     /// The repository whose scripts/lab drives the lab.
     public var repoRoot: String
+    /// The gridsvc executable the lab's domains run.
+    public var gridsvc: String
 
     /// Creates settings.
     public init(vms: Int = 5, maxSeconds: Double = 30, ratePerPair: Int = 50, requestTimeout: Duration = .milliseconds(100),
-                sampleInterval: Duration = .milliseconds(50), repoRoot: String) {
+                sampleInterval: Duration = .milliseconds(50), repoRoot: String, gridsvc: String) {
         self.vms = vms; self.maxSeconds = maxSeconds; self.ratePerPair = ratePerPair; self.requestTimeout = requestTimeout
-        self.sampleInterval = sampleInterval; self.repoRoot = repoRoot
+        self.sampleInterval = sampleInterval; self.repoRoot = repoRoot; self.gridsvc = gridsvc
     }
 }
 
@@ -106,7 +108,7 @@ public enum HostDrillRunner {
     /// Runs one trial of `drill`. `progress` gets a line per step.
     public static func trial(_ drill: HostDrillKind, number: Int, settings s: HostDrillSettings,
                              progress: @escaping @Sendable (String) -> Void) async throws -> HostDrillTrial {
-        let rig = try await LabRig(pairs: s.vms, label: "benchhosts", repoRoot: s.repoRoot)
+        let rig = try await LabRig(pairs: s.vms, label: "benchhosts", repoRoot: s.repoRoot, gridsvc: s.gridsvc)
         return try await rig.running { rig in try await run(drill, number: number, rig: rig, settings: s, progress: progress) }
     }
 

@@ -36,10 +36,10 @@ public final class LabRig: @unchecked Sendable {
     public let definitions: [String: DomainDefinition]
 
     /// Starts the lab (`label` names its state directory) and the site's domains; `fenceDevices`
-    /// are the hosts the controller may fence (the others wait for an operator). Throws, with the
-    /// lab stopped again, when any step fails.
-    public init(pairs: Int, fenceDevices: Set<String> = ["h1", "h2", "h3"], label: String, repoRoot: String) async throws {
-        let lab = try LabHosts.up(3, label: label, repoRoot: repoRoot)
+    /// are the hosts the controller may fence (the others wait for an operator); every domain runs
+    /// `gridsvc`. Throws, with the lab stopped again, when any step fails.
+    public init(pairs: Int, fenceDevices: Set<String> = ["h1", "h2", "h3"], label: String, repoRoot: String, gridsvc: String) async throws {
+        let lab = try LabHosts.up(3, label: label, repoRoot: repoRoot, gridsvc: gridsvc)
         do {
             let site = LabSite(pairs: pairs)
             let logger = Logger(label: "tandem.lab.hosts")

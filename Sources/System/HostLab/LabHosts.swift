@@ -23,6 +23,8 @@ public final class LabHosts: @unchecked Sendable {
     public let hosts: [String]
     /// The repository whose `scripts/lab` drives this lab.
     public let repoRoot: String
+    /// The gridsvc executable every lab domain runs as its init (`LAB_GRIDSVC` of scripts/lab/domain-xml).
+    public let gridsvc: String
 
     /// What the lab lacks, or a lab script that failed; the message says what and what to do.
     public struct Unavailable: Error, CustomStringConvertible {
@@ -36,13 +38,17 @@ public final class LabHosts: @unchecked Sendable {
 
     /// Starts `n` hosts with `scripts/lab/hosts up N` in a fresh state directory under /tmp named
     /// after `label`; the script's watchdog stops them if this process exits without ``down()``.
-    public static func up(_ n: Int, label: String = "hosts", repoRoot: String) throws -> LabHosts {
+    /// `gridsvc` is the built gridsvc executable (an absolute path) the domains run.
+    public static func up(_ n: Int, label: String = "hosts", repoRoot: String, gridsvc: String) throws -> LabHosts {
         let script = repoRoot + "/scripts/lab/hosts"
         guard getuid() == 0 else {
             throw Unavailable(description: "the lab hosts need root (network and mount namespaces, libvirtd); run it as root")
         }
         guard FileManager.default.isExecutableFile(atPath: script) else {
             throw Unavailable(description: "\(script) is missing or not executable; it starts the libvirtd hosts the host lab needs")
+        }
+        guard gridsvc.hasPrefix("/"), FileManager.default.isExecutableFile(atPath: gridsvc) else {
+            throw Unavailable(description: "gridsvc '\(gridsvc)' is missing or not executable (an absolute path); the lab's domains run it: build it with swift build --product gridsvc")
         }
         let dir = "/tmp/tandem-\(label)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
         let up = Subprocess.runBlocking(["/bin/bash", script, "up", "\(n)", "--state-dir", dir, "--owner-pid", "\(getpid())"],
@@ -58,11 +64,11 @@ public final class LabHosts: @unchecked Sendable {
         }
         let hosts = (env["LAB_HOSTS"] ?? "").split(separator: " ").map(String.init)
         guard hosts.count == n else { throw Unavailable(description: "hosts.env in \(dir) lists \(hosts) for \(n) hosts") }
-        return LabHosts(stateDir: dir, env: env, hosts: hosts, repoRoot: repoRoot)
+        return LabHosts(stateDir: dir, env: env, hosts: hosts, repoRoot: repoRoot, gridsvc: gridsvc)
     }
 
-    private init(stateDir: String, env: [String: String], hosts: [String], repoRoot: String) {
-        self.stateDir = stateDir; self.env = env; self.hosts = hosts; self.repoRoot = repoRoot
+    private init(stateDir: String, env: [String: String], hosts: [String], repoRoot: String, gridsvc: String) {
+        self.stateDir = stateDir; self.env = env; self.hosts = hosts; self.repoRoot = repoRoot; self.gridsvc = gridsvc
     }
 
     /// Stops every host, deletes the namespaces and the state directory.
@@ -133,9 +139,11 @@ public final class LabHosts: @unchecked Sendable {
                     secretFiles: ["passwd": env["LAB_FENCE_PASSWORD_FILE"] ?? ""], timeout: timeout)
     }
 
-    /// The XML of lab domain `name` (scripts/lab/domain-xml): an HTTP responder on `address`:8080.
+    /// The XML of lab domain `name` (scripts/lab/domain-xml): ``gridsvc`` as its init, answering
+    /// `{"vm":"NAME"}` on `address`:8080.
     public func domain(_ name: String, address: String, mac: String) throws -> DomainDefinition {
-        let r = Subprocess.runBlocking(["/bin/bash", repoRoot + "/scripts/lab/domain-xml", name, address, "8080", mac],
+        let r = Subprocess.runBlocking(["/usr/bin/env", "LAB_GRIDSVC=\(gridsvc)", "/bin/bash", repoRoot + "/scripts/lab/domain-xml",
+                                        name, address, "8080", mac],
                                     timeout: 10, what: "scripts/lab/domain-xml")
         guard r.status == 0 else { throw Unavailable(description: "scripts/lab/domain-xml failed: \(r.output)") }
         return DomainDefinition(name: name, xml: r.output)

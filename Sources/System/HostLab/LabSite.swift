@@ -10,7 +10,7 @@ public struct LabSite: Sendable {
     public let topology: Topology
     /// Where every VM runs at the start.
     public let plan: PlacementPlan
-    /// Each VM's address on the lab switch (its responder listens on port 8080).
+    /// Each VM's address on the lab switch (its gridsvc listens on port 8080).
     public let addresses: [String: String]
     /// Each VM's MAC (kept when it restarts elsewhere, so clients' neighbour entries stay valid).
     public let macs: [String: String]

@@ -24,12 +24,12 @@ public final class NamespaceHTTPProbe: @unchecked Sendable {
     private let addresses: [String: String]
     private let maker = NIOThreadPool(numberOfThreads: 1)
     private let checkers: NIOThreadPool
-    /// Every answer body per VM (what answered: name, pid, start time), when kept.
+    /// Every answer body per VM (what answered: `{"vm":NAME}` from its gridsvc), when kept.
     public let bodies = LockedLog()
     private let keepBodies: Bool
 
     /// Joins `namespace` (a name under /run/netns) for socket creation; `addresses` maps each VM
-    /// to the address its responder listens on (port 8080); `threads` bounds concurrent requests;
+    /// to the address its gridsvc listens on (port 8080); `threads` bounds concurrent requests;
     /// `keepBodies` false leaves ``bodies`` empty (for a client sending thousands of requests).
     public init(namespace: String, addresses: [String: String], threads: Int = 12, keepBodies: Bool = true) throws {
         self.addresses = addresses; self.keepBodies = keepBodies
@@ -62,7 +62,7 @@ public final class NamespaceHTTPProbe: @unchecked Sendable {
         await get(vm, timeout: timeout) != nil
     }
 
-    /// The body of `GET /` from `vm`'s responder, or nil.
+    /// The body of `GET /` from `vm`'s gridsvc, or nil.
     public func get(_ vm: String, timeout: Duration) async -> String? {
         guard let address = addresses[vm] else { return nil }
         guard let fd = try? await maker.runIfActive({ socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }), fd >= 0 else { return nil }
