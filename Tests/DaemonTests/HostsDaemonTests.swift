@@ -134,7 +134,7 @@ final class HostsDaemonTests: XCTestCase {
             topology: topology, daemon: daemon,
             definitions: Dictionary(uniqueKeysWithValues: plan.assignment.keys.map { ($0, DomainDefinition(name: $0, xml: "<domain><name>\($0)</name></domain>")) }),
             mastership: mastership,
-            settings: HostControlSettings(checkInterval: .milliseconds(100), checkTimeout: .milliseconds(40), reconnectInterval: .milliseconds(100)),
+            settings: HostControlSettings(checkInterval: nil, checkTimeout: .milliseconds(40), reconnectInterval: .milliseconds(100)),
             connect: { h, _ in recorded[h.name]! }, fencer: fencer,
             adjust: { $0.crossCheckWindow = .seconds(1); $0.fenceRetryDelay = .milliseconds(100) }, logger: logger))
         let port = try XCTUnwrap(RealRing.freePortRange(count: 1), "no free port on 127.0.0.1")

@@ -67,7 +67,9 @@ public final class DaemonHosts: Service, Sendable {
     /// every hypervisor reports before a restart), and `tandemctl hosts status` shows the difference.
     public static func make<C: Clock>(
         topology: Topology, daemon: TandemDaemon<C>, definitions: [String: DomainDefinition], mastership: PairMastership,
-        settings: HostControlSettings = HostControlSettings(checkInterval: .seconds(1)),
+        // No regular watch of its own: the daemon's health checks report every VM's verdict
+        // (attachHostSignals below), and a second prober would check each VM twice.
+        settings: HostControlSettings = HostControlSettings(checkInterval: nil),
         connect: @escaping @Sendable (XenHost, Logger) -> any HypervisorHost = { h, logger in
             LibvirtHost(name: h.name, uri: h.libvirt ?? "", logger: logger)
         },

@@ -38,8 +38,11 @@ public struct AgentFencer: HostFencer {
 
 /// Timing of the loop around the controller.
 public struct HostControlSettings: Sendable {
-    /// How often every VM of the plan is checked (the regular health signal).
-    public var checkInterval: Duration
+    /// How often every VM of the plan is checked (the regular health signal); `nil` when the
+    /// verdicts come from outside through ``HostControl/report(vm:passing:)`` (tandemd's own checks),
+    /// so that each VM is not checked twice. The cross-check of a lost host and the watch of a
+    /// restarted VM run either way.
+    public var checkInterval: Duration?
     /// Bound on one check.
     public var checkTimeout: Duration
     /// Pause between attempts to reopen a lost host's connection.
@@ -51,7 +54,7 @@ public struct HostControlSettings: Sendable {
     public var startupWatch: Duration
 
     /// Creates settings.
-    public init(checkInterval: Duration = .milliseconds(500), checkTimeout: Duration = .milliseconds(250),
+    public init(checkInterval: Duration? = .milliseconds(500), checkTimeout: Duration = .milliseconds(250),
                 reconnectInterval: Duration = .seconds(1), startupCheckInterval: Duration = .milliseconds(25),
                 startupWatch: Duration = .seconds(30)) {
         self.checkInterval = checkInterval; self.checkTimeout = checkTimeout; self.reconnectInterval = reconnectInterval
@@ -196,6 +199,7 @@ public final class HostControl: Service, Sendable {
 
     /// Checks every VM of the plan once per interval, all at once, and reports each verdict.
     private func checkEveryVM() async {
+        guard let interval = settings.checkInterval else { return }
         var next = now()
         while !Task.isCancelled {
             let vms = plan().assignment.keys.sorted()
@@ -207,7 +211,7 @@ public final class HostControl: Service, Sendable {
                     }
                 }
             }
-            next = max(next + settings.checkInterval, now())
+            next = max(next + interval, now())
             do { try await sleepUntil(next) } catch { return }
         }
     }
