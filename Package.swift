@@ -125,8 +125,9 @@ let serviceTargets: [Target] = [
     // Runs the host controller against the hosts: connections, checks, fences, starts, timers.
     service("HostControl", ["Hosts", "Fencing", "Placement", "Net", log, lifecycle]),
     // HostControl over a HostLab lab (the rig the hypervisor tests use) and the host drills:
-    // faults, a bounded client of the affected pairs, the running-twice sampler, the report.
-    service("HostDrill", ["HostLab", "HostControl", "Hosts", "Hypervisor", "Fencing", "Placement", "Net", log]),
+    // faults, a bounded client of the affected pairs, the running-twice sampler, the report; with a
+    // director in front (tandemd and IPVS in a UML kernel), the VIPs' clients and tandemd's /status.
+    service("HostDrill", ["HostLab", "HostControl", "Hosts", "Hypervisor", "Fencing", "Placement", "DaemonAPI", "Net", log]),
     // Runs drills and acceptance tests on a site: fault hooks, the tandem-stress probe, the
     // directors' /status polled, the drill machine's actions executed, reports written.
     service("DrillRunner", ["Drill", "DaemonAPI", "LoadReport", "Topology", "HTTPWire", "Syscall", "Net"]),

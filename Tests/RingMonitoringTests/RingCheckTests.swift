@@ -236,15 +236,19 @@ final class RingCheckTests: XCTestCase {
             try ring.signal(1, SIGKILL)
             var d = sw.decide()
             let deadline = t0 + .seconds(5)
-            while d.writer != "node2" && ContinuousClock.now < deadline {
+            while (d.writer == nil || d.writer == "node1") && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
                 d = sw.decide()
             }
-            XCTAssertEqual(d.writer, "node2", "\(d.reason)\n\(monitor.report().rendered())")
-            XCTAssertEqual(d.weights, ["node1": 0, "node2": 50, "node3": 0])
-            print("DETECT single writer moved node1→node2 after kill -9 node1: \(ms((ContinuousClock.now - t0).inSeconds)) (\(d.reason))")
+            // Both survivors had applied node1's heartbeats; which one the monitor saw caught up
+            // first depends on when it last read each (node2 is preferred, node3 can be seen
+            // first). Either is right; the writes must never go to a node that is behind.
             let r = monitor.report()
-            XCTAssertGreaterThanOrEqual(r.node("node2")!.appliedHeartbeats["node1"] ?? 0, r.node("node1")!.lastHeartbeatWritten ?? .max, r.rendered())
+            let writer = try XCTUnwrap(d.writer, "the writes did not move within 5 s: \(d.reason)\n\(r.rendered())")
+            XCTAssertTrue(["node2", "node3"].contains(writer), "\(d.reason)\n\(r.rendered())")
+            XCTAssertEqual(d.weights, ["node1": 0, "node2": writer == "node2" ? 50 : 0, "node3": writer == "node3" ? 40 : 0])
+            print("DETECT single writer moved node1→\(writer) after kill -9 node1: \(ms((ContinuousClock.now - t0).inSeconds)) (\(d.reason))")
+            XCTAssertGreaterThanOrEqual(r.node(writer)!.appliedHeartbeats["node1"] ?? 0, r.node("node1")!.lastHeartbeatWritten ?? .max, r.rendered())
         }
     }
 

@@ -66,13 +66,23 @@ public struct HostDrillTrial: Codable, Sendable {
     public var samples: Int
     public var largestSampleGapMs: Double
     public var clients: [MemberLoss]
+    /// A director in front (tandemd with IPVS in the UML, `--director`): the fields below are set.
+    public var director: Bool
+    /// Per affected pair's service (`vm` is the service's name): what clients of its VIP saw.
+    public var vipClients: [MemberLoss]
+    /// The last lost member to leave IPVS (its kernel weight 0 in tandemd's /status), ms from the fault.
+    public var outOfIPVSMs: Double?
+    /// The last lost member back at its weight in IPVS, ms from the fault: redundancy restored as
+    /// the clients of the VIPs see it.
+    public var backInIPVSMs: Double?
     public var pass: Bool
     public var verdict: String
 
     /// A trial with nothing measured yet (or one that failed before measuring: `verdict` says why).
     public init(drill: HostDrillKind, trial: Int, vms: Int, verdict: String = "") {
         self.drill = drill; self.trial = trial; self.vms = vms
-        moves = []; runningTwice = []; mostLiveSeen = 0; samples = 0; largestSampleGapMs = 0; clients = []; pass = false; self.verdict = verdict
+        moves = []; runningTwice = []; mostLiveSeen = 0; samples = 0; largestSampleGapMs = 0; clients = []
+        director = false; vipClients = []; pass = false; self.verdict = verdict
     }
 }
 
@@ -92,12 +102,15 @@ public struct HostDrillSettings: Sendable {
     public var repoRoot: String
     /// The gridsvc executable the lab's domains run.
     public var gridsvc: String
+    /// The tandemd executable of a director in front of the lab (IPVS in a UML kernel), or nil
+    /// for none: then only clients pinned to members are measured.
+    public var director: String?
 
     /// Creates settings.
     public init(vms: Int = 5, maxSeconds: Double = 30, ratePerPair: Int = 50, requestTimeout: Duration = .milliseconds(100),
-                sampleInterval: Duration = .milliseconds(50), repoRoot: String, gridsvc: String) {
+                sampleInterval: Duration = .milliseconds(50), repoRoot: String, gridsvc: String, director: String? = nil) {
         self.vms = vms; self.maxSeconds = maxSeconds; self.ratePerPair = ratePerPair; self.requestTimeout = requestTimeout
-        self.sampleInterval = sampleInterval; self.repoRoot = repoRoot; self.gridsvc = gridsvc
+        self.sampleInterval = sampleInterval; self.repoRoot = repoRoot; self.gridsvc = gridsvc; self.director = director
     }
 }
 
@@ -108,21 +121,42 @@ public enum HostDrillRunner {
     /// Runs one trial of `drill`. `progress` gets a line per step.
     public static func trial(_ drill: HostDrillKind, number: Int, settings s: HostDrillSettings,
                              progress: @escaping @Sendable (String) -> Void) async throws -> HostDrillTrial {
-        let rig = try await LabRig(pairs: s.vms, label: "benchhosts", repoRoot: s.repoRoot, gridsvc: s.gridsvc)
+        let rig = try await LabRig(pairs: s.vms, label: "benchhosts", repoRoot: s.repoRoot, gridsvc: s.gridsvc,
+                                   gateway: s.director == nil ? nil : LabHosts.directorGateway)
         return try await rig.running { rig in try await run(drill, number: number, rig: rig, settings: s, progress: progress) }
     }
 
     static func run(_ drill: HostDrillKind, number: Int, rig: LabRig, settings s: HostDrillSettings,
                     progress: @escaping @Sendable (String) -> Void) async throws -> HostDrillTrial {
         let lostVMs = rig.site.vms(on: "h1")
-        let clientVMs = lostVMs.flatMap { [$0, LabSite.partner(of: $0)] }
-        let client = try PairClient(rig: rig, vms: clientVMs, settings: s)
+        let client = try PairClient(namespace: rig.lab.switchNamespace, addresses: rig.site.addresses,
+                                    groups: lostVMs.map { [$0, LabSite.partner(of: $0)] }, settings: s)
         let sampler = TwiceSampler(lab: rig.lab, interval: s.sampleInterval)
         let limit = Duration.milliseconds(Int64(s.maxSeconds * 1000))
         var t = HostDrillTrial(drill: drill, trial: number, vms: s.vms)
+        // With a director: its tandemd up with every member in IPVS first, then a client of every
+        // affected pair's VIP and a watcher of the lost members' weights.
+        let front: DirectorRun?
+        if let tandemd = s.director {
+            progress("  director: tandemd with IPVS in a UML kernel in front of the lab")
+            let status = try NamespaceHTTPProbe(namespace: rig.lab.switchNamespace, addresses: [:], threads: 2, keepBodies: false)
+            do {
+                try await DirectorFront.start(rig: rig, pairs: s.vms, tandemd: tandemd, probe: status)
+            } catch { status.shutdown(); client.probe.shutdown(); throw error }
+            let pairs = lostVMs.compactMap { vm in (1...s.vms).first { LabSite.member($0, "a") == vm || LabSite.member($0, "b") == vm } }
+            var vips: [String: String] = [:]
+            for p in pairs { vips[DirectorFront.service(p)] = DirectorFront.vip(p) }
+            front = DirectorRun(client: try PairClient(namespace: rig.lab.switchNamespace, addresses: vips,
+                                                       groups: pairs.map { [DirectorFront.service($0)] }, settings: s),
+                                watcher: IPVSWatcher(probe: status, members: lostVMs, interval: .milliseconds(50)), status: status)
+            t.director = true
+        } else {
+            front = nil
+        }
         let stopAt = ContinuousClock.now + limit + .seconds(30)
         async let clientDone: Void = client.run(until: stopAt)
         async let samplerDone: Void = sampler.run(until: stopAt)
+        async let frontDone: Void = front?.run(until: stopAt) ?? ()
         // A baseline before the fault: every member answers, nothing runs twice.
         try await Task.sleep(for: .milliseconds(300))
         var fault = 0.0
@@ -176,16 +210,27 @@ public enum HostDrillRunner {
                 rig.control.confirmOff(host: "h1")
                 if let r = await rig.firstRecovery(within: limit) { record(r) }
             }
-            // A tail after the restore: the moved members answer the client again.
+            // A tail after the restore: the moved members answer the client again (and, with a
+            // director, are back at their weight in IPVS: at most 10 s more).
             try await Task.sleep(for: .milliseconds(300))
+            if let front, t.restoredMs != nil {
+                _ = await LabRig.poll(upTo: .seconds(10)) { front.watcher.result().back.count == lostVMs.count }
+                try await Task.sleep(for: .milliseconds(300))
+            }
         } catch {
-            client.stop(); sampler.stop()
-            _ = await (clientDone, samplerDone)
+            client.stop(); sampler.stop(); front?.stop()
+            _ = await (clientDone, samplerDone, frontDone)
             throw error
         }
-        client.stop(); sampler.stop()
-        _ = await (clientDone, samplerDone)
+        client.stop(); sampler.stop(); front?.stop()
+        _ = await (clientDone, samplerDone, frontDone)
         t.clients = client.losses(lost: Set(lostVMs), fault: fault)
+        if let front {
+            t.vipClients = front.client.losses(lost: [], fault: fault)
+            let seen = front.watcher.result()
+            if seen.out.count == lostVMs.count { t.outOfIPVSMs = msWall(seen.out.values.max()) }
+            if seen.back.count == lostVMs.count { t.backInIPVSMs = msWall(seen.back.values.max()) }
+        }
         let seen = sampler.result()
         t.runningTwice = seen.twice; t.samples = seen.samples; t.largestSampleGapMs = seen.largestGapMs; t.mostLiveSeen = seen.mostLive
         (t.pass, t.verdict) = verdict(t)
@@ -200,6 +245,10 @@ public enum HostDrillRunner {
         switch t.drill {
         case .crash, .hang, .partition:
             guard t.restoredMs != nil else { return (false, "not restored") }
+            if t.director {
+                guard t.backInIPVSMs != nil else { return (false, "restored, but not every moved member back in IPVS within 10 s") }
+                return (true, "fenced, \(t.moves.count) restarted, restored and back in IPVS, 0 twice")
+            }
             return (true, "fenced, \(t.moves.count) restarted, restored, 0 twice")
         case .partitionManagement:
             return (true, "reported, not fenced, nothing restarted, 0 twice")
@@ -210,33 +259,33 @@ public enum HostDrillRunner {
     }
 }
 
-/// A bounded client of the affected pairs: `ratePerPair` GETs a second per pair, alternating
-/// between the pair's members, from the lab's switch namespace; each request records whether it
-/// got a 200 within the timeout. It has no director in front (IPVS exists only in the UML), so a
-/// request sent to a lost member fails: the count per member is what a client pinned to it loses.
+/// A bounded client of the affected pairs: `ratePerPair` GETs a second per group, cycling through
+/// the group's targets, from the lab's switch namespace; each request records whether it got a
+/// 200 within the timeout. Groups of a pair's two members make a client pinned to each member (a
+/// request sent to a lost member fails: what a client pinned to it loses); a group of one VIP
+/// (with a director in front) is what the service's clients lose.
 final class PairClient: @unchecked Sendable {
     // @unchecked Sendable: `results` and `stopped` are only touched under `lock`.
-    private let probe: NamespaceHTTPProbe
-    private let vms: [String]
+    let probe: NamespaceHTTPProbe
+    private let groups: [[String]]
     private let settings: HostDrillSettings
     private let lock = NSLock()
     private var results: [(vm: String, sentAt: Double, ok: Bool)] = []
     private var stopped = false
 
-    init(rig: LabRig, vms: [String], settings: HostDrillSettings) throws {
+    /// `addresses`: each target's address (port 8080) seen from `namespace`.
+    init(namespace: String, addresses: [String: String], groups: [[String]], settings: HostDrillSettings) throws {
         // Enough threads that requests to a dead member (each waiting its full timeout) never
         // delay the others: rate × timeout in flight, doubled.
-        let inFlight = Int(Double(settings.ratePerPair * vms.count / 2) * settings.requestTimeout.inMilliseconds / 1000) * 2 + 4
-        probe = try NamespaceHTTPProbe(namespace: rig.lab.switchNamespace, addresses: rig.site.addresses,
-                                       threads: min(64, inFlight), keepBodies: false)
-        self.vms = vms; self.settings = settings
+        let inFlight = Int(Double(settings.ratePerPair * groups.count) * settings.requestTimeout.inMilliseconds / 1000) * 2 + 4
+        probe = try NamespaceHTTPProbe(namespace: namespace, addresses: addresses, threads: min(64, inFlight), keepBodies: false)
+        self.groups = groups; self.settings = settings
     }
 
     func stop() { lock.withLock { stopped = true } }
 
     /// Sends on a fixed schedule until ``stop()`` or `deadline`; returns when every request ended.
     func run(until deadline: ContinuousClock.Instant) async {
-        let pairs = vms.count / 2
         let period = Duration.nanoseconds(Int64(1e9) / Int64(max(1, settings.ratePerPair)))
         let start = ContinuousClock.now
         await withTaskGroup(of: Void.self) { group in
@@ -245,8 +294,8 @@ final class PairClient: @unchecked Sendable {
                 let due = start + period * tick
                 if due >= deadline || lock.withLock({ stopped }) { break }
                 try? await Task.sleep(until: due, clock: .continuous)
-                for p in 0..<pairs {
-                    let vm = vms[2 * p + tick % 2]
+                for g in groups {
+                    let vm = g[tick % g.count]
                     group.addTask {
                         let sentAt = wallClockSeconds()
                         let ok = await self.probe.check(vm: vm, timeout: self.settings.requestTimeout)
@@ -259,10 +308,10 @@ final class PairClient: @unchecked Sendable {
         probe.shutdown()
     }
 
-    /// Per member: requests sent, failed, and the first down window (`fault`: wall-clock seconds).
+    /// Per target: requests sent, failed, and the first down window (`fault`: wall-clock seconds).
     func losses(lost: Set<String>, fault: Double) -> [HostDrillTrial.MemberLoss] {
         let all = lock.withLock { results }.sorted { $0.sentAt < $1.sentAt }
-        return vms.map { vm in
+        return groups.flatMap { $0 }.map { vm in
             let mine = all.filter { $0.vm == vm }
             var window: Double?, first: Double?
             if let firstFail = mine.firstIndex(where: { !$0.ok }) {

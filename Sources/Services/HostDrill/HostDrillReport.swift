@@ -89,6 +89,10 @@ public struct HostDrillSummary: Codable, Sendable {
               HostDrillFigure("all started", trials.map(\.startedMs)),
               HostDrillFigure("all healthy (HTTP)", trials.map(\.healthyMs)),
               HostDrillFigure("restored (HostRecovery)", trials.map(\.restoredMs))]
+        if trials.contains(where: \.director) {
+            f += [HostDrillFigure("out of IPVS (last of h1's)", trials.map(\.outOfIPVSMs)),
+                  HostDrillFigure("back in IPVS (last moved)", trials.map(\.backInIPVSMs))]
+        }
         if drill == .fenceFail {
             f.append(HostDrillFigure("restored after confirm-off", trials.map { t in
                 t.restoredMs.flatMap { r in t.operatorConfirmedMs.map { r - $0 } }
@@ -107,7 +111,19 @@ public struct HostDrillSummary: Codable, Sendable {
         samples = trials.map(\.samples).reduce(0, +)
         largestSampleGapMs = trials.map(\.largestSampleGapMs).max() ?? 0
         mostLiveSeenMin = trials.map(\.mostLiveSeen).min() ?? 0
+        let vip = trials.flatMap(\.vipClients)
+        vipFailed = HostDrillFigure("failed requests per service", vip.map { Double($0.failed) })
+        vipSent = vip.map(\.sent).reduce(0, +)
+        vipFailedTotal = vip.map(\.failed).reduce(0, +)
+        director = trials.contains(where: \.director)
     }
+
+    /// With a director in front: failed requests per affected service's VIP (per trial), all sent, all failed.
+    public var vipFailed: HostDrillFigure
+    public var vipSent: Int
+    public var vipFailedTotal: Int
+    /// A director was in front (tandemd with IPVS): the VIP figures and "back in IPVS" are measured.
+    public var director: Bool
 
     /// The median of "restored", ms.
     public var restoredMedian: Double? { figures.first { $0.name == "restored (HostRecovery)" }?.median }
@@ -117,13 +133,19 @@ public struct HostDrillSummary: Codable, Sendable {
         var out = ["drill \(drill.rawValue): \(vms) pairs, every a-member on h1; \(trials) trials, \(passed) passed",
                    "  times from the fault (ms): median [min–max] (trials that reached the step)"]
         for f in figures { out.append("    " + f.name.padding(toLength: 28, withPad: " ", startingAt: 0) + f.text) }
-        out.append("    " + "back in IPVS".padding(toLength: 28, withPad: " ", startingAt: 0)
-                   + "not in this lab (IPVS exists only inside the UML; no director in front of these VMs)")
-        out.append("  client (\(ratePerPair) GET/s per affected pair, alternating its members, no director):")
+        if !director {
+            out.append("    " + "back in IPVS".padding(toLength: 28, withPad: " ", startingAt: 0)
+                       + "not measured: no director in front (run with --director)")
+        }
+        out.append("  client pinned to members (\(ratePerPair) GET/s per affected pair, alternating its members, straight to them):")
         out.append("    pinned to a lost member: failed per member \(lostMemberFailed.text), down window ms \(lostMemberWindowMs.text); "
                    + "\(lostMemberSent) sent in all")
         out.append("    pinned to the surviving partner: \(partnerFailed) failed of \(partnerSent)"
                    + (partnerFailureStarts.isEmpty ? "" : "; failures began at " + partnerFailureStarts + " ms from the fault"))
+        if director {
+            out.append("  clients of the VIPs through the director (\(ratePerPair) GET/s per affected service): failed per service "
+                       + "\(vipFailed.text); \(vipFailedTotal) failed of \(vipSent) sent in all")
+        }
         out.append("  VMs ever on two hosts at once: \(runningTwice) (live processes sampled every ~50 ms: \(samples) samples, "
                    + "largest gap \(formatFixed(largestSampleGapMs, 0)) ms; every trial's sampler saw at least \(mostLiveSeenMin) of the \(2 * vms) VMs live at once)")
         return out
@@ -136,13 +158,16 @@ public struct HostDrillReport: Codable, Sendable {
     public var ratePerPair: Int
     public var build: String
     public var loadAverageAtEnd: String
+    /// A director (tandemd with IPVS in a UML kernel) was in front of the pairs.
+    public var director: Bool
     public var anchors: [HostAnchor]
     public var summaries: [HostDrillSummary]
     public var trials: [HostDrillTrial]
 
     /// A report of `trials`.
-    public init(vms: Int, ratePerPair: Int, build: String, loadAverageAtEnd: String, trials: [HostDrillTrial]) {
+    public init(vms: Int, ratePerPair: Int, build: String, loadAverageAtEnd: String, director: Bool = false, trials: [HostDrillTrial]) {
         self.vms = vms; self.ratePerPair = ratePerPair; self.build = build; self.loadAverageAtEnd = loadAverageAtEnd
+        self.director = director
         anchors = HostAnchor.peers
         self.trials = trials
         summaries = HostDrillKind.allCases.compactMap { k in
@@ -154,10 +179,10 @@ public struct HostDrillReport: Codable, Sendable {
     /// The table beside the peers' figures: our median "restored" and the ratio to each anchor.
     public var table: [String] {
         let peers = HostAnchor.peers
-        var out = ["| drill | restored, median [min–max] | target | "
+        var out = ["| drill | restored, median [min–max] | " + (director ? "back in IPVS, median | VIP requests failed | " : "") + "target | "
                    + peers.map { "\($0.name) (\(formatFixed($0.seconds, 0)) s)" }.joined(separator: " | ")
                    + " | VMs twice | pass |",
-                   "|---|---|---|" + String(repeating: "---|", count: peers.count) + "---|---|"]
+                   "|---|---|---|" + (director ? "---|---|" : "") + String(repeating: "---|", count: peers.count) + "---|---|"]
         for s in summaries {
             let restored = s.figures.first { $0.name == "restored (HostRecovery)" }
             let afterConfirm = s.figures.first { $0.name == "restored after confirm-off" }
@@ -180,7 +205,11 @@ public struct HostDrillReport: Codable, Sendable {
                 ours = "\(formatFixed(m, 1)) ms [\(formatFixed(restored?.min ?? 0, 1))–\(formatFixed(restored?.max ?? 0, 1))]"
                 ratios = peers.map { "×\(formatFixed($0.seconds * 1000 / m, 0)) faster" }
             }
-            out.append("| \(s.drill.rawValue) | \(ours) | \(target) | " + ratios.joined(separator: " | ")
+            let front = director
+                ? "\(s.figures.first { $0.name == "back in IPVS (last moved)" }?.median.map { formatFixed($0, 1) + " ms" } ?? "—") | "
+                  + "\(s.vipFailedTotal) of \(s.vipSent) | "
+                : ""
+            out.append("| \(s.drill.rawValue) | \(ours) | \(front)\(target) | " + ratios.joined(separator: " | ")
                        + " | \(s.runningTwice) | \(s.passed)/\(s.trials) |")
         }
         return out

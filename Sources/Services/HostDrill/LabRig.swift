@@ -37,8 +37,10 @@ public final class LabRig: @unchecked Sendable {
 
     /// Starts the lab (`label` names its state directory) and the site's domains; `fenceDevices`
     /// are the hosts the controller may fence (the others wait for an operator); every domain runs
-    /// `gridsvc`. Throws, with the lab stopped again, when any step fails.
-    public init(pairs: Int, fenceDevices: Set<String> = ["h1", "h2", "h3"], label: String, repoRoot: String, gridsvc: String) async throws {
+    /// `gridsvc`, with its default route through `gateway` when given (a director in front).
+    /// Throws, with the lab stopped again, when any step fails.
+    public init(pairs: Int, fenceDevices: Set<String> = ["h1", "h2", "h3"], label: String, repoRoot: String, gridsvc: String,
+                gateway: String? = nil) async throws {
         let lab = try LabHosts.up(3, label: label, repoRoot: repoRoot, gridsvc: gridsvc)
         do {
             let site = LabSite(pairs: pairs)
@@ -47,7 +49,7 @@ public final class LabRig: @unchecked Sendable {
                                                     openTimeout: .seconds(2), logger: logger) }
             var definitions: [String: DomainDefinition] = [:]
             for vm in site.plan.assignment.keys.sorted() {
-                definitions[vm] = try lab.domain(vm, address: site.addresses[vm]!, mac: site.macs[vm]!)
+                definitions[vm] = try lab.domain(vm, address: site.addresses[vm]!, mac: site.macs[vm]!, gateway: gateway)
             }
             // Define and start from the plan, through the edge, all at once.
             for host in hosts { try await host.connect() }

@@ -101,6 +101,27 @@ public final class LabHosts: @unchecked Sendable {
         return at
     }
 
+    /// The director's address on the domains' side: their gateway when it fronts them.
+    public static let directorGateway = "10.79.0.254"
+    /// Where the director's tandemd serves `/status` (from the switch namespace).
+    public static let directorStatus = (address: "10.79.1.254", port: UInt16(9595))
+
+    /// Starts the lab's director (`scripts/lab/hosts director`): `tandemd` with real IPVS in a
+    /// user-mode-linux kernel on the switch, loaded with `topology` (a file), the `vips` (in
+    /// 10.79.9.0/24) on its lo, NAT to the domains. Returns once its `/status` answers; ``down()``
+    /// stops it with the rest.
+    public func startDirector(tandemd: String, topology: String, vips: [String]) throws {
+        let r = Subprocess.runBlocking(["/bin/bash", script, "director", tandemd, topology] + vips + ["--state-dir", stateDir],
+                                       timeout: 180, what: "scripts/lab/hosts director")
+        guard r.status == 0 else { throw Unavailable(description: "scripts/lab/hosts director failed (exit \(r.status)):\n\(r.output)") }
+    }
+
+    /// Stops the director (its tandemd first, with SIGTERM).
+    public func stopDirector() { run("director-stop") }
+
+    /// What the director's tandemd logged, for a failed drill's report.
+    public var directorLog: String { (try? String(contentsOfFile: stateDir + "/director/tandemd.log", encoding: .utf8)) ?? "" }
+
     /// The libvirt URI of `host`.
     public func uri(_ host: String) -> String { env["HOST_\(host)_URI"] ?? "" }
     /// The switch namespace, where the lab's clients sit (10.79.0.1).
@@ -140,10 +161,11 @@ public final class LabHosts: @unchecked Sendable {
     }
 
     /// The XML of lab domain `name` (scripts/lab/domain-xml): ``gridsvc`` as its init, answering
-    /// `{"vm":"NAME"}` on `address`:8080.
-    public func domain(_ name: String, address: String, mac: String) throws -> DomainDefinition {
-        let r = Subprocess.runBlocking(["/usr/bin/env", "LAB_GRIDSVC=\(gridsvc)", "/bin/bash", repoRoot + "/scripts/lab/domain-xml",
-                                        name, address, "8080", mac],
+    /// `{"vm":"NAME"}` on `address`:8080; with `gateway`, its default route goes there (the
+    /// lab's director, ``startDirector(tandemd:topology:vips:)``, for IPVS NAT).
+    public func domain(_ name: String, address: String, mac: String, gateway: String? = nil) throws -> DomainDefinition {
+        let r = Subprocess.runBlocking(["/usr/bin/env", "LAB_GRIDSVC=\(gridsvc)", "LAB_GATEWAY=\(gateway ?? "")",
+                                        "/bin/bash", repoRoot + "/scripts/lab/domain-xml", name, address, "8080", mac],
                                     timeout: 10, what: "scripts/lab/domain-xml")
         guard r.status == 0 else { throw Unavailable(description: "scripts/lab/domain-xml failed: \(r.output)") }
         return DomainDefinition(name: name, xml: r.output)

@@ -65,14 +65,20 @@ public final class NamespaceHTTPProbe: @unchecked Sendable {
     /// The body of `GET /` from `vm`'s gridsvc, or nil.
     public func get(_ vm: String, timeout: Duration) async -> String? {
         guard let address = addresses[vm] else { return nil }
+        guard let body = await get(address: address, port: 8080, path: "/", timeout: timeout) else { return nil }
+        if keepBodies { bodies.append("\(vm): \(body)") }
+        return body
+    }
+
+    /// The body of `GET path` from `address`:`port` (IPv4) on a 200 within `timeout`, or nil;
+    /// bodies up to 1 MiB (e.g. tandemd's `/status`).
+    public func get(address: String, port: UInt16, path: String, timeout: Duration) async -> String? {
         guard let fd = try? await maker.runIfActive({ socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }), fd >= 0 else { return nil }
         let body = try? await checkers.runIfActive { () -> String? in
             defer { close(fd) }
-            return httpGet(fd: fd, address: address, port: 8080, timeoutMs: Int32(clamping: timeout.wholeMilliseconds))
+            return httpGet(fd: fd, address: address, port: port, path: path, timeoutMs: Int32(clamping: timeout.wholeMilliseconds))
         }
-        guard let body = body ?? nil else { return nil }
-        if keepBodies { bodies.append("\(vm): \(body)") }
-        return body
+        return body ?? nil
     }
 }
 
@@ -100,7 +106,7 @@ private func setNetworkNamespace(_ fd: Int32) -> Int32 {
 }
 
 /// A blocking HTTP/1.0 GET on a fresh socket, bounded by `timeoutMs` in all; the body on a 200.
-private func httpGet(fd: Int32, address: String, port: UInt16, timeoutMs: Int32) -> String? {
+private func httpGet(fd: Int32, address: String, port: UInt16, path: String, timeoutMs: Int32) -> String? {
     let start = wallClockSeconds()
     func left() -> Int32 { max(0, timeoutMs - Int32((wallClockSeconds() - start) * 1000)) }
     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -116,17 +122,28 @@ private func httpGet(fd: Int32, address: String, port: UInt16, timeoutMs: Int32)
     var len = socklen_t(MemoryLayout<Int32>.size)
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
     guard err == 0 else { return nil }
-    let request = Array("GET / HTTP/1.0\r\nHost: \(address)\r\n\r\n".utf8)
+    let request = Array("GET \(path) HTTP/1.0\r\nHost: \(address)\r\n\r\n".utf8)
     guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return nil }
     var reply: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 2048)
-    while reply.count < 16_384 {
+    var chunk = [UInt8](repeating: 0, count: 16_384)
+    // Until the server closes, or the body has its Content-Length (a server may keep an HTTP/1.0
+    // connection open: tandemd's does).
+    var expected: Int?
+    while reply.count < 1 << 20 {
+        if let expected, reply.count >= expected { break }
         var q = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         guard poll(&q, 1, left()) == 1 else { return nil }
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n < 0 && errno == EINTR { continue }
         if n <= 0 { break }
         reply += chunk[0..<n]
+        if expected == nil, let end = reply.firstRange(of: Array("\r\n\r\n".utf8)) {
+            let head = String(decoding: reply[..<end.lowerBound], as: UTF8.self).lowercased()
+            if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+               let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) {
+                expected = end.upperBound + length
+            }
+        }
     }
     let text = String(decoding: reply, as: UTF8.self)
     guard text.hasPrefix("HTTP/1.0 200") || text.hasPrefix("HTTP/1.1 200"), let split = text.range(of: "\r\n\r\n") else { return nil }
