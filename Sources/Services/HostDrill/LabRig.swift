@@ -34,21 +34,30 @@ public final class LabRig: @unchecked Sendable {
     public let wallZero: Double
     /// The domain XML of every VM of the site.
     public let definitions: [String: DomainDefinition]
+    /// Per database VM: the password of its user `tandem` (database `lab`).
+    public let databasePasswords: [String: String]
 
     /// Starts the lab (`label` names its state directory) and the site's domains; `fenceDevices`
     /// are the hosts the controller may fence (the others wait for an operator); every domain runs
     /// `gridsvc`, with its default route through `gateway` when given (a director in front).
-    /// Throws, with the lab stopped again, when any step fails.
-    public init(pairs: Int, fenceDevices: Set<String> = ["h1", "h2", "h3"], label: String, repoRoot: String, gridsvc: String,
-                gateway: String? = nil) async throws {
+    /// `databases` adds the site's two database VMs, running mariadbd with their data under the
+    /// lab's state directory. Throws, with the lab stopped again, when any step fails.
+    public init(pairs: Int, databases: Bool = false, fenceDevices: Set<String> = ["h1", "h2", "h3"], label: String, repoRoot: String,
+                gridsvc: String, gateway: String? = nil) async throws {
         let lab = try LabHosts.up(3, label: label, repoRoot: repoRoot, gridsvc: gridsvc)
         do {
-            let site = LabSite(pairs: pairs)
+            let site = LabSite(pairs: pairs, databases: databases)
             let logger = Logger(label: "tandem.lab.hosts")
             let hosts = lab.hosts.map { LibvirtHost(name: $0, uri: lab.uri($0), keepAlive: KeepAlive(intervalSeconds: 1, count: 2),
                                                     openTimeout: .seconds(2), logger: logger) }
             var definitions: [String: DomainDefinition] = [:]
-            for vm in site.plan.assignment.keys.sorted() {
+            var passwords: [String: String] = [:]
+            for db in site.databases {
+                let dir = lab.stateDir + "/db/" + db
+                passwords[db] = try lab.mariadbInit(dir)
+                definitions[db] = try lab.mariadbDomain(db, address: site.addresses[db]!, mac: site.macs[db]!, directory: dir, gateway: gateway)
+            }
+            for vm in site.plan.assignment.keys.sorted() where !site.databases.contains(vm) {
                 definitions[vm] = try lab.domain(vm, address: site.addresses[vm]!, mac: site.macs[vm]!, gateway: gateway)
             }
             // Define and start from the plan, through the edge, all at once.
@@ -65,7 +74,7 @@ public final class LabRig: @unchecked Sendable {
                 }
                 try await group.waitForAll()
             }
-            let probe = try NamespaceHTTPProbe(namespace: lab.switchNamespace, addresses: site.addresses)
+            let probe = try NamespaceHTTPProbe(namespace: lab.switchNamespace, addresses: site.addresses, databases: Set(site.databases))
             let vms = site.plan.assignment.keys.sorted()
             let healthy = await Self.poll(upTo: .seconds(30)) {
                 for vm in vms where await probe.check(vm: vm, timeout: .milliseconds(500)) == false { return false }
@@ -90,6 +99,7 @@ public final class LabRig: @unchecked Sendable {
                                                                 reconnectInterval: .milliseconds(500)),
                                   clock: ContinuousClock(), logger: logger)
             self.lab = lab; self.site = site; self.hosts = hosts; self.probe = probe; self.definitions = definitions
+            databasePasswords = passwords
         } catch {
             lab.down()
             throw error

@@ -101,6 +101,27 @@ public final class LabHosts: @unchecked Sendable {
         return at
     }
 
+    /// The XML of lab database domain `name`: the real mariadbd as its init on `address`:3306, its
+    /// data in `directory` (made by ``mariadbInit(_:)``; on the machine's file system, as shared
+    /// storage, so the domain restarts on another host with its data).
+    public func mariadbDomain(_ name: String, address: String, mac: String, directory: String, gateway: String? = nil) throws -> DomainDefinition {
+        let r = Subprocess.runBlocking(["/usr/bin/env", "LAB_MARIADB_DIR=\(directory)", "LAB_GATEWAY=\(gateway ?? "")",
+                                        "/bin/bash", repoRoot + "/scripts/lab/domain-xml", name, address, "3306", mac],
+                                       timeout: 10, what: "scripts/lab/domain-xml")
+        guard r.status == 0 else { throw Unavailable(description: "scripts/lab/domain-xml (mariadb) failed: \(r.output)") }
+        return DomainDefinition(name: name, xml: r.output)
+    }
+
+    /// Makes `directory` a MariaDB data directory for a database domain (`scripts/lab/hosts
+    /// mariadb-init`); returns the password of its user `tandem` (all rights on the database `lab`).
+    public func mariadbInit(_ directory: String) throws -> String {
+        let r = run("mariadb-init", directory, timeout: 120)
+        guard r.status == 0, let pw = try? String(contentsOfFile: directory + "/password", encoding: .utf8) else {
+            throw Unavailable(description: "scripts/lab/hosts mariadb-init \(directory) failed (exit \(r.status)): \(r.output)")
+        }
+        return pw.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// The director's address on the domains' side: their gateway when it fronts them.
     public static let directorGateway = "10.79.0.254"
     /// Where the director's tandemd serves `/status` (from the switch namespace).

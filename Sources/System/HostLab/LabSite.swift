@@ -14,9 +14,12 @@ public struct LabSite: Sendable {
     public let addresses: [String: String]
     /// Each VM's MAC (kept when it restarts elsewhere, so clients' neighbour entries stay valid).
     public let macs: [String: String]
+    /// The database VMs (db1 on h1, db2 on h2, an anti-affinity pair running mariadbd), when asked for.
+    public let databases: [String]
 
-    /// Builds the site of `pairs` pairs (1…40: addresses stay under .100).
-    public init(pairs: Int) {
+    /// Builds the site of `pairs` pairs (1…40: addresses stay under .100), and with `databases` a
+    /// pair of database VMs (db1 10.79.0.90 on h1, db2 10.79.0.91 on h2) beside them.
+    public init(pairs: Int, databases: Bool = false) {
         precondition((1...40).contains(pairs), "a lab site holds 1…40 pairs, not \(pairs)")
         var assignment: [String: String] = [:], addresses: [String: String] = [:], macs: [String: String] = [:]
         var vms: [DomU] = [], groups: [AntiAffinityGroup] = []
@@ -33,6 +36,14 @@ public struct LabSite: Sendable {
             }
             groups.append(AntiAffinityGroup(name: "pair\(p)", members: [a, b]))
         }
+        self.databases = databases ? ["db1", "db2"] : []
+        for (i, db) in self.databases.enumerated() {
+            assignment[db] = i == 0 ? "h1" : "h2"
+            addresses[db] = "10.79.0.\(90 + i)"
+            macs[db] = "52:54:00:79:02:\(90 + i)"
+            vms.append(DomU(name: db, role: .other, vcpus: 1, memoryMiB: 512, addresses: []))
+        }
+        if databases { groups.append(AntiAffinityGroup(name: "databases", members: self.databases)) }
         let hosts = ["h1", "h2", "h3"].map { XenHost(name: $0, address: IPAddress("10.79.0.200")!, cpus: 16, memoryMiB: 4096) }
         topology = Topology(site: "lab", hosts: hosts, vms: vms, services: [], antiAffinity: groups)
         plan = PlacementPlan(assignment: assignment)

@@ -27,12 +27,15 @@ public final class NamespaceHTTPProbe: @unchecked Sendable {
     /// Every answer body per VM (what answered: `{"vm":NAME}` from its gridsvc), when kept.
     public let bodies = LockedLog()
     private let keepBodies: Bool
+    private let databases: Set<String>
 
     /// Joins `namespace` (a name under /run/netns) for socket creation; `addresses` maps each VM
     /// to the address its gridsvc listens on (port 8080); `threads` bounds concurrent requests;
-    /// `keepBodies` false leaves ``bodies`` empty (for a client sending thousands of requests).
-    public init(namespace: String, addresses: [String: String], threads: Int = 12, keepBodies: Bool = true) throws {
-        self.addresses = addresses; self.keepBodies = keepBodies
+    /// `keepBodies` false leaves ``bodies`` empty (for a client sending thousands of requests);
+    /// the VMs in `databases` run mariadbd instead: their check is its greeting on port 3306.
+    public init(namespace: String, addresses: [String: String], threads: Int = 12, keepBodies: Bool = true,
+                databases: Set<String> = []) throws {
+        self.addresses = addresses; self.keepBodies = keepBodies; self.databases = databases
         checkers = NIOThreadPool(numberOfThreads: threads)
         maker.start()
         checkers.start()
@@ -57,9 +60,18 @@ public final class NamespaceHTTPProbe: @unchecked Sendable {
         try? checkers.syncShutdownGracefully()
     }
 
-    /// True if `vm` answered `GET /` with a 200 within `timeout`.
+    /// True if `vm` answered `GET /` with a 200 within `timeout` (a database VM: sent a MariaDB
+    /// server greeting, protocol 10, on port 3306).
     public func check(vm: String, timeout: Duration) async -> Bool {
-        await get(vm, timeout: timeout) != nil
+        guard databases.contains(vm) else { return await get(vm, timeout: timeout) != nil }
+        guard let address = addresses[vm],
+              let fd = try? await maker.runIfActive({ socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }), fd >= 0
+        else { return false }
+        let ok = try? await checkers.runIfActive { () -> Bool in
+            defer { close(fd) }
+            return mariadbGreeting(fd: fd, address: address, port: 3306, timeoutMs: Int32(clamping: timeout.wholeMilliseconds))
+        }
+        return ok ?? false
     }
 
     /// The body of `GET /` from `vm`'s gridsvc, or nil.
@@ -105,23 +117,48 @@ private func setNetworkNamespace(_ fd: Int32) -> Int32 {
     return setns(fd, cloneNewNet) == 0 ? 0 : -errno
 }
 
-/// A blocking HTTP/1.0 GET on a fresh socket, bounded by `timeoutMs` in all; the body on a 200.
-private func httpGet(fd: Int32, address: String, port: UInt16, path: String, timeoutMs: Int32) -> String? {
-    let start = wallClockSeconds()
-    func left() -> Int32 { max(0, timeoutMs - Int32((wallClockSeconds() - start) * 1000)) }
+/// Connects `fd` (made non-blocking) to `address`:`port` within `left()` ms; whether it connected.
+private func connectBounded(fd: Int32, address: String, port: UInt16, left: () -> Int32) -> Bool {
     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     var sa = sockaddr_in()
     sa.sin_family = sa_family_t(AF_INET)
     sa.sin_port = port.bigEndian
-    guard inet_pton(AF_INET, address, &sa.sin_addr) == 1 else { return nil }
+    guard inet_pton(AF_INET, address, &sa.sin_addr) == 1 else { return false }
     let rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    if rc != 0 && errno != EINPROGRESS { return nil }
+    if rc != 0 && errno != EINPROGRESS { return false }
     var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-    guard poll(&p, 1, left()) == 1 else { return nil }
+    guard poll(&p, 1, left()) == 1 else { return false }
     var err: Int32 = 0
     var len = socklen_t(MemoryLayout<Int32>.size)
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
-    guard err == 0 else { return nil }
+    return err == 0
+}
+
+/// Whether the server at `address`:`port` sends a MariaDB/MySQL greeting (a packet whose payload
+/// starts with protocol version 10) within `timeoutMs`.
+private func mariadbGreeting(fd: Int32, address: String, port: UInt16, timeoutMs: Int32) -> Bool {
+    let start = wallClockSeconds()
+    func left() -> Int32 { max(0, timeoutMs - Int32((wallClockSeconds() - start) * 1000)) }
+    guard connectBounded(fd: fd, address: address, port: port, left: left) else { return false }
+    var got: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 256)
+    while got.count < 5 {
+        var q = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&q, 1, left()) == 1 else { return false }
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return false }
+        got += chunk[0..<n]
+    }
+    // 3-byte length, sequence 0, then the payload: 10 for a greeting, 0xff for an error packet.
+    return got[3] == 0 && got[4] == 10
+}
+
+/// A blocking HTTP/1.0 GET on a fresh socket, bounded by `timeoutMs` in all; the body on a 200.
+private func httpGet(fd: Int32, address: String, port: UInt16, path: String, timeoutMs: Int32) -> String? {
+    let start = wallClockSeconds()
+    func left() -> Int32 { max(0, timeoutMs - Int32((wallClockSeconds() - start) * 1000)) }
+    guard connectBounded(fd: fd, address: address, port: port, left: left) else { return nil }
     let request = Array("GET \(path) HTTP/1.0\r\nHost: \(address)\r\n\r\n".utf8)
     guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return nil }
     var reply: [UInt8] = []
