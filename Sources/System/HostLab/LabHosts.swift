@@ -116,10 +116,14 @@ public final class LabHosts: @unchecked Sendable {
     /// mariadb-init`); returns the password of its user `tandem` (all rights on the database `lab`).
     public func mariadbInit(_ directory: String) throws -> String {
         let r = run("mariadb-init", directory, timeout: 120)
-        guard r.status == 0, let pw = try? String(contentsOfFile: directory + "/password", encoding: .utf8) else {
+        guard r.status == 0 else {
             throw Unavailable(description: "scripts/lab/hosts mariadb-init \(directory) failed (exit \(r.status)): \(r.output)")
         }
-        return pw.trimmingCharacters(in: .whitespacesAndNewlines)
+        do {
+            return try SecretFile.text(directory + "/password", what: "the lab database's password")
+        } catch {
+            throw Unavailable(description: "scripts/lab/hosts mariadb-init \(directory): \(error)")
+        }
     }
 
     /// The director's address on the domains' side: their gateway when it fronts them.
