@@ -34,6 +34,7 @@ struct BenchRun {
         var out: [String: String] = ["director": director, "services": "\(site.services)", "interval_ms": "\(site.intervalMs)"]
 
         // Cold start: exec to a fully programmed table (the engine programs in key order: the last key last).
+        step("\(director), \(site.services) services: cold start")
         let t0 = clock.now
         let pid: pid_t
         if director == "tandemd" {
@@ -52,6 +53,7 @@ struct BenchRun {
             return ((try? client.destinations(of: keys.last!))?.count ?? 0) == 3
         }
         out["start_ms"] = ms(t0.duration(to: programmed))
+        step("programmed after \(out["start_ms"]!) ms; reading the table back")
         let table = try client.state(of: keys)
         let dests = table.services.values.reduce(0) { $0 + $1.destinations.count }
         guard table.services.count == site.services, dests == 3 * site.services else {
@@ -74,11 +76,13 @@ struct BenchRun {
 
         // /status (tandemd only: keepalived has no runtime API).
         if director == "tandemd" {
+            step("/status, 5 times")
             try measureStatus(port: 9595, into: &out)
         }
 
         // Idle: CPU over `idleSeconds` with every check at its interval, and memory.
         let pids = director == "tandemd" ? [pid] : [pid] + ((try? String(contentsOfFile: "\(dir)/k.chk.pid", encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.map { [$0] } ?? [])
+        step("idle CPU over \(idleSeconds) s")
         out["idle_cpu_pct"] = idleCPU(pids)
         out["checks_per_s"] = formatFixed(Double(3 * site.services) * 1000 / Double(site.intervalMs), 1)
         out["rss_mb"] = formatFixed(Double(pids.map(rssKiB).reduce(0, +)) / 1024, 1)
@@ -90,6 +94,7 @@ struct BenchRun {
         try probing.topology().write(toFile: topo, atomically: true, encoding: .utf8)
         try probing.keepalived().write(toFile: kconf, atomically: true, encoding: .utf8)
         let r0 = clock.now
+        step("reload (SIGHUP) with \(site.probes) services checked every 200 ms")
         kill(pid, SIGHUP)
         let down = (0..<site.probes).map { DestinationKey(address: IPAddress(site.down)!, port: UInt16(site.port($0))) }
         let reloaded = try waitFor("the probes' down members at weight 0 after the reload", seconds: 120, poll: .milliseconds(20)) {
@@ -102,6 +107,7 @@ struct BenchRun {
         var deaths: [Duration] = []
         let control = open(fifo, O_WRONLY | O_CLOEXEC)
         defer { close(control) }
+        step("a live member of each of \(site.probes) services killed, to its weight 0")
         for i in 0..<site.probes {
             let key = keys[i], member = DestinationKey(address: IPAddress(site.liveA)!, port: UInt16(site.port(i)))
             let line = Array("close \(site.liveA) \(site.port(i))\n".utf8)
@@ -120,6 +126,7 @@ struct BenchRun {
         }
 
         // SIGTERM → exit.
+        step("SIGTERM")
         out["term_ms"] = terminate(pid)
         alive = out["term_ms"] == "timeout"
         print("RESULT " + out.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
@@ -186,6 +193,11 @@ struct BenchRun {
     }
 
     /// Five GETs of the whole /status: the median and the slowest, and its size.
+    /// A progress line on stderr (stdout carries the RESULT line): what the run is doing now.
+    private func step(_ what: String) {
+        FileHandle.standardError.write(Data("bench-daemon: \(what)\n".utf8))
+    }
+
     private func measureStatus(port: UInt16, into out: inout [String: String]) throws {
         let clock = ContinuousClock()
         var times: [Duration] = []
