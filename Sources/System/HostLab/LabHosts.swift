@@ -105,11 +105,7 @@ public final class LabHosts: @unchecked Sendable {
     /// data in `directory` (made by ``mariadbInit(_:)``; on the machine's file system, as shared
     /// storage, so the domain restarts on another host with its data).
     public func mariadbDomain(_ name: String, address: String, mac: String, directory: String, gateway: String? = nil) throws -> DomainDefinition {
-        let r = Subprocess.runBlocking(["/usr/bin/env", "LAB_MARIADB_DIR=\(directory)", "LAB_GATEWAY=\(gateway ?? "")",
-                                        "/bin/bash", repoRoot + "/scripts/lab/domain-xml", name, address, "3306", mac],
-                                       timeout: 10, what: "scripts/lab/domain-xml")
-        guard r.status == 0 else { throw Unavailable(description: "scripts/lab/domain-xml (mariadb) failed: \(r.output)") }
-        return DomainDefinition(name: name, xml: r.output)
+        try renderDomain(name, address: address, port: 3306, mac: mac, gateway: gateway, kind: "LAB_MARIADB_DIR=\(directory)")
     }
 
     /// Makes `directory` a MariaDB data directory for a database domain (`scripts/lab/hosts
@@ -140,9 +136,6 @@ public final class LabHosts: @unchecked Sendable {
                                        timeout: 180, what: "scripts/lab/hosts director")
         guard r.status == 0 else { throw Unavailable(description: "scripts/lab/hosts director failed (exit \(r.status)):\n\(r.output)") }
     }
-
-    /// Stops the director (its tandemd first, with SIGTERM).
-    public func stopDirector() { run("director-stop") }
 
     /// What the director's tandemd logged, for a failed drill's report.
     public var directorLog: String { (try? String(contentsOfFile: stateDir + "/director/tandemd.log", encoding: .utf8)) ?? "" }
@@ -189,10 +182,15 @@ public final class LabHosts: @unchecked Sendable {
     /// `{"vm":"NAME"}` on `address`:8080; with `gateway`, its default route goes there (the
     /// lab's director, ``startDirector(tandemd:topology:vips:)``, for IPVS NAT).
     public func domain(_ name: String, address: String, mac: String, gateway: String? = nil) throws -> DomainDefinition {
-        let r = Subprocess.runBlocking(["/usr/bin/env", "LAB_GRIDSVC=\(gridsvc)", "LAB_GATEWAY=\(gateway ?? "")",
-                                        "/bin/bash", repoRoot + "/scripts/lab/domain-xml", name, address, "8080", mac],
-                                    timeout: 10, what: "scripts/lab/domain-xml")
-        guard r.status == 0 else { throw Unavailable(description: "scripts/lab/domain-xml failed: \(r.output)") }
+        try renderDomain(name, address: address, port: 8080, mac: mac, gateway: gateway, kind: "LAB_GRIDSVC=\(gridsvc)")
+    }
+
+    /// `scripts/lab/domain-xml NAME ADDRESS PORT MAC` with `kind` (what the domain runs) and the gateway in its environment.
+    private func renderDomain(_ name: String, address: String, port: Int, mac: String, gateway: String?, kind: String) throws -> DomainDefinition {
+        let r = Subprocess.runBlocking(["/usr/bin/env", kind, "LAB_GATEWAY=\(gateway ?? "")",
+                                        "/bin/bash", repoRoot + "/scripts/lab/domain-xml", name, address, "\(port)", mac],
+                                       timeout: 10, what: "scripts/lab/domain-xml")
+        guard r.status == 0 else { throw Unavailable(description: "scripts/lab/domain-xml \(name) failed: \(r.output)") }
         return DomainDefinition(name: name, xml: r.output)
     }
 }
